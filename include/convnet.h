@@ -1,0 +1,418 @@
+/*
+ * convnet.h — the one public header of libconvnet.
+ *
+ * convnet is the CS231n convolutional-network system (assignment 2) in C:
+ * layers with forward and backward (a naive reference beside a fast path),
+ * numeric gradient checking, nets composed from a short spec, the Solver,
+ * data loaders, checkpoints and pictures.
+ *
+ * Conventions
+ *  - Every function that can fail returns an int status: CN_OK (0) or a
+ *    negative CN_E* code; the message is in cn_ctx_error(ctx). Nothing in the
+ *    library prints or exits.
+ *  - There is no global state. A cn_ctx owns the thread count, a reusable
+ *    workspace (grown on first use, then reused: no malloc in a steady
+ *    training step) and the last error message. A ctx is used by one thread
+ *    at a time.
+ *  - Argument order: ctx, outputs, inputs, parameters, cache/workspace, sizes.
+ *  - Data is NCHW, row-major, contiguous. Filters are (F, C, HH, WW).
+ *  - Every layer exists for float (suffix _f32) and double (suffix _f64).
+ *    The declarations below are written once with `T` for the element type
+ *    and `S` for the suffix; e.g. CN_LAYERS(float, f32) declares
+ *    cn_conv_forward_f32(cn_ctx *, float *out, const float *x, ...).
+ *  - `*_naive` functions are the readable reference (direct loops, as the
+ *    original notebook writes them); the unsuffixed ones are the fast path.
+ *    Both have the same signature and produce the same results (float64:
+ *    within 1e-10 relative).
+ *  - Backward functions overwrite their gradient outputs (no accumulation).
+ *    A NULL dx means "do not compute the input gradient".
+ */
+#ifndef CONVNET_H
+#define CONVNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CN_VERSION_MAJOR 0
+#define CN_VERSION_MINOR 1
+
+/* ---- status codes ---------------------------------------------------- */
+enum {
+    CN_OK = 0,
+    CN_EINVAL = -1,   /* bad argument: shape, stride, pad, label, ... */
+    CN_ENOMEM = -2,   /* allocation failed or a size is beyond the limits */
+    CN_EIO = -3,      /* open/read/write/rename failed */
+    CN_EFORMAT = -4,  /* a file is malformed, truncated or fails its checksum */
+    CN_ENUM = -5,     /* NaN or Inf met where a finite number was needed */
+    CN_EINTR = -6     /* stopped on request (e.g. SIGINT) */
+};
+
+typedef enum { CN_F32 = 0, CN_F64 = 1 } cn_dtype;
+
+/* ---- context ---------------------------------------------------------- */
+typedef struct cn_ctx cn_ctx;
+
+/* nthreads <= 0: use every core. Returns NULL only when out of memory. */
+cn_ctx *cn_ctx_new(int nthreads);
+void cn_ctx_free(cn_ctx *ctx);
+int cn_ctx_threads(const cn_ctx *ctx);
+int cn_ctx_set_threads(cn_ctx *ctx, int nthreads);
+/* The message of the last failing call ("" if none). Owned by ctx. */
+const char *cn_ctx_error(const cn_ctx *ctx);
+/* Record an error: sets the message and returns `code` (for callers that
+ * build on the library and want the same convention). */
+int cn_error(cn_ctx *ctx, int code, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* A human name for a status code. */
+const char *cn_strerror(int code);
+/* What the build and the CPU provide, e.g.
+ * "simd=avx512 gemm=OpenBLAS 0.3.21 (Haswell kernels) threads=2". */
+const char *cn_build_info(cn_ctx *ctx);
+
+/* ---- random numbers (xoshiro256**; state is 4 x u64, saved in checkpoints) */
+typedef struct { uint64_t s[4]; } cn_rng;
+void cn_rng_seed(cn_rng *r, uint64_t seed);
+uint64_t cn_rng_u64(cn_rng *r);
+double cn_rng_uniform(cn_rng *r);              /* [0, 1) */
+double cn_rng_normal(cn_rng *r);               /* N(0, 1) */
+uint64_t cn_rng_below(cn_rng *r, uint64_t n);  /* uniform in [0, n), n > 0 */
+
+/* ---- shapes ------------------------------------------------------------ */
+typedef struct {
+    int N, C, H, W;     /* input (N, C, H, W) */
+    int F, HH, WW;      /* filters (F, C, HH, WW), bias (F,) */
+    int stride, pad;    /* stride > 0, pad >= 0, zero padding on both sides */
+} cn_conv_shape;
+
+typedef struct {
+    int N, C, H, W;     /* input (N, C, H, W) */
+    int ph, pw, stride; /* window ph x pw, the same stride along H and W */
+} cn_pool_shape;
+
+/* Check a shape and give the output size:
+ * H' = 1 + (H + 2*pad - HH) / stride, W' likewise. CN_EINVAL with a message
+ * naming the value when the filter does not fit, stride <= 0, pad < 0 or a
+ * dimension is <= 0. Ho/Wo may be NULL. */
+int cn_conv_out(cn_ctx *ctx, const cn_conv_shape *s, int *Ho, int *Wo);
+/* H' = 1 + (H - ph) / stride. */
+int cn_pool_out(cn_ctx *ctx, const cn_pool_shape *s, int *Ho, int *Wo);
+
+/* Batch norm parameters (also for spatial batch norm). */
+typedef struct {
+    int train;        /* 1: batch statistics and update running stats; 0: test */
+    double eps;       /* default 1e-5 */
+    double momentum;  /* default 0.9: running = m*running + (1-m)*batch */
+} cn_bn_param;
+#define CN_BN_DEFAULT {1, 1e-5, 0.9}
+
+/* ---- layers (float and double) ------------------------------------------
+ * Buffers: shapes in brackets. y holds class labels as int32 in [0, C).  */
+#define CN_LAYERS(T, S)                                                        \
+    /* affine: out[N,M] = x[N,D] w[D,M] + b[M]; x may have any shape whose  \
+     * per-sample size is D. */                                              \
+    int cn_affine_forward_##S(cn_ctx *ctx, T *out, const T *x, const T *w,   \
+                              const T *b, int N, int D, int M);              \
+    int cn_affine_forward_naive_##S(cn_ctx *ctx, T *out, const T *x,         \
+                                    const T *w, const T *b, int N, int D,    \
+                                    int M);                                  \
+    /* dx[N,D] (NULL: skip) dw[D,M] db[M] from dout[N,M] */                 \
+    int cn_affine_backward_##S(cn_ctx *ctx, T *dx, T *dw, T *db,             \
+                               const T *dout, const T *x, const T *w, int N, \
+                               int D, int M);                                \
+    int cn_affine_backward_naive_##S(cn_ctx *ctx, T *dx, T *dw, T *db,       \
+                                     const T *dout, const T *x, const T *w,  \
+                                     int N, int D, int M);                   \
+    /* relu: out[n] = max(x, 0); dx = dout where x > 0 (x or out may be    \
+     * passed as `x`: the mask is the same). In place allowed. */           \
+    int cn_relu_forward_##S(cn_ctx *ctx, T *out, const T *x, size_t n);      \
+    int cn_relu_backward_##S(cn_ctx *ctx, T *dx, const T *dout, const T *x,  \
+                             size_t n);                                      \
+    /* softmax loss: mean over N of -log softmax(x)[y]; max subtracted.     \
+     * dx[N,C] may be NULL. */                                               \
+    int cn_softmax_loss_##S(cn_ctx *ctx, double *loss, T *dx, const T *x,    \
+                            const int32_t *y, int N, int C);                 \
+    int cn_softmax_loss_naive_##S(cn_ctx *ctx, double *loss, T *dx,          \
+                                  const T *x, const int32_t *y, int N,       \
+                                  int C);                                    \
+    /* affine-relu sandwich: out[N,M] = relu(x w + b). Backward uses out. */ \
+    int cn_affine_relu_forward_##S(cn_ctx *ctx, T *out, const T *x,          \
+                                   const T *w, const T *b, int N, int D,     \
+                                   int M);                                   \
+    int cn_affine_relu_backward_##S(cn_ctx *ctx, T *dx, T *dw, T *db,        \
+                                    const T *dout, const T *out, const T *x, \
+                                    const T *w, int N, int D, int M);        \
+                                                                             \
+    /* conv: out[N,F,H',W'] = x[N,C,H,W] * w[F,C,HH,WW] + b[F] */             \
+    int cn_conv_forward_##S(cn_ctx *ctx, T *out, const T *x, const T *w,     \
+                            const T *b, const cn_conv_shape *s);             \
+    int cn_conv_forward_naive_##S(cn_ctx *ctx, T *out, const T *x,           \
+                                  const T *w, const T *b,                    \
+                                  const cn_conv_shape *s);                   \
+    /* dx[N,C,H,W] (NULL: skip), dw[F,C,HH,WW], db[F] from dout[N,F,H',W'] */ \
+    int cn_conv_backward_##S(cn_ctx *ctx, T *dx, T *dw, T *db, const T *dout, \
+                             const T *x, const T *w, const cn_conv_shape *s); \
+    int cn_conv_backward_naive_##S(cn_ctx *ctx, T *dx, T *dw, T *db,         \
+                                   const T *dout, const T *x, const T *w,    \
+                                   const cn_conv_shape *s);                  \
+                                                                             \
+    /* max pool: out[N,C,H',W']; idx[N,C,H',W'] (may be NULL in forward)    \
+     * receives the argmax's offset within its HxW plane. Ties: the first   \
+     * maximum in row-major order of the window wins. Backward adds        \
+     * (overlapping windows accumulate). The fast backward reads idx; the  \
+     * naive one recomputes the argmax from x (idx unused, may be NULL).  */ \
+    int cn_max_pool_forward_##S(cn_ctx *ctx, T *out, int32_t *idx,           \
+                                const T *x, const cn_pool_shape *s);         \
+    int cn_max_pool_forward_naive_##S(cn_ctx *ctx, T *out, int32_t *idx,     \
+                                      const T *x, const cn_pool_shape *s);   \
+    int cn_max_pool_backward_##S(cn_ctx *ctx, T *dx, const T *dout,          \
+                                 const T *x, const int32_t *idx,             \
+                                 const cn_pool_shape *s);                    \
+    int cn_max_pool_backward_naive_##S(cn_ctx *ctx, T *dx, const T *dout,    \
+                                       const T *x, const int32_t *idx,       \
+                                       const cn_pool_shape *s);              \
+                                                                             \
+    /* conv-relu: out = relu(conv(x)). Backward uses out for the mask. */    \
+    int cn_conv_relu_forward_##S(cn_ctx *ctx, T *out, const T *x,            \
+                                 const T *w, const T *b,                     \
+                                 const cn_conv_shape *s);                    \
+    int cn_conv_relu_backward_##S(cn_ctx *ctx, T *dx, T *dw, T *db,          \
+                                  const T *dout, const T *out, const T *x,   \
+                                  const T *w, const cn_conv_shape *s);       \
+    /* conv-relu-pool: relu_out[N,F,H',W'] and pool_idx[N,F,H'',W''] are    \
+     * the cache; out[N,F,H'',W''] with H'' = 1 + (H' - ph) / pstride. */    \
+    int cn_conv_relu_pool_forward_##S(cn_ctx *ctx, T *out, T *relu_out,      \
+                                      int32_t *pool_idx, const T *x,         \
+                                      const T *w, const T *b,                \
+                                      const cn_conv_shape *s, int ph,        \
+                                      int pw, int pstride);                  \
+    int cn_conv_relu_pool_backward_##S(                                      \
+        cn_ctx *ctx, T *dx, T *dw, T *db, const T *dout, const T *relu_out,  \
+        const int32_t *pool_idx, const T *x, const T *w,                     \
+        const cn_conv_shape *s, int ph, int pw, int pstride);                \
+                                                                             \
+    /* batch norm over x[N,D]: gamma, beta, running_mean, running_var [D].  \
+     * Train mode writes the cache mean[D], invstd[D] = 1/sqrt(var+eps)    \
+     * (biased var) and updates the running stats; test mode uses the      \
+     * running stats (cache may then be NULL). */                            \
+    int cn_batchnorm_forward_##S(cn_ctx *ctx, T *out, T *cache_mean,         \
+                                 T *cache_invstd, const T *x, const T *gamma, \
+                                 const T *beta, T *running_mean,             \
+                                 T *running_var, const cn_bn_param *p, int N, \
+                                 int D);                                     \
+    int cn_batchnorm_forward_naive_##S(                                      \
+        cn_ctx *ctx, T *out, T *cache_mean, T *cache_invstd, const T *x,     \
+        const T *gamma, const T *beta, T *running_mean, T *running_var,      \
+        const cn_bn_param *p, int N, int D);                                 \
+    /* Backward of train mode: dx[N,D], dgamma[D], dbeta[D]. The naive one  \
+     * walks the computation graph; the fast one is the simplified formula \
+     * (the original's batchnorm_backward_alt). */                          \
+    int cn_batchnorm_backward_##S(cn_ctx *ctx, T *dx, T *dgamma, T *dbeta,   \
+                                  const T *dout, const T *x, const T *gamma, \
+                                  const T *cache_mean, const T *cache_invstd, \
+                                  int N, int D);                             \
+    int cn_batchnorm_backward_naive_##S(                                     \
+        cn_ctx *ctx, T *dx, T *dgamma, T *dbeta, const T *dout, const T *x,  \
+        const T *gamma, const T *cache_mean, const T *cache_invstd, int N,   \
+        int D);                                                              \
+    /* spatial batch norm over x[N,C,H,W], statistics per channel [C]. */    \
+    int cn_spatial_batchnorm_forward_##S(                                    \
+        cn_ctx *ctx, T *out, T *cache_mean, T *cache_invstd, const T *x,     \
+        const T *gamma, const T *beta, T *running_mean, T *running_var,      \
+        const cn_bn_param *p, int N, int C, int H, int W);                   \
+    int cn_spatial_batchnorm_forward_naive_##S(                              \
+        cn_ctx *ctx, T *out, T *cache_mean, T *cache_invstd, const T *x,     \
+        const T *gamma, const T *beta, T *running_mean, T *running_var,      \
+        const cn_bn_param *p, int N, int C, int H, int W);                   \
+    int cn_spatial_batchnorm_backward_##S(                                   \
+        cn_ctx *ctx, T *dx, T *dgamma, T *dbeta, const T *dout, const T *x,  \
+        const T *gamma, const T *cache_mean, const T *cache_invstd, int N,   \
+        int C, int H, int W);                                                \
+    int cn_spatial_batchnorm_backward_naive_##S(                             \
+        cn_ctx *ctx, T *dx, T *dgamma, T *dbeta, const T *dout, const T *x,  \
+        const T *gamma, const T *cache_mean, const T *cache_invstd, int N,   \
+        int C, int H, int W);                                                \
+    /* layer norm over x[N,D], statistics per sample: cache [N];          \
+     * gamma, beta [D]. */                                                   \
+    int cn_layernorm_forward_##S(cn_ctx *ctx, T *out, T *cache_mean,         \
+                                 T *cache_invstd, const T *x, const T *gamma, \
+                                 const T *beta, double eps, int N, int D);   \
+    int cn_layernorm_forward_naive_##S(cn_ctx *ctx, T *out, T *cache_mean,   \
+                                       T *cache_invstd, const T *x,          \
+                                       const T *gamma, const T *beta,        \
+                                       double eps, int N, int D);            \
+    int cn_layernorm_backward_##S(cn_ctx *ctx, T *dx, T *dgamma, T *dbeta,   \
+                                  const T *dout, const T *x, const T *gamma, \
+                                  const T *cache_mean, const T *cache_invstd, \
+                                  int N, int D);                             \
+    int cn_layernorm_backward_naive_##S(                                     \
+        cn_ctx *ctx, T *dx, T *dgamma, T *dbeta, const T *dout, const T *x,  \
+        const T *gamma, const T *cache_mean, const T *cache_invstd, int N,   \
+        int D);                                                              \
+    /* spatial group norm over x[N,C,H,W] with G contiguous channel groups \
+     * (CN_EINVAL if G does not divide C): cache [N*G]; gamma, beta [C]. */ \
+    int cn_spatial_groupnorm_forward_##S(                                    \
+        cn_ctx *ctx, T *out, T *cache_mean, T *cache_invstd, const T *x,     \
+        const T *gamma, const T *beta, double eps, int G, int N, int C,      \
+        int H, int W);                                                       \
+    int cn_spatial_groupnorm_forward_naive_##S(                              \
+        cn_ctx *ctx, T *out, T *cache_mean, T *cache_invstd, const T *x,     \
+        const T *gamma, const T *beta, double eps, int G, int N, int C,      \
+        int H, int W);                                                       \
+    int cn_spatial_groupnorm_backward_##S(                                   \
+        cn_ctx *ctx, T *dx, T *dgamma, T *dbeta, const T *dout, const T *x,  \
+        const T *gamma, const T *cache_mean, const T *cache_invstd, int G,   \
+        int N, int C, int H, int W);                                         \
+    int cn_spatial_groupnorm_backward_naive_##S(                             \
+        cn_ctx *ctx, T *dx, T *dgamma, T *dbeta, const T *dout, const T *x,  \
+        const T *gamma, const T *cache_mean, const T *cache_invstd, int G,   \
+        int N, int C, int H, int W);
+
+CN_LAYERS(float, f32)
+CN_LAYERS(double, f64)
+
+/* ---- gradient tools (float64) ------------------------------------------ */
+/* f evaluates a scalar at the current contents of x (x is perturbed in
+ * place and restored). grad[n] = (f(x+h) - f(x-h)) / 2h, centred. */
+typedef double (*cn_scalar_fn)(void *user);
+int cn_eval_numerical_gradient(cn_ctx *ctx, double *grad, cn_scalar_fn f,
+                               void *user, double *x, size_t n, double h);
+/* f writes its array output (m values) into out. grad[i] =
+ * sum_j (f(x+h e_i)[j] - f(x-h e_i)[j]) * df[j] / 2h. work: 2*m doubles. */
+typedef void (*cn_array_fn)(void *user, double *out);
+int cn_eval_numerical_gradient_array(cn_ctx *ctx, double *grad, cn_array_fn f,
+                                     void *user, double *x, size_t n,
+                                     const double *df, size_t m, double h,
+                                     double *work);
+/* max |x - y| / max(1e-8, |x| + |y|) over the elements (elementwise ratio,
+ * then the max, as the original). */
+double cn_rel_error(const double *x, const double *y, size_t n);
+double cn_rel_error_f32(const float *x, const float *y, size_t n);
+
+/* ======================================================================
+ * Data: uint8 images kept compact, converted per minibatch.
+ * ==================================================================== */
+typedef struct {
+    int n, c, h, w;      /* images x[n, c, h, w], uint8 */
+    uint8_t *x;
+    uint8_t *y;          /* labels [n] */
+} cn_split;
+
+typedef struct {
+    char name[32];            /* "cifar10", "fashion-mnist", "mnist" */
+    int num_classes;
+    char classes[16][32];     /* class names */
+    cn_split train, val, test;/* test.n may be 0 (no test file) */
+    float *mean;              /* [c*h*w], mean image of the train split */
+} cn_dataset;
+
+/* CIFAR-10 binary batches in dir (data_batch_1..5.bin, test_batch.bin when
+ * present, batches.meta.txt for the class names). The original's split:
+ * train = first num_train, val = next num_val of the 50000 training images,
+ * test = first num_test of the test batch. Negative counts take defaults
+ * (49000, 1000, 1000). */
+int cn_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir,
+                    int num_train, int num_val, int num_test);
+/* MNIST or Fashion-MNIST IDX files in dir, gzipped or plain:
+ * train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+ * t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz].
+ * train = first num_train of the training file, val = the next num_val;
+ * test = first num_test of t10k. Negative counts: 59000 / 1000 / 10000.
+ * fashion selects the class names. */
+int cn_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
+                  int num_train, int num_val, int num_test);
+/* Read one IDX file (plain or gzip): dims[0..ndim-1], data (malloc'd).
+ * Bounds every declared size by the file's real length. */
+int cn_read_idx(cn_ctx *ctx, const char *path, int *ndim, int dims[4],
+                uint8_t **data);
+void cn_dataset_free(cn_dataset *ds);
+/* Minibatch: x[B, c, h, w] = float(split.x[idx[i]]) - mean; y[B]. */
+int cn_split_batch_f32(const cn_split *sp, const float *mean,
+                       const int32_t *idx, int B, float *x, int32_t *y);
+int cn_split_batch_f64(const cn_split *sp, const float *mean,
+                       const int32_t *idx, int B, double *x, int32_t *y);
+
+/* ======================================================================
+ * Images and pictures
+ * ==================================================================== */
+/* Read a JPEG or PNG into pix[h, w, c] (c = 1, 3; malloc'd). */
+int cn_image_read(cn_ctx *ctx, const char *path, uint8_t **pix, int *h,
+                  int *w, int *c);
+/* Write an 8-bit PNG from pix[h, w, c] (c = 1, 3, 4) atomically. */
+int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix,
+                       int h, int w, int c);
+/* Bilinear resize of src[h, w, c] into dst[dh, dw, c]. */
+int cn_image_resize(cn_ctx *ctx, uint8_t *dst, int dh, int dw,
+                    const uint8_t *src, int h, int w, int c);
+/* First-layer filters w[F, C, HH, WW] (C = 1 or 3) as a grid picture: each
+ * filter scaled to 0..255 on its own, ceil(sqrt(F)) per side, 1-pixel
+ * gaps, upscaled by `scale` (nearest). */
+int cn_filters_png(cn_ctx *ctx, const char *path, const float *w, int F,
+                   int C, int HH, int WW, int scale);
+/* A line chart PNG: nseries series of n_i points (x = 0..n_i-1 scaled to
+ * x_max, or the given xs), with a title, axis labels and a legend. */
+typedef struct {
+    const char *label;
+    const double *y;
+    const double *x;   /* NULL: 0, 1, 2, ... */
+    int n;
+    int markers;       /* draw dots at the points */
+} cn_series;
+int cn_plot_png(cn_ctx *ctx, const char *path, const char *title,
+                const char *xlabel, const char *ylabel, const cn_series *s,
+                int nseries);
+/* The original's convolution demo: photos resized to 200x200, a grayscale
+ * filter and a horizontal edge filter (on the blue channel) applied; rows
+ * of original | grayscale | edges, written as one PNG. */
+int cn_edges_demo(cn_ctx *ctx, const char *out_png, const char *const *paths,
+                  int npaths);
+
+/* ======================================================================
+ * Tensor files (safetensors layout, see docs/checkpoint.md):
+ * u64 little-endian header length, a JSON header naming every tensor with
+ * dtype, shape and data offsets plus "__metadata__" (string -> string),
+ * then the raw little-endian data. convnet adds "convnet.crc32" to the
+ * metadata: CRC-32 of the data bytes and every other metadata pair.
+ * ==================================================================== */
+typedef struct {
+    const char *name;
+    cn_dtype dtype;    /* CN_F32 ("F32") or CN_F64 ("F64"); I32 below */
+    int is_i32;        /* 1: int32 data ("I32"), dtype ignored */
+    int ndim;          /* 0..4 */
+    int64_t shape[4];
+    const void *data;
+} cn_tensor;
+
+typedef struct {
+    const char *key, *value;
+} cn_meta;
+
+/* Write atomically: PATH.tmp, fsync, rename, fsync of the directory. */
+int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
+               const cn_meta *meta, int nmeta);
+typedef struct cn_st cn_st;
+/* Load and verify (sizes bounded by the file length; checksum when present). */
+int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out);
+int cn_st_count(const cn_st *st);
+/* NULL if absent. The returned cn_tensor's data points into st. */
+const cn_tensor *cn_st_get(const cn_st *st, const char *name);
+const cn_tensor *cn_st_at(const cn_st *st, int i);
+const char *cn_st_meta(const cn_st *st, const char *key);
+void cn_st_free(cn_st *st);
+
+/* ======================================================================
+ * Nets (composed from a spec), the Solver: see the section below.
+ * ==================================================================== */
+/* CN_NET_API_BEGIN */
+/* CN_NET_API_END */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CONVNET_H */

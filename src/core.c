@@ -1,0 +1,158 @@
+/* core.c — context, errors, workspaces, random numbers, build info. */
+#include "internal.h"
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* OpenBLAS extras (declared here to avoid depending on its private header) */
+extern char *openblas_get_config(void);
+extern char *openblas_get_corename(void);
+extern void openblas_set_num_threads(int);
+
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+cn_ctx *cn_ctx_new(int nthreads) {
+    cn_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    cn_ctx_set_threads(ctx, nthreads);
+    return ctx;
+}
+
+void cn_ctx_free(cn_ctx *ctx) {
+    if (!ctx) return;
+    for (int i = 0; i < CN_WS_SLOTS; i++) free(ctx->ws[i]);
+    free(ctx);
+}
+
+int cn_ctx_threads(const cn_ctx *ctx) { return ctx->nthreads; }
+
+int cn_ctx_set_threads(cn_ctx *ctx, int nthreads) {
+    if (nthreads <= 0) nthreads = default_threads();
+    if (nthreads > 256) nthreads = 256;
+    ctx->nthreads = nthreads;
+    /* OpenBLAS keeps one process-wide pool; this is the one place we set it */
+    openblas_set_num_threads(nthreads);
+    return CN_OK;
+}
+
+const char *cn_ctx_error(const cn_ctx *ctx) { return ctx ? ctx->err : ""; }
+
+int cn_error(cn_ctx *ctx, int code, const char *fmt, ...) {
+    if (ctx) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *cn_strerror(int code) {
+    switch (code) {
+    case CN_OK: return "ok";
+    case CN_EINVAL: return "invalid argument";
+    case CN_ENOMEM: return "out of memory";
+    case CN_EIO: return "input/output error";
+    case CN_EFORMAT: return "malformed file";
+    case CN_ENUM: return "non-finite number";
+    case CN_EINTR: return "interrupted";
+    default: return "unknown error";
+    }
+}
+
+void *cn__ws(cn_ctx *ctx, int slot, size_t bytes) {
+    if (bytes == 0) bytes = 64;
+    if (ctx->ws_size[slot] >= bytes) return ctx->ws[slot];
+    free(ctx->ws[slot]);
+    ctx->ws[slot] = NULL;
+    ctx->ws_size[slot] = 0;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded);
+    if (!p) {
+        cn_error(ctx, CN_ENOMEM, "cannot allocate a workspace of %zu bytes", bytes);
+        return NULL;
+    }
+    ctx->ws[slot] = p;
+    ctx->ws_size[slot] = rounded;
+    return p;
+}
+
+static const char *simd_level(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "avx512";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2+fma";
+    if (__builtin_cpu_supports("avx")) return "avx";
+    return "sse2";
+#else
+    return "generic";
+#endif
+}
+
+const char *cn_build_info(cn_ctx *ctx) {
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    snprintf(ctx->info, sizeof ctx->info,
+             "simd=%s gemm=%s core=%s%s%s threads=%d openmp=%s", simd_level(),
+             openblas_get_config(), openblas_get_corename(),
+             ct ? " OPENBLAS_CORETYPE=" : "", ct ? ct : "", ctx->nthreads,
+#ifdef _OPENMP
+             "yes"
+#else
+             "no"
+#endif
+    );
+    return ctx->info;
+}
+
+/* ---- xoshiro256** (Blackman & Vigna), seeded with splitmix64 ---- */
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void cn_rng_seed(cn_rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t cn_rng_u64(cn_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double cn_rng_uniform(cn_rng *r) { return (double)(cn_rng_u64(r) >> 11) * 0x1.0p-53; }
+
+double cn_rng_normal(cn_rng *r) {
+    /* Box-Muller; one value per call so the stream position is simple */
+    double u1 = cn_rng_uniform(r), u2 = cn_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+uint64_t cn_rng_below(cn_rng *r, uint64_t n) {
+    /* Lemire's rejection: unbiased */
+    uint64_t threshold = -n % n;
+    for (;;) {
+        uint64_t x = cn_rng_u64(r);
+        __uint128_t m = (__uint128_t)x * n;
+        if ((uint64_t)m >= threshold) return (uint64_t)(m >> 64);
+    }
+}

@@ -1,0 +1,47 @@
+/* internal.h — private helpers shared by the library's sources. */
+#ifndef CN_INTERNAL_H
+#define CN_INTERNAL_H
+
+#include "convnet.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CN_ERRMAX 512
+#define CN_WS_SLOTS 4
+
+struct cn_ctx {
+    int nthreads;
+    char err[CN_ERRMAX];
+    void *ws[CN_WS_SLOTS];      /* reusable workspaces, grown on demand */
+    size_t ws_size[CN_WS_SLOTS];
+    char info[256];
+};
+
+/* Workspace slots: each caller level uses its own so nested calls do not
+ * clobber each other. */
+enum {
+    CN_WS_IM2COL = 0,  /* conv: column buffers */
+    CN_WS_LAYER = 1,   /* sandwiches: intermediate gradients */
+    CN_WS_MISC = 2,
+    CN_WS_NET = 3
+};
+
+/* A workspace of at least `bytes` (64-byte aligned), or NULL with the error
+ * set. The contents are not preserved when it grows. */
+void *cn__ws(cn_ctx *ctx, int slot, size_t bytes);
+
+/* Same as cn_error but tolerant of ctx == NULL. */
+#define CN_ERR(ctx, code, ...) cn_error((ctx), (code), __VA_ARGS__)
+
+/* Threads for an OpenMP region. */
+static inline int cn__nt(const cn_ctx *ctx) { return ctx ? ctx->nthreads : 1; }
+
+/* Overflow-checked size products: 0 on overflow. */
+static inline size_t cn__mul(size_t a, size_t b) {
+    size_t r;
+    if (__builtin_mul_overflow(a, b, &r)) return 0;
+    return r;
+}
+
+#endif

@@ -1,0 +1,25 @@
+/* real.h — the element type of a layer source. Every file in src/layers/
+ * is compiled twice: once as float (suffix _f32) and once with -DCN_REAL_F64 as
+ * double (suffix _f64). Write `real` for the element type and FN(name) for
+ * every external symbol; helpers are static. */
+#ifndef CN_REAL_H
+#define CN_REAL_H
+#include "../internal.h"
+#include <cblas.h>
+#include <math.h>
+
+#ifdef CN_REAL_F64
+typedef double real;
+#define FN(name) name##_f64
+#define cn_gemm cblas_dgemm
+#define cn_gemv cblas_dgemv
+#define REAL_NAME "f64"
+#else
+typedef float real;
+#define FN(name) name##_f32
+#define cn_gemm cblas_sgemm
+#define cn_gemv cblas_sgemv
+#define REAL_NAME "f32"
+#endif
+
+#endif
