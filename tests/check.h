@@ -51,6 +51,18 @@ static inline double scaled_error_f32(const float *a, const double *b, size_t n)
     }
     return d / m;
 }
+/* max |a-b| / max(1e-300, max|b|) for float64: the norm-wise relative error,
+ * for sums so long that elementwise ratios of near-cancelled entries measure
+ * only roundoff. */
+static inline double scaled_error(const double *a, const double *b, size_t n) {
+    double m = 1e-300, d = 0;
+    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(a[i] - b[i]);
+        if (e > d || isnan(e)) d = e;
+    }
+    return d / m;
+}
 static inline void *xmalloc(size_t n) {
     void *p = calloc(1, n ? n : 1);
     if (!p) { fprintf(stderr, "out of memory\n"); exit(2); }

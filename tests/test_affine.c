@@ -1,0 +1,165 @@
+/* test_affine.c — affine, relu, softmax loss, affine-relu: numeric gradients,
+ * fast vs naive in both dtypes, hand-worked values, bad arguments. */
+#include "check.h"
+#include <string.h>
+
+typedef struct { cn_ctx *ctx; double *x, *w, *b; int N, D, M, which; } affine_user;
+
+static void affine_fn(void *u, double *out) {
+    affine_user *a = u;
+    if (a->which == 0) cn_affine_forward_naive_f64(a->ctx, out, a->x, a->w, a->b, a->N, a->D, a->M);
+    else cn_affine_relu_forward_f64(a->ctx, out, a->x, a->w, a->b, a->N, a->D, a->M);
+}
+
+static void test_affine_grads(cn_ctx *ctx, cn_rng *r, int relu) {
+    int N = 10, D = 2 * 3, M = 5; /* the notebook: x (10, 2, 3) flattened, w (6, 5) */
+    double *x = xmalloc(8 * N * D), *w = xmalloc(8 * D * M), *b = xmalloc(8 * M);
+    double *out = xmalloc(8 * N * M), *dout = xmalloc(8 * N * M), *work = xmalloc(16 * N * M);
+    double *dx = xmalloc(8 * N * D), *dw = xmalloc(8 * D * M), *db = xmalloc(8 * M);
+    double *nx = xmalloc(8 * N * D), *nw = xmalloc(8 * D * M), *nb = xmalloc(8 * M);
+    fill_normal(r, x, N * D, 1); fill_normal(r, w, D * M, 1); fill_normal(r, b, M, 1);
+    fill_normal(r, dout, N * M, 1);
+    affine_user u = {ctx, x, w, b, N, D, M, relu};
+    affine_fn(&u, out);
+    if (relu) {
+        /* keep away from the kink: a pre-activation within 1e-3 of 0 would
+         * make the centred difference straddle it */
+        int near = 0;
+        double *a = xmalloc(8 * N * M);
+        cn_affine_forward_f64(ctx, a, x, w, b, N, D, M);
+        for (int i = 0; i < N * M; i++) near |= fabs(a[i]) < 1e-3;
+        free(a);
+        check_true("affine_relu: test point is away from the ReLU kink", !near, "");
+        cn_affine_relu_backward_f64(ctx, dx, dw, db, dout, out, x, w, N, D, M);
+    } else {
+        cn_affine_backward_naive_f64(ctx, dx, dw, db, dout, x, w, N, D, M);
+    }
+    cn_eval_numerical_gradient_array(ctx, nx, affine_fn, &u, x, N * D, dout, N * M, 1e-5, work);
+    cn_eval_numerical_gradient_array(ctx, nw, affine_fn, &u, w, D * M, dout, N * M, 1e-5, work);
+    cn_eval_numerical_gradient_array(ctx, nb, affine_fn, &u, b, M, dout, N * M, 1e-5, work);
+    const char *name = relu ? "affine_relu" : "affine";
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s backward dx vs numeric (f64)", name);
+    check_le(buf, cn_rel_error(dx, nx, N * D), 1e-7);
+    snprintf(buf, sizeof buf, "%s backward dw vs numeric (f64)", name);
+    check_le(buf, cn_rel_error(dw, nw, D * M), 1e-7);
+    snprintf(buf, sizeof buf, "%s backward db vs numeric (f64)", name);
+    check_le(buf, cn_rel_error(db, nb, M), 1e-7);
+    free(x); free(w); free(b); free(out); free(dout); free(work);
+    free(dx); free(dw); free(db); free(nx); free(nw); free(nb);
+}
+
+static void test_affine_fast_naive(cn_ctx *ctx, cn_rng *r, int N, int D, int M) {
+    double *x = xmalloc(8 * N * D), *w = xmalloc(8 * D * M), *b = xmalloc(8 * M), *dout = xmalloc(8 * N * M);
+    double *o1 = xmalloc(8 * N * M), *o2 = xmalloc(8 * N * M);
+    double *dx1 = xmalloc(8 * N * D), *dw1 = xmalloc(8 * D * M), *db1 = xmalloc(8 * M);
+    double *dx2 = xmalloc(8 * N * D), *dw2 = xmalloc(8 * D * M), *db2 = xmalloc(8 * M);
+    float *xf = xmalloc(4 * N * D), *wf = xmalloc(4 * D * M), *bf = xmalloc(4 * M), *doutf = xmalloc(4 * N * M);
+    float *of = xmalloc(4 * N * M), *dxf = xmalloc(4 * N * D), *dwf = xmalloc(4 * D * M), *dbf = xmalloc(4 * M);
+    fill_normal(r, x, N * D, 1); fill_normal(r, w, D * M, 1); fill_normal(r, b, M, 1); fill_normal(r, dout, N * M, 1);
+    to_f32(xf, x, N * D); to_f32(wf, w, D * M); to_f32(bf, b, M); to_f32(doutf, dout, N * M);
+    cn_affine_forward_naive_f64(ctx, o1, x, w, b, N, D, M);
+    cn_affine_forward_f64(ctx, o2, x, w, b, N, D, M);
+    cn_affine_backward_naive_f64(ctx, dx1, dw1, db1, dout, x, w, N, D, M);
+    cn_affine_backward_f64(ctx, dx2, dw2, db2, dout, x, w, N, D, M);
+    cn_affine_forward_f32(ctx, of, xf, wf, bf, N, D, M);
+    cn_affine_backward_f32(ctx, dxf, dwf, dbf, doutf, xf, wf, N, D, M);
+    char buf[128];
+    snprintf(buf, sizeof buf, "affine fast vs naive f64 out (N=%d D=%d M=%d)", N, D, M);
+    check_le(buf, cn_rel_error(o1, o2, N * M), 1e-10);
+    /* norm-wise: D = 8192 terms leave entries cancelled to ~0 */
+    snprintf(buf, sizeof buf, "affine fast vs naive f64 dx,dw,db scaled (N=%d D=%d M=%d)", N, D, M);
+    double e = scaled_error(dx2, dx1, N * D), e2 = scaled_error(dw2, dw1, D * M), e3 = scaled_error(db2, db1, M);
+    check_le(buf, fmax(e, fmax(e2, e3)), 1e-10);
+    snprintf(buf, sizeof buf, "affine fast f32 vs naive f64 out,dx,dw,db (N=%d D=%d M=%d)", N, D, M);
+    e = fmax(fmax(scaled_error_f32(of, o1, N * M), scaled_error_f32(dxf, dx1, N * D)),
+             fmax(scaled_error_f32(dwf, dw1, D * M), scaled_error_f32(dbf, db1, M)));
+    check_le(buf, e, 1e-5);
+    free(x); free(w); free(b); free(dout); free(o1); free(o2); free(dx1); free(dw1); free(db1);
+    free(dx2); free(dw2); free(db2); free(xf); free(wf); free(bf); free(doutf); free(of); free(dxf); free(dwf); free(dbf);
+}
+
+typedef struct { cn_ctx *ctx; double *x; int32_t *y; int N, C; } sm_user;
+static double softmax_fn(void *u) {
+    sm_user *s = u;
+    double loss;
+    cn_softmax_loss_naive_f64(s->ctx, &loss, NULL, s->x, s->y, s->N, s->C);
+    return loss;
+}
+
+static void test_softmax(cn_ctx *ctx, cn_rng *r) {
+    int N = 50, C = 10;
+    double *x = xmalloc(8 * N * C), *dx = xmalloc(8 * N * C), *dx2 = xmalloc(8 * N * C), *nx = xmalloc(8 * N * C);
+    int32_t *y = xmalloc(4 * N);
+    fill_normal(r, x, N * C, 1e-3);
+    for (int n = 0; n < N; n++) y[n] = (int32_t)cn_rng_below(r, C);
+    double loss, loss2;
+    cn_softmax_loss_naive_f64(ctx, &loss, dx, x, y, N, C);
+    /* the notebook: with small scores the loss is about log(C) */
+    check_le("softmax_loss ~ log(10) for tiny scores", fabs(loss - log(10.0)), 1e-2);
+    sm_user u = {ctx, x, y, N, C};
+    cn_eval_numerical_gradient(ctx, nx, softmax_fn, &u, x, N * C, 1e-5);
+    check_le("softmax_loss dx vs numeric (f64)", cn_rel_error(dx, nx, N * C), 1e-7);
+    cn_softmax_loss_f64(ctx, &loss2, dx2, x, y, N, C);
+    check_le("softmax_loss fast vs naive f64 loss", fabs(loss - loss2) / fabs(loss), 1e-10);
+    check_le("softmax_loss fast vs naive f64 dx", cn_rel_error(dx, dx2, N * C), 1e-10);
+    float *xf = xmalloc(4 * N * C), *dxf = xmalloc(4 * N * C);
+    to_f32(xf, x, N * C);
+    double lossf;
+    cn_softmax_loss_f32(ctx, &lossf, dxf, xf, y, N, C);
+    check_le("softmax_loss fast f32 vs naive f64 loss", fabs(lossf - loss) / fabs(loss), 1e-5);
+    check_le("softmax_loss fast f32 vs naive f64 dx", scaled_error_f32(dxf, dx, N * C), 1e-5);
+
+    /* by hand: scores (0, ln 3) label 1 -> p = (1/4, 3/4), loss = -ln(3/4) */
+    double hx[2] = {0, log(3.0)}, hd[2];
+    int32_t hy[1] = {1};
+    cn_softmax_loss_f64(ctx, &loss, hd, hx, hy, 1, 2);
+    check_le("softmax_loss by hand: loss = -ln(3/4)", fabs(loss + log(0.75)), 1e-15);
+    check_le("softmax_loss by hand: dx = (1/4, -1/4)", fmax(fabs(hd[0] - 0.25), fabs(hd[1] + 0.25)), 1e-15);
+    /* large scores do not overflow (max subtracted) */
+    double big[2] = {1000, 0};
+    hy[0] = 0;
+    cn_softmax_loss_f64(ctx, &loss, hd, big, hy, 1, 2);
+    check_true("softmax_loss stays finite for scores of 1000", isfinite(loss) && loss >= 0 && loss < 1e-300 + 1e-12, "");
+    /* label out of range */
+    hy[0] = 2;
+    int rc = cn_softmax_loss_f64(ctx, &loss, hd, hx, hy, 1, 2);
+    check_true("softmax_loss label 2 with C=2 -> CN_EINVAL", rc == CN_EINVAL && strstr(cn_ctx_error(ctx), "y[0]=2"), cn_ctx_error(ctx));
+    free(x); free(dx); free(dx2); free(nx); free(y); free(xf); free(dxf);
+}
+
+static void test_relu(cn_ctx *ctx) {
+    double x[6] = {-2, -0.5, 0, 0.25, 3, -1e-300}, out[6], dout[6] = {1, 2, 3, 4, 5, 6}, dx[6];
+    cn_relu_forward_f64(ctx, out, x, 6);
+    cn_relu_backward_f64(ctx, dx, dout, x, 6);
+    double want_out[6] = {0, 0, 0, 0.25, 3, 0}, want_dx[6] = {0, 0, 0, 4, 5, 0}, e = 0;
+    for (int i = 0; i < 6; i++) e = fmax(e, fabs(out[i] - want_out[i]) + fabs(dx[i] - want_dx[i]));
+    check_le("relu forward/backward by hand", e, 0);
+}
+
+static void test_affine_hand(cn_ctx *ctx) {
+    /* x = [[1,2],[3,4]], w = [[1,0,-1],[2,1,0]], b = [0.5,0,-0.5] */
+    double x[4] = {1, 2, 3, 4}, w[6] = {1, 0, -1, 2, 1, 0}, b[3] = {0.5, 0, -0.5}, out[6];
+    double want[6] = {5.5, 2, -1.5, 11.5, 4, -3.5}, e = 0;
+    cn_affine_forward_f64(ctx, out, x, w, b, 2, 2, 3);
+    for (int i = 0; i < 6; i++) e = fmax(e, fabs(out[i] - want[i]));
+    check_le("affine forward by hand (2x2 @ 2x3)", e, 0);
+    int rc = cn_affine_forward_f64(ctx, out, x, w, b, 2, 0, 3);
+    check_true("affine D=0 -> CN_EINVAL naming D", rc == CN_EINVAL && strstr(cn_ctx_error(ctx), "D=0"), cn_ctx_error(ctx));
+}
+
+int main(void) {
+    cn_ctx *ctx = cn_ctx_new(2);
+    cn_rng r;
+    cn_rng_seed(&r, 231);
+    test_affine_hand(ctx);
+    test_relu(ctx);
+    test_affine_grads(ctx, &r, 0);
+    test_affine_grads(ctx, &r, 1);
+    test_affine_fast_naive(ctx, &r, 7, 13, 5);
+    test_affine_fast_naive(ctx, &r, 50, 8192, 100);
+    test_affine_fast_naive(ctx, &r, 1, 1, 1);
+    test_softmax(ctx, &r);
+    cn_ctx_free(ctx);
+    return check_done();
+}
