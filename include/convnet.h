@@ -410,6 +410,147 @@ void cn_st_free(cn_st *st);
  * Nets (composed from a spec), the Solver: see the section below.
  * ==================================================================== */
 /* CN_NET_API_BEGIN */
+/* ---- update rules (one flat loop over n values; the original's formulas).
+ * adam: t is incremented by the caller before the call (t >= 1). */
+#define CN_OPTIM(T, S)                                                        \
+    int cn_sgd_##S(T *w, const T *dw, size_t n, double lr);                  \
+    int cn_sgd_momentum_##S(T *w, const T *dw, T *v, size_t n, double lr,    \
+                            double momentum);                                \
+    int cn_rmsprop_##S(T *w, const T *dw, T *cache, size_t n, double lr,     \
+                       double decay_rate, double eps);                       \
+    int cn_adam_##S(T *w, const T *dw, T *m, T *v, size_t n, double lr,      \
+                    double beta1, double beta2, double eps, long t);
+CN_OPTIM(float, f32)
+CN_OPTIM(double, f64)
+
+/* ---- nets composed from a spec -----------------------------------------
+ * Grammar (layers joined by '-', see README):
+ *   conv<F>x<K>[s<S>][p<P>]   F filters KxK, stride S (1), pad P ((K-1)/2)
+ *   pool<K>[x<K2>][s<S>]      max pool KxK2 (K2 = K), stride S (= K)
+ *   affine<M> | fc<M>         fully connected, M outputs (input flattened)
+ *   relu                      ReLU
+ *   bn                        batch norm: spatial after a conv, plain after affine
+ *   gn<G>                     spatial group norm with G groups
+ *   ln                        layer norm (on flattened features)
+ * The last layer must be an affine whose width is the number of classes;
+ * softmax loss follows it. Presets: "three-layer" =
+ * conv32x7-relu-pool2-affine100-relu-affine10 (the original ThreeLayerConvNet).
+ * Parameters are named like the original: W1 b1 (first conv/affine), W2 b2,
+ * ...; a norm layer after weight layer k has gamma<k> beta<k> and, for batch
+ * norm, running_mean<k> running_var<k> (not trainable, saved in checkpoints).
+ */
+typedef struct cn_net cn_net;
+
+typedef struct {
+    const char *name;   /* "W1", "b1", "gamma1", "running_mean1" ... */
+    int ndim;
+    int64_t shape[4];
+    size_t size;        /* element count */
+    void *data;         /* net dtype; inside the net's parameter block */
+    void *grad;         /* NULL for non-trainable state (running stats) */
+    int trainable;
+    int regularized;    /* 1 for weights (W*): L2 0.5*reg*sum(W^2) */
+} cn_param;
+
+/* Expand a preset name or return spec unchanged (static storage). */
+const char *cn_spec_expand(const char *spec);
+/* Build a net for inputs (C,H,W). Weights ~ weight_scale * N(0,1) drawn from
+ * rng in parameter order, biases and betas 0, gammas 1, running stats 0. */
+int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H,
+               int W, cn_dtype dtype, double weight_scale, double reg,
+               cn_rng *rng);
+void cn_net_free(cn_net *net);
+const char *cn_net_spec(const cn_net *net);   /* the expanded spec */
+cn_dtype cn_net_dtype(const cn_net *net);
+int cn_net_num_classes(const cn_net *net);
+void cn_net_input(const cn_net *net, int *C, int *H, int *W);
+double cn_net_reg(const cn_net *net);
+void cn_net_set_reg(cn_net *net, double reg);
+int cn_net_num_params(const cn_net *net);     /* trainable and state */
+const cn_param *cn_net_param(const cn_net *net, int i);
+const cn_param *cn_net_find(const cn_net *net, const char *name);
+/* All trainable values in one block (and their gradients alongside):
+ * the optimizer walks these with one flat loop. */
+void *cn_net_flat_params(const cn_net *net, size_t *n);
+void *cn_net_flat_grads(const cn_net *net, size_t *n);
+/* A human summary, one line per layer with output shapes and parameters. */
+int cn_net_describe(const cn_net *net, char *buf, size_t len);
+/* Plan activations for batches up to max_batch (allocated once; loss()
+ * grows the plan itself when a larger batch comes). */
+int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch);
+/* The original's model.loss: y == NULL -> test mode, scores[N, classes]
+ * written; y given -> train mode, *loss = data loss + 0.5*reg*sum(W^2) and
+ * every trainable gradient written (scores may be NULL). X and scores are
+ * in the net's dtype, X of shape (N, C, H, W). */
+int cn_net_loss(cn_ctx *ctx, cn_net *net, double *loss, void *scores,
+                const void *X, const int32_t *y, int N);
+/* FLOPs of one training step (forward + backward) per image. */
+double cn_net_flops_per_image(const cn_net *net);
+
+/* ---- the Solver ----------------------------------------------------------- */
+typedef struct {
+    char update_rule[16];   /* "sgd" | "sgd_momentum" | "rmsprop" | "adam" */
+    double learning_rate;   /* < 0: the rule's default (1e-2, 1e-2, 1e-2, 1e-3) */
+    double momentum;        /* 0.9 */
+    double decay_rate;      /* 0.99 */
+    double beta1, beta2;    /* 0.9, 0.999 */
+    double epsilon;         /* 1e-8 */
+    double lr_decay;        /* 1.0, applied at each epoch end */
+    int batch_size;         /* 100 */
+    int num_epochs;         /* 10 */
+    int num_train_samples;  /* 1000; <= 0: all */
+    int num_val_samples;    /* <= 0 (default): all */
+    int print_every;        /* 10 */
+    int verbose;            /* 1 */
+    uint64_t seed;          /* 0 */
+} cn_solver_config;
+void cn_solver_config_default(cn_solver_config *cfg);
+
+typedef struct cn_solver cn_solver;
+/* A line of the original's log ("(Iteration 1 / 980) loss: 2.302585"), or a
+ * progress report (progress = 1: images/s and ETA; not part of the log). */
+typedef void (*cn_log_fn)(void *user, const char *line, int progress);
+
+/* The solver trains net on ds.train, checks accuracy on ds.train / ds.val.
+ * It keeps a pointer to net and ds (they must outlive it). */
+int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net,
+                  const cn_dataset *ds, const cn_solver_config *cfg);
+void cn_solver_free(cn_solver *s);
+/* Run to the end (or until *stop becomes nonzero: then CN_EINTR after the
+ * current iteration, with the state consistent for a checkpoint).
+ * checkpoint_every > 0 with a path: save every that many iterations. On a
+ * NaN/Inf loss or gradient: CN_ENUM naming the iteration and parameter. At
+ * the end the net holds the best parameters by validation accuracy. */
+int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user,
+                    volatile int *stop, const char *checkpoint_path,
+                    int checkpoint_every);
+/* One iteration: a minibatch drawn with replacement, loss, update. */
+int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss);
+/* Accuracy on a split: num_samples > 0 and < n subsamples with replacement
+ * (from the solver's RNG, as the original), batches of batch_size. */
+int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp,
+                             int num_samples, int batch_size, double *acc);
+/* Histories (owned by the solver). */
+const double *cn_solver_loss_history(const cn_solver *s, int *n);
+const double *cn_solver_train_acc_history(const cn_solver *s, int *n);
+const double *cn_solver_val_acc_history(const cn_solver *s, int *n);
+double cn_solver_best_val_acc(const cn_solver *s);
+int cn_solver_iteration(const cn_solver *s);  /* iterations done */
+int cn_solver_num_iterations(const cn_solver *s);
+/* Checkpoints (safetensors): parameters, the best parameters, optimizer
+ * moments, BN running stats, spec, config, epoch, iteration, lr, RNG and
+ * histories. Atomic. */
+int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path);
+/* Restore a solver saved by cn_solver_save into s (same spec and rule). */
+int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path);
+/* Load a checkpoint's net (its current parameters when best = 0, its best
+ * parameters when best = 1 and present). *cfg (may be NULL) gets the saved
+ * solver config. */
+int cn_net_load(cn_ctx *ctx, cn_net **out, const char *path, int best,
+                cn_solver_config *cfg);
+/* Save only the net (parameters + spec) as a model file. */
+int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path,
+                const cn_meta *extra, int nextra);
 /* CN_NET_API_END */
 
 #ifdef __cplusplus

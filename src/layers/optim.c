@@ -1,0 +1,47 @@
+/* optim.c — the original's update rules, each one flat loop over all
+ * parameters (they live in one contiguous block). */
+#include "real.h"
+
+int FN(cn_sgd)(real *w, const real *dw, size_t n, double lr) {
+    const real a = (real)lr;
+    for (size_t i = 0; i < n; i++) w[i] -= a * dw[i];
+    return CN_OK;
+}
+
+/* v = momentum * v - lr * dw; w += v */
+int FN(cn_sgd_momentum)(real *w, const real *dw, real *v, size_t n, double lr, double momentum) {
+    const real a = (real)lr, mu = (real)momentum;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = mu * v[i] - a * dw[i];
+        w[i] += v[i];
+    }
+    return CN_OK;
+}
+
+/* cache = decay * cache + (1 - decay) * dw^2; w -= lr * dw / (sqrt(cache) + eps) */
+int FN(cn_rmsprop)(real *w, const real *dw, real *cache, size_t n, double lr, double decay_rate,
+                   double eps) {
+    const real a = (real)lr, d = (real)decay_rate, e = (real)eps;
+    for (size_t i = 0; i < n; i++) {
+        cache[i] = d * cache[i] + (1 - d) * dw[i] * dw[i];
+        w[i] -= a * dw[i] / (r_sqrt(cache[i]) + e);
+    }
+    return CN_OK;
+}
+
+/* m = b1 m + (1-b1) dw; mt = m / (1-b1^t); v = b2 v + (1-b2) dw^2;
+ * vt = v / (1-b2^t); w -= lr * mt / (sqrt(vt) + eps) */
+int FN(cn_adam)(real *w, const real *dw, real *m, real *v, size_t n, double lr, double beta1,
+                double beta2, double eps, long t) {
+    const real b1 = (real)beta1, b2 = (real)beta2, e = (real)eps, a = (real)lr;
+    const real c1 = (real)(1.0 / (1.0 - pow(beta1, (double)t)));
+    const real c2 = (real)(1.0 / (1.0 - pow(beta2, (double)t)));
+    for (size_t i = 0; i < n; i++) {
+        real g = dw[i];
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * (g * g);
+        real mt = m[i] * c1, vt = v[i] * c2;
+        w[i] -= a * mt / (r_sqrt(vt) + e);
+    }
+    return CN_OK;
+}

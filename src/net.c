@@ -1,0 +1,476 @@
+/* net.c — nets composed from a one-line spec: parsing, shape planning,
+ * parameter and activation memory (allocated once), save and load. */
+#include "net.h"
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+
+const char *cn_spec_expand(const char *spec) {
+    if (!spec || !strcmp(spec, "three-layer") || !strcmp(spec, "threelayer"))
+        return "conv32x7-relu-pool2-affine100-relu-affine10";
+    return spec;
+}
+
+/* Parse a decimal int at *p (1..1e6). */
+static int parse_int(const char **p, int *v) {
+    if (!isdigit((unsigned char)**p)) return 0;
+    long x = 0;
+    while (isdigit((unsigned char)**p)) {
+        x = x * 10 + (**p - '0');
+        if (x > 1000000) return 0;
+        (*p)++;
+    }
+    *v = (int)x;
+    return 1;
+}
+
+static int add_param(cn_ctx *ctx, cn_net *net, const char *name, int ndim, const int64_t *shape,
+                     int trainable, int regularized) {
+    if (net->nparams >= CN_MAX_PARAMS)
+        return CN_ERR(ctx, CN_EINVAL, "net spec: more than %d parameter tensors", CN_MAX_PARAMS);
+    int i = net->nparams++;
+    cn_param *p = &net->params[i];
+    snprintf(net->names[i], sizeof net->names[i], "%s", name);
+    p->name = net->names[i];
+    p->ndim = ndim;
+    size_t size = 1;
+    for (int d = 0; d < ndim; d++) {
+        p->shape[d] = shape[d];
+        size = cn__mul(size, (size_t)shape[d]);
+    }
+    if (size == 0 || size > ((size_t)1 << 31))
+        return CN_ERR(ctx, CN_EINVAL, "net spec: parameter %s has %zu elements (limit 2^31)", name, size);
+    p->size = size;
+    p->trainable = trainable;
+    p->regularized = regularized;
+    return i;
+}
+
+/* Parse the spec into ops with shapes and parameter tables (no memory yet). */
+static int plan(cn_ctx *ctx, cn_net *net) {
+    const char *p = net->spec;
+    int C = net->C, H = net->H, W = net->W, flat = 0;
+    int k = 0, normed_k = -1, layer = 0;
+    int64_t sh[4];
+    char nm[24];
+    while (*p) {
+        layer++;
+        const char *start = p;
+        const char *end = strchr(p, '-');
+        int len = end ? (int)(end - p) : (int)strlen(p);
+        if (net->nops >= CN_MAX_OPS)
+            return CN_ERR(ctx, CN_EINVAL, "net spec: more than %d layers", CN_MAX_OPS);
+        cn_op *op = &net->ops[net->nops];
+        memset(op, 0, sizeof *op);
+        op->pW = op->pb = op->pg = op->pbeta = op->prm = op->prv = -1;
+        op->C = C; op->H = H; op->W = W;
+        int ok = 0;
+        if (!strncmp(p, "conv", 4)) {
+            p += 4;
+            int F, K, S = 1, P = -1;
+            ok = parse_int(&p, &F) && *p == 'x' && (p++, parse_int(&p, &K));
+            if (ok && *p == 's') { p++; ok = parse_int(&p, &S); }
+            if (ok && *p == 'p') { p++; ok = parse_int(&p, &P); }
+            if (ok && P < 0) P = (K - 1) / 2;
+            if (ok) {
+                if (flat)
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' is a conv after the features were flattened", layer, len, start);
+                op->kind = OP_CONV;
+                op->cs = (cn_conv_shape){1, C, H, W, F, K, K, S, P};
+                int Ho, Wo;
+                if (cn_conv_out(ctx, &op->cs, &Ho, &Wo)) {
+                    char msg[CN_ERRMAX];
+                    snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' on input (%d,%d,%d): %s", layer, len, start, C, H, W, msg);
+                }
+                k++;
+                sh[0] = F; sh[1] = C; sh[2] = K; sh[3] = K;
+                snprintf(nm, sizeof nm, "W%d", k);
+                if ((op->pW = add_param(ctx, net, nm, 4, sh, 1, 1)) < 0) return op->pW;
+                snprintf(nm, sizeof nm, "b%d", k);
+                if ((op->pb = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pb;
+                C = F; H = Ho; W = Wo;
+                op->cH = Ho; op->cW = Wo;
+            }
+        } else if (!strncmp(p, "pool", 4)) {
+            p += 4;
+            int K, K2, S;
+            ok = parse_int(&p, &K);
+            K2 = K;
+            if (ok && *p == 'x') { p++; ok = parse_int(&p, &K2); }
+            S = K;
+            if (ok && *p == 's') { p++; ok = parse_int(&p, &S); }
+            if (ok) {
+                if (flat)
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' is a pool after the features were flattened", layer, len, start);
+                op->kind = OP_POOL;
+                op->ph = K; op->pw = K2; op->ps = S;
+                cn_pool_shape ps = {1, C, H, W, K, K2, S};
+                int Ho, Wo;
+                if (cn_pool_out(ctx, &ps, &Ho, &Wo)) {
+                    char msg[CN_ERRMAX];
+                    snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' on input (%d,%d,%d): %s", layer, len, start, C, H, W, msg);
+                }
+                H = Ho; W = Wo;
+            }
+        } else if (!strncmp(p, "affine", 6) || !strncmp(p, "fc", 2)) {
+            p += (*p == 'a') ? 6 : 2;
+            int M;
+            ok = parse_int(&p, &M);
+            if (ok) {
+                op->kind = OP_AFFINE;
+                op->D = C * H * W;
+                op->M = M;
+                k++;
+                sh[0] = op->D; sh[1] = M;
+                snprintf(nm, sizeof nm, "W%d", k);
+                if ((op->pW = add_param(ctx, net, nm, 2, sh, 1, 1)) < 0) return op->pW;
+                sh[0] = M;
+                snprintf(nm, sizeof nm, "b%d", k);
+                if ((op->pb = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pb;
+                C = M; H = W = 1; flat = 1;
+            }
+        } else if (!strncmp(p, "relu", 4)) {
+            p += 4;
+            ok = 1;
+            op->kind = OP_RELU;
+        } else if (!strncmp(p, "bn", 2) || !strncmp(p, "gn", 2) || !strncmp(p, "ln", 2)) {
+            char which = *p;
+            p += 2;
+            ok = 1;
+            if (which == 'g') {
+                ok = parse_int(&p, &op->G);
+                if (ok && flat)
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': group norm needs (C,H,W) features, not flattened ones", layer, len, start);
+                if (ok && (op->G <= 0 || C % op->G))
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': G=%d does not divide C=%d", layer, len, start, op->G, C);
+            }
+            if (ok) {
+                if (normed_k == k)
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': a second norm layer after weight layer %d", layer, len, start, k);
+                normed_k = k;
+                op->eps = 1e-5;
+                op->momentum = 0.9;
+                int channels;
+                if (which == 'b') {
+                    op->kind = flat ? OP_BN : OP_SBN;
+                    channels = C;
+                } else if (which == 'g') {
+                    op->kind = OP_GN;
+                    channels = C;
+                } else {
+                    op->kind = OP_LN;
+                    op->D = C * H * W;
+                    channels = op->D;
+                }
+                sh[0] = channels;
+                snprintf(nm, sizeof nm, "gamma%d", k);
+                if ((op->pg = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pg;
+                snprintf(nm, sizeof nm, "beta%d", k);
+                if ((op->pbeta = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pbeta;
+                if (which == 'b') {
+                    snprintf(nm, sizeof nm, "running_mean%d", k);
+                    if ((op->prm = add_param(ctx, net, nm, 1, sh, 0, 0)) < 0) return op->prm;
+                    snprintf(nm, sizeof nm, "running_var%d", k);
+                    if ((op->prv = add_param(ctx, net, nm, 1, sh, 0, 0)) < 0) return op->prv;
+                }
+            }
+        }
+        if (!ok || (*p && *p != '-'))
+            return CN_ERR(ctx, CN_EINVAL,
+                          "net spec: cannot read layer %d '%.*s' (expected conv<F>x<K>[s<S>][p<P>], pool<K>[x<K>][s<S>], affine<M>, relu, bn, gn<G>, ln)",
+                          layer, len, start);
+        op->oC = C; op->oH = H; op->oW = W;
+        if ((size_t)C * H * W > ((size_t)1 << 28))
+            return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' output (%d,%d,%d) is too large", layer, len, start, C, H, W);
+        net->nops++;
+        if (*p == '-') {
+            p++;
+            if (!*p) return CN_ERR(ctx, CN_EINVAL, "net spec: ends with '-'");
+        }
+    }
+    if (net->nops == 0) return CN_ERR(ctx, CN_EINVAL, "net spec: empty");
+    cn_op *last = &net->ops[net->nops - 1];
+    if (last->kind != OP_AFFINE)
+        return CN_ERR(ctx, CN_EINVAL, "net spec: the last layer must be affine<classes> (softmax follows it), got '%s'", net->spec);
+    net->classes = last->M;
+    if (net->classes < 2) return CN_ERR(ctx, CN_EINVAL, "net spec: the last affine has %d outputs; need at least 2 classes", net->classes);
+    return CN_OK;
+}
+
+/* Fuse conv-relu(-pool) and affine-relu into single ops (the fast sandwiches). */
+static void fuse(cn_net *net) {
+    int j = 0;
+    for (int i = 0; i < net->nops; i++) {
+        cn_op op = net->ops[i];
+        if ((op.kind == OP_CONV || op.kind == OP_AFFINE) && i + 1 < net->nops &&
+            net->ops[i + 1].kind == OP_RELU) {
+            op.relu = 1;
+            i++;
+            op.oC = net->ops[i].oC; op.oH = net->ops[i].oH; op.oW = net->ops[i].oW;
+            if (op.kind == OP_CONV && i + 1 < net->nops && net->ops[i + 1].kind == OP_POOL) {
+                i++;
+                op.pool = 1;
+                op.ph = net->ops[i].ph; op.pw = net->ops[i].pw; op.ps = net->ops[i].ps;
+                op.oC = net->ops[i].oC; op.oH = net->ops[i].oH; op.oW = net->ops[i].oW;
+            }
+        }
+        net->ops[j++] = op;
+    }
+    net->nops = j;
+}
+
+int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W, cn_dtype dtype,
+               double weight_scale, double reg, cn_rng *rng) {
+    *out = NULL;
+    spec = cn_spec_expand(spec);
+    if (strlen(spec) >= CN_SPEC_MAX) return CN_ERR(ctx, CN_EINVAL, "net spec: longer than %d characters", CN_SPEC_MAX - 1);
+    if (C <= 0 || H <= 0 || W <= 0 || C > 4096 || H > 65536 || W > 65536)
+        return CN_ERR(ctx, CN_EINVAL, "net: input dims (%d,%d,%d) out of range", C, H, W);
+    if (dtype != CN_F32 && dtype != CN_F64) return CN_ERR(ctx, CN_EINVAL, "net: dtype %d unknown", (int)dtype);
+    if (!(weight_scale >= 0) || !isfinite(weight_scale)) return CN_ERR(ctx, CN_EINVAL, "net: weight_scale %g must be finite and >= 0", weight_scale);
+    if (!(reg >= 0) || !isfinite(reg)) return CN_ERR(ctx, CN_EINVAL, "net: reg %g must be finite and >= 0", reg);
+    cn_net *net = calloc(1, sizeof *net);
+    if (!net) return CN_ERR(ctx, CN_ENOMEM, "net: out of memory");
+    snprintf(net->spec, sizeof net->spec, "%s", spec);
+    net->dtype = dtype;
+    net->esz = dtype == CN_F32 ? 4 : 8;
+    net->C = C; net->H = H; net->W = W;
+    net->reg = reg;
+    int rc = plan(ctx, net);
+    if (rc) { free(net); return rc; }
+    fuse(net);
+    /* parameters: trainable first (one block, the optimizer's flat view), then state */
+    size_t off = 0;
+    for (int i = 0; i < net->nparams; i++) if (net->params[i].trainable) off += net->params[i].size;
+    net->ntrain = off;
+    for (int i = 0; i < net->nparams; i++) if (!net->params[i].trainable) off += net->params[i].size;
+    net->nstate = off - net->ntrain;
+    net->pblock = aligned_alloc(64, ((off ? off : 1) * net->esz + 63) & ~(size_t)63);
+    net->gblock = aligned_alloc(64, ((net->ntrain ? net->ntrain : 1) * net->esz + 63) & ~(size_t)63);
+    if (!net->pblock || !net->gblock) { cn_net_free(net); return CN_ERR(ctx, CN_ENOMEM, "net: cannot allocate %zu parameters", off); }
+    memset(net->gblock, 0, net->ntrain * net->esz);
+    size_t toff = 0, soff = net->ntrain;
+    for (int i = 0; i < net->nparams; i++) {
+        cn_param *p = &net->params[i];
+        size_t o = p->trainable ? toff : soff;
+        p->data = (char *)net->pblock + o * net->esz;
+        p->grad = p->trainable ? (char *)net->gblock + o * net->esz : NULL;
+        if (p->trainable) toff += p->size; else soff += p->size;
+        /* init: W ~ weight_scale * N(0,1); gamma 1; everything else 0 */
+        int isW = p->name[0] == 'W', isg = !strncmp(p->name, "gamma", 5);
+        for (size_t e = 0; e < p->size; e++) {
+            double v = isW ? weight_scale * cn_rng_normal(rng) : isg ? 1.0 : 0.0;
+            if (dtype == CN_F32) ((float *)p->data)[e] = (float)v;
+            else ((double *)p->data)[e] = v;
+        }
+    }
+    *out = net;
+    return CN_OK;
+}
+
+void cn_net_free(cn_net *net) {
+    if (!net) return;
+    free(net->pblock); free(net->gblock); free(net->act); free(net->idx);
+    free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
+    free(net);
+}
+
+const char *cn_net_spec(const cn_net *net) { return net->spec; }
+cn_dtype cn_net_dtype(const cn_net *net) { return net->dtype; }
+int cn_net_num_classes(const cn_net *net) { return net->classes; }
+void cn_net_input(const cn_net *net, int *C, int *H, int *W) { *C = net->C; *H = net->H; *W = net->W; }
+double cn_net_reg(const cn_net *net) { return net->reg; }
+void cn_net_set_reg(cn_net *net, double reg) { net->reg = reg; }
+int cn_net_num_params(const cn_net *net) { return net->nparams; }
+const cn_param *cn_net_param(const cn_net *net, int i) {
+    return i >= 0 && i < net->nparams ? &net->params[i] : NULL;
+}
+const cn_param *cn_net_find(const cn_net *net, const char *name) {
+    for (int i = 0; i < net->nparams; i++) if (!strcmp(net->params[i].name, name)) return &net->params[i];
+    return NULL;
+}
+void *cn_net_flat_params(const cn_net *net, size_t *n) { if (n) *n = net->ntrain; return net->pblock; }
+void *cn_net_flat_grads(const cn_net *net, size_t *n) { if (n) *n = net->ntrain; return net->gblock; }
+
+int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
+    if (max_batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", max_batch);
+    if (max_batch <= net->max_batch) return CN_OK;
+    size_t N = (size_t)max_batch, act = 0, idx = 0, dmax = (size_t)net->C * net->H * net->W;
+    for (int i = 0; i < net->nops; i++) {
+        cn_op *op = &net->ops[i];
+        size_t osz = (size_t)op->oC * op->oH * op->oW;
+        op->out_off = act;
+        act += N * osz;
+        if (osz > dmax) dmax = osz;
+        if (op->kind == OP_CONV && op->pool) {
+            size_t csz = (size_t)op->oC * op->cH * op->cW;
+            op->aux_off = act;
+            act += N * csz;
+            if (csz > dmax) dmax = csz;
+            op->idx_off = idx;
+            idx += N * osz;
+        } else if (op->kind == OP_POOL) {
+            op->idx_off = idx;
+            idx += N * osz;
+        } else if (op->kind == OP_BN || op->kind == OP_SBN || op->kind == OP_LN || op->kind == OP_GN) {
+            size_t n = op->kind == OP_LN ? N : op->kind == OP_GN ? N * op->G : (size_t)op->C;
+            op->aux_off = act; act += n;
+            op->aux2_off = act; act += n;
+        }
+    }
+    if (act > ((size_t)1 << 34) / net->esz)
+        return CN_ERR(ctx, CN_ENOMEM, "net: activations for batch %d need %zu bytes (limit 16 GiB)", max_batch, act * net->esz);
+    free(net->act); free(net->idx); free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
+    net->act = aligned_alloc(64, (act * net->esz + 63) & ~(size_t)63);
+    net->idx = aligned_alloc(64, ((idx ? idx : 1) * 4 + 63) & ~(size_t)63);
+    net->dbuf_elems = N * dmax;
+    net->dbuf[0] = aligned_alloc(64, (net->dbuf_elems * net->esz + 63) & ~(size_t)63);
+    net->dbuf[1] = aligned_alloc(64, (net->dbuf_elems * net->esz + 63) & ~(size_t)63);
+    net->dscores = aligned_alloc(64, (N * net->classes * net->esz + 63) & ~(size_t)63);
+    if (!net->act || !net->idx || !net->dbuf[0] || !net->dbuf[1] || !net->dscores) {
+        free(net->act); free(net->idx); free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
+        net->act = net->idx = net->dbuf[0] = net->dbuf[1] = net->dscores = NULL;
+        net->max_batch = 0;
+        return CN_ERR(ctx, CN_ENOMEM, "net: cannot allocate activations for batch %d", max_batch);
+    }
+    /* touch once so the first training step does not page-fault */
+    memset(net->act, 0, act * net->esz);
+    memset(net->dbuf[0], 0, net->dbuf_elems * net->esz);
+    memset(net->dbuf[1], 0, net->dbuf_elems * net->esz);
+    net->act_elems = act;
+    net->idx_elems = idx;
+    net->max_batch = max_batch;
+    return CN_OK;
+}
+
+int cn_net_loss(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void *X,
+                const int32_t *y, int N) {
+    if (N <= 0) return CN_ERR(ctx, CN_EINVAL, "net loss: batch size N=%d must be > 0", N);
+    if (!y && !scores) return CN_ERR(ctx, CN_EINVAL, "net loss: need labels or a scores buffer");
+    int rc = cn_net_reserve(ctx, net, N);
+    if (rc) return rc;
+    if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, scores, X, y, N);
+    return cn__net_loss_f64(ctx, net, loss, scores, X, y, N);
+}
+
+double cn_net_flops_per_image(const cn_net *net) {
+    double f = 0;
+    for (int i = 0; i < net->nops; i++) {
+        const cn_op *op = &net->ops[i];
+        double mult = i == 0 ? 2 : 3; /* forward, dW, dx (no dx for the first layer) */
+        if (op->kind == OP_CONV)
+            f += mult * 2.0 * op->cs.F * op->cH * op->cW * op->cs.C * op->cs.HH * op->cs.WW;
+        else if (op->kind == OP_AFFINE)
+            f += mult * 2.0 * op->D * op->M;
+    }
+    return f;
+}
+
+static const char *kind_name(const cn_op *op) {
+    switch (op->kind) {
+    case OP_CONV: return op->pool ? "conv-relu-pool" : op->relu ? "conv-relu" : "conv";
+    case OP_AFFINE: return op->relu ? "affine-relu" : "affine";
+    case OP_RELU: return "relu";
+    case OP_POOL: return "pool";
+    case OP_BN: return "batchnorm";
+    case OP_SBN: return "spatial-batchnorm";
+    case OP_LN: return "layernorm";
+    case OP_GN: return "spatial-groupnorm";
+    }
+    return "?";
+}
+
+int cn_net_describe(const cn_net *net, char *buf, size_t len) {
+    size_t used = 0, total = 0;
+    for (int i = 0; i < net->nparams; i++) if (net->params[i].trainable) total += net->params[i].size;
+#define PUT(...) do { int w_ = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); if (w_ > 0) used += (size_t)w_; } while (0)
+    PUT("net %s (%s), input (%d,%d,%d), %zu parameters\n", net->spec, net->dtype == CN_F32 ? "float32" : "float64",
+        net->C, net->H, net->W, total);
+    for (int i = 0; i < net->nops; i++) {
+        const cn_op *op = &net->ops[i];
+        PUT("  %-18s (%d,%d,%d) -> (%d,%d,%d)", kind_name(op), op->C, op->H, op->W, op->oC, op->oH, op->oW);
+        int ps[4] = {op->pW, op->pb, op->pg, op->pbeta};
+        for (int j = 0; j < 4; j++) {
+            if (ps[j] < 0) continue;
+            const cn_param *p = &net->params[ps[j]];
+            PUT(" %s(", p->name);
+            for (int d = 0; d < p->ndim; d++) PUT("%s%lld", d ? "," : "", (long long)p->shape[d]);
+            PUT(")");
+        }
+        PUT("\n");
+    }
+#undef PUT
+    return used < len ? CN_OK : CN_EINVAL;
+}
+
+/* ---- model files -------------------------------------------------------- */
+int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path, const cn_meta *extra, int nextra) {
+    cn_tensor t[CN_MAX_PARAMS];
+    cn_meta meta[40];
+    char dims[48], dt[8], reg[40];
+    if (nextra > 32) return CN_ERR(ctx, CN_EINVAL, "net save: too many metadata entries (%d)", nextra);
+    for (int i = 0; i < net->nparams; i++) {
+        const cn_param *p = &net->params[i];
+        t[i] = (cn_tensor){p->name, net->dtype, 0, p->ndim, {0}, p->data};
+        for (int d = 0; d < p->ndim; d++) t[i].shape[d] = p->shape[d];
+    }
+    snprintf(dims, sizeof dims, "%d,%d,%d", net->C, net->H, net->W);
+    snprintf(dt, sizeof dt, "%s", net->dtype == CN_F32 ? "float32" : "float64");
+    snprintf(reg, sizeof reg, "%.17g", net->reg);
+    int nm = 0;
+    meta[nm++] = (cn_meta){"spec", net->spec};
+    meta[nm++] = (cn_meta){"input", dims};
+    meta[nm++] = (cn_meta){"dtype", dt};
+    meta[nm++] = (cn_meta){"reg", reg};
+    for (int i = 0; i < nextra; i++) meta[nm++] = extra[i];
+    return cn_st_save(ctx, path, t, net->nparams, meta, nm);
+}
+
+/* Copy tensor `t` into parameter p after checking its shape. */
+static int fill_param(cn_ctx *ctx, const char *path, cn_net *net, const cn_param *p, const cn_tensor *t) {
+    if (t->is_i32 || t->ndim != p->ndim) goto bad;
+    for (int d = 0; d < p->ndim; d++) if (t->shape[d] != p->shape[d]) goto bad;
+    if (t->dtype == net->dtype) {
+        memcpy(p->data, t->data, p->size * net->esz);
+    } else if (t->dtype == CN_F64) {
+        for (size_t e = 0; e < p->size; e++) ((float *)p->data)[e] = (float)((const double *)t->data)[e];
+    } else {
+        for (size_t e = 0; e < p->size; e++) ((double *)p->data)[e] = ((const float *)t->data)[e];
+    }
+    return CN_OK;
+bad:
+    return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s has a dtype or shape that does not match the spec", path, t->name);
+}
+
+/* Build the net a file describes and fill its parameters from tensors
+ * named prefix+name (falling back to name). Used by the solver too. */
+int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path, const char *prefix) {
+    const char *spec = cn_st_meta(st, "spec"), *input = cn_st_meta(st, "input"), *dt = cn_st_meta(st, "dtype");
+    const char *reg = cn_st_meta(st, "reg");
+    int C, H, W;
+    if (!spec || !input || sscanf(input, "%d,%d,%d", &C, &H, &W) != 3)
+        return CN_ERR(ctx, CN_EFORMAT, "%s: not a convnet model (metadata 'spec' and 'input' missing)", path);
+    cn_dtype dtype = dt && !strcmp(dt, "float64") ? CN_F64 : CN_F32;
+    cn_rng r;
+    cn_rng_seed(&r, 0);
+    cn_net *net;
+    int rc = cn_net_new(ctx, &net, spec, C, H, W, dtype, 0.0, reg ? atof(reg) : 0.0, &r);
+    if (rc) {
+        char msg[CN_ERRMAX];
+        snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
+        return CN_ERR(ctx, CN_EFORMAT, "%s: %s", path, msg);
+    }
+    for (int i = 0; i < net->nparams; i++) {
+        const cn_param *p = &net->params[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
+        const cn_tensor *t = cn_st_get(st, name);
+        if (!t) t = cn_st_get(st, p->name);
+        if (!t) { cn_net_free(net); return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, p->name); }
+        if ((rc = fill_param(ctx, path, net, p, t))) { cn_net_free(net); return rc; }
+    }
+    *out = net;
+    return CN_OK;
+}

@@ -1,0 +1,69 @@
+/* net.h — the net's private layout: a list of ops planned from the spec,
+ * parameters in one block, activations in one block. */
+#ifndef CN_NET_H
+#define CN_NET_H
+#include "internal.h"
+
+#define CN_MAX_OPS 64
+#define CN_MAX_PARAMS 192
+#define CN_SPEC_MAX 512
+
+typedef enum { OP_CONV, OP_AFFINE, OP_RELU, OP_POOL, OP_BN, OP_SBN, OP_LN, OP_GN } cn_opkind;
+
+typedef struct {
+    cn_opkind kind;
+    int relu;             /* conv/affine: a ReLU fused after it */
+    int pool;             /* conv: a max pool fused after the ReLU */
+    int C, H, W;          /* input per sample (flattened inputs: C = D, H = W = 1) */
+    int oC, oH, oW;       /* output per sample */
+    cn_conv_shape cs;     /* conv: N set per call */
+    int cH, cW;           /* conv output before the fused pool */
+    int ph, pw, ps;       /* pool window and stride */
+    int D, M;             /* affine: in and out features */
+    int G;                /* group norm groups */
+    double eps, momentum; /* norms */
+    int pW, pb, pg, pbeta, prm, prv; /* parameter indices, -1 if none */
+    /* activation plan for the reserved batch (element offsets) */
+    size_t out_off;       /* [N, oC, oH, oW] */
+    size_t aux_off;       /* conv-relu-pool: relu_out [N, F, cH, cW]; norms: mean */
+    size_t aux2_off;      /* norms: invstd */
+    size_t idx_off;       /* pool argmax [N, oC, oH, oW] in the int32 block */
+} cn_op;
+
+struct cn_net {
+    char spec[CN_SPEC_MAX];
+    cn_dtype dtype;
+    size_t esz;               /* 4 or 8 */
+    int C, H, W, classes;
+    double reg;
+    int nops;
+    cn_op ops[CN_MAX_OPS];
+    int nparams;
+    cn_param params[CN_MAX_PARAMS];
+    char names[CN_MAX_PARAMS][24];
+    void *pblock;             /* trainable [ntrain] then state [nstate] */
+    size_t ntrain, nstate;
+    void *gblock;             /* gradients [ntrain] */
+    int max_batch;            /* activations planned for this batch */
+    void *act;                /* [act_elems] */
+    size_t act_elems;
+    int32_t *idx;             /* [idx_elems] */
+    size_t idx_elems;
+    void *dbuf[2];            /* backward ping-pong, [dbuf_elems] each */
+    size_t dbuf_elems;
+    void *dscores;            /* [max_batch, classes] */
+};
+
+/* net.c dispatches to the typed forward/backward in layers/netops.c */
+int cn__net_forward_f32(cn_ctx *ctx, cn_net *net, const float *X, int N, int train);
+int cn__net_forward_f64(cn_ctx *ctx, cn_net *net, const double *X, int N, int train);
+int cn__net_backward_f32(cn_ctx *ctx, cn_net *net, const float *X, int N);
+int cn__net_backward_f64(cn_ctx *ctx, cn_net *net, const double *X, int N);
+int cn__net_loss_f32(cn_ctx *ctx, cn_net *net, double *loss, float *scores, const float *X,
+                     const int32_t *y, int N);
+int cn__net_loss_f64(cn_ctx *ctx, cn_net *net, double *loss, double *scores, const double *X,
+                     const int32_t *y, int N);
+/* Build a net from a loaded tensor file; parameters from prefix+name,
+ * falling back to name. */
+int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path, const char *prefix);
+#endif

@@ -1,0 +1,457 @@
+/* solver.c — the original's Solver in C: minibatch SGD variants, accuracy
+ * checks, best parameters, histories, checkpoints and exact resume. */
+#include "net.h"
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+struct cn_solver {
+    cn_net *net;
+    const cn_dataset *ds;
+    cn_solver_config cfg;
+    cn_rng rng;                 /* minibatches and accuracy subsamples */
+    int epoch, t;               /* epochs and iterations done */
+    int iters_per_epoch, num_iterations;
+    double lr;                  /* current learning rate (decayed per epoch) */
+    long adam_t;
+    void *m, *v;                /* optimizer state [ntrain] each (net dtype) */
+    void *best;                 /* best parameters [ntrain + nstate] */
+    double best_val;
+    double *loss_hist;          /* [num_iterations] */
+    double *train_acc, *val_acc;/* [num_epochs + 2] */
+    int nloss, nacc, cap_acc;
+    void *xb;                   /* minibatch [max(batch, 100), C, H, W] (net dtype) */
+    int32_t *yb, *idx;          /* [max(batch, 100)] */
+    void *scores;               /* [100, classes] */
+    int bufn;
+};
+
+void cn_solver_config_default(cn_solver_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->update_rule, sizeof c->update_rule, "sgd");
+    c->learning_rate = -1;
+    c->momentum = 0.9;
+    c->decay_rate = 0.99;
+    c->beta1 = 0.9;
+    c->beta2 = 0.999;
+    c->epsilon = 1e-8;
+    c->lr_decay = 1.0;
+    c->batch_size = 100;
+    c->num_epochs = 10;
+    c->num_train_samples = 1000;
+    c->num_val_samples = 0;
+    c->print_every = 10;
+    c->verbose = 1;
+    c->seed = 0;
+}
+
+static int rule_id(const char *r) {
+    if (!strcmp(r, "sgd")) return 0;
+    if (!strcmp(r, "sgd_momentum")) return 1;
+    if (!strcmp(r, "rmsprop")) return 2;
+    if (!strcmp(r, "adam")) return 3;
+    return -1;
+}
+
+void cn_solver_free(cn_solver *s) {
+    if (!s) return;
+    free(s->m); free(s->v); free(s->best); free(s->loss_hist); free(s->train_acc); free(s->val_acc);
+    free(s->xb); free(s->yb); free(s->idx); free(s->scores);
+    free(s);
+}
+
+int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *ds,
+                  const cn_solver_config *cfg) {
+    *out = NULL;
+    int rule = rule_id(cfg->update_rule);
+    if (rule < 0)
+        return CN_ERR(ctx, CN_EINVAL, "solver: unknown update rule '%s' (sgd, sgd_momentum, rmsprop, adam)", cfg->update_rule);
+    if (cfg->batch_size <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: batch_size %d must be > 0", cfg->batch_size);
+    if (cfg->num_epochs <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: num_epochs %d must be > 0", cfg->num_epochs);
+    if (cfg->print_every <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: print_every %d must be > 0", cfg->print_every);
+    if (!(cfg->lr_decay > 0) || !isfinite(cfg->lr_decay)) return CN_ERR(ctx, CN_EINVAL, "solver: lr_decay %g must be > 0", cfg->lr_decay);
+    if (ds->train.n <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: the training split is empty");
+    int C, H, W;
+    cn_net_input(net, &C, &H, &W);
+    if (ds->train.c != C || ds->train.h != H || ds->train.w != W)
+        return CN_ERR(ctx, CN_EINVAL, "solver: data images are (%d,%d,%d) but the net takes (%d,%d,%d)",
+                      ds->train.c, ds->train.h, ds->train.w, C, H, W);
+    if (ds->num_classes > cn_net_num_classes(net))
+        return CN_ERR(ctx, CN_EINVAL, "solver: the data has %d classes but the net's last layer has %d outputs",
+                      ds->num_classes, cn_net_num_classes(net));
+    cn_solver *s = calloc(1, sizeof *s);
+    if (!s) return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory");
+    s->net = net;
+    s->ds = ds;
+    s->cfg = *cfg;
+    if (s->cfg.learning_rate < 0) s->cfg.learning_rate = rule == 3 ? 1e-3 : 1e-2;
+    s->lr = s->cfg.learning_rate;
+    cn_rng_seed(&s->rng, cfg->seed);
+    s->iters_per_epoch = ds->train.n / cfg->batch_size;
+    if (s->iters_per_epoch < 1) s->iters_per_epoch = 1;
+    s->num_iterations = cfg->num_epochs * s->iters_per_epoch;
+    s->best_val = -1;
+    size_t esz = net->esz, nt = net->ntrain, nall = net->ntrain + net->nstate;
+    s->bufn = cfg->batch_size > 100 ? cfg->batch_size : 100;
+    s->m = calloc(nt ? nt : 1, esz);
+    s->v = calloc(nt ? nt : 1, esz);
+    s->best = malloc((nall ? nall : 1) * esz);
+    s->loss_hist = malloc(sizeof(double) * (size_t)s->num_iterations);
+    s->cap_acc = cfg->num_epochs + 2;
+    s->train_acc = malloc(sizeof(double) * s->cap_acc);
+    s->val_acc = malloc(sizeof(double) * s->cap_acc);
+    s->xb = malloc(esz * (size_t)s->bufn * C * H * W);
+    s->yb = malloc(sizeof(int32_t) * s->bufn);
+    s->idx = malloc(sizeof(int32_t) * s->bufn);
+    s->scores = malloc(esz * (size_t)s->bufn * cn_net_num_classes(net));
+    if (!s->m || !s->v || !s->best || !s->loss_hist || !s->train_acc || !s->val_acc || !s->xb || !s->yb ||
+        !s->idx || !s->scores) {
+        cn_solver_free(s);
+        return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory");
+    }
+    memcpy(s->best, net->pblock, nall * esz);
+    int rc = cn_net_reserve(ctx, net, s->bufn);
+    if (rc) { cn_solver_free(s); return rc; }
+    *out = s;
+    return CN_OK;
+}
+
+static int load_batch(cn_solver *s, const cn_split *sp, const int32_t *idx, int B) {
+    if (s->net->dtype == CN_F32) return cn_split_batch_f32(sp, s->ds->mean, idx, B, s->xb, s->yb);
+    return cn_split_batch_f64(sp, s->ds->mean, idx, B, s->xb, s->yb);
+}
+
+/* Name the first parameter whose value or gradient is not finite. */
+static const char *nonfinite_param(const cn_net *net) {
+    for (int i = 0; i < net->nparams; i++) {
+        const cn_param *p = &net->params[i];
+        for (int g = 0; g < 2; g++) {
+            const void *d = g ? p->grad : p->data;
+            if (!d) continue;
+            for (size_t e = 0; e < p->size; e++) {
+                double x = net->dtype == CN_F32 ? ((const float *)d)[e] : ((const double *)d)[e];
+                if (!isfinite(x)) return p->name;
+            }
+        }
+    }
+    return NULL;
+}
+
+int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
+    const cn_split *tr = &s->ds->train;
+    int B = s->cfg.batch_size;
+    for (int i = 0; i < B; i++) s->idx[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)tr->n);
+    int rc = load_batch(s, tr, s->idx, B);
+    if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
+    double loss;
+    rc = cn_net_loss(ctx, s->net, &loss, NULL, s->xb, s->yb, B);
+    if (rc) return rc;
+    if (!isfinite(loss)) {
+        const char *p = nonfinite_param(s->net);
+        return CN_ERR(ctx, CN_ENUM, "iteration %d: the loss is %g%s%s", s->t + 1, loss,
+                      p ? "; first non-finite parameter or gradient: " : "", p ? p : "");
+    }
+    size_t n;
+    void *w = cn_net_flat_params(s->net, &n), *dw = cn_net_flat_grads(s->net, NULL);
+    const cn_solver_config *c = &s->cfg;
+    int f32 = s->net->dtype == CN_F32;
+    switch (rule_id(c->update_rule)) {
+    case 0: f32 ? cn_sgd_f32(w, dw, n, s->lr) : cn_sgd_f64(w, dw, n, s->lr); break;
+    case 1: f32 ? cn_sgd_momentum_f32(w, dw, s->m, n, s->lr, c->momentum) : cn_sgd_momentum_f64(w, dw, s->m, n, s->lr, c->momentum); break;
+    case 2: f32 ? cn_rmsprop_f32(w, dw, s->m, n, s->lr, c->decay_rate, c->epsilon) : cn_rmsprop_f64(w, dw, s->m, n, s->lr, c->decay_rate, c->epsilon); break;
+    case 3:
+        s->adam_t++;
+        f32 ? cn_adam_f32(w, dw, s->m, s->v, n, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t)
+            : cn_adam_f64(w, dw, s->m, s->v, n, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t);
+        break;
+    }
+    if (loss_out) *loss_out = loss;
+    return CN_OK;
+}
+
+int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp, int num_samples,
+                             int batch_size, double *acc) {
+    int N = sp->n;
+    if (N <= 0) { *acc = 0; return CN_OK; }
+    if (batch_size <= 0 || batch_size > s->bufn) batch_size = s->bufn < 100 ? s->bufn : 100;
+    int sub = num_samples > 0 && N > num_samples;
+    int total = sub ? num_samples : N;
+    /* the original draws the whole subsample first (np.random.choice) */
+    int32_t *mask = NULL;
+    if (sub) {
+        mask = malloc(sizeof(int32_t) * (size_t)total);
+        if (!mask) return CN_ERR(ctx, CN_ENOMEM, "check_accuracy: out of memory");
+        for (int i = 0; i < total; i++) mask[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)N);
+    }
+    int classes = cn_net_num_classes(s->net), correct = 0, rc = CN_OK;
+    for (int start = 0; start < total && rc == CN_OK; start += batch_size) {
+        int B = total - start < batch_size ? total - start : batch_size;
+        for (int i = 0; i < B; i++) s->idx[i] = sub ? mask[start + i] : start + i;
+        if ((rc = load_batch(s, sp, s->idx, B))) { rc = CN_ERR(ctx, rc, "check_accuracy: bad batch"); break; }
+        if ((rc = cn_net_loss(ctx, s->net, NULL, s->scores, s->xb, NULL, B))) break;
+        for (int i = 0; i < B; i++) {
+            int best = 0;
+            for (int k = 1; k < classes; k++) {
+                double a = s->net->dtype == CN_F32 ? ((float *)s->scores)[(size_t)i * classes + k] : ((double *)s->scores)[(size_t)i * classes + k];
+                double b = s->net->dtype == CN_F32 ? ((float *)s->scores)[(size_t)i * classes + best] : ((double *)s->scores)[(size_t)i * classes + best];
+                if (a > b) best = k;
+            }
+            correct += best == s->yb[i];
+        }
+    }
+    free(mask);
+    *acc = rc ? 0 : (double)correct / total;
+    return rc;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volatile int *stop,
+                    const char *checkpoint_path, int checkpoint_every) {
+    char line[256];
+    const cn_solver_config *c = &s->cfg;
+    size_t nall = s->net->ntrain + s->net->nstate;
+    double t0 = now_s(), last_progress = t0;
+    int t_start = s->t;
+    while (s->t < s->num_iterations) {
+        if (stop && *stop) return CN_ERR(ctx, CN_EINTR, "stopped at iteration %d of %d", s->t, s->num_iterations);
+        double loss;
+        int rc = cn_solver_step(ctx, s, &loss);
+        if (rc) return rc;
+        int t = s->t++;
+        s->loss_hist[s->nloss++] = loss;
+        if (c->verbose && t % c->print_every == 0 && log) {
+            snprintf(line, sizeof line, "(Iteration %d / %d) loss: %f", t + 1, s->num_iterations, loss);
+            log(user, line, 0);
+        }
+        int epoch_end = (t + 1) % s->iters_per_epoch == 0;
+        if (epoch_end) {
+            s->epoch++;
+            s->lr *= c->lr_decay;
+        }
+        if (t == 0 || t == s->num_iterations - 1 || epoch_end) {
+            double ta, va;
+            if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->train, c->num_train_samples, 100, &ta))) return rc;
+            if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->val, c->num_val_samples, 100, &va))) return rc;
+            if (s->nacc < s->cap_acc) {
+                s->train_acc[s->nacc] = ta;
+                s->val_acc[s->nacc] = va;
+                s->nacc++;
+            }
+            if (c->verbose && log) {
+                snprintf(line, sizeof line, "(Epoch %d / %d) train acc: %f; val_acc: %f", s->epoch, c->num_epochs, ta, va);
+                log(user, line, 0);
+            }
+            if (va > s->best_val) {
+                s->best_val = va;
+                memcpy(s->best, s->net->pblock, nall * s->net->esz);
+            }
+        }
+        double now = now_s();
+        if (log && now - last_progress > 0.5) {
+            double rate = (s->t - t_start) * (double)c->batch_size / (now - t0);
+            double eta = (s->num_iterations - s->t) * (double)c->batch_size / (rate > 0 ? rate : 1);
+            snprintf(line, sizeof line, "iteration %d / %d, epoch %d, %.0f images/s, ETA %.0fs", s->t,
+                     s->num_iterations, s->epoch, rate, eta);
+            log(user, line, 1);
+            last_progress = now;
+        }
+        if (checkpoint_path && checkpoint_every > 0 && s->t % checkpoint_every == 0 && s->t < s->num_iterations) {
+            if ((rc = cn_solver_save(ctx, s, checkpoint_path))) return rc;
+        }
+    }
+    memcpy(s->net->pblock, s->best, nall * s->net->esz);
+    return CN_OK;
+}
+
+const double *cn_solver_loss_history(const cn_solver *s, int *n) { *n = s->nloss; return s->loss_hist; }
+const double *cn_solver_train_acc_history(const cn_solver *s, int *n) { *n = s->nacc; return s->train_acc; }
+const double *cn_solver_val_acc_history(const cn_solver *s, int *n) { *n = s->nacc; return s->val_acc; }
+double cn_solver_best_val_acc(const cn_solver *s) { return s->best_val; }
+int cn_solver_iteration(const cn_solver *s) { return s->t; }
+int cn_solver_num_iterations(const cn_solver *s) { return s->num_iterations; }
+
+/* ---- checkpoints --------------------------------------------------------- */
+#define MAXT (3 * CN_MAX_PARAMS + 8)
+
+int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
+    const cn_net *net = s->net;
+    const char *bad = nonfinite_param(net);
+    if (bad) return CN_ERR(ctx, CN_ENUM, "iteration %d: parameter %s is not finite; checkpoint %s left as it was", s->t, bad, path);
+    static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
+    int rule = rule_id(s->cfg.update_rule);
+    cn_tensor *t = calloc(MAXT, sizeof *t);
+    char (*names)[64] = calloc(MAXT, 64);
+    if (!t || !names) { free(t); free(names); return CN_ERR(ctx, CN_ENOMEM, "checkpoint: out of memory"); }
+    int nt = 0;
+    for (int i = 0; i < net->nparams; i++) {
+        const cn_param *p = &net->params[i];
+        size_t off = ((char *)p->data - (char *)net->pblock) / net->esz;
+        for (int k = 0; k < 4; k++) {
+            const void *data;
+            if (k == 0) { snprintf(names[nt], 64, "%s", p->name); data = p->data; }
+            else if (k == 1) { snprintf(names[nt], 64, "best.%s", p->name); data = (char *)s->best + off * net->esz; }
+            else {
+                const char *mn = moment_names[rule][k - 2];
+                if (!mn || !p->trainable) continue;
+                snprintf(names[nt], 64, "%s.%s.%s", s->cfg.update_rule, mn, p->name);
+                data = (char *)(k == 2 ? s->m : s->v) + off * net->esz;
+            }
+            t[nt] = (cn_tensor){names[nt], net->dtype, 0, p->ndim, {0}, data};
+            for (int d = 0; d < p->ndim; d++) t[nt].shape[d] = p->shape[d];
+            nt++;
+        }
+    }
+    const double *hist[3] = {s->loss_hist, s->train_acc, s->val_acc};
+    const int hn[3] = {s->nloss, s->nacc, s->nacc};
+    const char *hname[3] = {"history.loss", "history.train_acc", "history.val_acc"};
+    for (int k = 0; k < 3; k++) {
+        if (hn[k] == 0) continue;
+        t[nt] = (cn_tensor){hname[k], CN_F64, 0, 1, {hn[k]}, hist[k]};
+        nt++;
+    }
+    char v[20][160];
+    const cn_solver_config *c = &s->cfg;
+    snprintf(v[0], sizeof v[0], "%d,%d,%d", net->C, net->H, net->W);
+    snprintf(v[1], sizeof v[0], "%.17g", net->reg);
+    snprintf(v[2], sizeof v[0], "%.17g", c->learning_rate);
+    snprintf(v[3], sizeof v[0], "%.17g", s->lr);
+    snprintf(v[4], sizeof v[0], "%.17g,%.17g,%.17g,%.17g,%.17g", c->momentum, c->decay_rate, c->beta1, c->beta2, c->epsilon);
+    snprintf(v[5], sizeof v[0], "%.17g", c->lr_decay);
+    snprintf(v[6], sizeof v[0], "%d", c->batch_size);
+    snprintf(v[7], sizeof v[0], "%d", c->num_epochs);
+    snprintf(v[8], sizeof v[0], "%d,%d,%d,%d", c->num_train_samples, c->num_val_samples, c->print_every, c->verbose);
+    snprintf(v[9], sizeof v[0], "%llu", (unsigned long long)c->seed);
+    snprintf(v[10], sizeof v[0], "%d", s->epoch);
+    snprintf(v[11], sizeof v[0], "%d", s->t);
+    snprintf(v[12], sizeof v[0], "%ld", s->adam_t);
+    snprintf(v[13], sizeof v[0], "%.17g", s->best_val);
+    char rng[80];
+    snprintf(rng, sizeof rng, "%016llx%016llx%016llx%016llx", (unsigned long long)s->rng.s[0],
+             (unsigned long long)s->rng.s[1], (unsigned long long)s->rng.s[2], (unsigned long long)s->rng.s[3]);
+    cn_meta meta[] = {
+        {"spec", net->spec}, {"input", v[0]}, {"dtype", net->dtype == CN_F32 ? "float32" : "float64"},
+        {"reg", v[1]}, {"update_rule", c->update_rule}, {"learning_rate", v[2]}, {"lr", v[3]},
+        {"optim", v[4]}, {"lr_decay", v[5]}, {"batch_size", v[6]}, {"num_epochs", v[7]},
+        {"samples_print_verbose", v[8]}, {"seed", v[9]}, {"epoch", v[10]}, {"iteration", v[11]},
+        {"adam_t", v[12]}, {"best_val_acc", v[13]}, {"rng", rng},
+    };
+    int rc = cn_st_save(ctx, path, t, nt, meta, (int)(sizeof meta / sizeof meta[0]));
+    free(t);
+    free(names);
+    return rc;
+}
+
+static int meta_num(cn_ctx *ctx, const cn_st *st, const char *path, const char *key, double *out) {
+    const char *v = cn_st_meta(st, key);
+    char *end;
+    if (!v) return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' is missing", path, key);
+    *out = strtod(v, &end);
+    if (end == v || *end) return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' = '%s' is not a number", path, key, v);
+    return CN_OK;
+}
+
+static void config_from_meta(const cn_st *st, cn_solver_config *c) {
+    cn_solver_config_default(c);
+    const char *v;
+    if ((v = cn_st_meta(st, "update_rule"))) snprintf(c->update_rule, sizeof c->update_rule, "%s", v);
+    if ((v = cn_st_meta(st, "learning_rate"))) c->learning_rate = atof(v);
+    if ((v = cn_st_meta(st, "optim"))) sscanf(v, "%lf,%lf,%lf,%lf,%lf", &c->momentum, &c->decay_rate, &c->beta1, &c->beta2, &c->epsilon);
+    if ((v = cn_st_meta(st, "lr_decay"))) c->lr_decay = atof(v);
+    if ((v = cn_st_meta(st, "batch_size"))) c->batch_size = atoi(v);
+    if ((v = cn_st_meta(st, "num_epochs"))) c->num_epochs = atoi(v);
+    if ((v = cn_st_meta(st, "samples_print_verbose")))
+        sscanf(v, "%d,%d,%d,%d", &c->num_train_samples, &c->num_val_samples, &c->print_every, &c->verbose);
+    if ((v = cn_st_meta(st, "seed"))) c->seed = strtoull(v, NULL, 10);
+}
+
+int cn_net_load(cn_ctx *ctx, cn_net **out, const char *path, int best, cn_solver_config *cfg) {
+    cn_st *st;
+    int rc = cn_st_load(ctx, path, &st);
+    if (rc) return rc;
+    rc = cn__net_from_st(ctx, out, st, path, best ? "best." : NULL);
+    if (!rc && cfg) config_from_meta(st, cfg);
+    cn_st_free(st);
+    return rc;
+}
+
+static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const char *name, void *dst,
+                       cn_dtype dtype, size_t n) {
+    const cn_tensor *t = cn_st_get(st, name);
+    if (!t) return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, name);
+    size_t size = 1;
+    for (int d = 0; d < t->ndim; d++) size *= (size_t)t->shape[d];
+    if (t->is_i32 || t->dtype != dtype || size != n)
+        return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s has the wrong dtype or size (%zu, expected %zu)", path, name, size, n);
+    memcpy(dst, t->data, n * (dtype == CN_F32 ? 4 : 8));
+    return CN_OK;
+}
+
+int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
+    cn_st *st;
+    int rc = cn_st_load(ctx, path, &st);
+    if (rc) return rc;
+    cn_net *net = s->net;
+    const char *spec = cn_st_meta(st, "spec"), *rule = cn_st_meta(st, "update_rule"), *rng = cn_st_meta(st, "rng");
+    double epoch, it, adam_t, best_val, lr;
+    if (!spec || strcmp(spec, net->spec)) {
+        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint net '%s' differs from this run's '%s'", path, spec ? spec : "?", net->spec);
+        goto done;
+    }
+    if (!rule || strcmp(rule, s->cfg.update_rule)) {
+        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint update rule '%s' differs from this run's '%s'", path, rule ? rule : "?", s->cfg.update_rule);
+        goto done;
+    }
+    if ((rc = meta_num(ctx, st, path, "epoch", &epoch)) || (rc = meta_num(ctx, st, path, "iteration", &it)) ||
+        (rc = meta_num(ctx, st, path, "adam_t", &adam_t)) || (rc = meta_num(ctx, st, path, "best_val_acc", &best_val)) ||
+        (rc = meta_num(ctx, st, path, "lr", &lr)))
+        goto done;
+    if (it < 0 || it > s->num_iterations || epoch < 0 || epoch > s->cfg.num_epochs) {
+        rc = CN_ERR(ctx, CN_EFORMAT, "%s: iteration %g / epoch %g do not fit this run (%d iterations, %d epochs)", path, it, epoch, s->num_iterations, s->cfg.num_epochs);
+        goto done;
+    }
+    unsigned long long r[4];
+    if (!rng || strlen(rng) != 64 || sscanf(rng, "%16llx%16llx%16llx%16llx", &r[0], &r[1], &r[2], &r[3]) != 4) {
+        rc = CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'rng' is missing or malformed", path);
+        goto done;
+    }
+    static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
+    int rid = rule_id(s->cfg.update_rule);
+    for (int i = 0; i < net->nparams && !rc; i++) {
+        const cn_param *p = &net->params[i];
+        size_t off = ((char *)p->data - (char *)net->pblock) / net->esz;
+        char name[80];
+        rc = copy_tensor(ctx, st, path, p->name, p->data, net->dtype, p->size);
+        snprintf(name, sizeof name, "best.%s", p->name);
+        if (!rc) rc = copy_tensor(ctx, st, path, name, (char *)s->best + off * net->esz, net->dtype, p->size);
+        for (int k = 0; k < 2 && !rc && p->trainable; k++) {
+            if (!moment_names[rid][k]) continue;
+            snprintf(name, sizeof name, "%s.%s.%s", s->cfg.update_rule, moment_names[rid][k], p->name);
+            rc = copy_tensor(ctx, st, path, name, (char *)(k ? s->v : s->m) + off * net->esz, net->dtype, p->size);
+        }
+    }
+    if (rc) goto done;
+    int nloss = (int)it, nacc = 0;
+    const cn_tensor *ta = cn_st_get(st, "history.train_acc");
+    if (ta) nacc = ta->ndim == 1 ? (int)ta->shape[0] : -1;
+    if (nacc < 0 || nacc > s->cap_acc) { rc = CN_ERR(ctx, CN_EFORMAT, "%s: history.train_acc has a bad shape", path); goto done; }
+    if (nloss > 0 && (rc = copy_tensor(ctx, st, path, "history.loss", s->loss_hist, CN_F64, nloss))) goto done;
+    if (nacc > 0 && ((rc = copy_tensor(ctx, st, path, "history.train_acc", s->train_acc, CN_F64, nacc)) ||
+                     (rc = copy_tensor(ctx, st, path, "history.val_acc", s->val_acc, CN_F64, nacc))))
+        goto done;
+    s->nloss = nloss;
+    s->nacc = nacc;
+    s->t = (int)it;
+    s->epoch = (int)epoch;
+    s->adam_t = (long)adam_t;
+    s->best_val = best_val;
+    s->lr = lr;
+    for (int k = 0; k < 4; k++) s->rng.s[k] = r[k];
+done:
+    cn_st_free(st);
+    return rc;
+}
