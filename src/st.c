@@ -1,0 +1,1073 @@
+/* st.c — tensor files in the safetensors layout (see docs/checkpoint.md).
+ *
+ *   u64 LE N | N bytes of JSON header, space padded to a multiple of 8 | data
+ *
+ * The header maps each tensor name to {"dtype","shape","data_offsets"} and
+ * may hold "__metadata__" (string -> string). The writer adds
+ * "convnet.format", "convnet.version" and "convnet.crc32"; the reader takes
+ * hostile input: every size is bounded by the file's length and the JSON
+ * parser accepts exactly the subset this layout needs. */
+#include "internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "st.c stores tensors in host byte order and assumes a little-endian host"
+#endif
+
+#define ST_MAX_HEADER (100u * 1000u * 1000u) /* 100 MB */
+#define ST_MAX_TENSORS 10000
+#define ST_MAX_META 65536
+#define ST_MAX_NAME 255
+#define ST_ALIGN 64
+#define ST_MAX_DIM INT32_MAX /* every consumer indexes dims with int */
+
+#define KEY_CRC "convnet.crc32"
+#define KEY_FORMAT "convnet.format"
+#define KEY_VERSION "convnet.version"
+#define FORMAT_NAME "convnet-checkpoint"
+#define FORMAT_VERSION "1"
+
+struct cn_st {
+    int n;
+    cn_tensor *t;       /* header order */
+    int *by_name;       /* indices of t sorted by name */
+    int nmeta;
+    cn_meta *meta;      /* header order */
+    int *meta_by_key;   /* indices of meta sorted by key */
+    char *strings;      /* every decoded name, key and value */
+    void *data;         /* one 64-byte aligned block, each tensor 64-aligned */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static size_t itemsize(const cn_tensor *t) {
+    if (t->is_i32) return 4;
+    return t->dtype == CN_F64 ? 8 : 4;
+}
+
+static const char *dtype_name(const cn_tensor *t) {
+    if (t->is_i32) return "I32";
+    return t->dtype == CN_F64 ? "F64" : "F32";
+}
+
+/* Byte count of a tensor; 0 and *ok = 0 on overflow. */
+static size_t tensor_bytes(const cn_tensor *t, int *ok) {
+    uint64_t n = itemsize(t);
+    *ok = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        uint64_t r;
+        if (t->shape[d] < 0 || __builtin_mul_overflow(n, (uint64_t)t->shape[d], &r) ||
+            r > (uint64_t)SIZE_MAX / 2) {
+            *ok = 0;
+            return 0;
+        }
+        n = r;
+    }
+    return (size_t)n;
+}
+
+/* CRC-32 of any length (zlib takes uInt lengths). */
+static uLong crc_bytes(uLong crc, const void *p, size_t n) {
+    const unsigned char *b = p;
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, b, k);
+        b += k;
+        n -= k;
+    }
+    return crc;
+}
+
+static uLong crc_str0(uLong crc, const char *s) {
+    static const unsigned char zero = 0;
+    crc = crc_bytes(crc, s, strlen(s));
+    return crc32(crc, &zero, 1);
+}
+
+/* The per-tensor text covered by the checksum: name\0dtype\0d0,d1,...\0 */
+static uLong crc_tensor_text(uLong crc, const cn_tensor *t) {
+    char shape[4 * 21 + 4];
+    size_t k = 0;
+    shape[0] = 0;
+    for (int d = 0; d < t->ndim; d++)
+        k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%" PRId64, d ? "," : "",
+                              t->shape[d]);
+    crc = crc_str0(crc, t->name);
+    crc = crc_str0(crc, dtype_name(t));
+    return crc_str0(crc, shape);
+}
+
+/* Length of a valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;  /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;  /* <= U+10FFFF */
+    } else
+        return 0;
+    if (n < len) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return len;
+}
+
+static int utf8_valid(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* ---- growable byte buffer for the writer ----------------------------- */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const void *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) {
+            if (cap > SIZE_MAX / 2) { b->oom = 1; return; }
+            cap *= 2;
+        }
+        char *q = realloc(b->p, cap);
+        if (!q) { b->oom = 1; return; }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+/* A JSON string literal: quotes, backslash and control characters escaped;
+ * other bytes (already validated UTF-8) copied. */
+static void sb_json(sbuf *b, const char *s) {
+    sb_put(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char e[8];
+        switch (*p) {
+        case '"': sb_put(b, "\\\"", 2); break;
+        case '\\': sb_put(b, "\\\\", 2); break;
+        case '\n': sb_put(b, "\\n", 2); break;
+        case '\r': sb_put(b, "\\r", 2); break;
+        case '\t': sb_put(b, "\\t", 2); break;
+        case '\b': sb_put(b, "\\b", 2); break;
+        case '\f': sb_put(b, "\\f", 2); break;
+        default:
+            if (*p < 0x20) {
+                snprintf(e, sizeof e, "\\u%04x", *p);
+                sb_put(b, e, 6);
+            } else
+                sb_put(b, p, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static int is_reserved_key(const char *k) {
+    return !strcmp(k, KEY_CRC) || !strcmp(k, KEY_FORMAT) || !strcmp(k, KEY_VERSION);
+}
+
+/* qsort has no user pointer: sort (name, index) pairs */
+typedef struct {
+    const char *s;
+    int i;
+} name_ix;
+static int cmp_name_ix(const void *a, const void *b) {
+    const name_ix *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    if (c) return c;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sort names; return 1 and the first duplicate in *dup if any. out may be
+ * NULL (then only duplicates are searched). Returns -1 when out of memory. */
+static int sort_names(const char *const *names, size_t stride, int n, int *out,
+                      const char **dup) {
+    name_ix *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v) return -1;
+    for (int i = 0; i < n; i++) {
+        v[i].s = *(const char *const *)((const char *)names + (size_t)i * stride);
+        v[i].i = i;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_name_ix);
+    int found = 0;
+    for (int i = 1; i < n && !found; i++)
+        if (!strcmp(v[i - 1].s, v[i].s)) {
+            found = 1;
+            *dup = v[i].s;
+        }
+    if (out)
+        for (int i = 0; i < n; i++) out[i] = v[i].i;
+    free(v);
+    return found;
+}
+
+/* ---- writer ------------------------------------------------------------- */
+
+static int write_all(FILE *f, const void *p, size_t n) {
+    return n == 0 || fwrite(p, 1, n, f) == n;
+}
+
+int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
+               const cn_meta *meta, int nmeta) {
+    if (!path || !*path) return CN_ERR(ctx, CN_EINVAL, "cn_st_save: empty path");
+    if (nt < 0 || nt > ST_MAX_TENSORS || (nt > 0 && !t))
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d tensors (expected 0..%d)", path,
+                      nt, ST_MAX_TENSORS);
+    if (nmeta < 0 || nmeta > ST_MAX_META || (nmeta > 0 && !meta))
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d metadata pairs (expected 0..%d)",
+                      path, nmeta, ST_MAX_META);
+
+    /* validate tensors */
+    size_t *bytes = malloc((size_t)(nt ? nt : 1) * sizeof *bytes);
+    if (!bytes) return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+    size_t total = 0;
+    for (int i = 0; i < nt; i++) {
+        const cn_tensor *x = &t[i];
+        int ok;
+        if (!x->name || !*x->name || strlen(x->name) > ST_MAX_NAME || !utf8_valid(x->name) ||
+            !strcmp(x->name, "__metadata__")) {
+            free(bytes);
+            return CN_ERR(ctx, CN_EINVAL,
+                          "cn_st_save %s: tensor %d: name must be 1..%d bytes of UTF-8, "
+                          "not \"__metadata__\"",
+                          path, i, ST_MAX_NAME);
+        }
+        if (x->ndim < 0 || x->ndim > 4) {
+            free(bytes);
+            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': ndim %d (expected 0..4)",
+                          path, x->name, x->ndim);
+        }
+        if (!x->is_i32 && x->dtype != CN_F32 && x->dtype != CN_F64) {
+            free(bytes);
+            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': unknown dtype %d", path,
+                          x->name, (int)x->dtype);
+        }
+        for (int d = 0; d < x->ndim; d++)
+            if (x->shape[d] < 0 || x->shape[d] > ST_MAX_DIM) {
+                free(bytes);
+                return CN_ERR(ctx, CN_EINVAL,
+                              "cn_st_save %s: tensor '%s': shape[%d] = %" PRId64
+                              " (expected 0..%d)",
+                              path, x->name, d, x->shape[d], ST_MAX_DIM);
+            }
+        bytes[i] = tensor_bytes(x, &ok);
+        if (!ok || total + bytes[i] < total) {
+            free(bytes);
+            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': size overflows", path,
+                          x->name);
+        }
+        if (bytes[i] && !x->data) {
+            free(bytes);
+            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': data is NULL", path,
+                          x->name);
+        }
+        total += bytes[i];
+    }
+    for (int i = 0; i < nmeta; i++) {
+        if (!meta[i].key || !meta[i].value || !utf8_valid(meta[i].key) ||
+            !utf8_valid(meta[i].value)) {
+            free(bytes);
+            return CN_ERR(ctx, CN_EINVAL,
+                          "cn_st_save %s: metadata pair %d: key and value must be UTF-8 "
+                          "strings",
+                          path, i);
+        }
+    }
+    const char *dup = NULL;
+    int rc = sort_names(nt ? &t[0].name : NULL, sizeof *t, nt, NULL, &dup);
+    int rcm = rc ? 0 : sort_names(nmeta ? &meta[0].key : NULL, sizeof *meta, nmeta, NULL, &dup);
+    if (rc < 0 || rcm < 0) {
+        free(bytes);
+        return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+    }
+    if (rc || rcm) {
+        free(bytes);
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: duplicate %s '%s'", path,
+                      rc ? "tensor name" : "metadata key", dup);
+    }
+
+    /* checksum: data, other metadata pairs in order, tensor texts */
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < nt; i++) crc = crc_bytes(crc, t[i].data, bytes[i]);
+    for (int i = 0; i < nmeta; i++) {
+        if (is_reserved_key(meta[i].key)) continue;
+        crc = crc_str0(crc, meta[i].key);
+        crc = crc_str0(crc, meta[i].value);
+    }
+    crc = crc_str0(crc, KEY_FORMAT);
+    crc = crc_str0(crc, FORMAT_NAME);
+    crc = crc_str0(crc, KEY_VERSION);
+    crc = crc_str0(crc, FORMAT_VERSION);
+    for (int i = 0; i < nt; i++) crc = crc_tensor_text(crc, &t[i]);
+    char crchex[16];
+    snprintf(crchex, sizeof crchex, "%08lx", (unsigned long)(crc & 0xffffffffUL));
+
+    /* header */
+    sbuf h = {0};
+    sb_str(&h, "{\"__metadata__\":{");
+    for (int i = 0; i < nmeta; i++) {
+        if (is_reserved_key(meta[i].key)) continue; /* the writer sets them */
+        sb_json(&h, meta[i].key);
+        sb_str(&h, ":");
+        sb_json(&h, meta[i].value);
+        sb_str(&h, ",");
+    }
+    sb_str(&h, "\"" KEY_FORMAT "\":\"" FORMAT_NAME "\",\"" KEY_VERSION "\":\"" FORMAT_VERSION
+               "\",\"" KEY_CRC "\":\"");
+    sb_str(&h, crchex);
+    sb_str(&h, "\"}");
+    size_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        char num[64];
+        sb_str(&h, ",");
+        sb_json(&h, t[i].name);
+        sb_str(&h, ":{\"dtype\":\"");
+        sb_str(&h, dtype_name(&t[i]));
+        sb_str(&h, "\",\"shape\":[");
+        for (int d = 0; d < t[i].ndim; d++) {
+            snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
+            sb_str(&h, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes[i]);
+        sb_str(&h, num);
+        off += bytes[i];
+    }
+    sb_str(&h, "}");
+    while (!h.oom && h.len % 8) sb_put(&h, " ", 1);
+    if (h.oom) {
+        free(h.p);
+        free(bytes);
+        return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory building the header",
+                      path);
+    }
+    if (h.len > ST_MAX_HEADER) {
+        free(h.p);
+        free(bytes);
+        return CN_ERR(ctx, CN_EINVAL,
+                      "cn_st_save %s: header of %zu bytes exceeds the %u byte limit", path,
+                      h.len, ST_MAX_HEADER);
+    }
+
+    /* write PATH.tmp, fsync, rename, fsync the directory */
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!tmp) {
+        free(h.p);
+        free(bytes);
+        return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+
+    rc = CN_OK;
+    const char *what = "open";
+    FILE *f = fopen(tmp, "wb");
+    if (!f) goto io_fail;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    what = "write";
+    if (!write_all(f, len8, 8) || !write_all(f, h.p, h.len)) goto io_fail;
+    for (int i = 0; i < nt; i++)
+        if (!write_all(f, t[i].data, bytes[i])) goto io_fail;
+    what = "flush";
+    if (fflush(f) != 0) goto io_fail;
+    what = "fsync";
+    if (fsync(fileno(f)) != 0) goto io_fail;
+    what = "close";
+    {
+        FILE *g = f;
+        f = NULL;
+        if (fclose(g) != 0) goto io_fail;
+    }
+    what = "rename";
+    if (rename(tmp, path) != 0) goto io_fail;
+
+    {   /* directory fsync: the rename is durable only after it */
+        const char *slash = strrchr(path, '/');
+        char *dir;
+        if (!slash) dir = strdup(".");
+        else if (slash == path) dir = strdup("/");
+        else dir = strndup(path, (size_t)(slash - path));
+        if (!dir) {
+            rc = CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+        } else {
+            int fd = open(dir, O_RDONLY | O_DIRECTORY);
+            if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP))
+                rc = CN_ERR(ctx, CN_EIO, "cn_st_save %s: cannot fsync directory %s: %s", path,
+                            dir, strerror(errno));
+            if (fd >= 0) close(fd);
+            free(dir);
+        }
+    }
+    free(tmp);
+    free(h.p);
+    free(bytes);
+    return rc;
+
+io_fail:
+    rc = CN_ERR(ctx, CN_EIO, "cn_st_save: cannot %s %s: %s", what,
+                !strcmp(what, "rename") ? path : tmp, strerror(errno));
+    if (f) fclose(f);
+    remove(tmp);
+    free(tmp);
+    free(h.p);
+    free(bytes);
+    return rc;
+}
+
+/* ---- reader: a strict parser for the header subset ---------------------- */
+
+typedef struct {
+    cn_ctx *ctx;
+    const char *path;
+    const char *s;   /* header text */
+    size_t n, pos;
+    char *arena;     /* decoded strings (never longer than the header) */
+    size_t used;
+} jp;
+
+static int jerr(jp *p, const char *what) {
+    return CN_ERR(p->ctx, CN_EFORMAT, "%s: header byte %zu (file offset %zu): %s", p->path,
+                  p->pos, p->pos + 8, what);
+}
+
+static void jws(jp *p) {
+    while (p->pos < p->n) {
+        char c = p->s[p->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        p->pos++;
+    }
+}
+
+static int jexpect(jp *p, char c, const char *what) {
+    jws(p);
+    if (p->pos >= p->n || p->s[p->pos] != c) return jerr(p, what);
+    p->pos++;
+    return CN_OK;
+}
+
+static int hex4(const char *s, unsigned *v) {
+    unsigned r = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        r <<= 4;
+        if (c >= '0' && c <= '9') r |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') r |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') r |= (unsigned)(c - 'A' + 10);
+        else return 0;
+    }
+    *v = r;
+    return 1;
+}
+
+/* A JSON string, decoded (UTF-8, NUL-terminated) into the arena. */
+static int jstring(jp *p, char **out) {
+    int rc = jexpect(p, '"', "expected a string");
+    if (rc) return rc;
+    char *o = p->arena + p->used, *w = o;
+    for (;;) {
+        if (p->pos >= p->n) return jerr(p, "unterminated string");
+        unsigned char c = (unsigned char)p->s[p->pos];
+        if (c == '"') {
+            p->pos++;
+            break;
+        }
+        if (c < 0x20) return jerr(p, "control character in a string");
+        if (c == '\\') {
+            if (p->pos + 1 >= p->n) return jerr(p, "unterminated escape");
+            char e = p->s[p->pos + 1];
+            unsigned cp;
+            switch (e) {
+            case '"': *w++ = '"'; break;
+            case '\\': *w++ = '\\'; break;
+            case '/': *w++ = '/'; break;
+            case 'b': *w++ = '\b'; break;
+            case 'f': *w++ = '\f'; break;
+            case 'n': *w++ = '\n'; break;
+            case 'r': *w++ = '\r'; break;
+            case 't': *w++ = '\t'; break;
+            case 'u':
+                if (p->pos + 6 > p->n || !hex4(p->s + p->pos + 2, &cp))
+                    return jerr(p, "bad \\u escape (expected 4 hex digits)");
+                if (cp == 0) return jerr(p, "\\u0000 is not allowed in a string");
+                if (cp >= 0xDC00 && cp <= 0xDFFF) return jerr(p, "lone low surrogate");
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    unsigned lo;
+                    if (p->pos + 12 > p->n || p->s[p->pos + 6] != '\\' ||
+                        p->s[p->pos + 7] != 'u' || !hex4(p->s + p->pos + 8, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return jerr(p, "high surrogate without a low surrogate");
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p->pos += 6;
+                }
+                /* the UTF-8 form (<= 4 bytes) is shorter than the escape */
+                if (cp < 0x80) *w++ = (char)cp;
+                else if (cp < 0x800) {
+                    *w++ = (char)(0xC0 | (cp >> 6));
+                    *w++ = (char)(0x80 | (cp & 0x3F));
+                } else if (cp < 0x10000) {
+                    *w++ = (char)(0xE0 | (cp >> 12));
+                    *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    *w++ = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    *w++ = (char)(0xF0 | (cp >> 18));
+                    *w++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+                    *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    *w++ = (char)(0x80 | (cp & 0x3F));
+                }
+                p->pos += 4;
+                break;
+            default: return jerr(p, "unknown escape in a string");
+            }
+            p->pos += 2;
+            continue;
+        }
+        size_t k = utf8_seq((const unsigned char *)p->s + p->pos, p->n - p->pos);
+        if (!k) return jerr(p, "invalid UTF-8 in a string");
+        memcpy(w, p->s + p->pos, k);
+        w += k;
+        p->pos += k;
+    }
+    *w++ = 0;
+    p->used += (size_t)(w - o);
+    *out = o;
+    return CN_OK;
+}
+
+/* [u, u, ...] of non-negative integers, at most max of them (each < 2^63). */
+static int juints(jp *p, uint64_t *v, int max, int *count, const char *field) {
+    char msg[96];
+    int rc = jexpect(p, '[', "expected '['");
+    if (rc) return rc;
+    *count = 0;
+    jws(p);
+    if (p->pos < p->n && p->s[p->pos] == ']') {
+        p->pos++;
+        return CN_OK;
+    }
+    for (;;) {
+        jws(p);
+        if (*count >= max) {
+            snprintf(msg, sizeof msg, "%s has more than %d entries", field, max);
+            return jerr(p, msg);
+        }
+        if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9') {
+            snprintf(msg, sizeof msg, "%s: expected a non-negative integer", field);
+            return jerr(p, msg);
+        }
+        if (p->s[p->pos] == '0' && p->pos + 1 < p->n && p->s[p->pos + 1] >= '0' &&
+            p->s[p->pos + 1] <= '9') {
+            snprintf(msg, sizeof msg, "%s: leading zero in a number", field);
+            return jerr(p, msg);
+        }
+        uint64_t x = 0;
+        while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
+            if (x > (UINT64_C(1) << 62) / 5) { /* x*10 + 9 would pass 2^63 */
+                snprintf(msg, sizeof msg, "%s: number too large", field);
+                return jerr(p, msg);
+            }
+            x = x * 10 + (uint64_t)(p->s[p->pos] - '0');
+            p->pos++;
+        }
+        if (p->pos < p->n && (p->s[p->pos] == '.' || p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
+            snprintf(msg, sizeof msg, "%s: expected an integer", field);
+            return jerr(p, msg);
+        }
+        v[(*count)++] = x;
+        jws(p);
+        if (p->pos < p->n && p->s[p->pos] == ',') {
+            p->pos++;
+            continue;
+        }
+        if (p->pos < p->n && p->s[p->pos] == ']') {
+            p->pos++;
+            return CN_OK;
+        }
+        snprintf(msg, sizeof msg, "%s: expected ',' or ']'", field);
+        return jerr(p, msg);
+    }
+}
+
+typedef struct {
+    uint64_t begin, end;
+    size_t slot;  /* offset of the tensor in the data block */
+    int idx;
+} region;
+
+static int cmp_region(const void *a, const void *b) {
+    const region *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* {"dtype": "...", "shape": [...], "data_offsets": [b, e]} */
+static int jtensor(jp *p, cn_tensor *t, region *r, uint64_t data_len) {
+    char msg[400];
+    int have_dtype = 0, have_shape = 0, have_off = 0;
+    int rc = jexpect(p, '{', "expected '{' opening a tensor entry");
+    if (rc) return rc;
+    for (;;) {
+        char *key;
+        size_t save = p->used;
+        if ((rc = jstring(p, &key))) return rc;
+        p->used = save; /* the key is not kept */
+        if ((rc = jexpect(p, ':', "expected ':'"))) return rc;
+        if (!strcmp(key, "dtype") && !have_dtype) {
+            char *dt;
+            if ((rc = jstring(p, &dt))) return rc;
+            p->used = save;
+            if (!strcmp(dt, "F32")) t->dtype = CN_F32, t->is_i32 = 0;
+            else if (!strcmp(dt, "F64")) t->dtype = CN_F64, t->is_i32 = 0;
+            else if (!strcmp(dt, "I32")) t->dtype = CN_F32, t->is_i32 = 1;
+            else {
+                snprintf(msg, sizeof msg,
+                         "tensor '%s': dtype \"%.16s\" is not supported (expected F32, F64 "
+                         "or I32)",
+                         t->name, dt);
+                return jerr(p, msg);
+            }
+            have_dtype = 1;
+        } else if (!strcmp(key, "shape") && !have_shape) {
+            uint64_t v[4];
+            int cnt;
+            snprintf(msg, sizeof msg, "tensor '%s' shape (at most 4 dims)", t->name);
+            if ((rc = juints(p, v, 4, &cnt, msg))) return rc;
+            t->ndim = cnt;
+            for (int d = 0; d < cnt; d++) {
+                if (v[d] > ST_MAX_DIM) {
+                    snprintf(msg, sizeof msg,
+                             "tensor '%s': shape[%d] = %" PRIu64 " (expected <= %d)", t->name,
+                             d, v[d], ST_MAX_DIM);
+                    return jerr(p, msg);
+                }
+                t->shape[d] = (int64_t)v[d];
+            }
+            have_shape = 1;
+        } else if (!strcmp(key, "data_offsets") && !have_off) {
+            uint64_t v[2];
+            int cnt;
+            snprintf(msg, sizeof msg, "tensor '%s' data_offsets", t->name);
+            if ((rc = juints(p, v, 2, &cnt, msg))) return rc;
+            if (cnt != 2) {
+                snprintf(msg, sizeof msg, "tensor '%s': data_offsets must be [begin, end]",
+                         t->name);
+                return jerr(p, msg);
+            }
+            if (v[0] > v[1] || v[1] > data_len) {
+                snprintf(msg, sizeof msg,
+                         "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
+                         "] outside the data section of %" PRIu64 " bytes",
+                         t->name, v[0], v[1], data_len);
+                return jerr(p, msg);
+            }
+            r->begin = v[0];
+            r->end = v[1];
+            have_off = 1;
+        } else {
+            snprintf(msg, sizeof msg, "tensor '%s': unexpected or repeated key \"%.32s\"",
+                     t->name, key);
+            return jerr(p, msg);
+        }
+        jws(p);
+        if (p->pos < p->n && p->s[p->pos] == ',') {
+            p->pos++;
+            continue;
+        }
+        if ((rc = jexpect(p, '}', "expected ',' or '}' in a tensor entry"))) return rc;
+        break;
+    }
+    if (!have_dtype || !have_shape || !have_off) {
+        snprintf(msg, sizeof msg, "tensor '%s': missing %s", t->name,
+                 !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+        return jerr(p, msg);
+    }
+    int ok;
+    size_t nb = tensor_bytes(t, &ok);
+    if (!ok) {
+        snprintf(msg, sizeof msg, "tensor '%s': shape is too large (size overflows)", t->name);
+        return jerr(p, msg);
+    }
+    if ((uint64_t)nb != r->end - r->begin) {
+        snprintf(msg, sizeof msg,
+                 "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
+                 " bytes but dtype and shape need %zu",
+                 t->name, r->begin, r->end, r->end - r->begin, nb);
+        return jerr(p, msg);
+    }
+    return CN_OK;
+}
+
+/* Grow an array of `size`-byte elements to hold n+1. */
+static int grow(void **a, int *cap, int n, size_t size) {
+    if (n < *cap) return 1;
+    int nc = *cap ? *cap * 2 : 16;
+    void *q = realloc(*a, (size_t)nc * size);
+    if (!q) return 0;
+    *a = q;
+    *cap = nc;
+    return 1;
+}
+
+static int read_exact(cn_ctx *ctx, FILE *f, void *buf, size_t n, const char *path,
+                      size_t off) {
+    if (n && fread(buf, 1, n, f) != n) {
+        if (ferror(f))
+            return CN_ERR(ctx, CN_EIO, "%s: read error at offset %zu: %s", path, off,
+                          strerror(errno));
+        return CN_ERR(ctx, CN_EFORMAT, "%s: truncated at offset %zu (file shrank while read)",
+                      path, off);
+    }
+    return CN_OK;
+}
+
+void cn_st_free(cn_st *st) {
+    if (!st) return;
+    free(st->t);
+    free(st->by_name);
+    free(st->meta);
+    free(st->meta_by_key);
+    free(st->strings);
+    free(st->data);
+    free(st);
+}
+
+int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out) {
+    if (!out || !path) return CN_ERR(ctx, CN_EINVAL, "cn_st_load: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return CN_ERR(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        int rc = CN_ERR(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(errno));
+        fclose(f);
+        return rc;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return CN_ERR(ctx, CN_EIO, "%s is not a regular file", path);
+    }
+    uint64_t fsize = (uint64_t)sb.st_size;
+    if (fsize < 10) {
+        fclose(f);
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "%s: %" PRIu64 " bytes is too short for a tensor file (at least 10: "
+                      "8-byte header length and a header)",
+                      path, fsize);
+    }
+    unsigned char len8[8];
+    int rc = read_exact(ctx, f, len8, 8, path, 0);
+    if (rc) {
+        fclose(f);
+        return rc;
+    }
+    uint64_t N = 0;
+    for (int i = 0; i < 8; i++) N |= (uint64_t)len8[i] << (8 * i);
+    uint64_t lim = fsize - 8 < ST_MAX_HEADER ? fsize - 8 : ST_MAX_HEADER;
+    if (N < 2 || N > lim) {
+        fclose(f);
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "%s: header length %" PRIu64 " at offset 0 (expected 2..%" PRIu64
+                      " for a file of %" PRIu64 " bytes)",
+                      path, N, lim, fsize);
+    }
+    uint64_t data_len = fsize - 8 - N;
+
+    cn_st *st = calloc(1, sizeof *st);
+    char *hdr = malloc((size_t)N + 1);
+    if (st) st->strings = malloc((size_t)N + 1);
+    if (!st || !hdr || !st->strings) {
+        free(hdr);
+        cn_st_free(st);
+        fclose(f);
+        return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for a header of %" PRIu64 " bytes",
+                      path, N);
+    }
+    region *reg = NULL;
+    int tcap = 0, mcap = 0, rcap = 0;
+    if ((rc = read_exact(ctx, f, hdr, (size_t)N, path, 8))) goto fail;
+    hdr[N] = 0;
+
+    jp p = {ctx, path, hdr, (size_t)N, 0, st->strings, 0};
+    int have_meta = 0;
+    if ((rc = jexpect(&p, '{', "expected '{' opening the header"))) goto fail;
+    jws(&p);
+    if (p.pos < p.n && p.s[p.pos] == '}') {
+        p.pos++;
+    } else {
+        for (;;) {
+            char *name;
+            size_t key_pos;
+            jws(&p);
+            key_pos = p.pos;
+            if ((rc = jstring(&p, &name))) goto fail;
+            if ((rc = jexpect(&p, ':', "expected ':'"))) goto fail;
+            if (!strcmp(name, "__metadata__")) {
+                if (have_meta) {
+                    p.pos = key_pos;
+                    rc = jerr(&p, "repeated \"__metadata__\"");
+                    goto fail;
+                }
+                have_meta = 1;
+                if ((rc = jexpect(&p, '{', "expected '{' opening __metadata__"))) goto fail;
+                jws(&p);
+                if (p.pos < p.n && p.s[p.pos] == '}') {
+                    p.pos++;
+                } else {
+                    for (;;) {
+                        if (st->nmeta >= ST_MAX_META) {
+                            rc = jerr(&p, "more than 65536 metadata pairs");
+                            goto fail;
+                        }
+                        if (!grow((void **)&st->meta, &mcap, st->nmeta, sizeof *st->meta)) {
+                            rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+                            goto fail;
+                        }
+                        char *k, *v;
+                        if ((rc = jstring(&p, &k))) goto fail;
+                        if ((rc = jexpect(&p, ':', "expected ':' in __metadata__"))) goto fail;
+                        jws(&p);
+                        if (p.pos < p.n && p.s[p.pos] != '"') {
+                            rc = jerr(&p, "__metadata__ values must be strings");
+                            goto fail;
+                        }
+                        if ((rc = jstring(&p, &v))) goto fail;
+                        st->meta[st->nmeta].key = k;
+                        st->meta[st->nmeta].value = v;
+                        st->nmeta++;
+                        jws(&p);
+                        if (p.pos < p.n && p.s[p.pos] == ',') {
+                            p.pos++;
+                            continue;
+                        }
+                        if ((rc = jexpect(&p, '}', "expected ',' or '}' in __metadata__")))
+                            goto fail;
+                        break;
+                    }
+                }
+            } else {
+                if (st->n >= ST_MAX_TENSORS) {
+                    p.pos = key_pos;
+                    rc = jerr(&p, "more than 10000 tensors");
+                    goto fail;
+                }
+                if (!*name || strlen(name) > ST_MAX_NAME) {
+                    p.pos = key_pos;
+                    rc = jerr(&p, "tensor name must be 1..255 bytes");
+                    goto fail;
+                }
+                if (!grow((void **)&st->t, &tcap, st->n, sizeof *st->t) ||
+                    !grow((void **)&reg, &rcap, st->n, sizeof *reg)) {
+                    rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+                    goto fail;
+                }
+                cn_tensor *t = &st->t[st->n];
+                memset(t, 0, sizeof *t);
+                t->name = name;
+                reg[st->n].idx = st->n;
+                if ((rc = jtensor(&p, t, &reg[st->n], data_len))) goto fail;
+                st->n++;
+            }
+            jws(&p);
+            if (p.pos < p.n && p.s[p.pos] == ',') {
+                p.pos++;
+                continue;
+            }
+            if ((rc = jexpect(&p, '}', "expected ',' or '}' in the header"))) goto fail;
+            break;
+        }
+    }
+    jws(&p);
+    if (p.pos != p.n) {
+        rc = jerr(&p, "unexpected bytes after the header object (only space padding allowed)");
+        goto fail;
+    }
+
+    /* names and keys unique; sorted indices for lookups */
+    {
+        const char *dup = NULL;
+        st->by_name = malloc((size_t)(st->n ? st->n : 1) * sizeof *st->by_name);
+        st->meta_by_key = malloc((size_t)(st->nmeta ? st->nmeta : 1) * sizeof *st->meta_by_key);
+        if (!st->by_name || !st->meta_by_key) {
+            rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        int r1 = sort_names(st->n ? &st->t[0].name : NULL, sizeof *st->t, st->n, st->by_name,
+                            &dup);
+        if (r1 > 0) {
+            rc = CN_ERR(ctx, CN_EFORMAT, "%s: header: duplicate tensor name '%s'", path, dup);
+            goto fail;
+        }
+        int r2 = r1 < 0 ? -1
+                        : sort_names(st->nmeta ? &st->meta[0].key : NULL, sizeof *st->meta,
+                                     st->nmeta, st->meta_by_key, &dup);
+        if (r2 > 0) {
+            rc = CN_ERR(ctx, CN_EFORMAT, "%s: __metadata__: duplicate key '%s'", path, dup);
+            goto fail;
+        }
+        if (r1 < 0 || r2 < 0) {
+            rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+
+    /* the regions must tile the data section exactly */
+    size_t total = 0;
+    if (st->n) qsort(reg, (size_t)st->n, sizeof *reg, cmp_region);
+    {
+        uint64_t at = 0;
+        for (int i = 0; i < st->n; i++) {
+            if (reg[i].begin != at) {
+                rc = CN_ERR(ctx, CN_EFORMAT,
+                            "%s: tensor '%s': data_offsets begin at %" PRIu64
+                            " but the previous tensor ends at %" PRIu64
+                            " (gaps and overlaps are not allowed)",
+                            path, st->t[reg[i].idx].name, reg[i].begin, at);
+                goto fail;
+            }
+            at = reg[i].end;
+            size_t sz = (size_t)(reg[i].end - reg[i].begin);
+            reg[i].slot = total;
+            total += (sz + ST_ALIGN - 1) & ~(size_t)(ST_ALIGN - 1);
+        }
+        if (at != data_len) {
+            rc = CN_ERR(ctx, CN_EFORMAT,
+                        "%s: tensors cover %" PRIu64 " bytes of a data section of %" PRIu64
+                        " bytes (file offset %" PRIu64 ")",
+                        path, at, data_len, 8 + N + at);
+            goto fail;
+        }
+    }
+
+    /* data: each tensor into its own 64-aligned slot, checksummed in file order */
+    st->data = aligned_alloc(ST_ALIGN, total ? total : ST_ALIGN);
+    if (!st->data) {
+        rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for %zu bytes of tensor data", path,
+                    total);
+        goto fail;
+    }
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < st->n; i++) {
+        char *dst = (char *)st->data + reg[i].slot;
+        size_t sz = (size_t)(reg[i].end - reg[i].begin);
+        if ((rc = read_exact(ctx, f, dst, sz, path, (size_t)(8 + N + reg[i].begin)))) goto fail;
+        crc = crc_bytes(crc, dst, sz);
+        st->t[reg[i].idx].data = dst;
+    }
+
+    /* checksum and format keys */
+    {
+        const char *want = NULL, *format = NULL, *version = NULL;
+        for (int i = 0; i < st->nmeta; i++) {
+            if (!strcmp(st->meta[i].key, KEY_CRC)) {
+                want = st->meta[i].value;
+                continue;
+            }
+            if (!strcmp(st->meta[i].key, KEY_FORMAT)) format = st->meta[i].value;
+            if (!strcmp(st->meta[i].key, KEY_VERSION)) version = st->meta[i].value;
+            crc = crc_str0(crc, st->meta[i].key);
+            crc = crc_str0(crc, st->meta[i].value);
+        }
+        for (int i = 0; i < st->n; i++) crc = crc_tensor_text(crc, &st->t[i]);
+        if (format && !want) {
+            rc = CN_ERR(ctx, CN_EFORMAT,
+                        "%s: __metadata__ has " KEY_FORMAT " but no " KEY_CRC
+                        " (checksum missing)",
+                        path);
+            goto fail;
+        }
+        if (want) {
+            char got[16];
+            snprintf(got, sizeof got, "%08lx", (unsigned long)(crc & 0xffffffffUL));
+            if (strcmp(got, want) != 0) {
+                rc = CN_ERR(ctx, CN_EFORMAT,
+                            "checksum mismatch in %s (" KEY_CRC " says \"%.16s\", computed %s)",
+                            path, want, got);
+                goto fail;
+            }
+            if (version && strcmp(version, FORMAT_VERSION) != 0) {
+                rc = CN_ERR(ctx, CN_EFORMAT,
+                            "%s: " KEY_VERSION " \"%.16s\" is not supported (expected \"%s\")",
+                            path, version, FORMAT_VERSION);
+                goto fail;
+            }
+        }
+    }
+
+    free(reg);
+    free(hdr);
+    fclose(f);
+    *out = st;
+    return CN_OK;
+
+fail:
+    free(reg);
+    free(hdr);
+    cn_st_free(st);
+    fclose(f);
+    return rc;
+}
+
+/* ---- accessors ------------------------------------------------------- */
+
+int cn_st_count(const cn_st *st) { return st ? st->n : 0; }
+
+const cn_tensor *cn_st_at(const cn_st *st, int i) {
+    if (!st || i < 0 || i >= st->n) return NULL;
+    return &st->t[i];
+}
+
+const cn_tensor *cn_st_get(const cn_st *st, const char *name) {
+    if (!st || !name) return NULL;
+    int lo = 0, hi = st->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        const cn_tensor *t = &st->t[st->by_name[mid]];
+        int c = strcmp(t->name, name);
+        if (c == 0) return t;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
+const char *cn_st_meta(const cn_st *st, const char *key) {
+    if (!st || !key) return NULL;
+    int lo = 0, hi = st->nmeta - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        const cn_meta *m = &st->meta[st->meta_by_key[mid]];
+        int c = strcmp(m->key, key);
+        if (c == 0) return m->value;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
