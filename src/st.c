@@ -725,15 +725,14 @@ static int jtensor(jp *p, cn_tensor *t, region *r, uint64_t data_len) {
     return CN_OK;
 }
 
-/* Grow an array of `size`-byte elements to hold n+1. */
-static int grow(void **a, int *cap, int n, size_t size) {
-    if (n < *cap) return 1;
+/* Room for element n of an array of `size`-byte elements: the (possibly
+ * moved) array, or NULL when out of memory (the old one is still valid). */
+static void *grow(void *a, int *cap, int n, size_t size) {
+    if (n < *cap) return a;
     int nc = *cap ? *cap * 2 : 16;
-    void *q = realloc(*a, (size_t)nc * size);
-    if (!q) return 0;
-    *a = q;
-    *cap = nc;
-    return 1;
+    void *q = realloc(a, (size_t)nc * size);
+    if (q) *cap = nc;
+    return q;
 }
 
 static int read_exact(cn_ctx *ctx, FILE *f, void *buf, size_t n, const char *path,
@@ -846,10 +845,12 @@ int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out) {
                             rc = jerr(&p, "more than 65536 metadata pairs");
                             goto fail;
                         }
-                        if (!grow((void **)&st->meta, &mcap, st->nmeta, sizeof *st->meta)) {
+                        cn_meta *gm = grow(st->meta, &mcap, st->nmeta, sizeof *st->meta);
+                        if (!gm) {
                             rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
                             goto fail;
                         }
+                        st->meta = gm;
                         char *k, *v;
                         if ((rc = jstring(&p, &k))) goto fail;
                         if ((rc = jexpect(&p, ':', "expected ':' in __metadata__"))) goto fail;
@@ -883,8 +884,11 @@ int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out) {
                     rc = jerr(&p, "tensor name must be 1..255 bytes");
                     goto fail;
                 }
-                if (!grow((void **)&st->t, &tcap, st->n, sizeof *st->t) ||
-                    !grow((void **)&reg, &rcap, st->n, sizeof *reg)) {
+                cn_tensor *gt = grow(st->t, &tcap, st->n, sizeof *st->t);
+                if (gt) st->t = gt;
+                region *gr = gt ? grow(reg, &rcap, st->n, sizeof *reg) : NULL;
+                if (gr) reg = gr;
+                if (!gt || !gr) {
                     rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
                     goto fail;
                 }
