@@ -1,0 +1,740 @@
+/* norm.c — batch norm, spatial batch norm, layer norm, spatial group norm.
+ *
+ * Naive (direct loops, as the original notebook: two-pass mean/variance in
+ * the element type, backward walking the computation graph; spatial batch
+ * norm by transposing to (N*H*W, C)) beside fast (one parallel loop over
+ * columns / channels / samples / groups, sums accumulated in double with a
+ * two-pass mean then variance, the simplified closed-form backward, NCHW
+ * walked in place).
+ *
+ * Caches: mean and invstd = 1/sqrt(var + eps) (biased variance), stored in
+ * the element type. Backward recomputes xhat = (x - mean) * invstd.
+ *
+ * Batch norm (train mode): the cache and the running stats may be NULL (then
+ * they are not written / not updated). Test mode needs the running stats and
+ * leaves the cache untouched. */
+#include "real.h"
+#include <limits.h>
+
+#define BLK 64             /* columns per block in the (N,D) column sweeps */
+#define PAR_MIN (1 << 15)  /* elements below which the loops stay serial */
+
+/* ---- argument checks ------------------------------------------------- */
+
+static int check_eps(cn_ctx *ctx, const char *who, double eps) {
+    if (!(eps > 0) || isinf(eps))
+        return CN_ERR(ctx, CN_EINVAL, "%s: eps=%g must be a finite number > 0", who, eps);
+    return CN_OK;
+}
+
+/* Sizes must be positive and N*C*H*W must fit a size_t. */
+static int check_dims(cn_ctx *ctx, const char *who, int N, int C, int H, int W, int spatial) {
+    if (N <= 0 || C <= 0 || H <= 0 || W <= 0) {
+        if (spatial)
+            return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d",
+                          who, N, C, H, W);
+        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d D=%d", who, N, C);
+    }
+    if (!cn__mul(cn__mul(cn__mul((size_t)N, (size_t)C), (size_t)H), cn__mul((size_t)W, sizeof(real))))
+        return CN_ERR(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", who, N, C,
+                      H, W);
+    return CN_OK;
+}
+
+static int check_bn(cn_ctx *ctx, const char *who, const cn_bn_param *p, const real *rm,
+                    const real *rv, int N, int C, int H, int W, int spatial) {
+    int rc = check_dims(ctx, who, N, C, H, W, spatial);
+    if (rc) return rc;
+    if (!p) return CN_ERR(ctx, CN_EINVAL, "%s: bn_param is NULL", who);
+    if ((rc = check_eps(ctx, who, p->eps))) return rc;
+    if (p->train && !(p->momentum >= 0 && p->momentum <= 1))
+        return CN_ERR(ctx, CN_EINVAL, "%s: momentum=%g must be in [0, 1]", who, p->momentum);
+    if (!p->train && (!rm || !rv))
+        return CN_ERR(ctx, CN_EINVAL, "%s: test mode (train=0) needs running_mean and running_var",
+                      who);
+    return CN_OK;
+}
+
+static int check_gn(cn_ctx *ctx, const char *who, int G, int N, int C, int H, int W) {
+    int rc = check_dims(ctx, who, N, C, H, W, 1);
+    if (rc) return rc;
+    if (G <= 0 || C % G != 0)
+        return CN_ERR(ctx, CN_EINVAL, "%s: G=%d groups must be > 0 and divide C=%d", who, G, C);
+    return CN_OK;
+}
+
+/* ======================================================================
+ * batch norm, x[N,D]
+ * ==================================================================== */
+
+/* out[N,D]; cache_mean, cache_invstd [D]; gamma, beta, running stats [D] */
+int FN(cn_batchnorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
+                                   const real *x, const real *gamma, const real *beta,
+                                   real *running_mean, real *running_var, const cn_bn_param *p,
+                                   int N, int D) {
+    int rc = check_bn(ctx, __func__, p, running_mean, running_var, N, D, 1, 1, 0);
+    if (rc) return rc;
+    const double m = p->momentum;
+    for (int d = 0; d < D; d++) {
+        real mean, invstd;
+        if (p->train) {
+            real mu = 0, var = 0;
+            for (int n = 0; n < N; n++) mu += x[(size_t)n * D + d];
+            mu /= N;
+            for (int n = 0; n < N; n++) {
+                real xmu = x[(size_t)n * D + d] - mu;
+                var += xmu * xmu;
+            }
+            var /= N;
+            mean = mu;
+            invstd = 1 / sqrt(var + p->eps);
+            if (cache_mean) cache_mean[d] = mean;
+            if (cache_invstd) cache_invstd[d] = invstd;
+            if (running_mean) running_mean[d] = m * running_mean[d] + (1 - m) * mu;
+            if (running_var) running_var[d] = m * running_var[d] + (1 - m) * var;
+        } else {
+            mean = running_mean[d];
+            invstd = 1 / sqrt(running_var[d] + p->eps);
+        }
+        for (int n = 0; n < N; n++) {
+            real xhat = (x[(size_t)n * D + d] - mean) * invstd;
+            out[(size_t)n * D + d] = gamma[d] * xhat + beta[d];
+        }
+    }
+    return CN_OK;
+}
+
+/* Fast: blocks of BLK columns in parallel; rows swept contiguously. */
+int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
+                             const real *x, const real *gamma, const real *beta,
+                             real *running_mean, real *running_var, const cn_bn_param *p, int N,
+                             int D) {
+    int rc = check_bn(ctx, __func__, p, running_mean, running_var, N, D, 1, 1, 0);
+    if (rc) return rc;
+    const int train = p->train, nb = (D + BLK - 1) / BLK;
+    const double eps = p->eps, m = p->momentum;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
+    for (int b = 0; b < nb; b++) {
+        const int d0 = b * BLK, nd = D - d0 < BLK ? D - d0 : BLK;
+        double mean[BLK], scale[BLK], shift[BLK]; /* [nd] each */
+        if (train) {
+            double var[BLK]; /* [nd] */
+            for (int j = 0; j < nd; j++) mean[j] = var[j] = 0;
+            for (int n = 0; n < N; n++) {
+                const real *xr = x + (size_t)n * D + d0;
+#pragma omp simd
+                for (int j = 0; j < nd; j++) mean[j] += xr[j];
+            }
+            for (int j = 0; j < nd; j++) mean[j] /= N;
+            for (int n = 0; n < N; n++) {
+                const real *xr = x + (size_t)n * D + d0;
+#pragma omp simd
+                for (int j = 0; j < nd; j++) {
+                    double t = xr[j] - mean[j];
+                    var[j] += t * t;
+                }
+            }
+            for (int j = 0; j < nd; j++) {
+                const int d = d0 + j;
+                var[j] /= N;
+                double invstd = 1 / sqrt(var[j] + eps);
+                if (cache_mean) cache_mean[d] = (real)mean[j];
+                if (cache_invstd) cache_invstd[d] = (real)invstd;
+                if (running_mean) running_mean[d] = (real)(m * running_mean[d] + (1 - m) * mean[j]);
+                if (running_var) running_var[d] = (real)(m * running_var[d] + (1 - m) * var[j]);
+                scale[j] = gamma[d] * invstd;
+                shift[j] = beta[d];
+            }
+        } else {
+            for (int j = 0; j < nd; j++) {
+                const int d = d0 + j;
+                mean[j] = running_mean[d];
+                scale[j] = gamma[d] / sqrt((double)running_var[d] + eps);
+                shift[j] = beta[d];
+            }
+        }
+        for (int n = 0; n < N; n++) {
+            const real *xr = x + (size_t)n * D + d0;
+            real *orow = out + (size_t)n * D + d0;
+#pragma omp simd
+            for (int j = 0; j < nd; j++) orow[j] = (real)((xr[j] - mean[j]) * scale[j] + shift[j]);
+        }
+    }
+    return CN_OK;
+}
+
+/* Naive backward: the original's batchnorm_backward, node by node.
+ * Forward graph per column: xmu = x - mu; var = mean(xmu^2);
+ * sqrtvar = sqrt(var + eps); invvar = 1/sqrtvar; xhat = xmu * invvar;
+ * out = gamma * xhat + beta. dx holds dxmu while it is being built. */
+int FN(cn_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta,
+                                    const real *dout, const real *x, const real *gamma,
+                                    const real *cache_mean, const real *cache_invstd, int N, int D) {
+    int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
+    if (rc) return rc;
+    for (int d = 0; d < D; d++) {
+        const real mu = cache_mean[d], invvar = cache_invstd[d];
+        const real sqrtvar = 1 / invvar;
+        real sdbeta = 0, sdgamma = 0, dinvvar = 0;
+        for (int n = 0; n < N; n++) {
+            const size_t i = (size_t)n * D + d;
+            real xmu = x[i] - mu;
+            real dxhat = gamma[d] * dout[i];       /* dva2 */
+            sdbeta += dout[i];
+            sdgamma += xmu * invvar * dout[i];
+            dinvvar += xmu * dxhat;
+        }
+        dbeta[d] = sdbeta;
+        dgamma[d] = sdgamma;
+        if (!dx) continue;
+        real dsqrtvar = -1 / (sqrtvar * sqrtvar) * dinvvar;
+        real dvar = (real)0.5 * invvar * dsqrtvar;  /* 0.5 (var+eps)^-1/2 */
+        real dsq = dvar / N;                         /* d(xmu^2) per element */
+        real dmu = 0;
+        for (int n = 0; n < N; n++) {
+            const size_t i = (size_t)n * D + d;
+            real xmu = x[i] - mu;
+            real dxmu = invvar * gamma[d] * dout[i] + 2 * xmu * dsq;
+            dx[i] = dxmu;
+            dmu -= dxmu;
+        }
+        for (int n = 0; n < N; n++) dx[(size_t)n * D + d] += dmu / N;
+    }
+    return CN_OK;
+}
+
+/* Fast backward (the original's batchnorm_backward_alt):
+ * dx = gamma * invstd * (dout - sum(dout)/N - xhat * sum(dout*xhat)/N). */
+int FN(cn_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, const real *dout,
+                              const real *x, const real *gamma, const real *cache_mean,
+                              const real *cache_invstd, int N, int D) {
+    int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
+    if (rc) return rc;
+    const int nb = (D + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
+    for (int b = 0; b < nb; b++) {
+        const int d0 = b * BLK, nd = D - d0 < BLK ? D - d0 : BLK;
+        double mean[BLK], inv[BLK], sdy[BLK], sdyx[BLK]; /* [nd] each */
+        for (int j = 0; j < nd; j++) {
+            mean[j] = cache_mean[d0 + j];
+            inv[j] = cache_invstd[d0 + j];
+            sdy[j] = sdyx[j] = 0;
+        }
+        for (int n = 0; n < N; n++) {
+            const real *xr = x + (size_t)n * D + d0, *dr = dout + (size_t)n * D + d0;
+#pragma omp simd
+            for (int j = 0; j < nd; j++) {
+                double dy = dr[j];
+                sdy[j] += dy;
+                sdyx[j] += dy * ((xr[j] - mean[j]) * inv[j]);
+            }
+        }
+        for (int j = 0; j < nd; j++) {
+            dbeta[d0 + j] = (real)sdy[j];
+            dgamma[d0 + j] = (real)sdyx[j];
+        }
+        if (!dx) continue;
+        double a[BLK], k1[BLK], k2[BLK]; /* dx = a * (dout - k1 - (x - mean) * k2) */
+        for (int j = 0; j < nd; j++) {
+            a[j] = gamma[d0 + j] * inv[j];
+            k1[j] = sdy[j] / N;
+            k2[j] = sdyx[j] / N * inv[j];
+        }
+        for (int n = 0; n < N; n++) {
+            const size_t o = (size_t)n * D + d0;
+            const real *xr = x + o, *dr = dout + o;
+            real *dxr = dx + o;
+#pragma omp simd
+            for (int j = 0; j < nd; j++)
+                dxr[j] = (real)(a[j] * (dr[j] - k1[j] - (xr[j] - mean[j]) * k2[j]));
+        }
+    }
+    return CN_OK;
+}
+
+/* ======================================================================
+ * spatial batch norm, x[N,C,H,W], statistics per channel over N*H*W
+ * ==================================================================== */
+
+/* dst[N*HW, C] from src[N, C, HW] */
+static void to_rows(real *dst, const real *src, int N, int C, size_t HW) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (size_t i = 0; i < HW; i++)
+                dst[((size_t)n * HW + i) * C + c] = src[((size_t)n * C + c) * HW + i];
+}
+
+/* dst[N, C, HW] from src[N*HW, C] */
+static void from_rows(real *dst, const real *src, int N, int C, size_t HW) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (size_t i = 0; i < HW; i++)
+                dst[((size_t)n * C + c) * HW + i] = src[((size_t)n * HW + i) * C + c];
+}
+
+/* Naive: as the original, transpose to (N*H*W, C), batch norm, transpose
+ * back. Temporaries: two buffers of N*C*H*W. */
+int FN(cn_spatial_batchnorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean,
+                                           real *cache_invstd, const real *x, const real *gamma,
+                                           const real *beta, real *running_mean,
+                                           real *running_var, const cn_bn_param *p, int N, int C,
+                                           int H, int W) {
+    int rc = check_bn(ctx, __func__, p, running_mean, running_var, N, C, H, W, 1);
+    if (rc) return rc;
+    const size_t HW = (size_t)H * W, total = (size_t)N * C * HW;
+    if ((size_t)N * HW > INT_MAX)
+        return CN_ERR(ctx, CN_ENOMEM, "%s: N*H*W=%zu is beyond the size limits", __func__, N * HW);
+    real *xt = malloc(sizeof(real) * total);   /* [N*H*W, C] */
+    real *ot = malloc(sizeof(real) * total);   /* [N*H*W, C] */
+    if (!xt || !ot) {
+        free(xt);
+        free(ot);
+        return CN_ERR(ctx, CN_ENOMEM, "%s: cannot allocate 2 x %zu bytes", __func__,
+                      sizeof(real) * total);
+    }
+    to_rows(xt, x, N, C, HW);
+    rc = FN(cn_batchnorm_forward_naive)(ctx, ot, cache_mean, cache_invstd, xt, gamma, beta,
+                                        running_mean, running_var, p, (int)(N * HW), C);
+    if (!rc) from_rows(out, ot, N, C, HW);
+    free(xt);
+    free(ot);
+    return rc;
+}
+
+/* Fast: one channel per iteration (parallel), NCHW walked in place. */
+int FN(cn_spatial_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
+                                     const real *x, const real *gamma, const real *beta,
+                                     real *running_mean, real *running_var, const cn_bn_param *p,
+                                     int N, int C, int H, int W) {
+    int rc = check_bn(ctx, __func__, p, running_mean, running_var, N, C, H, W, 1);
+    if (rc) return rc;
+    const int train = p->train;
+    const double eps = p->eps, m = p->momentum;
+    const size_t HW = (size_t)H * W;
+    const double M = (double)N * HW;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) \
+    if ((size_t)N * C * HW > PAR_MIN)
+    for (int c = 0; c < C; c++) {
+        double mean, scale;
+        if (train) {
+            double s = 0, v = 0;
+            for (int n = 0; n < N; n++) {
+                const real *xp = x + ((size_t)n * C + c) * HW; /* [HW] */
+#pragma omp simd reduction(+ : s)
+                for (size_t i = 0; i < HW; i++) s += xp[i];
+            }
+            mean = s / M;
+            for (int n = 0; n < N; n++) {
+                const real *xp = x + ((size_t)n * C + c) * HW;
+#pragma omp simd reduction(+ : v)
+                for (size_t i = 0; i < HW; i++) {
+                    double t = xp[i] - mean;
+                    v += t * t;
+                }
+            }
+            v /= M;
+            double invstd = 1 / sqrt(v + eps);
+            if (cache_mean) cache_mean[c] = (real)mean;
+            if (cache_invstd) cache_invstd[c] = (real)invstd;
+            if (running_mean) running_mean[c] = (real)(m * running_mean[c] + (1 - m) * mean);
+            if (running_var) running_var[c] = (real)(m * running_var[c] + (1 - m) * v);
+            scale = gamma[c] * invstd;
+        } else {
+            mean = running_mean[c];
+            scale = gamma[c] / sqrt((double)running_var[c] + eps);
+        }
+        const double shift = beta[c];
+        for (int n = 0; n < N; n++) {
+            const real *xp = x + ((size_t)n * C + c) * HW;
+            real *op = out + ((size_t)n * C + c) * HW;
+#pragma omp simd
+            for (size_t i = 0; i < HW; i++) op[i] = (real)((xp[i] - mean) * scale + shift);
+        }
+    }
+    return CN_OK;
+}
+
+int FN(cn_spatial_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta,
+                                            const real *dout, const real *x, const real *gamma,
+                                            const real *cache_mean, const real *cache_invstd,
+                                            int N, int C, int H, int W) {
+    int rc = check_dims(ctx, __func__, N, C, H, W, 1);
+    if (rc) return rc;
+    const size_t HW = (size_t)H * W, total = (size_t)N * C * HW;
+    if ((size_t)N * HW > INT_MAX)
+        return CN_ERR(ctx, CN_ENOMEM, "%s: N*H*W=%zu is beyond the size limits", __func__, N * HW);
+    real *xt = malloc(sizeof(real) * total);               /* [N*H*W, C] */
+    real *dt = malloc(sizeof(real) * total);               /* [N*H*W, C] */
+    real *dxt = dx ? malloc(sizeof(real) * total) : NULL;  /* [N*H*W, C] */
+    if (!xt || !dt || (dx && !dxt)) {
+        free(xt);
+        free(dt);
+        free(dxt);
+        return CN_ERR(ctx, CN_ENOMEM, "%s: cannot allocate 3 x %zu bytes", __func__,
+                      sizeof(real) * total);
+    }
+    to_rows(xt, x, N, C, HW);
+    to_rows(dt, dout, N, C, HW);
+    rc = FN(cn_batchnorm_backward_naive)(ctx, dxt, dgamma, dbeta, dt, xt, gamma, cache_mean,
+                                         cache_invstd, (int)(N * HW), C);
+    if (!rc && dx) from_rows(dx, dxt, N, C, HW);
+    free(xt);
+    free(dt);
+    free(dxt);
+    return rc;
+}
+
+int FN(cn_spatial_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta,
+                                      const real *dout, const real *x, const real *gamma,
+                                      const real *cache_mean, const real *cache_invstd, int N,
+                                      int C, int H, int W) {
+    int rc = check_dims(ctx, __func__, N, C, H, W, 1);
+    if (rc) return rc;
+    const size_t HW = (size_t)H * W;
+    const double M = (double)N * HW;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) \
+    if ((size_t)N * C * HW > PAR_MIN)
+    for (int c = 0; c < C; c++) {
+        const double mean = cache_mean[c], inv = cache_invstd[c];
+        double sdy = 0, sdyx = 0;
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * HW;
+            const real *xp = x + o, *dp = dout + o; /* [HW] */
+#pragma omp simd reduction(+ : sdy, sdyx)
+            for (size_t i = 0; i < HW; i++) {
+                double dy = dp[i];
+                sdy += dy;
+                sdyx += dy * ((xp[i] - mean) * inv);
+            }
+        }
+        dbeta[c] = (real)sdy;
+        dgamma[c] = (real)sdyx;
+        if (!dx) continue;
+        const double a = gamma[c] * inv, k1 = sdy / M, k2 = sdyx / M * inv;
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * HW;
+            const real *xp = x + o, *dp = dout + o;
+            real *dxp = dx + o;
+#pragma omp simd
+            for (size_t i = 0; i < HW; i++) dxp[i] = (real)(a * (dp[i] - k1 - (xp[i] - mean) * k2));
+        }
+    }
+    return CN_OK;
+}
+
+/* ======================================================================
+ * layer norm, x[N,D], statistics per sample
+ * ==================================================================== */
+
+/* out[N,D]; cache_mean, cache_invstd [N] (may be NULL); gamma, beta [D] */
+int FN(cn_layernorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
+                                   const real *x, const real *gamma, const real *beta, double eps,
+                                   int N, int D) {
+    int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
+    if (rc || (rc = check_eps(ctx, __func__, eps))) return rc;
+    for (int n = 0; n < N; n++) {
+        const real *xr = x + (size_t)n * D;
+        real mu = 0, var = 0;
+        for (int d = 0; d < D; d++) mu += xr[d];
+        mu /= D;
+        for (int d = 0; d < D; d++) var += (xr[d] - mu) * (xr[d] - mu);
+        var /= D;
+        real invstd = 1 / sqrt(var + eps);
+        if (cache_mean) cache_mean[n] = mu;
+        if (cache_invstd) cache_invstd[n] = invstd;
+        for (int d = 0; d < D; d++) out[(size_t)n * D + d] = gamma[d] * ((xr[d] - mu) * invstd) + beta[d];
+    }
+    return CN_OK;
+}
+
+/* Fast: rows in parallel, sums in double. */
+int FN(cn_layernorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
+                             const real *x, const real *gamma, const real *beta, double eps, int N,
+                             int D) {
+    int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
+    if (rc || (rc = check_eps(ctx, __func__, eps))) return rc;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const real *xr = x + (size_t)n * D; /* [D] */
+        real *orow = out + (size_t)n * D;   /* [D] */
+        double s = 0, v = 0;
+#pragma omp simd reduction(+ : s)
+        for (int d = 0; d < D; d++) s += xr[d];
+        const double mean = s / D;
+#pragma omp simd reduction(+ : v)
+        for (int d = 0; d < D; d++) {
+            double t = xr[d] - mean;
+            v += t * t;
+        }
+        const double inv = 1 / sqrt(v / D + eps);
+        if (cache_mean) cache_mean[n] = (real)mean;
+        if (cache_invstd) cache_invstd[n] = (real)inv;
+#pragma omp simd
+        for (int d = 0; d < D; d++) orow[d] = (real)(gamma[d] * ((xr[d] - mean) * inv) + beta[d]);
+    }
+    return CN_OK;
+}
+
+/* Naive backward: the batch-norm graph walked along each row, gamma and beta
+ * per column. dx holds dxmu while it is being built. */
+int FN(cn_layernorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta,
+                                    const real *dout, const real *x, const real *gamma,
+                                    const real *cache_mean, const real *cache_invstd, int N, int D) {
+    int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
+    if (rc) return rc;
+    for (int d = 0; d < D; d++) dgamma[d] = dbeta[d] = 0;
+    for (int n = 0; n < N; n++) {
+        const size_t o = (size_t)n * D;
+        const real mu = cache_mean[n], invvar = cache_invstd[n], sqrtvar = 1 / invvar;
+        real dinvvar = 0;
+        for (int d = 0; d < D; d++) {
+            real xmu = x[o + d] - mu;
+            dbeta[d] += dout[o + d];
+            dgamma[d] += xmu * invvar * dout[o + d];
+            dinvvar += xmu * gamma[d] * dout[o + d];
+        }
+        if (!dx) continue;
+        real dsqrtvar = -1 / (sqrtvar * sqrtvar) * dinvvar;
+        real dvar = (real)0.5 * invvar * dsqrtvar;
+        real dsq = dvar / D;
+        real dmu = 0;
+        for (int d = 0; d < D; d++) {
+            real xmu = x[o + d] - mu;
+            real dxmu = invvar * gamma[d] * dout[o + d] + 2 * xmu * dsq;
+            dx[o + d] = dxmu;
+            dmu -= dxmu;
+        }
+        for (int d = 0; d < D; d++) dx[o + d] += dmu / D;
+    }
+    return CN_OK;
+}
+
+/* Fast backward: dx rows in parallel (closed form with dxhat = dout*gamma),
+ * then dgamma/dbeta by column blocks in parallel. */
+int FN(cn_layernorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, const real *dout,
+                              const real *x, const real *gamma, const real *cache_mean,
+                              const real *cache_invstd, int N, int D) {
+    int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
+    if (rc) return rc;
+    const int nt = cn__nt(ctx), par = (size_t)N * D > PAR_MIN;
+    if (dx) {
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+        for (int n = 0; n < N; n++) {
+            const size_t o = (size_t)n * D;
+            const real *xr = x + o, *dr = dout + o; /* [D] */
+            real *dxr = dx + o;                     /* [D] */
+            const double mean = cache_mean[n], inv = cache_invstd[n];
+            double sg = 0, sgx = 0; /* sum(dxhat), sum(dxhat * xhat) */
+#pragma omp simd reduction(+ : sg, sgx)
+            for (int d = 0; d < D; d++) {
+                double g = (double)dr[d] * gamma[d];
+                sg += g;
+                sgx += g * ((xr[d] - mean) * inv);
+            }
+            const double k1 = sg / D, k2 = sgx / D * inv;
+#pragma omp simd
+            for (int d = 0; d < D; d++)
+                dxr[d] = (real)(inv * ((double)dr[d] * gamma[d] - k1 - (xr[d] - mean) * k2));
+        }
+    }
+    const int nb = (D + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+    for (int b = 0; b < nb; b++) {
+        const int d0 = b * BLK, nd = D - d0 < BLK ? D - d0 : BLK;
+        double sdy[BLK], sdyx[BLK]; /* [nd] */
+        for (int j = 0; j < nd; j++) sdy[j] = sdyx[j] = 0;
+        for (int n = 0; n < N; n++) {
+            const real *xr = x + (size_t)n * D + d0, *dr = dout + (size_t)n * D + d0;
+            const double mean = cache_mean[n], inv = cache_invstd[n];
+#pragma omp simd
+            for (int j = 0; j < nd; j++) {
+                double dy = dr[j];
+                sdy[j] += dy;
+                sdyx[j] += dy * ((xr[j] - mean) * inv);
+            }
+        }
+        for (int j = 0; j < nd; j++) {
+            dbeta[d0 + j] = (real)sdy[j];
+            dgamma[d0 + j] = (real)sdyx[j];
+        }
+    }
+    return CN_OK;
+}
+
+/* ======================================================================
+ * spatial group norm, x[N,C,H,W], G contiguous groups of C/G channels;
+ * statistics per (n, g) over (C/G)*H*W; cache [N*G]; gamma, beta [C]
+ * ==================================================================== */
+
+int FN(cn_spatial_groupnorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean,
+                                           real *cache_invstd, const real *x, const real *gamma,
+                                           const real *beta, double eps, int G, int N, int C,
+                                           int H, int W) {
+    int rc = check_gn(ctx, __func__, G, N, C, H, W);
+    if (rc || (rc = check_eps(ctx, __func__, eps))) return rc;
+    const int Cg = C / G;
+    const size_t HW = (size_t)H * W, M = (size_t)Cg * HW;
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            const size_t o = ((size_t)n * C + (size_t)g * Cg) * HW; /* group [Cg, H, W] */
+            real mu = 0, var = 0;
+            for (size_t i = 0; i < M; i++) mu += x[o + i];
+            mu /= M;
+            for (size_t i = 0; i < M; i++) var += (x[o + i] - mu) * (x[o + i] - mu);
+            var /= M;
+            real invstd = 1 / sqrt(var + eps);
+            if (cache_mean) cache_mean[n * G + g] = mu;
+            if (cache_invstd) cache_invstd[n * G + g] = invstd;
+            for (int k = 0; k < Cg; k++) {
+                const int c = g * Cg + k;
+                for (size_t i = 0; i < HW; i++) {
+                    size_t j = o + k * HW + i;
+                    out[j] = gamma[c] * ((x[j] - mu) * invstd) + beta[c];
+                }
+            }
+        }
+    return CN_OK;
+}
+
+/* Fast: (n, g) groups in parallel, sums in double. */
+int FN(cn_spatial_groupnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
+                                     const real *x, const real *gamma, const real *beta,
+                                     double eps, int G, int N, int C, int H, int W) {
+    int rc = check_gn(ctx, __func__, G, N, C, H, W);
+    if (rc || (rc = check_eps(ctx, __func__, eps))) return rc;
+    const int Cg = C / G;
+    const size_t HW = (size_t)H * W, M = (size_t)Cg * HW;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) \
+    if ((size_t)N * C * HW > PAR_MIN)
+    for (int ng = 0; ng < N * G; ng++) {
+        const size_t o = (size_t)ng * M; /* group (n, g) starts at ((n*C + g*Cg) * HW) */
+        const real *xg = x + o;          /* [Cg, H, W] */
+        double s = 0, v = 0;
+#pragma omp simd reduction(+ : s)
+        for (size_t i = 0; i < M; i++) s += xg[i];
+        const double mean = s / M;
+#pragma omp simd reduction(+ : v)
+        for (size_t i = 0; i < M; i++) {
+            double t = xg[i] - mean;
+            v += t * t;
+        }
+        const double inv = 1 / sqrt(v / M + eps);
+        if (cache_mean) cache_mean[ng] = (real)mean;
+        if (cache_invstd) cache_invstd[ng] = (real)inv;
+        const int c0 = (ng % G) * Cg;
+        for (int k = 0; k < Cg; k++) {
+            const double scale = gamma[c0 + k] * inv, shift = beta[c0 + k];
+            const real *xp = xg + k * HW; /* [HW] */
+            real *op = out + o + k * HW;  /* [HW] */
+#pragma omp simd
+            for (size_t i = 0; i < HW; i++) op[i] = (real)((xp[i] - mean) * scale + shift);
+        }
+    }
+    return CN_OK;
+}
+
+/* Naive backward: the normalization graph walked over each group, gamma
+ * per channel. dx holds dxmu while it is being built. */
+int FN(cn_spatial_groupnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta,
+                                            const real *dout, const real *x, const real *gamma,
+                                            const real *cache_mean, const real *cache_invstd,
+                                            int G, int N, int C, int H, int W) {
+    int rc = check_gn(ctx, __func__, G, N, C, H, W);
+    if (rc) return rc;
+    const int Cg = C / G;
+    const size_t HW = (size_t)H * W, M = (size_t)Cg * HW;
+    for (int c = 0; c < C; c++) dgamma[c] = dbeta[c] = 0;
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            const size_t o = ((size_t)n * C + (size_t)g * Cg) * HW;
+            const real mu = cache_mean[n * G + g], invvar = cache_invstd[n * G + g];
+            const real sqrtvar = 1 / invvar;
+            real dinvvar = 0;
+            for (int k = 0; k < Cg; k++) {
+                const int c = g * Cg + k;
+                for (size_t i = 0; i < HW; i++) {
+                    size_t j = o + k * HW + i;
+                    real xmu = x[j] - mu;
+                    dbeta[c] += dout[j];
+                    dgamma[c] += xmu * invvar * dout[j];
+                    dinvvar += xmu * gamma[c] * dout[j];
+                }
+            }
+            if (!dx) continue;
+            real dsqrtvar = -1 / (sqrtvar * sqrtvar) * dinvvar;
+            real dvar = (real)0.5 * invvar * dsqrtvar;
+            real dsq = dvar / M;
+            real dmu = 0;
+            for (int k = 0; k < Cg; k++) {
+                const int c = g * Cg + k;
+                for (size_t i = 0; i < HW; i++) {
+                    size_t j = o + k * HW + i;
+                    real dxmu = invvar * gamma[c] * dout[j] + 2 * (x[j] - mu) * dsq;
+                    dx[j] = dxmu;
+                    dmu -= dxmu;
+                }
+            }
+            for (size_t i = 0; i < M; i++) dx[o + i] += dmu / M;
+        }
+    return CN_OK;
+}
+
+/* Fast backward: dx by (n, g) groups in parallel (closed form with
+ * dxhat = dout * gamma[c]), then dgamma/dbeta by channels in parallel. */
+int FN(cn_spatial_groupnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta,
+                                      const real *dout, const real *x, const real *gamma,
+                                      const real *cache_mean, const real *cache_invstd, int G,
+                                      int N, int C, int H, int W) {
+    int rc = check_gn(ctx, __func__, G, N, C, H, W);
+    if (rc) return rc;
+    const int Cg = C / G, nt = cn__nt(ctx);
+    const size_t HW = (size_t)H * W, M = (size_t)Cg * HW;
+    const int par = (size_t)N * C * HW > PAR_MIN;
+    if (dx) {
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+        for (int ng = 0; ng < N * G; ng++) {
+            const size_t o = (size_t)ng * M;
+            const double mean = cache_mean[ng], inv = cache_invstd[ng];
+            const int c0 = (ng % G) * Cg;
+            double sg = 0, sgx = 0; /* sum(dxhat), sum(dxhat * xhat) over the group */
+            for (int k = 0; k < Cg; k++) {
+                const double gm = gamma[c0 + k];
+                const real *xp = x + o + k * HW, *dp = dout + o + k * HW; /* [HW] */
+#pragma omp simd reduction(+ : sg, sgx)
+                for (size_t i = 0; i < HW; i++) {
+                    double g = dp[i] * gm;
+                    sg += g;
+                    sgx += g * ((xp[i] - mean) * inv);
+                }
+            }
+            const double k1 = sg / M, k2 = sgx / M * inv;
+            for (int k = 0; k < Cg; k++) {
+                const double gm = gamma[c0 + k];
+                const real *xp = x + o + k * HW, *dp = dout + o + k * HW;
+                real *dxp = dx + o + k * HW;
+#pragma omp simd
+                for (size_t i = 0; i < HW; i++)
+                    dxp[i] = (real)(inv * (dp[i] * gm - k1 - (xp[i] - mean) * k2));
+            }
+        }
+    }
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+    for (int c = 0; c < C; c++) {
+        const int g = c / Cg;
+        double sdy = 0, sdyx = 0;
+        for (int n = 0; n < N; n++) {
+            const size_t o = ((size_t)n * C + c) * HW;
+            const real *xp = x + o, *dp = dout + o; /* [HW] */
+            const double mean = cache_mean[n * G + g], inv = cache_invstd[n * G + g];
+#pragma omp simd reduction(+ : sdy, sdyx)
+            for (size_t i = 0; i < HW; i++) {
+                double dy = dp[i];
+                sdy += dy;
+                sdyx += dy * ((xp[i] - mean) * inv);
+            }
+        }
+        dbeta[c] = (real)sdy;
+        dgamma[c] = (real)sdyx;
+    }
+    return CN_OK;
+}

@@ -1,0 +1,601 @@
+/* test_norm.c — batch norm, spatial batch norm, layer norm, spatial group
+ * norm: backward vs numeric gradients (float64), fast vs naive (both dtypes:
+ * forward outputs, caches, running stats, test mode; backward grads),
+ * hand-computed values, the notebook's statistics checks and bad arguments. */
+#include "check.h"
+#include <string.h>
+
+enum { BN, SBN, LN, GN };
+static const char *kname[] = {"batchnorm", "spatial_batchnorm", "layernorm", "groupnorm"};
+
+/* One layer and its sizes. BN/LN: x[N,D] with D = C, H = W = 1. */
+typedef struct {
+    int kind, N, C, H, W, G;
+    cn_bn_param p; /* eps also for LN/GN */
+} spec;
+
+static cn_ctx *ctx;
+
+static size_t nx(const spec *s) { return (size_t)s->N * s->C * s->H * s->W; }
+static size_t np(const spec *s) { return (size_t)s->C; } /* gamma, beta, running stats */
+static size_t ns(const spec *s) {                         /* cache */
+    return s->kind == LN ? (size_t)s->N : s->kind == GN ? (size_t)s->N * s->G : (size_t)s->C;
+}
+static const char *shape(const spec *s) {
+    static char buf[64];
+    if (s->kind == BN || s->kind == LN) snprintf(buf, sizeof buf, "(%d,%d)", s->N, s->C);
+    else if (s->kind == SBN) snprintf(buf, sizeof buf, "(%d,%d,%d,%d)", s->N, s->C, s->H, s->W);
+    else snprintf(buf, sizeof buf, "(%d,%d,%d,%d) G=%d", s->N, s->C, s->H, s->W, s->G);
+    return buf;
+}
+
+#define DISPATCH(T, S)                                                                            \
+    static int fwd_##S(const spec *s, int naive, T *out, T *cm, T *ci, const T *x, const T *g,   \
+                       const T *b, T *rm, T *rv) {                                                \
+        switch (s->kind) {                                                                        \
+        case BN:                                                                                  \
+            return (naive ? cn_batchnorm_forward_naive_##S : cn_batchnorm_forward_##S)(           \
+                ctx, out, cm, ci, x, g, b, rm, rv, &s->p, s->N, s->C);                            \
+        case SBN:                                                                                 \
+            return (naive ? cn_spatial_batchnorm_forward_naive_##S                                \
+                          : cn_spatial_batchnorm_forward_##S)(ctx, out, cm, ci, x, g, b, rm, rv,  \
+                                                              &s->p, s->N, s->C, s->H, s->W);     \
+        case LN:                                                                                  \
+            return (naive ? cn_layernorm_forward_naive_##S : cn_layernorm_forward_##S)(           \
+                ctx, out, cm, ci, x, g, b, s->p.eps, s->N, s->C);                                 \
+        default:                                                                                  \
+            return (naive ? cn_spatial_groupnorm_forward_naive_##S                                \
+                          : cn_spatial_groupnorm_forward_##S)(ctx, out, cm, ci, x, g, b,          \
+                                                              s->p.eps, s->G, s->N, s->C, s->H,   \
+                                                              s->W);                              \
+        }                                                                                         \
+    }                                                                                             \
+    static int bwd_##S(const spec *s, int naive, T *dx, T *dg, T *db, const T *dout, const T *x,  \
+                       const T *g, const T *cm, const T *ci) {                                    \
+        switch (s->kind) {                                                                        \
+        case BN:                                                                                  \
+            return (naive ? cn_batchnorm_backward_naive_##S : cn_batchnorm_backward_##S)(         \
+                ctx, dx, dg, db, dout, x, g, cm, ci, s->N, s->C);                                 \
+        case SBN:                                                                                 \
+            return (naive ? cn_spatial_batchnorm_backward_naive_##S                               \
+                          : cn_spatial_batchnorm_backward_##S)(ctx, dx, dg, db, dout, x, g, cm,   \
+                                                               ci, s->N, s->C, s->H, s->W);       \
+        case LN:                                                                                  \
+            return (naive ? cn_layernorm_backward_naive_##S : cn_layernorm_backward_##S)(         \
+                ctx, dx, dg, db, dout, x, g, cm, ci, s->N, s->C);                                 \
+        default:                                                                                  \
+            return (naive ? cn_spatial_groupnorm_backward_naive_##S                               \
+                          : cn_spatial_groupnorm_backward_##S)(ctx, dx, dg, db, dout, x, g, cm,   \
+                                                               ci, s->G, s->N, s->C, s->H, s->W); \
+        }                                                                                         \
+    }
+DISPATCH(float, f32)
+DISPATCH(double, f64)
+
+/* max |a-b| / max(1e-8, max|b|) in float64 (relative to the reference's scale). */
+static double scaled_error_f64(const double *a, const double *b, size_t n) {
+    double m = 1e-8, d = 0;
+    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(a[i] - b[i]);
+        if (e > d || isnan(e)) d = e;
+    }
+    return d / m;
+}
+static double maxd(double a, double b) { return (a > b || isnan(a)) ? a : b; }
+static double *dup64(const double *a, size_t n) {
+    double *p = xmalloc(sizeof(double) * n);
+    memcpy(p, a, sizeof(double) * n);
+    return p;
+}
+static float *dup32(const double *a, size_t n) {
+    float *p = xmalloc(sizeof(float) * n);
+    to_f32(p, a, n);
+    return p;
+}
+static int rc_ok(int rc) {
+    if (rc) printf("     unexpected error %d: %s\n", rc, cn_ctx_error(ctx));
+    return rc == 0;
+}
+
+/* ---- an independent train-mode forward in long double ----------------
+ * Every layer here is out[i] = gamma[c(i)] * (x[i] - mean[k(i)]) * invstd[k(i)]
+ * + beta[c(i)], the statistics taken over the elements sharing k(i). */
+static void index_of(const spec *s, size_t i, size_t *k, size_t *c) {
+    const size_t HW = (size_t)s->H * s->W, ch = (i / HW) % s->C, n = i / (HW * s->C);
+    *c = ch;
+    switch (s->kind) {
+    case BN: *k = ch; break;                               /* per column */
+    case SBN: *k = ch; break;                              /* per channel */
+    case LN: *k = n; break;                                /* per row */
+    default: *k = n * s->G + ch / (s->C / s->G); break;   /* per (n, g) */
+    }
+}
+static void ref_forward(const spec *s, long double *out, const double *x, const double *g,
+                        const double *b) {
+    const size_t n = nx(s), K = ns(s);
+    long double *sum = calloc(K, sizeof *sum), *sq = calloc(K, sizeof *sq), *cnt = calloc(K, sizeof *cnt);
+    if (!sum || !sq || !cnt) { fprintf(stderr, "out of memory\n"); exit(2); }
+    size_t k, c;
+    for (size_t i = 0; i < n; i++) index_of(s, i, &k, &c), sum[k] += x[i], cnt[k] += 1;
+    for (k = 0; k < K; k++) sum[k] /= cnt[k]; /* mean */
+    for (size_t i = 0; i < n; i++) {
+        index_of(s, i, &k, &c);
+        sq[k] += (x[i] - sum[k]) * (x[i] - sum[k]);
+    }
+    for (k = 0; k < K; k++) sq[k] = 1 / sqrtl(sq[k] / cnt[k] + s->p.eps); /* invstd */
+    for (size_t i = 0; i < n; i++) {
+        index_of(s, i, &k, &c);
+        out[i] = g[c] * (x[i] - sum[k]) * sq[k] + b[c];
+    }
+    free(sum), free(sq), free(cnt);
+}
+
+/* For the numeric gradients: f(x) - f(x0) in long double, rounded to double.
+ * The constant f(x0) leaves the gradient unchanged and keeps the centred
+ * difference's roundoff at long double level instead of 1e-16 * |out| / h,
+ * which on near-zero dx elements would dominate the elementwise rel_error. */
+typedef struct {
+    const spec *s;
+    double *x, *g, *b;
+    long double *base, *tmp; /* [nx] */
+} fclos;
+static void fwd_eval(void *user, double *out) {
+    fclos *c = user;
+    ref_forward(c->s, c->tmp, c->x, c->g, c->b);
+    for (size_t i = 0; i < nx(c->s); i++) out[i] = (double)(c->tmp[i] - c->base[i]);
+}
+
+static void run_case(spec s, uint64_t seed, int numgrad) {
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    const size_t n = nx(&s), P = np(&s), K = ns(&s);
+    const int has_run = s.kind == BN || s.kind == SBN;
+    char name[160];
+    const char *kn = kname[s.kind], *sh = shape(&s);
+
+    double *x = xmalloc(8 * n), *dout = xmalloc(8 * n), *g = xmalloc(8 * P), *b = xmalloc(8 * P);
+    double *rm0 = xmalloc(8 * P), *rv0 = xmalloc(8 * P);
+    for (size_t i = 0; i < n; i++) x[i] = 2 + 3 * cn_rng_normal(&r);
+    fill_normal(&r, dout, n, 1);
+    for (size_t i = 0; i < P; i++) {
+        g[i] = 1 + 0.5 * cn_rng_normal(&r);
+        b[i] = cn_rng_normal(&r);
+        rm0[i] = cn_rng_normal(&r);
+        rv0[i] = 0.5 + cn_rng_uniform(&r);
+    }
+    float *x32 = dup32(x, n), *dout32 = dup32(dout, n), *g32 = dup32(g, P), *b32 = dup32(b, P);
+
+    /* reference: naive float64, train mode */
+    double *out = xmalloc(8 * n), *cm = xmalloc(8 * K), *ci = xmalloc(8 * K);
+    double *rm = dup64(rm0, P), *rv = dup64(rv0, P);
+    s.p.train = 1;
+    rc_ok(fwd_f64(&s, 1, out, cm, ci, x, g, b, rm, rv));
+
+    /* the naive reference against the long double one */
+    {
+        long double *ld = xmalloc(sizeof(long double) * n);
+        double *o = xmalloc(8 * n);
+        ref_forward(&s, ld, x, g, b);
+        for (size_t i = 0; i < n; i++) o[i] = (double)ld[i];
+        snprintf(name, sizeof name, "%s %s fwd train f64 naive vs long double", kn, sh);
+        check_le(name, scaled_error_f64(out, o, n), 1e-13);
+        free(ld), free(o);
+    }
+
+    /* forward: fast f64, naive f32, fast f32 against the reference */
+    {
+        double *o = xmalloc(8 * n), *m = xmalloc(8 * K), *v = xmalloc(8 * K);
+        double *rm1 = dup64(rm0, P), *rv1 = dup64(rv0, P);
+        int ok = rc_ok(fwd_f64(&s, 0, o, m, v, x, g, b, rm1, rv1));
+        double e = maxd(maxd(scaled_error_f64(o, out, n), scaled_error_f64(m, cm, K)),
+                        scaled_error_f64(v, ci, K));
+        if (has_run) e = maxd(e, maxd(scaled_error_f64(rm1, rm, P), scaled_error_f64(rv1, rv, P)));
+        snprintf(name, sizeof name, "%s %s fwd train f64 fast vs naive (out,cache%s)", kn, sh,
+                 has_run ? ",running" : "");
+        check_le(name, ok ? e : NAN, 1e-10);
+        for (int naive = 1; naive >= 0; naive--) {
+            float *o32 = xmalloc(4 * n), *m32 = xmalloc(4 * K), *v32 = xmalloc(4 * K);
+            float *rm32 = dup32(rm0, P), *rv32 = dup32(rv0, P);
+            ok = rc_ok(fwd_f32(&s, naive, o32, m32, v32, x32, g32, b32, rm32, rv32));
+            e = maxd(maxd(scaled_error_f32(o32, out, n), scaled_error_f32(m32, cm, K)),
+                     scaled_error_f32(v32, ci, K));
+            if (has_run)
+                e = maxd(e, maxd(scaled_error_f32(rm32, rm, P), scaled_error_f32(rv32, rv, P)));
+            snprintf(name, sizeof name, "%s %s fwd train f32 %s vs f64 naive", kn, sh,
+                     naive ? "naive" : "fast");
+            check_le(name, ok ? e : NAN, 1e-5);
+            free(o32), free(m32), free(v32), free(rm32), free(rv32);
+        }
+        free(o), free(m), free(v), free(rm1), free(rv1);
+    }
+
+    /* test mode (batch norms): running stats from the train step */
+    if (has_run) {
+        s.p.train = 0;
+        double *ref = xmalloc(8 * n), *o = xmalloc(8 * n);
+        rc_ok(fwd_f64(&s, 1, ref, NULL, NULL, x, g, b, rm, rv));
+        int ok = rc_ok(fwd_f64(&s, 0, o, NULL, NULL, x, g, b, rm, rv));
+        snprintf(name, sizeof name, "%s %s fwd test f64 fast vs naive", kn, sh);
+        check_le(name, ok ? scaled_error_f64(o, ref, n) : NAN, 1e-10);
+        float *rm32 = dup32(rm, P), *rv32 = dup32(rv, P), *o32 = xmalloc(4 * n);
+        for (int naive = 1; naive >= 0; naive--) {
+            ok = rc_ok(fwd_f32(&s, naive, o32, NULL, NULL, x32, g32, b32, rm32, rv32));
+            snprintf(name, sizeof name, "%s %s fwd test f32 %s vs f64 naive", kn, sh,
+                     naive ? "naive" : "fast");
+            check_le(name, ok ? scaled_error_f32(o32, ref, n) : NAN, 1e-5);
+        }
+        free(ref), free(o), free(rm32), free(rv32), free(o32);
+        s.p.train = 1;
+    }
+
+    /* backward: reference naive f64 from the reference cache */
+    double *dx = xmalloc(8 * n), *dg = xmalloc(8 * P), *db = xmalloc(8 * P);
+    rc_ok(bwd_f64(&s, 1, dx, dg, db, dout, x, g, cm, ci));
+    {
+        double *dx1 = xmalloc(8 * n), *dg1 = xmalloc(8 * P), *db1 = xmalloc(8 * P);
+        int ok = rc_ok(bwd_f64(&s, 0, dx1, dg1, db1, dout, x, g, cm, ci));
+        double e = maxd(scaled_error_f64(dx1, dx, n),
+                        maxd(scaled_error_f64(dg1, dg, P), scaled_error_f64(db1, db, P)));
+        snprintf(name, sizeof name, "%s %s bwd f64 fast vs naive (dx,dgamma,dbeta)", kn, sh);
+        check_le(name, ok ? e : NAN, 1e-10);
+        /* dx == NULL: same dgamma, dbeta, nothing else written */
+        for (int naive = 1; naive >= 0; naive--) {
+            double *dg2 = xmalloc(8 * P), *db2 = xmalloc(8 * P);
+            ok = rc_ok(bwd_f64(&s, naive, NULL, dg2, db2, dout, x, g, cm, ci));
+            e = maxd(scaled_error_f64(dg2, naive ? dg : dg1, P),
+                     scaled_error_f64(db2, naive ? db : db1, P));
+            snprintf(name, sizeof name, "%s %s bwd f64 %s dx=NULL (dgamma,dbeta)", kn, sh,
+                     naive ? "naive" : "fast");
+            check_le(name, ok ? e : NAN, 0);
+            free(dg2), free(db2);
+        }
+        free(dx1), free(dg1), free(db1);
+    }
+    for (int naive = 1; naive >= 0; naive--) {
+        /* float32 cache from the float32 forward of the same kind */
+        float *o32 = xmalloc(4 * n), *m32 = xmalloc(4 * K), *v32 = xmalloc(4 * K);
+        float *rm32 = dup32(rm0, P), *rv32 = dup32(rv0, P);
+        float *dx32 = xmalloc(4 * n), *dg32 = xmalloc(4 * P), *db32 = xmalloc(4 * P);
+        int ok = rc_ok(fwd_f32(&s, naive, o32, m32, v32, x32, g32, b32, rm32, rv32)) &&
+                 rc_ok(bwd_f32(&s, naive, dx32, dg32, db32, dout32, x32, g32, m32, v32));
+        double e = maxd(scaled_error_f32(dx32, dx, n),
+                        maxd(scaled_error_f32(dg32, dg, P), scaled_error_f32(db32, db, P)));
+        snprintf(name, sizeof name, "%s %s bwd f32 %s vs f64 naive", kn, sh,
+                 naive ? "naive" : "fast");
+        check_le(name, ok ? e : NAN, 1e-5);
+        free(o32), free(m32), free(v32), free(rm32), free(rv32), free(dx32), free(dg32), free(db32);
+    }
+
+    /* numeric gradients (float64, h = 1e-5) vs naive and fast backward */
+    if (numgrad) {
+        const double tol = s.kind == SBN ? 1e-6 : 1e-7;
+        long double *base = xmalloc(sizeof(long double) * n), *tmp = xmalloc(sizeof(long double) * n);
+        ref_forward(&s, base, x, g, b);
+        fclos c = {&s, x, g, b, base, tmp};
+        double *work = xmalloc(8 * 2 * n);
+        double *ndx = xmalloc(8 * n), *ndg = xmalloc(8 * P), *ndb = xmalloc(8 * P);
+        cn_eval_numerical_gradient_array(ctx, ndx, fwd_eval, &c, x, n, dout, n, 1e-5, work);
+        cn_eval_numerical_gradient_array(ctx, ndg, fwd_eval, &c, g, P, dout, n, 1e-5, work);
+        cn_eval_numerical_gradient_array(ctx, ndb, fwd_eval, &c, b, P, dout, n, 1e-5, work);
+        for (int naive = 1; naive >= 0; naive--) {
+            double *ax = xmalloc(8 * n), *ag = xmalloc(8 * P), *ab = xmalloc(8 * P);
+            int ok = rc_ok(bwd_f64(&s, naive, ax, ag, ab, dout, x, g, cm, ci));
+            const char *w = naive ? "naive" : "fast";
+            snprintf(name, sizeof name, "%s %s dx %s vs numeric", kn, sh, w);
+            check_le(name, ok ? cn_rel_error(ax, ndx, n) : NAN, tol);
+            snprintf(name, sizeof name, "%s %s dgamma %s vs numeric", kn, sh, w);
+            check_le(name, ok ? cn_rel_error(ag, ndg, P) : NAN, tol);
+            snprintf(name, sizeof name, "%s %s dbeta %s vs numeric", kn, sh, w);
+            check_le(name, ok ? cn_rel_error(ab, ndb, P) : NAN, tol);
+            free(ax), free(ag), free(ab);
+        }
+        free(base), free(tmp), free(work), free(ndx), free(ndg), free(ndb);
+    }
+
+    free(x), free(dout), free(g), free(b), free(rm0), free(rv0);
+    free(x32), free(dout32), free(g32), free(b32);
+    free(out), free(cm), free(ci), free(rm), free(rv), free(dx), free(dg), free(db);
+}
+
+/* ---- values worked out by hand ---------------------------------------- */
+static void hand_checks(void) {
+    const double eps = 1e-5, i0 = 1 / sqrt(1 + eps), i1 = 1 / sqrt(4 + eps);
+    /* batchnorm N=2, D=2: columns [1,3] (mean 2, var 1), [10,14] (mean 12, var 4) */
+    const double x[4] = {1, 10, 3, 14}, g[2] = {2, 0.5}, b[2] = {0.5, -1};
+    const double want_out[4] = {0.5 - 2 * i0, -1 - 0.5 * 2 * i1, 0.5 + 2 * i0, -1 + 0.5 * 2 * i1};
+    const double want_cm[2] = {2, 12}, want_ci[2] = {i0, i1};
+    const double want_rm[2] = {0.1 * 2, 0.9 * 1 + 0.1 * 12}, want_rv[2] = {0.1 * 1, 0.9 * 1 + 0.1 * 4};
+    double want_test[4];
+    for (int k = 0; k < 4; k++) {
+        int d = k % 2;
+        want_test[k] = g[d] * (x[k] - want_rm[d]) / sqrt(want_rv[d] + eps) + b[d];
+    }
+    spec s = {BN, 2, 2, 1, 1, 0, {1, eps, 0.9}};
+    for (int naive = 1; naive >= 0; naive--) {
+        char name[128];
+        const char *w = naive ? "naive" : "fast";
+        double out[4], cm[2], ci[2], rm[2] = {0, 1}, rv[2] = {0, 1}, tout[4];
+        s.p.train = 1;
+        int ok = rc_ok(fwd_f64(&s, naive, out, cm, ci, x, g, b, rm, rv));
+        double e = maxd(maxd(scaled_error_f64(out, want_out, 4), scaled_error_f64(cm, want_cm, 2)),
+                        maxd(scaled_error_f64(ci, want_ci, 2),
+                             maxd(scaled_error_f64(rm, want_rm, 2), scaled_error_f64(rv, want_rv, 2))));
+        snprintf(name, sizeof name, "batchnorm hand (2,2) train f64 %s (out,cache,running)", w);
+        check_le(name, ok ? e : NAN, 1e-15);
+        s.p.train = 0;
+        ok = rc_ok(fwd_f64(&s, naive, tout, NULL, NULL, x, g, b, rm, rv));
+        snprintf(name, sizeof name, "batchnorm hand (2,2) test f64 %s", w);
+        check_le(name, ok ? scaled_error_f64(tout, want_test, 4) : NAN, 1e-15);
+
+        float x32[4], g32[2], b32[2], o32[4], cm32[2], ci32[2], rm32[2] = {0, 1}, rv32[2] = {0, 1};
+        to_f32(x32, x, 4), to_f32(g32, g, 2), to_f32(b32, b, 2);
+        s.p.train = 1;
+        ok = rc_ok(fwd_f32(&s, naive, o32, cm32, ci32, x32, g32, b32, rm32, rv32));
+        e = maxd(maxd(scaled_error_f32(o32, want_out, 4), scaled_error_f32(cm32, want_cm, 2)),
+                 maxd(scaled_error_f32(ci32, want_ci, 2),
+                      maxd(scaled_error_f32(rm32, want_rm, 2), scaled_error_f32(rv32, want_rv, 2))));
+        snprintf(name, sizeof name, "batchnorm hand (2,2) train f32 %s (out,cache,running)", w);
+        check_le(name, ok ? e : NAN, 1e-6);
+    }
+    /* layernorm x = [[1, 3]]: xhat = [-1, 1] / sqrt(1 + eps) */
+    {
+        const double lx[2] = {1, 3}, one[2] = {1, 1}, zero[2] = {0, 0}, want[2] = {-i0, i0};
+        spec l = {LN, 1, 2, 1, 1, 0, {1, eps, 0.9}};
+        for (int naive = 1; naive >= 0; naive--) {
+            double o[2], m, v;
+            int ok = rc_ok(fwd_f64(&l, naive, o, &m, &v, lx, one, zero, NULL, NULL));
+            double e = maxd(scaled_error_f64(o, want, 2), fabs(m - 2) / 2 + fabs(v - i0));
+            check_le(naive ? "layernorm hand (1,2) f64 naive (out,cache)"
+                           : "layernorm hand (1,2) f64 fast (out,cache)", ok ? e : NAN, 1e-15);
+        }
+    }
+    /* groupnorm (1,2,1,2), G=2: channels [1,3] and [10,14] normalized alone,
+     * gamma/beta per channel */
+    {
+        const double gx[4] = {1, 3, 10, 14};
+        const double want[4] = {0.5 - 2 * i0, 0.5 + 2 * i0, -1 - 0.5 * 2 * i1, -1 + 0.5 * 2 * i1};
+        spec l = {GN, 1, 2, 1, 2, 2, {1, eps, 0.9}};
+        for (int naive = 1; naive >= 0; naive--) {
+            double o[4], m[2], v[2];
+            int ok = rc_ok(fwd_f64(&l, naive, o, m, v, gx, g, b, NULL, NULL));
+            double e = maxd(maxd(scaled_error_f64(o, want, 4), scaled_error_f64(m, want_cm, 2)),
+                            scaled_error_f64(v, want_ci, 2));
+            check_le(naive ? "groupnorm hand (1,2,1,2) G=2 f64 naive (out,cache)"
+                           : "groupnorm hand (1,2,1,2) G=2 f64 fast (out,cache)", ok ? e : NAN, 1e-15);
+        }
+    }
+}
+
+/* group norm with G = 1 is layer norm over C*H*W (gamma = 1, beta = 0) */
+static void groupnorm_vs_layernorm(void) {
+    const int N = 3, C = 4, H = 3, W = 5, D = C * H * W;
+    cn_rng r;
+    cn_rng_seed(&r, 7);
+    double *x = xmalloc(8 * N * D), *o1 = xmalloc(8 * N * D), *o2 = xmalloc(8 * N * D);
+    double *one = xmalloc(8 * D), *zero = xmalloc(8 * D), m1[3], v1[3], m2[3], v2[3];
+    for (int i = 0; i < N * D; i++) x[i] = 5 + 2 * cn_rng_normal(&r);
+    for (int i = 0; i < D; i++) one[i] = 1;
+    int ok = rc_ok(cn_spatial_groupnorm_forward_f64(ctx, o1, m1, v1, x, one, zero, 1e-5, 1, N, C, H, W)) &&
+             rc_ok(cn_layernorm_forward_naive_f64(ctx, o2, m2, v2, x, one, zero, 1e-5, N, D));
+    double e = maxd(scaled_error_f64(o1, o2, N * D),
+                    maxd(scaled_error_f64(m1, m2, N), scaled_error_f64(v1, v2, N)));
+    check_le("groupnorm G=1 fast == layernorm naive over C*H*W", ok ? e : NAN, 1e-12);
+    free(x), free(o1), free(o2), free(one), free(zero);
+}
+
+/* per-channel mean and (population) std of y[N,C,H,W] */
+static void chan_stats(const double *y, int N, int C, int HW, double *mean, double *sd) {
+    for (int c = 0; c < C; c++) {
+        double s = 0, v = 0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < HW; i++) s += y[((size_t)n * C + c) * HW + i];
+        s /= (double)N * HW;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < HW; i++) {
+                double t = y[((size_t)n * C + c) * HW + i] - s;
+                v += t * t;
+            }
+        mean[c] = s;
+        sd[c] = sqrt(v / ((double)N * HW));
+    }
+}
+
+/* The notebook's spatial batch norm checks. */
+static void sbn_statistics(void) {
+    enum { N = 2, C = 3, H = 4, W = 5, HW = H * W, NX = N * C * HW };
+    cn_rng r;
+    cn_rng_seed(&r, 231);
+    double x[NX], out[NX], cm[C], ci[C], mean[C], sd[C];
+    float x32[NX], o32[NX], cm32[C], ci32[C];
+    for (int i = 0; i < NX; i++) x[i] = 10 + 4 * cn_rng_normal(&r);
+    to_f32(x32, x, NX);
+    const double g1[C] = {1, 1, 1}, b0[C] = {0, 0, 0}, g3[C] = {3, 4, 5}, b6[C] = {6, 7, 8};
+    cn_bn_param p = CN_BN_DEFAULT;
+    char name[128];
+    for (int set = 0; set < 2; set++) {
+        const double *g = set ? g3 : g1, *b = set ? b6 : b0;
+        float g32[C], b32[C];
+        to_f32(g32, g, C), to_f32(b32, b, C);
+        for (int k = 0; k < 4; k++) { /* naive f64, fast f64, naive f32, fast f32 */
+            int naive = !(k & 1), f32 = k >= 2, ok;
+            if (f32) {
+                ok = rc_ok((naive ? cn_spatial_batchnorm_forward_naive_f32 : cn_spatial_batchnorm_forward_f32)(
+                    ctx, o32, cm32, ci32, x32, g32, b32, NULL, NULL, &p, N, C, H, W));
+                to_f64(out, o32, NX);
+            } else {
+                ok = rc_ok((naive ? cn_spatial_batchnorm_forward_naive_f64 : cn_spatial_batchnorm_forward_f64)(
+                    ctx, out, cm, ci, x, g, b, NULL, NULL, &p, N, C, H, W));
+            }
+            chan_stats(out, N, C, HW, mean, sd);
+            double em = 0, es = 0;
+            for (int c = 0; c < C; c++) {
+                em = maxd(em, fabs(mean[c] - b[c]));
+                es = maxd(es, fabs(sd[c] - g[c]) / g[c]);
+            }
+            const char *w = naive ? "naive" : "fast", *t = f32 ? "f32" : "f64";
+            snprintf(name, sizeof name, "sbn x=10+4randn %s %s: |chan mean - beta| (%s)", t, w,
+                     set ? "gamma=3,4,5 beta=6,7,8" : "gamma=1 beta=0");
+            check_le(name, ok ? em : NAN, f32 ? 1e-5 : 1e-12);
+            snprintf(name, sizeof name, "sbn x=10+4randn %s %s: |chan std/gamma - 1| (%s)", t, w,
+                     set ? "gamma=3,4,5 beta=6,7,8" : "gamma=1 beta=0");
+            check_le(name, ok ? es : NAN, 1e-5); /* eps shifts std by ~eps/(2 var) */
+        }
+    }
+}
+
+/* 50 train passes (x = 13 + 2.3 randn redrawn, momentum 0.9, running stats
+ * start at 0 and 1), then test mode on fresh data: per-channel means ~0 and
+ * stds ~1. */
+static void sbn_running(void) {
+    enum { N = 10, C = 3, H = 4, W = 5, HW = H * W, NT = 50, NX = NT * C * HW };
+    cn_rng r;
+    cn_rng_seed(&r, 5);
+    static double x[NX], out[NX];
+    const double g[C] = {1, 1, 1}, b[C] = {0, 0, 0};
+    cn_bn_param p = CN_BN_DEFAULT;
+    for (int fast = 0; fast < 2; fast++) {
+        double rm[C] = {0, 0, 0}, rv[C] = {1, 1, 1}, cm[C], ci[C], mean[C], sd[C];
+        int ok = 1;
+        p.train = 1;
+        for (int t = 0; t < 50; t++) {
+            for (int i = 0; i < N * C * HW; i++) x[i] = 13 + 2.3 * cn_rng_normal(&r);
+            ok &= rc_ok((fast ? cn_spatial_batchnorm_forward_f64 : cn_spatial_batchnorm_forward_naive_f64)(
+                ctx, out, cm, ci, x, g, b, rm, rv, &p, N, C, H, W));
+        }
+        p.train = 0;
+        for (int i = 0; i < NX; i++) x[i] = 13 + 2.3 * cn_rng_normal(&r);
+        ok &= rc_ok((fast ? cn_spatial_batchnorm_forward_f64 : cn_spatial_batchnorm_forward_naive_f64)(
+            ctx, out, NULL, NULL, x, g, b, rm, rv, &p, NT, C, H, W));
+        chan_stats(out, NT, C, HW, mean, sd);
+        double em = 0, es = 0;
+        for (int c = 0; c < C; c++) em = maxd(em, fabs(mean[c])), es = maxd(es, fabs(sd[c] - 1));
+        check_le(fast ? "sbn 50 train passes, test mode fast: max |chan mean|"
+                      : "sbn 50 train passes, test mode naive: max |chan mean|", ok ? em : NAN, 0.15);
+        check_le(fast ? "sbn 50 train passes, test mode fast: max |chan std - 1|"
+                      : "sbn 50 train passes, test mode naive: max |chan std - 1|", ok ? es : NAN, 0.15);
+    }
+}
+
+/* float32 data far from 0 (mean 100, std 1): sums in double and a two-pass
+ * variance keep float32 fast within 1e-5 of float64 on the same inputs
+ * (E[x^2] - E[x]^2 in float would lose ~1e-3 of the variance here). */
+static void f32_offset(void) {
+    enum { N = 16, C = 4, H = 8, W = 8, NX = N * C * H * W };
+    cn_rng r;
+    cn_rng_seed(&r, 11);
+    static double x[NX], out[NX];
+    static float x32[NX], o32[NX];
+    for (int i = 0; i < NX; i++) x32[i] = (float)(100 + cn_rng_normal(&r));
+    to_f64(x, x32, NX);
+    const double g[C] = {1, 1, 1, 1}, b[C] = {0, 0, 0, 0};
+    const float g32[C] = {1, 1, 1, 1}, b32[C] = {0, 0, 0, 0};
+    double cm[C], ci[C], gm[N], gi[N];
+    float cm32[C], ci32[C], gm32[N], gi32[N];
+    cn_bn_param p = CN_BN_DEFAULT;
+    int ok = rc_ok(cn_spatial_batchnorm_forward_naive_f64(ctx, out, cm, ci, x, g, b, NULL, NULL, &p, N, C, H, W)) &&
+             rc_ok(cn_spatial_batchnorm_forward_f32(ctx, o32, cm32, ci32, x32, g32, b32, NULL, NULL, &p, N, C, H, W));
+    check_le("sbn f32 fast, x = 100 + randn: out vs f64", ok ? scaled_error_f32(o32, out, NX) : NAN, 1e-5);
+    check_le("sbn f32 fast, x = 100 + randn: invstd vs f64", ok ? scaled_error_f32(ci32, ci, C) : NAN, 1e-5);
+    ok = rc_ok(cn_spatial_groupnorm_forward_naive_f64(ctx, out, gm, gi, x, g, b, 1e-5, 1, N, C, H, W)) &&
+         rc_ok(cn_spatial_groupnorm_forward_f32(ctx, o32, gm32, gi32, x32, g32, b32, 1e-5, 1, N, C, H, W));
+    check_le("groupnorm f32 fast, x = 100 + randn: out vs f64", ok ? scaled_error_f32(o32, out, NX) : NAN, 1e-5);
+    check_le("groupnorm f32 fast, x = 100 + randn: invstd vs f64", ok ? scaled_error_f32(gi32, gi, N) : NAN, 1e-5);
+}
+
+/* ---- bad arguments: CN_EINVAL with a message naming the value ----------- */
+static void expect_einval(const char *name, int rc, const char *needle) {
+    const char *msg = cn_ctx_error(ctx);
+    char note[600];
+    snprintf(note, sizeof note, "rc=%d msg=\"%s\"", rc, msg);
+    check_true(name, rc == CN_EINVAL && strstr(msg, needle) != NULL, note);
+}
+
+static void bad_args(void) {
+    double x[240] = {0}, o[240], g[6] = {1, 1, 1, 1, 1, 1}, b[6] = {0}, m[24], v[24], rm[6] = {0},
+           rv[6] = {1, 1, 1, 1, 1, 1};
+    float x32[240] = {0}, o32[240], g32[6] = {1, 1, 1, 1, 1, 1}, b32[6] = {0}, m32[24], v32[24];
+    for (int i = 0; i < 240; i++) x[i] = x32[i] = (float)(i % 7);
+    cn_bn_param p = CN_BN_DEFAULT;
+    /* group norm: G must divide C */
+    cn_error(ctx, 0, "%s", "");
+    expect_einval("groupnorm fwd f64 fast G=4 C=6",
+                  cn_spatial_groupnorm_forward_f64(ctx, o, m, v, x, g, b, 1e-5, 4, 2, 6, 4, 5), "G=4");
+    expect_einval("groupnorm fwd f64 naive G=4 C=6",
+                  cn_spatial_groupnorm_forward_naive_f64(ctx, o, m, v, x, g, b, 1e-5, 4, 2, 6, 4, 5), "C=6");
+    expect_einval("groupnorm fwd f32 fast G=0",
+                  cn_spatial_groupnorm_forward_f32(ctx, o32, m32, v32, x32, g32, b32, 1e-5, 0, 2, 6, 4, 5), "G=0");
+    expect_einval("groupnorm fwd f32 naive G=-2",
+                  cn_spatial_groupnorm_forward_naive_f32(ctx, o32, m32, v32, x32, g32, b32, 1e-5, -2, 2, 6, 4, 5), "G=-2");
+    expect_einval("groupnorm bwd f64 fast G=4 C=6",
+                  cn_spatial_groupnorm_backward_f64(ctx, o, g, b, x, x, g, m, v, 4, 2, 6, 4, 5), "G=4");
+    expect_einval("groupnorm bwd f32 naive G=5 C=6",
+                  cn_spatial_groupnorm_backward_naive_f32(ctx, o32, g32, b32, x32, x32, g32, m32, v32, 5, 2, 6, 4, 5), "G=5");
+    /* eps <= 0, NaN */
+    const double bad_eps[3] = {0, -1e-5, NAN};
+    for (int k = 0; k < 3; k++) {
+        char name[128];
+        p.eps = bad_eps[k];
+        snprintf(name, sizeof name, "batchnorm fwd f64 fast eps=%g", bad_eps[k]);
+        expect_einval(name, cn_batchnorm_forward_f64(ctx, o, m, v, x, g, b, rm, rv, &p, 4, 6), "eps=");
+        snprintf(name, sizeof name, "batchnorm fwd f32 naive eps=%g", bad_eps[k]);
+        expect_einval(name, cn_batchnorm_forward_naive_f32(ctx, o32, m32, v32, x32, g32, b32, NULL, NULL, &p, 4, 6), "eps=");
+        snprintf(name, sizeof name, "sbn fwd f64 fast eps=%g (test mode)", bad_eps[k]);
+        p.train = 0;
+        expect_einval(name, cn_spatial_batchnorm_forward_f64(ctx, o, m, v, x, g, b, rm, rv, &p, 2, 6, 4, 5), "eps=");
+        p.train = 1;
+        snprintf(name, sizeof name, "sbn fwd f32 naive eps=%g", bad_eps[k]);
+        expect_einval(name, cn_spatial_batchnorm_forward_naive_f32(ctx, o32, m32, v32, x32, g32, b32, NULL, NULL, &p, 2, 6, 4, 5), "eps=");
+        snprintf(name, sizeof name, "layernorm fwd f64 fast eps=%g", bad_eps[k]);
+        expect_einval(name, cn_layernorm_forward_f64(ctx, o, m, v, x, g, b, bad_eps[k], 4, 6), "eps=");
+        snprintf(name, sizeof name, "layernorm fwd f32 naive eps=%g", bad_eps[k]);
+        expect_einval(name, cn_layernorm_forward_naive_f32(ctx, o32, m32, v32, x32, g32, b32, bad_eps[k], 4, 6), "eps=");
+        snprintf(name, sizeof name, "groupnorm fwd f64 fast eps=%g", bad_eps[k]);
+        expect_einval(name, cn_spatial_groupnorm_forward_f64(ctx, o, m, v, x, g, b, bad_eps[k], 3, 2, 6, 4, 5), "eps=");
+        snprintf(name, sizeof name, "groupnorm fwd f32 naive eps=%g", bad_eps[k]);
+        expect_einval(name, cn_spatial_groupnorm_forward_naive_f32(ctx, o32, m32, v32, x32, g32, b32, bad_eps[k], 3, 2, 6, 4, 5), "eps=");
+    }
+    p = (cn_bn_param)CN_BN_DEFAULT;
+    /* shapes <= 0 */
+    expect_einval("batchnorm fwd f64 fast N=0", cn_batchnorm_forward_f64(ctx, o, m, v, x, g, b, rm, rv, &p, 0, 6), "N=0");
+    expect_einval("batchnorm bwd f64 naive D=-1", cn_batchnorm_backward_naive_f64(ctx, o, g, b, x, x, g, m, v, 4, -1), "D=-1");
+    expect_einval("sbn bwd f32 fast H=0", cn_spatial_batchnorm_backward_f32(ctx, o32, g32, b32, x32, x32, g32, m32, v32, 2, 6, 0, 5), "H=0");
+    expect_einval("layernorm bwd f64 fast N=-3", cn_layernorm_backward_f64(ctx, o, g, b, x, x, g, m, v, -3, 6), "N=-3");
+    /* test mode without running stats; momentum out of range; no param */
+    p.train = 0;
+    expect_einval("batchnorm fwd f64 fast test mode, running stats NULL",
+                  cn_batchnorm_forward_f64(ctx, o, NULL, NULL, x, g, b, NULL, NULL, &p, 4, 6), "running_mean");
+    expect_einval("sbn fwd f32 naive test mode, running stats NULL",
+                  cn_spatial_batchnorm_forward_naive_f32(ctx, o32, NULL, NULL, x32, g32, b32, NULL, NULL, &p, 2, 6, 4, 5), "running_mean");
+    p.train = 1;
+    p.momentum = 1.5;
+    expect_einval("batchnorm fwd f64 naive momentum=1.5",
+                  cn_batchnorm_forward_naive_f64(ctx, o, m, v, x, g, b, rm, rv, &p, 4, 6), "momentum=1.5");
+    expect_einval("batchnorm fwd f32 fast bn_param NULL",
+                  cn_batchnorm_forward_f32(ctx, o32, m32, v32, x32, g32, b32, NULL, NULL, NULL, 4, 6), "NULL");
+}
+
+int main(void) {
+    ctx = cn_ctx_new(0);
+    if (!ctx) return 2;
+    const cn_bn_param P = CN_BN_DEFAULT;
+    /* small shapes: everything, numeric gradients included */
+    run_case((spec){BN, 4, 5, 1, 1, 0, P}, 1, 1);
+    run_case((spec){LN, 4, 5, 1, 1, 0, P}, 2, 1);
+    run_case((spec){SBN, 2, 3, 4, 5, 0, P}, 3, 1);
+    run_case((spec){GN, 2, 6, 4, 5, 2, P}, 4, 1);
+    run_case((spec){GN, 2, 6, 4, 5, 3, P}, 5, 1);
+    /* larger shapes: several column blocks, the OpenMP paths (> 32768 elements) */
+    run_case((spec){BN, 300, 130, 1, 1, 0, P}, 6, 0);
+    run_case((spec){LN, 300, 130, 1, 1, 0, P}, 7, 0);
+    run_case((spec){SBN, 8, 16, 16, 20, 0, P}, 8, 0);
+    run_case((spec){GN, 8, 16, 16, 20, 4, P}, 9, 0);
+    hand_checks();
+    groupnorm_vs_layernorm();
+    sbn_statistics();
+    sbn_running();
+    f32_offset();
+    bad_args();
+    cn_ctx_free(ctx);
+    return check_done();
+}
