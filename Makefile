@@ -28,7 +28,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test bench test-asan clean info
+.PHONY: all test bench test-asan clean info deps
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
@@ -61,7 +61,14 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 
-test: all $(TESTS)
+deps:
+	@bash scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all $(TESTS)
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: $(TESTS)
 	@BUILD=$(BUILD) bash tests/run.sh $(TESTS)
 
 bench: all $(BENCHES)

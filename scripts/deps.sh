@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install the Debian packages convnet needs, only those missing.
+set -euo pipefail
+pkgs=(build-essential pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg-dev libcairo2-dev python3-numpy dataset-fashion-mnist)
+need=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "convnet: installing ${need[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q "${need[@]}"
