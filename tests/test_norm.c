@@ -15,6 +15,7 @@ typedef struct {
 } spec;
 
 static cn_ctx *ctx;
+static int show_threads; /* append the ctx's thread count to the check names */
 
 static size_t nx(const spec *s) { return (size_t)s->N * s->C * s->H * s->W; }
 static size_t np(const spec *s) { return (size_t)s->C; } /* gamma, beta, running stats */
@@ -26,6 +27,10 @@ static const char *shape(const spec *s) {
     if (s->kind == BN || s->kind == LN) snprintf(buf, sizeof buf, "(%d,%d)", s->N, s->C);
     else if (s->kind == SBN) snprintf(buf, sizeof buf, "(%d,%d,%d,%d)", s->N, s->C, s->H, s->W);
     else snprintf(buf, sizeof buf, "(%d,%d,%d,%d) G=%d", s->N, s->C, s->H, s->W, s->G);
+    if (show_threads) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, sizeof buf - l, " nt=%d", cn_ctx_threads(ctx));
+    }
     return buf;
 }
 
@@ -590,6 +595,17 @@ int main(void) {
     run_case((spec){LN, 300, 130, 1, 1, 0, P}, 7, 0);
     run_case((spec){SBN, 8, 16, 16, 20, 0, P}, 8, 0);
     run_case((spec){GN, 8, 16, 16, 20, 4, P}, 9, 0);
+    /* the per-thread partial sums: same results with 1 and 3 threads */
+    show_threads = 1;
+    for (int nt = 1; nt <= 3; nt += 2) {
+        cn_ctx_set_threads(ctx, nt);
+        run_case((spec){BN, 301, 131, 1, 1, 0, P}, 10, 0);
+        run_case((spec){LN, 301, 131, 1, 1, 0, P}, 11, 0);
+        run_case((spec){SBN, 9, 7, 16, 20, 0, P}, 12, 0);
+        run_case((spec){GN, 9, 6, 16, 20, 3, P}, 13, 0);
+    }
+    cn_ctx_set_threads(ctx, 0);
+    show_threads = 0;
     hand_checks();
     groupnorm_vs_layernorm();
     sbn_statistics();

@@ -16,7 +16,15 @@
 #include "real.h"
 #include <limits.h>
 
-#define BLK 64             /* columns per block in the (N,D) column sweeps */
+#ifdef _OPENMP
+#include <omp.h>
+#define TEAM_ID() omp_get_thread_num()
+#define TEAM_SIZE() omp_get_num_threads()
+#else
+#define TEAM_ID() 0
+#define TEAM_SIZE() 1
+#endif
+
 #define PAR_MIN (1 << 15)  /* elements below which the loops stay serial */
 
 /* ---- argument checks ------------------------------------------------- */
@@ -104,60 +112,83 @@ int FN(cn_batchnorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean, rea
     return CN_OK;
 }
 
-/* Fast: blocks of BLK columns in parallel; rows swept contiguously. */
+/* Per-thread partial sums over rows, for the (N,D) layouts: `k` arrays of
+ * [nt, D] doubles in the CN_WS_MISC workspace, plus `extra` [D] arrays. */
+static double *row_ws(cn_ctx *ctx, int nt, int k, int extra, int D) {
+    return cn__ws(ctx, CN_WS_MISC, sizeof(double) * ((size_t)nt * k + extra) * (size_t)D);
+}
+
+/* Fast: rows split among the threads (contiguous, no strided column walks);
+ * each thread sums into its own [D] partial (double), the partials are
+ * added per column; two passes (mean, then variance), then the output. */
 int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
                              const real *x, const real *gamma, const real *beta,
                              real *running_mean, real *running_var, const cn_bn_param *p, int N,
                              int D) {
     int rc = check_bn(ctx, __func__, p, running_mean, running_var, N, D, 1, 1, 0);
     if (rc) return rc;
-    const int train = p->train, nb = (D + BLK - 1) / BLK;
+    const int train = p->train, nt = cn__nt(ctx);
     const double eps = p->eps, m = p->momentum;
-#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
-    for (int b = 0; b < nb; b++) {
-        const int d0 = b * BLK, nd = D - d0 < BLK ? D - d0 : BLK;
-        double mean[BLK], scale[BLK], shift[BLK]; /* [nd] each */
+    double *part = row_ws(ctx, nt, 1, 3, D); /* [nt, D] per-thread partial sums */
+    if (!part) return CN_ENOMEM;
+    double *mean = part + (size_t)nt * D; /* [D] */
+    double *scale = mean + D;             /* [D] gamma * invstd */
+    double *shift = scale + D;            /* [D] beta */
+#pragma omp parallel num_threads(nt) if ((size_t)N * D > PAR_MIN)
+    {
+        const int T = TEAM_SIZE();
+        double *my = part + (size_t)TEAM_ID() * D; /* [D] */
         if (train) {
-            double var[BLK]; /* [nd] */
-            for (int j = 0; j < nd; j++) mean[j] = var[j] = 0;
+            for (int d = 0; d < D; d++) my[d] = 0;
+#pragma omp for schedule(static)
             for (int n = 0; n < N; n++) {
-                const real *xr = x + (size_t)n * D + d0;
+                const real *xr = x + (size_t)n * D;
 #pragma omp simd
-                for (int j = 0; j < nd; j++) mean[j] += xr[j];
+                for (int d = 0; d < D; d++) my[d] += xr[d];
             }
-            for (int j = 0; j < nd; j++) mean[j] /= N;
+#pragma omp for schedule(static)
+            for (int d = 0; d < D; d++) {
+                double s = 0;
+                for (int t = 0; t < T; t++) s += part[(size_t)t * D + d];
+                mean[d] = s / N;
+            }
+            for (int d = 0; d < D; d++) my[d] = 0;
+#pragma omp for schedule(static)
             for (int n = 0; n < N; n++) {
-                const real *xr = x + (size_t)n * D + d0;
+                const real *xr = x + (size_t)n * D;
 #pragma omp simd
-                for (int j = 0; j < nd; j++) {
-                    double t = xr[j] - mean[j];
-                    var[j] += t * t;
+                for (int d = 0; d < D; d++) {
+                    double c = xr[d] - mean[d];
+                    my[d] += c * c;
                 }
             }
-            for (int j = 0; j < nd; j++) {
-                const int d = d0 + j;
-                var[j] /= N;
-                double invstd = 1 / sqrt(var[j] + eps);
-                if (cache_mean) cache_mean[d] = (real)mean[j];
+#pragma omp for schedule(static)
+            for (int d = 0; d < D; d++) {
+                double v = 0;
+                for (int t = 0; t < T; t++) v += part[(size_t)t * D + d];
+                v /= N;
+                const double invstd = 1 / sqrt(v + eps);
+                if (cache_mean) cache_mean[d] = (real)mean[d];
                 if (cache_invstd) cache_invstd[d] = (real)invstd;
-                if (running_mean) running_mean[d] = (real)(m * running_mean[d] + (1 - m) * mean[j]);
-                if (running_var) running_var[d] = (real)(m * running_var[d] + (1 - m) * var[j]);
-                scale[j] = gamma[d] * invstd;
-                shift[j] = beta[d];
+                if (running_mean) running_mean[d] = (real)(m * running_mean[d] + (1 - m) * mean[d]);
+                if (running_var) running_var[d] = (real)(m * running_var[d] + (1 - m) * v);
+                scale[d] = gamma[d] * invstd;
+                shift[d] = beta[d];
             }
         } else {
-            for (int j = 0; j < nd; j++) {
-                const int d = d0 + j;
-                mean[j] = running_mean[d];
-                scale[j] = gamma[d] / sqrt((double)running_var[d] + eps);
-                shift[j] = beta[d];
+#pragma omp for schedule(static)
+            for (int d = 0; d < D; d++) {
+                mean[d] = running_mean[d];
+                scale[d] = gamma[d] / sqrt((double)running_var[d] + eps);
+                shift[d] = beta[d];
             }
         }
+#pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
-            const real *xr = x + (size_t)n * D + d0;
-            real *orow = out + (size_t)n * D + d0;
+            const real *xr = x + (size_t)n * D; /* [D] */
+            real *orow = out + (size_t)n * D;   /* [D] */
 #pragma omp simd
-            for (int j = 0; j < nd; j++) orow[j] = (real)((xr[j] - mean[j]) * scale[j] + shift[j]);
+            for (int d = 0; d < D; d++) orow[d] = (real)((xr[d] - mean[d]) * scale[d] + shift[d]);
         }
     }
     return CN_OK;
@@ -204,49 +235,61 @@ int FN(cn_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *d
 }
 
 /* Fast backward (the original's batchnorm_backward_alt):
- * dx = gamma * invstd * (dout - sum(dout)/N - xhat * sum(dout*xhat)/N). */
+ * dx = gamma * invstd * (dout - sum(dout)/N - xhat * sum(dout*xhat)/N).
+ * Rows split among the threads, per-thread partial sums as in the forward. */
 int FN(cn_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, const real *dout,
                               const real *x, const real *gamma, const real *cache_mean,
                               const real *cache_invstd, int N, int D) {
     int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
     if (rc) return rc;
-    const int nb = (D + BLK - 1) / BLK;
-#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
-    for (int b = 0; b < nb; b++) {
-        const int d0 = b * BLK, nd = D - d0 < BLK ? D - d0 : BLK;
-        double mean[BLK], inv[BLK], sdy[BLK], sdyx[BLK]; /* [nd] each */
-        for (int j = 0; j < nd; j++) {
-            mean[j] = cache_mean[d0 + j];
-            inv[j] = cache_invstd[d0 + j];
-            sdy[j] = sdyx[j] = 0;
+    const int nt = cn__nt(ctx);
+    double *part = row_ws(ctx, nt, 2, 5, D); /* [nt, 2, D]: sum(dout), sum(dout*xhat) */
+    if (!part) return CN_ENOMEM;
+    double *mean = part + (size_t)nt * 2 * D, *inv = mean + D; /* [D] cache in double */
+    double *a = inv + D, *k1 = a + D, *k2 = k1 + D; /* [D]: dx = a*(dout - k1 - (x-mean)*k2) */
+#pragma omp parallel num_threads(nt) if ((size_t)N * D > PAR_MIN)
+    {
+        const int T = TEAM_SIZE();
+        double *sdy = part + (size_t)TEAM_ID() * 2 * D, *sdyx = sdy + D; /* [D] each */
+        for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
+#pragma omp for schedule(static)
+        for (int d = 0; d < D; d++) {
+            mean[d] = cache_mean[d];
+            inv[d] = cache_invstd[d];
         }
+#pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
-            const real *xr = x + (size_t)n * D + d0, *dr = dout + (size_t)n * D + d0;
+            const real *xr = x + (size_t)n * D, *dr = dout + (size_t)n * D; /* [D] */
 #pragma omp simd
-            for (int j = 0; j < nd; j++) {
-                double dy = dr[j];
-                sdy[j] += dy;
-                sdyx[j] += dy * ((xr[j] - mean[j]) * inv[j]);
+            for (int d = 0; d < D; d++) {
+                double dy = dr[d];
+                sdy[d] += dy;
+                sdyx[d] += dy * ((xr[d] - mean[d]) * inv[d]);
             }
         }
-        for (int j = 0; j < nd; j++) {
-            dbeta[d0 + j] = (real)sdy[j];
-            dgamma[d0 + j] = (real)sdyx[j];
+#pragma omp for schedule(static)
+        for (int d = 0; d < D; d++) {
+            double s1 = 0, s2 = 0;
+            for (int t = 0; t < T; t++) {
+                s1 += part[(size_t)t * 2 * D + d];
+                s2 += part[(size_t)t * 2 * D + D + d];
+            }
+            dbeta[d] = (real)s1;
+            dgamma[d] = (real)s2;
+            a[d] = gamma[d] * inv[d];
+            k1[d] = s1 / N;
+            k2[d] = s2 / N * inv[d];
         }
-        if (!dx) continue;
-        double a[BLK], k1[BLK], k2[BLK]; /* dx = a * (dout - k1 - (x - mean) * k2) */
-        for (int j = 0; j < nd; j++) {
-            a[j] = gamma[d0 + j] * inv[j];
-            k1[j] = sdy[j] / N;
-            k2[j] = sdyx[j] / N * inv[j];
-        }
-        for (int n = 0; n < N; n++) {
-            const size_t o = (size_t)n * D + d0;
-            const real *xr = x + o, *dr = dout + o;
-            real *dxr = dx + o;
+        if (dx) {
+#pragma omp for schedule(static)
+            for (int n = 0; n < N; n++) {
+                const size_t o = (size_t)n * D;
+                const real *xr = x + o, *dr = dout + o; /* [D] */
+                real *dxr = dx + o;                     /* [D] */
 #pragma omp simd
-            for (int j = 0; j < nd; j++)
-                dxr[j] = (real)(a[j] * (dr[j] - k1[j] - (xr[j] - mean[j]) * k2[j]));
+                for (int d = 0; d < D; d++)
+                    dxr[d] = (real)(a[d] * (dr[d] - k1[d] - (xr[d] - mean[d]) * k2[d]));
+            }
         }
     }
     return CN_OK;
@@ -509,53 +552,53 @@ int FN(cn_layernorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *d
     return CN_OK;
 }
 
-/* Fast backward: dx rows in parallel (closed form with dxhat = dout*gamma),
- * then dgamma/dbeta by column blocks in parallel. */
+/* Fast backward, one pass over the rows (split among the threads): per row
+ * the closed form dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat *
+ * xhat)) with dxhat = dout * gamma; dgamma/dbeta from per-thread partial
+ * sums added per column at the end. */
 int FN(cn_layernorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, const real *dout,
                               const real *x, const real *gamma, const real *cache_mean,
                               const real *cache_invstd, int N, int D) {
     int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
     if (rc) return rc;
-    const int nt = cn__nt(ctx), par = (size_t)N * D > PAR_MIN;
-    if (dx) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+    const int nt = cn__nt(ctx);
+    double *part = row_ws(ctx, nt, 2, 0, D); /* [nt, 2, D]: sum(dout), sum(dout*xhat) */
+    if (!part) return CN_ENOMEM;
+#pragma omp parallel num_threads(nt) if ((size_t)N * D > PAR_MIN)
+    {
+        const int T = TEAM_SIZE();
+        double *sdy = part + (size_t)TEAM_ID() * 2 * D, *sdyx = sdy + D; /* [D] each */
+        for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
+#pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
             const size_t o = (size_t)n * D;
             const real *xr = x + o, *dr = dout + o; /* [D] */
-            real *dxr = dx + o;                     /* [D] */
             const double mean = cache_mean[n], inv = cache_invstd[n];
-            double sg = 0, sgx = 0; /* sum(dxhat), sum(dxhat * xhat) */
+            double sg = 0, sgx = 0; /* sum(dxhat), sum(dxhat * xhat) over the row */
 #pragma omp simd reduction(+ : sg, sgx)
             for (int d = 0; d < D; d++) {
-                double g = (double)dr[d] * gamma[d];
+                double dy = dr[d], xh = (xr[d] - mean) * inv, g = dy * gamma[d];
+                sdy[d] += dy;
+                sdyx[d] += dy * xh;
                 sg += g;
-                sgx += g * ((xr[d] - mean) * inv);
+                sgx += g * xh;
             }
+            if (!dx) continue;
             const double k1 = sg / D, k2 = sgx / D * inv;
+            real *dxr = dx + o; /* [D] */
 #pragma omp simd
             for (int d = 0; d < D; d++)
                 dxr[d] = (real)(inv * ((double)dr[d] * gamma[d] - k1 - (xr[d] - mean) * k2));
         }
-    }
-    const int nb = (D + BLK - 1) / BLK;
-#pragma omp parallel for schedule(static) num_threads(nt) if (par)
-    for (int b = 0; b < nb; b++) {
-        const int d0 = b * BLK, nd = D - d0 < BLK ? D - d0 : BLK;
-        double sdy[BLK], sdyx[BLK]; /* [nd] */
-        for (int j = 0; j < nd; j++) sdy[j] = sdyx[j] = 0;
-        for (int n = 0; n < N; n++) {
-            const real *xr = x + (size_t)n * D + d0, *dr = dout + (size_t)n * D + d0;
-            const double mean = cache_mean[n], inv = cache_invstd[n];
-#pragma omp simd
-            for (int j = 0; j < nd; j++) {
-                double dy = dr[j];
-                sdy[j] += dy;
-                sdyx[j] += dy * ((xr[j] - mean) * inv);
+#pragma omp for schedule(static)
+        for (int d = 0; d < D; d++) {
+            double s1 = 0, s2 = 0;
+            for (int t = 0; t < T; t++) {
+                s1 += part[(size_t)t * 2 * D + d];
+                s2 += part[(size_t)t * 2 * D + D + d];
             }
-        }
-        for (int j = 0; j < nd; j++) {
-            dbeta[d0 + j] = (real)sdy[j];
-            dgamma[d0 + j] = (real)sdyx[j];
+            dbeta[d] = (real)s1;
+            dgamma[d] = (real)s2;
         }
     }
     return CN_OK;
