@@ -2,10 +2,12 @@
  *
  * Naive (direct loops, as the original notebook: two-pass mean/variance in
  * the element type, backward walking the computation graph; spatial batch
- * norm by transposing to (N*H*W, C)) beside fast (one parallel loop over
- * columns / channels / samples / groups, sums accumulated in double with a
- * two-pass mean then variance, the simplified closed-form backward, NCHW
- * walked in place).
+ * norm by transposing to (N*H*W, C)) beside fast (OpenMP over channels,
+ * samples or (n, g) groups; for the (N,D) batch norm and the layer-norm
+ * parameter gradients, rows split among the threads with per-thread partial
+ * sums in the CN_WS_MISC workspace; sums accumulated in double with a
+ * two-pass mean then variance; the simplified closed-form backward; NCHW
+ * walked in place, no transposes).
  *
  * Caches: mean and invstd = 1/sqrt(var + eps) (biased variance), stored in
  * the element type. Backward recomputes xhat = (x - mean) * invstd.
