@@ -1,0 +1,611 @@
+/* conv.c — convolution, naive (direct loops, as the original) beside the fast
+ * path.
+ *
+ * Fast path, per sample n and per chunk of output pixels [p0, p0+cp):
+ *   xpad  [C, Hp, Wp]   zero-padded copy of x[n] (built once per sample)
+ *   col   [K, cp]       im2col of the chunk, K = C*HH*WW (row k = tap c,kh,kw)
+ *   forward   out[n][f][p] = b[f] + sum_k w[f][k] col[k][p]        (tile GEMM)
+ *   dw        dw[f][k]    += sum_p dout[n][f][p] col[k][p]          (tile dots)
+ *   dx        dcol[k][p]   = sum_f w[f][k] dout[n][f][p]; col2im into xpad
+ * Samples/chunks are spread over OpenMP threads, each with its own buffers in
+ * one CN_WS_IM2COL workspace; dw/db are reduced from per-thread partials in a
+ * fixed order (deterministic for a given thread count). The inner kernels are
+ * register-tiled loops on GCC vector types, compiled for AVX-512, AVX2+FMA
+ * and baseline x86-64 and picked at run time (CN_SIMD=avx2|generic caps the
+ * choice, for testing). */
+#include "real.h"
+#include <limits.h>
+#include <stddef.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- shapes -------------------------------------------------------------- */
+static int check_conv(cn_ctx *ctx, const cn_conv_shape *s, int *Ho, int *Wo) {
+    int rc = cn_conv_out(ctx, s, Ho, Wo);
+    if (rc) return rc;
+    if ((size_t)s->C * s->HH * s->WW > INT_MAX / 64)
+        return CN_ERR(ctx, CN_EINVAL, "conv: C*HH*WW = %d*%d*%d is too large", s->C, s->HH, s->WW);
+    return CN_OK;
+}
+
+#define X_AT(x, s, n, c, h, w) (x)[(((size_t)(n) * (s)->C + (c)) * (s)->H + (h)) * (s)->W + (w)]
+#define W_AT(w, s, f, c, kh, kw) (w)[(((size_t)(f) * (s)->C + (c)) * (s)->HH + (kh)) * (s)->WW + (kw)]
+
+/* ---- naive: the original's direct loops ------------------------------------ */
+/* out[N,F,H',W'] = sum over c,kh,kw of x_pad[n,c,i*st+kh,j*st+kw] w[f,c,kh,kw] + b[f] */
+int FN(cn_conv_forward_naive)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                              const real *b, const cn_conv_shape *s) {
+    int Ho, Wo;
+    int rc = check_conv(ctx, s, &Ho, &Wo);
+    if (rc) return rc;
+    for (int n = 0; n < s->N; n++)
+        for (int f = 0; f < s->F; f++)
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++) {
+                    real acc = b[f];
+                    for (int c = 0; c < s->C; c++)
+                        for (int kh = 0; kh < s->HH; kh++) {
+                            int h = i * s->stride - s->pad + kh;
+                            if (h < 0 || h >= s->H) continue; /* zero padding */
+                            for (int kw = 0; kw < s->WW; kw++) {
+                                int ww = j * s->stride - s->pad + kw;
+                                if (ww < 0 || ww >= s->W) continue;
+                                acc += X_AT(x, s, n, c, h, ww) * W_AT(w, s, f, c, kh, kw);
+                            }
+                        }
+                    out[(((size_t)n * s->F + f) * Ho + i) * Wo + j] = acc;
+                }
+    return CN_OK;
+}
+
+/* dx[N,C,H,W] (NULL: skip), dw[F,C,HH,WW], db[F] from dout[N,F,H',W'] */
+int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                               const real *x, const real *w, const cn_conv_shape *s) {
+    int Ho, Wo;
+    int rc = check_conv(ctx, s, &Ho, &Wo);
+    if (rc) return rc;
+    if (dx) memset(dx, 0, sizeof(real) * (size_t)s->N * s->C * s->H * s->W);
+    if (dw) memset(dw, 0, sizeof(real) * (size_t)s->F * s->C * s->HH * s->WW);
+    if (db) memset(db, 0, sizeof(real) * (size_t)s->F);
+    for (int n = 0; n < s->N; n++)
+        for (int f = 0; f < s->F; f++)
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++) {
+                    real d = dout[(((size_t)n * s->F + f) * Ho + i) * Wo + j];
+                    if (db) db[f] += d;
+                    for (int c = 0; c < s->C; c++)
+                        for (int kh = 0; kh < s->HH; kh++) {
+                            int h = i * s->stride - s->pad + kh;
+                            if (h < 0 || h >= s->H) continue;
+                            for (int kw = 0; kw < s->WW; kw++) {
+                                int ww = j * s->stride - s->pad + kw;
+                                if (ww < 0 || ww >= s->W) continue;
+                                if (dw) W_AT(dw, s, f, c, kh, kw) += X_AT(x, s, n, c, h, ww) * d;
+                                if (dx) X_AT(dx, s, n, c, h, ww) += W_AT(w, s, f, c, kh, kw) * d;
+                            }
+                        }
+                }
+    return CN_OK;
+}
+
+/* ---- fast path: SIMD kernels ------------------------------------------------ */
+#define VBYTES 64
+#define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
+typedef real vreal __attribute__((vector_size(VBYTES)));
+#ifdef CN_REAL_F64
+typedef int64_t vmask __attribute__((vector_size(VBYTES)));
+#else
+typedef int32_t vmask __attribute__((vector_size(VBYTES)));
+#endif
+/* unaligned load/store (memcpy keeps it free of aliasing questions) */
+#define VLOAD(v, p) memcpy(&(v), (p), sizeof(vreal))
+#define VSTORE(p, v) memcpy((p), &(v), sizeof(vreal))
+#define INLINE static inline __attribute__((always_inline))
+/* the largest register tiles (arrays have fixed sizes so they live in registers) */
+#define MR_MAX 8
+#define NV_MAX 3
+#define DF_MAX 4
+#define DK_MAX 6
+
+/* One register tile of C[M, ncols] = A[M, Kr] B[Kr, ncols] (+ init):
+ * rows r < mr (<= MR; missing rows repeat the last one and are not stored),
+ * NV vectors of columns. A(r, k) = A[r*ars + k*acs]; B rows have stride ldb.
+ * init: bias[r] if bias, else 0. relu: store max(c, 0). */
+INLINE void tile_body(const int MR, const int NV, int mr, int Kr, const real *A, ptrdiff_t ars,
+                      ptrdiff_t acs, const real *B, ptrdiff_t ldb, real *C, ptrdiff_t ldc,
+                      const real *bias, int relu) {
+    vreal acc[MR_MAX][NV_MAX]; /* fixed sizes: MR, NV are constants after inlining */
+    const real *a[MR_MAX];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        int rr = r < mr ? r : mr - 1;
+        a[r] = A + rr * ars;
+        real b0 = bias ? bias[rr] : 0;
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0} + b0;
+    }
+    for (int k = 0; k < Kr; k++) {
+        vreal bv[NV_MAX];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) VLOAD(bv[v], B + k * ldb + v * VL);
+        ptrdiff_t ko = k * acs;
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            real ar = a[r][ko];
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) acc[r][v] += ar * bv[v];
+        }
+    }
+    if (relu) {
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) {
+                vmask m = acc[r][v] > (vreal){0};
+                acc[r][v] = (vreal)((vmask)acc[r][v] & m);
+            }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+        if (r < mr)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) VSTORE(C + r * ldc + v * VL, acc[r][v]);
+}
+
+/* C[M, ncols] = A B (+ bias, relu); ncols a multiple of VL. */
+INLINE void gemm_body(const int MR, const int NV, int M, int ncols, int Kr, const real *A,
+                      ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb, real *C,
+                      ptrdiff_t ldc, const real *bias, int relu) {
+    int nvec = ncols / VL;
+    for (int v0 = 0; v0 < nvec; v0 += NV) {
+        int nv = nvec - v0 < NV ? nvec - v0 : NV;
+        for (int m0 = 0; m0 < M; m0 += MR) {
+            int mr = M - m0 < MR ? M - m0 : MR;
+            const real *a = A + m0 * ars, *bb = B + v0 * VL, *bi = bias ? bias + m0 : NULL;
+            real *c = C + m0 * ldc + v0 * VL;
+            if (nv == NV) tile_body(MR, NV, mr, Kr, a, ars, acs, bb, ldb, c, ldc, bi, relu);
+            else if (nv == 2) tile_body(MR, 2, mr, Kr, a, ars, acs, bb, ldb, c, ldc, bi, relu);
+            else tile_body(MR, 1, mr, Kr, a, ars, acs, bb, ldb, c, ldc, bi, relu);
+        }
+    }
+}
+
+/* One tile of dots: for f < fr (<= DF), k < kr (<= DK):
+ *   sum_p G[f][p] X[k][p] over p < len (len a multiple of VL) plus scalar p in
+ *   [len, len+tail), added to part: vector partials part[(f*ldp + k)*VL + lane]
+ *   when vpart, else scalar part[f*ldp + k]. */
+INLINE void dot_body(const int DF, const int DK, int fr, int kr, int len, int tail,
+                     const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx, real *part,
+                     ptrdiff_t ldp, int vpart) {
+    vreal acc[DF_MAX][DK_MAX];
+    const real *g[DF_MAX], *xr[DK_MAX];
+#pragma GCC unroll 16
+    for (int f = 0; f < DF; f++) g[f] = G + (f < fr ? f : fr - 1) * ldg;
+#pragma GCC unroll 16
+    for (int k = 0; k < DK; k++) xr[k] = X + (k < kr ? k : kr - 1) * ldx;
+#pragma GCC unroll 16
+    for (int f = 0; f < DF; f++)
+#pragma GCC unroll 16
+        for (int k = 0; k < DK; k++) acc[f][k] = (vreal){0};
+    for (int p = 0; p < len; p += VL) {
+        vreal gv[DF_MAX];
+#pragma GCC unroll 16
+        for (int f = 0; f < DF; f++) VLOAD(gv[f], g[f] + p);
+#pragma GCC unroll 16
+        for (int k = 0; k < DK; k++) {
+            vreal xv;
+            VLOAD(xv, xr[k] + p);
+#pragma GCC unroll 16
+            for (int f = 0; f < DF; f++) acc[f][k] += gv[f] * xv;
+        }
+    }
+#pragma GCC unroll 16
+    for (int f = 0; f < DF; f++)
+#pragma GCC unroll 16
+        for (int k = 0; k < DK; k++) {
+            if (f >= fr || k >= kr) continue;
+            real t = 0;
+            for (int q = len; q < len + tail; q++) t += g[f][q] * xr[k][q];
+            if (vpart) {
+                real *pp = part + (f * ldp + k) * VL;
+                vreal old;
+                VLOAD(old, pp);
+                old += acc[f][k];
+                old[0] += t;
+                VSTORE(pp, old);
+            } else {
+                real sum = t;
+                for (int l = 0; l < VL; l++) sum += acc[f][k][l];
+                part[f * ldp + k] += sum;
+            }
+        }
+}
+
+/* part[F,K(,VL)] += dout_chunk[F, n] col[K, n]^T, n = len + tail columns. */
+INLINE void dw_body(const int DF, const int DK, int F, int K, int len, int tail, const real *G,
+                    ptrdiff_t ldg, const real *X, ptrdiff_t ldx, real *part, int vpart) {
+    for (int f0 = 0; f0 < F; f0 += DF) {
+        int fr = F - f0 < DF ? F - f0 : DF;
+        for (int k0 = 0; k0 < K; k0 += DK) {
+            int kr = K - k0 < DK ? K - k0 : DK;
+            dot_body(DF, DK, fr, kr, len, tail, G + f0 * ldg, ldg, X + k0 * ldx, ldx,
+                     part + (vpart ? (f0 * (ptrdiff_t)K + k0) * VL : f0 * (ptrdiff_t)K + k0), K,
+                     vpart);
+        }
+    }
+}
+
+/* sums[r] += sum_p G[r][p], p < n (vector accumulators, then the lanes) */
+INLINE void rowsum_body(int R, int n, const real *G, ptrdiff_t ldg, real *sums) {
+    for (int r = 0; r < R; r++) {
+        const real *g = G + r * ldg;
+        vreal a0 = {0}, a1 = {0};
+        int p = 0;
+        for (; p + 2 * VL <= n; p += 2 * VL) {
+            vreal u, v;
+            VLOAD(u, g + p);
+            VLOAD(v, g + p + VL);
+            a0 += u;
+            a1 += v;
+        }
+        a0 += a1;
+        real t = 0;
+        for (; p < n; p++) t += g[p];
+        for (int l = 0; l < VL; l++) t += a0[l];
+        sums[r] += t;
+    }
+}
+
+/* Row segment copy/add of n elements, src stride st (dst contiguous). */
+INLINE void copy_seg(real *dst, const real *src, int n, int st) {
+    int t = 0;
+    if (st == 1)
+        for (; t + VL <= n; t += VL) {
+            vreal v;
+            VLOAD(v, src + t);
+            VSTORE(dst + t, v);
+        }
+    for (; t < n; t++) dst[t] = src[(ptrdiff_t)t * st];
+}
+INLINE void add_seg(real *dst, const real *src, int n, int st) {
+    int t = 0;
+    if (st == 1)
+        for (; t + VL <= n; t += VL) {
+            vreal v, u;
+            VLOAD(v, src + t);
+            VLOAD(u, dst + t);
+            u += v;
+            VSTORE(dst + t, u);
+        }
+    for (; t < n; t++) dst[(ptrdiff_t)t * st] += src[t];
+}
+
+/* Geometry shared by im2col/col2im. */
+typedef struct {
+    int C, HH, WW, Hp, Wp, Ho, Wo, st;
+} geo;
+
+/* col[K, ldc]: col[k][q] = xpad[c][(i*st+kh)][j*st+kw] for output pixel
+ * p0+q = (i, j), q < n; columns [n, ldc) are zeroed. */
+INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, const geo *g, int p0, int n) {
+    int k = 0;
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->HH; kh++)
+            for (int kw = 0; kw < g->WW; kw++, k++) {
+                real *row = col + k * ldc;
+                const real *xc = xpad + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
+                int i = p0 / g->Wo, j = p0 % g->Wo, q = 0;
+                while (q < n) {
+                    int seg = g->Wo - j < n - q ? g->Wo - j : n - q;
+                    copy_seg(row + q, xc + ((ptrdiff_t)i * g->Wp + j) * g->st, seg, g->st);
+                    q += seg;
+                    j = 0;
+                    i++;
+                }
+                for (; q < ldc; q++) row[q] = 0;
+            }
+}
+
+/* xpad[c][i*st+kh][j*st+kw] += col[k][q] (the adjoint of im2col_body). */
+INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const geo *g, int p0, int n) {
+    int k = 0;
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->HH; kh++)
+            for (int kw = 0; kw < g->WW; kw++, k++) {
+                const real *row = col + k * ldc;
+                real *xc = xpad + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
+                int i = p0 / g->Wo, j = p0 % g->Wo, q = 0;
+                while (q < n) {
+                    int seg = g->Wo - j < n - q ? g->Wo - j : n - q;
+                    add_seg(xc + ((ptrdiff_t)i * g->Wp + j) * g->st, row + q, seg, g->st);
+                    q += seg;
+                    j = 0;
+                    i++;
+                }
+            }
+}
+
+/* The kernels, compiled once per instruction set. Tiles: AVX-512 has 32
+ * vector registers (8x3 GEMM tile, 4x6 dots); AVX2 16 registers of half a
+ * vreal; SSE2 16 registers of a quarter. */
+#define GEMM_ARGS                                                                          \
+    int M, int ncols, int Kr, const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, \
+        ptrdiff_t ldb, real *C, ptrdiff_t ldc, const real *bias, int relu
+#define GEMM_PASS M, ncols, Kr, A, ars, acs, B, ldb, C, ldc, bias, relu
+#define DW_ARGS                                                                            \
+    int F, int K, int len, int tail, const real *G, ptrdiff_t ldg, const real *X,         \
+        ptrdiff_t ldx, real *part, int vpart
+#define DW_PASS F, K, len, tail, G, ldg, X, ldx, part, vpart
+
+typedef struct {
+    void (*gemm)(GEMM_ARGS);
+    void (*dw)(DW_ARGS);
+    void (*rowsum)(int R, int n, const real *G, ptrdiff_t ldg, real *sums);
+    void (*im2col)(real *col, ptrdiff_t ldc, const real *xpad, const geo *g, int p0, int n);
+    void (*col2im)(real *xpad, const real *col, ptrdiff_t ldc, const geo *g, int p0, int n);
+} kernels;
+
+#define DEFINE_KERNELS(SFX, ATTR, MR, NV, DF, DK)                                           \
+    ATTR static void gemm_##SFX(GEMM_ARGS) { gemm_body(MR, NV, GEMM_PASS); }                 \
+    ATTR static void dw_##SFX(DW_ARGS) { dw_body(DF, DK, DW_PASS); }                         \
+    ATTR static void rowsum_##SFX(int R, int n, const real *G, ptrdiff_t ldg, real *sums) {  \
+        rowsum_body(R, n, G, ldg, sums);                                                     \
+    }                                                                                        \
+    ATTR static void im2col_##SFX(real *col, ptrdiff_t ldc, const real *xpad, const geo *g, \
+                                  int p0, int n) {                                           \
+        im2col_body(col, ldc, xpad, g, p0, n);                                               \
+    }                                                                                        \
+    ATTR static void col2im_##SFX(real *xpad, const real *col, ptrdiff_t ldc, const geo *g, \
+                                  int p0, int n) {                                           \
+        col2im_body(xpad, col, ldc, g, p0, n);                                               \
+    }                                                                                        \
+    static const kernels kern_##SFX = {gemm_##SFX, dw_##SFX, rowsum_##SFX, im2col_##SFX,     \
+                                       col2im_##SFX};
+
+DEFINE_KERNELS(generic, , 2, 1, 1, 2)
+#if defined(__x86_64__) && defined(__GNUC__)
+DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))), 6, 1, 2, 3)
+DEFINE_KERNELS(avx512, __attribute__((target("avx512f"))), 8, 3, 4, 6)
+#endif
+
+static const kernels *pick_kernels(void) {
+    int lvl = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) lvl = 2;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lvl = 1;
+#endif
+    const char *cap = getenv("CN_SIMD"); /* a cap for testing the other paths */
+    if (cap && !strcmp(cap, "generic")) lvl = 0;
+    else if (cap && !strcmp(cap, "avx2") && lvl > 1) lvl = 1;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (lvl == 2) return &kern_avx512;
+    if (lvl == 1) return &kern_avx2;
+#endif
+    return &kern_generic;
+}
+
+/* ---- fast path: plan and workspace ---------------------------------------- */
+#define COL_BYTES ((size_t)1 << 20)        /* per-thread column chunk: about L2 */
+#define VPART_BYTES ((size_t)8 << 20)      /* per-thread vector dw partials, at most */
+#define WS_MAX_BYTES ((size_t)1 << 30)     /* whole workspace, at most */
+
+typedef struct {
+    int Ho, Wo, Hp, Wp, P, K;
+    int cp, nch, nt, vpart;
+    size_t xpad_sz, col_sz, tile_sz, part_sz, per_thread; /* in reals */
+    real *ws;
+    geo g;
+    const kernels *kern;
+} conv_plan;
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int backward, conv_plan *pl) {
+    int rc = check_conv(ctx, s, &pl->Ho, &pl->Wo);
+    if (rc) return rc;
+    pl->Hp = s->H + 2 * s->pad;
+    pl->Wp = s->W + 2 * s->pad;
+    pl->P = pl->Ho * pl->Wo;
+    pl->K = s->C * s->HH * s->WW;
+    int nt = cn__nt(ctx);
+    if (nt < 1) nt = 1;
+    /* chunk: a multiple of 3*VL columns whose im2col fits COL_BYTES */
+    const int CB = 3 * VL;
+    size_t cpmax = COL_BYTES / ((size_t)pl->K * sizeof(real)) / CB * CB;
+    if (cpmax < (size_t)CB) cpmax = CB;
+    size_t Pr = ((size_t)pl->P + VL - 1) / VL * VL;
+    size_t nch = (Pr + cpmax - 1) / cpmax;
+    if ((size_t)s->N * nch < 2 * (size_t)nt) { /* too few items: split samples further */
+        size_t want = (2 * (size_t)nt + s->N - 1) / s->N, most = (Pr + CB - 1) / CB;
+        if (want > most) want = most;
+        if (want > nch) nch = want;
+    }
+    size_t cp = ((pl->P + nch - 1) / nch + VL - 1) / VL * VL;
+    pl->cp = (int)cp;
+    pl->nch = (int)((pl->P + cp - 1) / cp);
+    size_t items = (size_t)s->N * pl->nch;
+    pl->nt = items < (size_t)nt ? (int)items : nt;
+    pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
+    pl->col_sz = round16((size_t)pl->K * cp);
+    pl->tile_sz = round16(cn__mul(s->F, cp));
+    size_t fk = (size_t)s->F * pl->K;
+    pl->vpart = backward && fk * VL * sizeof(real) <= VPART_BYTES;
+    pl->part_sz = backward ? round16((pl->vpart ? fk * VL : fk) + s->F) : 0;
+    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz;
+    size_t bytes = cn__mul(cn__mul(per, pl->nt), sizeof(real));
+    if (pl->xpad_sz < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
+        return CN_ERR(ctx, CN_ENOMEM,
+                      "conv: workspace for x (%d,%d,%d,%d) w (%d,%d,%d,%d) would exceed %zu MB",
+                      s->N, s->C, s->H, s->W, s->F, s->C, s->HH, s->WW, WS_MAX_BYTES >> 20);
+    pl->per_thread = per;
+    pl->ws = cn__ws(ctx, CN_WS_IM2COL, bytes);
+    if (!pl->ws) return CN_ENOMEM;
+    pl->g = (geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride};
+    pl->kern = pick_kernels();
+    return CN_OK;
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* xpad[C, Hp, Wp] = x[n] with `pad` zeros around each plane (+ VL zeros after). */
+static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int Hp, int Wp) {
+    int p = s->pad;
+    for (int c = 0; c < s->C; c++) {
+        real *dst = xpad + (size_t)c * Hp * Wp;
+        const real *src = xn + (size_t)c * s->H * s->W;
+        memset(dst, 0, sizeof(real) * (size_t)p * Wp);
+        for (int h = 0; h < s->H; h++) {
+            real *row = dst + (size_t)(h + p) * Wp;
+            for (int t = 0; t < p; t++) row[t] = 0;
+            memcpy(row + p, src + (size_t)h * s->W, sizeof(real) * s->W);
+            for (int t = p + s->W; t < Wp; t++) row[t] = 0;
+        }
+        memset(dst + (size_t)(p + s->H) * Wp, 0, sizeof(real) * (size_t)p * Wp);
+    }
+    memset(xpad + (size_t)s->C * Hp * Wp, 0, sizeof(real) * VL);
+}
+
+/* out = conv(x) (+ relu when relu != 0). Shared by cn_conv_forward and the
+ * conv-relu sandwiches (declared in sandwich.c). */
+int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                             const real *b, const cn_conv_shape *s, int relu) {
+    conv_plan pl;
+    int rc = make_plan(ctx, s, 0, &pl);
+    if (rc) return rc;
+    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch;
+    const int direct = P % cp == 0; /* every chunk full: write out in place */
+    const long items = (long)s->N * nch;
+#pragma omp parallel num_threads(pl.nt)
+    {
+        real *base = pl.ws + (size_t)thread_id() * pl.per_thread;
+        real *xpad = base, *col = xpad + pl.xpad_sz, *tile = col + pl.col_sz;
+        int have = -1; /* sample now in xpad */
+#pragma omp for schedule(static)
+        for (long it = 0; it < items; it++) {
+            int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
+            int len = P - p0 < cp ? P - p0 : cp;
+            if (n != have) {
+                pad_sample(xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp);
+                have = n;
+            }
+            pl.kern->im2col(col, cp, xpad, &pl.g, p0, len);
+            real *on = out + (size_t)n * F * P + p0; /* [F, P] at column p0 */
+            if (direct) {
+                pl.kern->gemm(F, cp, K, w, K, 1, col, cp, on, P, b, relu);
+            } else {
+                pl.kern->gemm(F, cp, K, w, K, 1, col, cp, tile, cp, b, relu);
+                for (int f = 0; f < F; f++)
+                    memcpy(on + (size_t)f * P, tile + (size_t)f * cp, sizeof(real) * len);
+            }
+        }
+    }
+    return CN_OK;
+}
+
+int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
+                        const cn_conv_shape *s) {
+    return FN(cn__conv_forward_act)(ctx, out, x, w, b, s, 0);
+}
+
+int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                         const real *x, const real *w, const cn_conv_shape *s) {
+    conv_plan pl;
+    int rc = make_plan(ctx, s, 1, &pl);
+    if (rc) return rc;
+    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch;
+    const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
+    const long items = (long)s->N * nch;
+    const int nt = pl.nt, vpart = pl.vpart;
+    const size_t fk = (size_t)F * K, dbo = vpart ? fk * VL : fk; /* db after dw in part */
+
+    /* dw, db: every thread sums its items into its partials */
+    if (dw || db) {
+#pragma omp parallel num_threads(nt)
+        {
+            real *base = pl.ws + (size_t)thread_id() * pl.per_thread;
+            real *xpad = base, *col = xpad + pl.xpad_sz;
+            real *part = col + pl.col_sz + pl.tile_sz;
+            memset(part, 0, sizeof(real) * pl.part_sz);
+            int have = -1;
+#pragma omp for schedule(static)
+            for (long it = 0; it < items; it++) {
+                int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
+                int len = P - p0 < cp ? P - p0 : cp;
+                const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
+                if (dw) {
+                    if (n != have) {
+                        pad_sample(xpad, x + n * xs, s, pl.Hp, pl.Wp);
+                        have = n;
+                    }
+                    pl.kern->im2col(col, cp, xpad, &pl.g, p0, len);
+                    int lv = len / VL * VL;
+                    pl.kern->dw(F, K, lv, len - lv, g, P, col, cp, part, vpart);
+                }
+                if (db) pl.kern->rowsum(F, len, g, P, part + dbo);
+            }
+        }
+        /* fixed-order reduction over threads */
+        for (int t = 0; t < nt; t++) {
+            const real *part = pl.ws + (size_t)t * pl.per_thread + pl.xpad_sz + pl.col_sz + pl.tile_sz;
+            if (dw)
+                for (size_t q = 0; q < fk; q++) {
+                    real v;
+                    if (vpart) {
+                        v = 0;
+                        for (int l = 0; l < VL; l++) v += part[q * VL + l];
+                    } else {
+                        v = part[q];
+                    }
+                    dw[q] = t ? dw[q] + v : v;
+                }
+            if (db)
+                for (int f = 0; f < F; f++) db[f] = t ? db[f] + part[dbo + f] : part[dbo + f];
+        }
+    }
+
+    /* dx: per sample (col2im of one sample stays in one thread) */
+    if (dx) {
+        const int direct = P % cp == 0;
+        int ntx = s->N < nt ? s->N : nt;
+#pragma omp parallel num_threads(ntx)
+        {
+            real *base = pl.ws + (size_t)thread_id() * pl.per_thread;
+            real *xpad = base, *dcol = xpad + pl.xpad_sz, *tile = dcol + pl.col_sz;
+#pragma omp for schedule(static)
+            for (int n = 0; n < s->N; n++) {
+                memset(xpad, 0, sizeof(real) * (size_t)s->C * pl.Hp * pl.Wp);
+                for (int ch = 0; ch < nch; ch++) {
+                    int p0 = ch * cp, len = P - p0 < cp ? P - p0 : cp;
+                    const real *g = dout + (size_t)n * F * P + p0;
+                    ptrdiff_t ldg = P;
+                    if (!direct) { /* copy the chunk so full vectors stay in bounds */
+                        for (int f = 0; f < F; f++) {
+                            memcpy(tile + (size_t)f * cp, g + (size_t)f * P, sizeof(real) * len);
+                            for (int q = len; q < cp; q++) tile[(size_t)f * cp + q] = 0;
+                        }
+                        g = tile;
+                        ldg = cp;
+                    }
+                    /* dcol[K, cp] = w^T g: A(k, f) = w[f*K + k] */
+                    pl.kern->gemm(K, cp, F, w, 1, K, g, ldg, dcol, cp, NULL, 0);
+                    pl.kern->col2im(xpad, dcol, cp, &pl.g, p0, len);
+                }
+                /* the interior of xpad is dx[n] */
+                for (int c = 0; c < s->C; c++)
+                    for (int h = 0; h < s->H; h++)
+                        memcpy(dx + n * xs + ((size_t)c * s->H + h) * s->W,
+                               xpad + ((size_t)c * pl.Hp + h + s->pad) * pl.Wp + s->pad,
+                               sizeof(real) * s->W);
+            }
+        }
+    }
+    return CN_OK;
+}

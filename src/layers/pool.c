@@ -1,0 +1,143 @@
+/* pool.c — max pooling, naive (direct loops, as the original) beside the fast
+ * path (parallel over the N*C planes, a 2x2-stride-2 special case, backward
+ * scattering through the argmax indices).
+ *
+ * Ties: the first maximum in row-major order of the window wins (strict >),
+ * in both paths. Backward adds: dx is zeroed, then every window's gradient is
+ * added at its argmax (overlapping windows accumulate). */
+#include "real.h"
+
+/* ---- naive ------------------------------------------------------------- */
+/* out[N,C,H',W'] = max over the ph x pw window at (i*st, j*st) */
+int FN(cn_max_pool_forward_naive)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
+                                  const cn_pool_shape *s) {
+    int Ho, Wo;
+    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    if (rc) return rc;
+    for (int n = 0; n < s->N; n++)
+        for (int c = 0; c < s->C; c++) {
+            const real *plane = x + ((size_t)n * s->C + c) * s->H * s->W; /* [H, W] */
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++) {
+                    int best = (i * s->stride) * s->W + j * s->stride;
+                    for (int a = 0; a < s->ph; a++)
+                        for (int b = 0; b < s->pw; b++) {
+                            int at = (i * s->stride + a) * s->W + j * s->stride + b;
+                            if (plane[at] > plane[best]) best = at;
+                        }
+                    size_t o = (((size_t)n * s->C + c) * Ho + i) * Wo + j;
+                    out[o] = plane[best];
+                    if (idx) idx[o] = best;
+                }
+        }
+    return CN_OK;
+}
+
+/* dx[N,C,H,W] = sum over windows of dout at the window's argmax (recomputed
+ * from x; idx unused). */
+int FN(cn_max_pool_backward_naive)(cn_ctx *ctx, real *dx, const real *dout, const real *x,
+                                   const int32_t *idx, const cn_pool_shape *s) {
+    int Ho, Wo;
+    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    if (rc) return rc;
+    memset(dx, 0, sizeof(real) * (size_t)s->N * s->C * s->H * s->W);
+    for (int n = 0; n < s->N; n++)
+        for (int c = 0; c < s->C; c++) {
+            size_t po = ((size_t)n * s->C + c) * s->H * s->W;
+            const real *plane = x + po;
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++) {
+                    int best = (i * s->stride) * s->W + j * s->stride;
+                    for (int a = 0; a < s->ph; a++)
+                        for (int b = 0; b < s->pw; b++) {
+                            int at = (i * s->stride + a) * s->W + j * s->stride + b;
+                            if (plane[at] > plane[best]) best = at;
+                        }
+                    dx[po + best] += dout[(((size_t)n * s->C + c) * Ho + i) * Wo + j];
+                }
+        }
+    return CN_OK;
+}
+
+/* ---- fast ---------------------------------------------------------------- */
+/* One plane: out[Ho, Wo], idx[Ho, Wo] (may be NULL) from x[H, W]. */
+static void pool_plane(real *out, int32_t *idx, const real *x, const cn_pool_shape *s, int Ho,
+                       int Wo) {
+    const int W = s->W, st = s->stride;
+    if (s->ph == 2 && s->pw == 2 && st == 2) {
+        for (int i = 0; i < Ho; i++) {
+            const real *r0 = x + (size_t)(2 * i) * W, *r1 = r0 + W;
+            real *o = out + (size_t)i * Wo;
+            for (int j = 0; j < Wo; j++) {
+                /* row-major order: (0,0) (0,1) (1,0) (1,1), strict > */
+                int bo = 2 * j;
+                real m = r0[bo];
+                int best = 0;
+                if (r0[bo + 1] > m) { m = r0[bo + 1]; best = 1; }
+                if (r1[bo] > m) { m = r1[bo]; best = W; }
+                if (r1[bo + 1] > m) { m = r1[bo + 1]; best = W + 1; }
+                o[j] = m;
+                if (idx) idx[(size_t)i * Wo + j] = 2 * i * W + bo + best;
+            }
+        }
+        return;
+    }
+    for (int i = 0; i < Ho; i++)
+        for (int j = 0; j < Wo; j++) {
+            int best = i * st * W + j * st;
+            real m = x[best];
+            for (int a = 0; a < s->ph; a++) {
+                const real *row = x + (size_t)(i * st + a) * W + j * st;
+                for (int b = 0; b < s->pw; b++)
+                    if (row[b] > m) { m = row[b]; best = (i * st + a) * W + j * st + b; }
+            }
+            out[(size_t)i * Wo + j] = m;
+            if (idx) idx[(size_t)i * Wo + j] = best;
+        }
+}
+
+int FN(cn_max_pool_forward)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
+                            const cn_pool_shape *s) {
+    int Ho, Wo;
+    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    if (rc) return rc;
+    const long planes = (long)s->N * s->C;
+    const size_t in = (size_t)s->H * s->W, on = (size_t)Ho * Wo;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (planes * in > 32768)
+    for (long p = 0; p < planes; p++)
+        pool_plane(out + p * on, idx ? idx + p * on : NULL, x + p * in, s, Ho, Wo);
+    return CN_OK;
+}
+
+int FN(cn_max_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, const real *x,
+                             const int32_t *idx, const cn_pool_shape *s) {
+    int Ho, Wo;
+    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    if (rc) return rc;
+    if (!idx)
+        return CN_ERR(ctx, CN_EINVAL, "max_pool_backward: idx is NULL (the fast backward needs "
+                                      "the forward's argmax indices)");
+    const long planes = (long)s->N * s->C;
+    const size_t in = (size_t)s->H * s->W, on = (size_t)Ho * Wo;
+    long bad = -1;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (planes * in > 32768)
+    for (long p = 0; p < planes; p++) {
+        real *d = dx + p * in;         /* [H, W] */
+        const real *g = dout + p * on; /* [Ho, Wo] */
+        const int32_t *ix = idx + p * on;
+        memset(d, 0, sizeof(real) * in);
+        for (size_t o = 0; o < on; o++) {
+            int32_t at = ix[o];
+            if (at < 0 || (size_t)at >= in) {
+#pragma omp atomic write
+                bad = (long)(p * on + o);
+                continue;
+            }
+            d[at] += g[o];
+        }
+    }
+    if (bad >= 0)
+        return CN_ERR(ctx, CN_EINVAL, "max_pool_backward: idx[%ld] is outside the %dx%d plane",
+                      bad, s->H, s->W);
+    return CN_OK;
+}

@@ -1,0 +1,92 @@
+/* sandwich.c — conv-relu and conv-relu-pool. The relu is fused into the conv
+ * kernel's store; the backward masks (and un-pools) into a CN_WS_LAYER buffer
+ * in one pass per plane, then runs the conv backward (which uses
+ * CN_WS_IM2COL, so the two do not collide). */
+#include "real.h"
+
+/* conv.c: out = conv(x), relu'd when relu != 0 */
+int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                             const real *b, const cn_conv_shape *s, int relu);
+
+int FN(cn_conv_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                             const real *b, const cn_conv_shape *s) {
+    return FN(cn__conv_forward_act)(ctx, out, x, w, b, s, 1);
+}
+
+/* da[N,F,H',W'] = dout where out > 0, then the conv backward of da. */
+int FN(cn_conv_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                              const real *out, const real *x, const real *w,
+                              const cn_conv_shape *s) {
+    int Ho, Wo;
+    int rc = cn_conv_out(ctx, s, &Ho, &Wo);
+    if (rc) return rc;
+    const size_t n = (size_t)s->N * s->F * Ho * Wo;
+    real *da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * n); /* [N,F,H',W'] */
+    if (!da) return CN_ENOMEM;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (n > 32768)
+    for (size_t i = 0; i < n; i++) da[i] = out[i] > 0 ? dout[i] : 0;
+    return FN(cn_conv_backward)(ctx, dx, dw, db, da, x, w, s);
+}
+
+static int pool_shape(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int pstride,
+                      cn_pool_shape *ps, int *Ho, int *Wo) {
+    int rc = cn_conv_out(ctx, s, Ho, Wo);
+    if (rc) return rc;
+    *ps = (cn_pool_shape){s->N, s->F, *Ho, *Wo, ph, pw, pstride};
+    return cn_pool_out(ctx, ps, NULL, NULL);
+}
+
+/* relu_out[N,F,H',W'] = relu(conv(x)); out[N,F,H'',W''], pool_idx = pool(relu_out) */
+int FN(cn_conv_relu_pool_forward)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,
+                                  const real *x, const real *w, const real *b,
+                                  const cn_conv_shape *s, int ph, int pw, int pstride) {
+    cn_pool_shape ps;
+    int Ho, Wo;
+    int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
+    if (rc) return rc;
+    rc = FN(cn__conv_forward_act)(ctx, relu_out, x, w, b, s, 1);
+    if (rc) return rc;
+    return FN(cn_max_pool_forward)(ctx, out, pool_idx, relu_out, &ps);
+}
+
+/* da = unpool(dout) masked by relu_out > 0 (per plane: zero, scatter, mask),
+ * then the conv backward of da. */
+int FN(cn_conv_relu_pool_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                   const real *relu_out, const int32_t *pool_idx, const real *x,
+                                   const real *w, const cn_conv_shape *s, int ph, int pw,
+                                   int pstride) {
+    cn_pool_shape ps;
+    int Ho, Wo, Po, Qo;
+    int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
+    if (rc) return rc;
+    cn_pool_out(ctx, &ps, &Po, &Qo);
+    if (!pool_idx) return CN_ERR(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx is NULL");
+    const long planes = (long)s->N * s->F;
+    const size_t in = (size_t)Ho * Wo, on = (size_t)Po * Qo;
+    real *da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * cn__mul(planes, in)); /* [N,F,H',W'] */
+    if (!da) return CN_ENOMEM;
+    long bad = -1;
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (planes * in > 32768)
+    for (long p = 0; p < planes; p++) {
+        real *d = da + p * in;               /* [H', W'] */
+        const real *r = relu_out + p * in;   /* [H', W'] */
+        const real *g = dout + p * on;       /* [H'', W''] */
+        const int32_t *ix = pool_idx + p * on;
+        memset(d, 0, sizeof(real) * in);
+        for (size_t o = 0; o < on; o++) {
+            int32_t at = ix[o];
+            if (at < 0 || (size_t)at >= in) {
+#pragma omp atomic write
+                bad = (long)(p * on + o);
+                continue;
+            }
+            d[at] += g[o];
+        }
+        for (size_t q = 0; q < in; q++) d[q] = r[q] > 0 ? d[q] : 0;
+    }
+    if (bad >= 0)
+        return CN_ERR(ctx, CN_EINVAL,
+                      "conv_relu_pool_backward: pool_idx[%ld] is outside the %dx%d plane", bad,
+                      Ho, Wo);
+    return FN(cn_conv_backward)(ctx, dx, dw, db, da, x, w, s);
+}
