@@ -1,9 +1,513 @@
-/* convnet — the command-line tool (placeholder until the training issue). */
+/* convnet — the command-line tool: train, eval, gradcheck, filters, edges,
+ * describe, info. Only this file prints or exits. */
 #include "convnet.h"
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
-int main(int argc, char **argv) {
-    cn_ctx *ctx = cn_ctx_new(0);
-    printf("convnet %d.%d: %s\n", CN_VERSION_MAJOR, CN_VERSION_MINOR, cn_build_info(ctx));
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_FASHION "/usr/share/datasets/fashion-mnist"
+
+static volatile int g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+static int die(cn_ctx *ctx, const char *what) {
+    fprintf(stderr, "convnet: %s%s%s\n", what ? what : "", what && ctx ? ": " : "", ctx ? cn_ctx_error(ctx) : "");
+    return 1;
+}
+
+/* ---- flag parsing: --name VALUE or --name=VALUE ------------------------- */
+typedef struct {
+    const char *name;
+    char kind;        /* 'i' int, 'd' double, 's' string, 'b' boolean (no value) */
+    void *dst;
+    const char *help;
+} flag;
+
+static int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
+                       const char **positional, int *npos, int maxpos, const char *usage) {
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: convnet %s %s\n", cmd, usage);
+            for (int f = 0; f < nflags; f++)
+                printf("  --%-20s %s\n", flags[f].name, flags[f].help);
+            exit(0);
+        }
+        if (!strncmp(a, "--", 2) || (a[0] == '-' && a[1] && strcmp(a, "-o") && !isdigit((unsigned char)a[1]))) {
+            const char *name = a[1] == '-' ? a + 2 : a + 1;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            int found = -1;
+            for (int f = 0; f < nflags; f++)
+                if (strlen(flags[f].name) == len && !strncmp(flags[f].name, name, len)) found = f;
+            if (found < 0) {
+                fprintf(stderr, "convnet %s: unknown flag '%s'\nusage: convnet %s %s (see --help)\n", cmd, a, cmd, usage);
+                exit(2);
+            }
+            flag *fl = &flags[found];
+            if (fl->kind == 'b') { *(int *)fl->dst = 1; continue; }
+            const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!val) { fprintf(stderr, "convnet %s: flag --%s needs a value\n", cmd, fl->name); exit(2); }
+            char *end;
+            errno = 0;
+            if (fl->kind == 'i') {
+                long v = strtol(val, &end, 10);
+                if (*end || end == val || errno || v < -2147483647L || v > 2147483647L) {
+                    fprintf(stderr, "convnet %s: --%s expects an integer, got '%s'\n", cmd, fl->name, val);
+                    exit(2);
+                }
+                *(int *)fl->dst = (int)v;
+            } else if (fl->kind == 'd') {
+                double v = strtod(val, &end);
+                if (*end || end == val || !isfinite(v)) {
+                    fprintf(stderr, "convnet %s: --%s expects a number, got '%s'\n", cmd, fl->name, val);
+                    exit(2);
+                }
+                *(double *)fl->dst = v;
+            } else {
+                *(const char **)fl->dst = val;
+            }
+        } else if (!strcmp(a, "-o")) {
+            /* -o FILE is handled by the caller's flag table as "o" */
+            int found = -1;
+            for (int f = 0; f < nflags; f++) if (!strcmp(flags[f].name, "o")) found = f;
+            if (found < 0 || i + 1 >= argc) { fprintf(stderr, "convnet %s: unexpected -o\n", cmd); exit(2); }
+            *(const char **)flags[found].dst = argv[++i];
+        } else {
+            if (np >= maxpos) {
+                fprintf(stderr, "convnet %s: unexpected argument '%s'\nusage: convnet %s %s\n", cmd, a, cmd, usage);
+                exit(2);
+            }
+            positional[np++] = a;
+        }
+    }
+    if (npos) *npos = np;
+    return 0;
+}
+
+/* --data cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR */
+static int load_data(cn_ctx *ctx, cn_dataset *ds, const char *spec, int ntrain, int nval, int ntest) {
+    if (!spec) spec = "fashion-mnist";
+    const char *colon = strchr(spec, ':');
+    size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
+    const char *dir = colon ? colon + 1 : NULL;
+    if (len == 7 && !strncmp(spec, "cifar10", 7)) {
+        if (!dir) return cn_error(ctx, CN_EINVAL, "--data cifar10 needs a directory: cifar10:DIR");
+        return cn_load_cifar10(ctx, ds, dir, ntrain, nval, ntest);
+    }
+    if (len == 13 && !strncmp(spec, "fashion-mnist", 13))
+        return cn_load_mnist(ctx, ds, dir ? dir : DEFAULT_FASHION, 1, ntrain, nval, ntest);
+    if (len == 5 && !strncmp(spec, "mnist", 5)) {
+        if (!dir) return cn_error(ctx, CN_EINVAL, "--data mnist needs a directory: mnist:DIR");
+        return cn_load_mnist(ctx, ds, dir, 0, ntrain, nval, ntest);
+    }
+    return cn_error(ctx, CN_EINVAL, "--data '%s': expected cifar10:DIR, fashion-mnist[:DIR] or mnist:DIR", spec);
+}
+
+static int progress_tty;
+static int progress_shown;
+static void log_line(void *user, const char *line, int progress) {
+    (void)user;
+    if (progress) {
+        if (!progress_tty) return;
+        fprintf(stderr, "\r\033[K%s", line);
+        fflush(stderr);
+        progress_shown = 1;
+        return;
+    }
+    if (progress_shown) { fprintf(stderr, "\r\033[K"); progress_shown = 0; }
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+/* Accuracy of a net on a whole split, in batches. */
+static int split_accuracy(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_split *sp, double *acc) {
+    int B = 100, K = cn_net_num_classes(net);
+    size_t img = (size_t)sp->c * sp->h * sp->w, esz = cn_net_dtype(net) == CN_F32 ? 4 : 8;
+    void *x = malloc(esz * B * img), *scores = malloc(esz * B * K);
+    int32_t *y = malloc(4 * B), *idx = malloc(4 * B);
+    int rc = CN_OK, correct = 0;
+    if (!x || !scores || !y || !idx) { rc = cn_error(ctx, CN_ENOMEM, "out of memory"); goto out; }
+    for (int s = 0; s < sp->n && !rc; s += B) {
+        int n = sp->n - s < B ? sp->n - s : B;
+        for (int i = 0; i < n; i++) idx[i] = s + i;
+        rc = esz == 4 ? cn_split_batch_f32(sp, ds->mean, idx, n, x, y) : cn_split_batch_f64(sp, ds->mean, idx, n, x, y);
+        if (!rc) rc = cn_net_loss(ctx, net, NULL, scores, x, NULL, n);
+        for (int i = 0; i < n && !rc; i++) {
+            int best = 0;
+            for (int k = 1; k < K; k++) {
+                double a = esz == 4 ? ((float *)scores)[i * K + k] : ((double *)scores)[i * K + k];
+                double b = esz == 4 ? ((float *)scores)[i * K + best] : ((double *)scores)[i * K + best];
+                if (a > b) best = k;
+            }
+            correct += best == y[i];
+        }
+    }
+    *acc = sp->n ? (double)correct / sp->n : 0;
+out:
+    free(x); free(scores); free(y); free(idx);
+    return rc;
+}
+
+static int write_plots(cn_ctx *ctx, cn_solver *s, cn_net *net, const char *dir) {
+    if (mkdir(dir, 0755) && errno != EEXIST) return cn_error(ctx, CN_EIO, "cannot create %s: %s", dir, strerror(errno));
+    char path[4096];
+    int n, na;
+    const double *loss = cn_solver_loss_history(s, &n);
+    const double *ta = cn_solver_train_acc_history(s, &na);
+    const double *va = cn_solver_val_acc_history(s, &na);
+    cn_series ls = {"training loss", loss, NULL, n, 0};
+    snprintf(path, sizeof path, "%s/loss.png", dir);
+    int rc = cn_plot_png(ctx, path, "Training loss", "Iteration", "Loss", &ls, 1);
+    if (rc) return rc;
+    printf("wrote %s\n", path);
+    cn_series as[2] = {{"train", ta, NULL, na, 1}, {"val", va, NULL, na, 1}};
+    snprintf(path, sizeof path, "%s/accuracy.png", dir);
+    if ((rc = cn_plot_png(ctx, path, "Classification accuracy", "Check (epoch 0, each epoch end)", "Accuracy", as, 2))) return rc;
+    printf("wrote %s\n", path);
+    const cn_param *W1 = cn_net_find(net, "W1");
+    if (W1 && W1->ndim == 4 && (W1->shape[1] == 1 || W1->shape[1] == 3)) {
+        snprintf(path, sizeof path, "%s/filters.png", dir);
+        float *w = malloc(sizeof(float) * W1->size);
+        if (!w) return cn_error(ctx, CN_ENOMEM, "out of memory");
+        for (size_t i = 0; i < W1->size; i++)
+            w[i] = cn_net_dtype(net) == CN_F32 ? ((float *)W1->data)[i] : (float)((double *)W1->data)[i];
+        rc = cn_filters_png(ctx, path, w, (int)W1->shape[0], (int)W1->shape[1], (int)W1->shape[2], (int)W1->shape[3], 8);
+        free(w);
+        if (rc) return rc;
+        printf("wrote %s\n", path);
+    }
+    return CN_OK;
+}
+
+static const char *build_spec(char *buf, size_t len, const char *net, int nf, int fs, int hidden, int classes) {
+    if (net) return cn_spec_expand(net);
+    snprintf(buf, len, "conv%dx%d-relu-pool2-affine%d-relu-affine%d", nf, fs, hidden, classes);
+    return buf;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int cmd_train(int argc, char **argv) {
+    const char *data = NULL, *net_spec = NULL, *save = NULL, *resume = NULL, *plots = NULL, *dtype = "float32";
+    int hidden = 500, nf = 32, fs = 7, batch = 50, epochs = 1, ntrain = -1, nval = -1, ntest = -1;
+    int ntrs = 1000, nvs = 0, print_every = 20, seed = 0, threads = 0, ckpt_every = 0, quiet = 0;
+    double ws = 1e-3, reg = 1e-3, lr = -1, lr_decay = 1.0;
+    const char *rule = "adam";
+    flag flags[] = {
+        {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
+        {"net", 's', &net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer"},
+        {"hidden-dim", 'i', &hidden, "three-layer net: hidden units (500)"},
+        {"num-filters", 'i', &nf, "three-layer net: conv filters (32)"},
+        {"filter-size", 'i', &fs, "three-layer net: filter size (7)"},
+        {"weight-scale", 'd', &ws, "weights ~ N(0, weight_scale^2) (1e-3)"},
+        {"reg", 'd', &reg, "L2 strength, 0.5*reg*sum(W^2) (1e-3)"},
+        {"update-rule", 's', &rule, "sgd | sgd_momentum | rmsprop | adam (adam)"},
+        {"learning-rate", 'd', &lr, "learning rate (the rule's default: 1e-3 for adam, else 1e-2)"},
+        {"lr-decay", 'd', &lr_decay, "multiply the learning rate by this at each epoch end (1.0)"},
+        {"batch-size", 'i', &batch, "minibatch size (50)"},
+        {"num-epochs", 'i', &epochs, "epochs (1)"},
+        {"num-train", 'i', &ntrain, "training images (cifar10 49000, mnist 59000)"},
+        {"num-val", 'i', &nval, "validation images, taken after the training ones (1000)"},
+        {"num-test", 'i', &ntest, "test images (cifar10 1000, mnist 10000)"},
+        {"num-train-samples", 'i', &ntrs, "training images sampled for each accuracy check (1000)"},
+        {"num-val-samples", 'i', &nvs, "validation images sampled for each check (0: all)"},
+        {"print-every", 'i', &print_every, "log the loss every N iterations (20)"},
+        {"seed", 'i', &seed, "random seed for init, minibatches and samples (0)"},
+        {"threads", 'i', &threads, "threads (0: all cores)"},
+        {"dtype", 's', &dtype, "float32 | float64 (float32)"},
+        {"save", 's', &save, "write the checkpoint (model + solver state) here"},
+        {"checkpoint-every", 'i', &ckpt_every, "also save every N iterations (needs --save)"},
+        {"resume", 's', &resume, "continue the run saved in this checkpoint"},
+        {"plots", 's', &plots, "write loss.png, accuracy.png, filters.png into this directory"},
+        {"quiet", 'b', &quiet, "no log lines"},
+    };
+    parse_flags("train", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "[flags]");
+    if (ckpt_every > 0 && !save) { fprintf(stderr, "convnet train: --checkpoint-every needs --save FILE\n"); return 2; }
+    cn_dtype dt = !strcmp(dtype, "float64") ? CN_F64 : CN_F32;
+    if (strcmp(dtype, "float64") && strcmp(dtype, "float32")) { fprintf(stderr, "convnet train: --dtype must be float32 or float64\n"); return 2; }
+    cn_ctx *ctx = cn_ctx_new(threads);
+    if (!ctx) return die(NULL, "out of memory");
+    cn_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    double t0 = now_s();
+    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) return die(ctx, "loading data");
+    printf("data: %s, train %d, val %d, test %d images of (%d,%d,%d), %d classes (%.2fs)\n", ds.name, ds.train.n,
+           ds.val.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w, ds.num_classes, now_s() - t0);
+    char specbuf[256];
+    const char *spec = build_spec(specbuf, sizeof specbuf, net_spec, nf, fs, hidden, ds.num_classes);
+    cn_rng rng;
+    cn_rng_seed(&rng, (uint64_t)seed * 2 + 1); /* the init stream differs from the solver's */
+    cn_net *net;
+    if (cn_net_new(ctx, &net, spec, ds.train.c, ds.train.h, ds.train.w, dt, ws, reg, &rng)) return die(ctx, "building the net");
+    char desc[4096];
+    cn_net_describe(net, desc, sizeof desc);
+    fputs(desc, stdout);
+    printf("build: %s\n", cn_build_info(ctx));
+    cn_solver_config cfg;
+    cn_solver_config_default(&cfg);
+    snprintf(cfg.update_rule, sizeof cfg.update_rule, "%s", rule);
+    cfg.learning_rate = lr;
+    cfg.lr_decay = lr_decay;
+    cfg.batch_size = batch;
+    cfg.num_epochs = epochs;
+    cfg.num_train_samples = ntrs;
+    cfg.num_val_samples = nvs;
+    cfg.print_every = print_every;
+    cfg.verbose = !quiet;
+    cfg.seed = (uint64_t)seed;
+    cn_solver *s;
+    if (cn_solver_new(ctx, &s, net, &ds, &cfg)) return die(ctx, "setting up the solver");
+    if (resume) {
+        if (cn_solver_resume(ctx, s, resume)) return die(ctx, "resuming");
+        printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
+    }
+    progress_tty = isatty(2);
+    signal(SIGINT, on_sigint);
+    double t1 = now_s();
+    int it0 = cn_solver_iteration(s);
+    int rc = cn_solver_train(ctx, s, log_line, NULL, &g_stop, save, ckpt_every);
+    double secs = now_s() - t1;
+    if (progress_shown) fprintf(stderr, "\r\033[K");
+    if (rc == CN_EINTR) {
+        const char *path = save ? save : "convnet-interrupted.safetensors";
+        if (cn_solver_save(ctx, s, path)) return die(ctx, "saving the interrupted run");
+        printf("interrupted at iteration %d / %d; saved %s\nresume with the same flags plus: --resume %s\n",
+               cn_solver_iteration(s), cn_solver_num_iterations(s), path, path);
+        return 130;
+    }
+    if (rc) return die(ctx, "training");
+    int iters = cn_solver_iteration(s) - it0;
+    printf("trained %d iterations in %.2fs (%.0f images/s, %.1f GFLOP/s)\n", iters, secs,
+           iters * (double)batch / (secs > 0 ? secs : 1),
+           iters * (double)batch * cn_net_flops_per_image(net) / (secs > 0 ? secs : 1) * 1e-9);
+    double ta, va, te = -1;
+    if (split_accuracy(ctx, net, &ds, &ds.train, &ta) || split_accuracy(ctx, net, &ds, &ds.val, &va)) return die(ctx, "accuracy");
+    if (ds.test.n > 0 && split_accuracy(ctx, net, &ds, &ds.test, &te)) return die(ctx, "accuracy");
+    printf("final (best params, val acc %f): train acc %f; val acc %f", cn_solver_best_val_acc(s), ta, va);
+    if (te >= 0) printf("; test acc %f", te);
+    printf("\n");
+    if (save) {
+        if (cn_solver_save(ctx, s, save)) return die(ctx, "saving");
+        printf("saved %s\n", save);
+    }
+    if (plots && write_plots(ctx, s, net, plots)) return die(ctx, "writing plots");
+    cn_solver_free(s);
+    cn_net_free(net);
+    cn_dataset_free(&ds);
     cn_ctx_free(ctx);
     return 0;
+}
+
+static int cmd_eval(int argc, char **argv) {
+    const char *model = NULL, *data = NULL, *split = "val";
+    int ntrain = -1, nval = -1, ntest = -1, threads = 0;
+    flag flags[] = {
+        {"model", 's', &model, "checkpoint or model file (its best parameters are used)"},
+        {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR"},
+        {"split", 's', &split, "train | val | test (val)"},
+        {"num-train", 'i', &ntrain, "as in train (the split must match the training run's)"},
+        {"num-val", 'i', &nval, "as in train"},
+        {"num-test", 'i', &ntest, "as in train"},
+        {"threads", 'i', &threads, "threads (0: all cores)"},
+    };
+    parse_flags("eval", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "--model FILE [--data D] [--split S]");
+    if (!model) { fprintf(stderr, "convnet eval: --model FILE is required\n"); return 2; }
+    if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test")) {
+        fprintf(stderr, "convnet eval: --split must be train, val or test, not '%s'\n", split);
+        return 2;
+    }
+    cn_ctx *ctx = cn_ctx_new(threads);
+    cn_net *net;
+    if (cn_net_load(ctx, &net, model, 1, NULL)) return die(ctx, "loading the model");
+    cn_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) return die(ctx, "loading data");
+    const cn_split *sp = !strcmp(split, "train") ? &ds.train : !strcmp(split, "val") ? &ds.val : &ds.test;
+    int C, H, W;
+    cn_net_input(net, &C, &H, &W);
+    if (sp->n == 0) { fprintf(stderr, "convnet eval: the %s split of %s is empty\n", split, ds.name); return 1; }
+    if (sp->c != C || sp->h != H || sp->w != W) {
+        fprintf(stderr, "convnet eval: the model takes (%d,%d,%d) images, the data has (%d,%d,%d)\n", C, H, W, sp->c, sp->h, sp->w);
+        return 1;
+    }
+    double acc;
+    if (split_accuracy(ctx, net, &ds, sp, &acc)) return die(ctx, "evaluating");
+    printf("%s acc: %f\n", split, acc);
+    cn_net_free(net);
+    cn_dataset_free(&ds);
+    cn_ctx_free(ctx);
+    return 0;
+}
+
+typedef struct { cn_ctx *ctx; cn_net *net; double *X; int32_t *y; int N; } gc_user;
+static double gc_loss(void *u) {
+    gc_user *g = u;
+    double loss = NAN;
+    cn_net_loss(g->ctx, g->net, &loss, NULL, g->X, g->y, g->N);
+    return loss;
+}
+
+static int cmd_gradcheck(int argc, char **argv) {
+    const char *net_spec = "conv3x3-relu-pool2-affine7-relu-affine10", *input = "3,16,16";
+    int N = 2, seed = 0;
+    double reg = 0.0, ws = 1e-2;
+    flag flags[] = {
+        {"net", 's', &net_spec, "net spec (default: the original's small ThreeLayerConvNet check, conv3x3-relu-pool2-affine7-relu-affine10)"},
+        {"input", 's', &input, "C,H,W of the random input (3,16,16)"},
+        {"batch", 'i', &N, "images (2)"},
+        {"reg", 'd', &reg, "L2 strength (0)"},
+        {"weight-scale", 'd', &ws, "init scale (1e-2)"},
+        {"seed", 'i', &seed, "random seed (0)"},
+    };
+    parse_flags("gradcheck", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "[--net SPEC] [--input C,H,W]");
+    int C, H, W;
+    if (sscanf(input, "%d,%d,%d", &C, &H, &W) != 3) { fprintf(stderr, "convnet gradcheck: --input expects C,H,W\n"); return 2; }
+    if (N <= 0 || N > 64) { fprintf(stderr, "convnet gradcheck: --batch must be 1..64\n"); return 2; }
+    cn_ctx *ctx = cn_ctx_new(1);
+    cn_rng rng;
+    cn_rng_seed(&rng, (uint64_t)seed);
+    cn_net *net;
+    if (cn_net_new(ctx, &net, net_spec, C, H, W, CN_F64, ws, reg, &rng)) return die(ctx, "building the net");
+    size_t in = (size_t)N * C * H * W;
+    double *X = malloc(8 * in);
+    int32_t *y = malloc(4 * N);
+    for (size_t i = 0; i < in; i++) X[i] = cn_rng_normal(&rng);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)cn_rng_below(&rng, (uint64_t)cn_net_num_classes(net));
+    double loss;
+    if (cn_net_loss(ctx, net, &loss, NULL, X, y, N)) return die(ctx, "loss");
+    printf("net %s, input (%d,%d,%d,%d), float64, reg %g: loss %f\n", cn_net_spec(net), N, C, H, W, reg, loss);
+    gc_user u = {ctx, net, X, y, N};
+    int worst_fail = 0;
+    for (int i = 0; i < cn_net_num_params(net); i++) {
+        const cn_param *p = cn_net_param(net, i);
+        if (!p->trainable) continue;
+        double *analytic = malloc(8 * p->size), *numeric = malloc(8 * p->size);
+        cn_net_loss(ctx, net, &loss, NULL, X, y, N);
+        memcpy(analytic, p->grad, 8 * p->size);
+        cn_eval_numerical_gradient(ctx, numeric, gc_loss, &u, p->data, p->size, 1e-6);
+        double e = cn_rel_error(numeric, analytic, p->size);
+        printf("%s max relative error: %e\n", p->name, e);
+        if (!(e < 1e-2)) worst_fail = 1;
+        free(analytic); free(numeric);
+    }
+    free(X); free(y);
+    cn_net_free(net);
+    cn_ctx_free(ctx);
+    if (worst_fail) { fprintf(stderr, "convnet gradcheck: a relative error is above 1e-2\n"); return 1; }
+    return 0;
+}
+
+static int cmd_filters(int argc, char **argv) {
+    const char *model = NULL, *out = NULL;
+    int scale = 8, best = 1;
+    flag flags[] = {
+        {"model", 's', &model, "checkpoint or model file"},
+        {"o", 's', &out, "output PNG"},
+        {"scale", 'i', &scale, "upscale factor (8)"},
+    };
+    parse_flags("filters", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "--model FILE -o out.png");
+    if (!model || !out) { fprintf(stderr, "convnet filters: --model FILE and -o out.png are required\n"); return 2; }
+    if (scale < 1 || scale > 64) { fprintf(stderr, "convnet filters: --scale must be 1..64\n"); return 2; }
+    cn_ctx *ctx = cn_ctx_new(1);
+    cn_net *net;
+    if (cn_net_load(ctx, &net, model, best, NULL)) return die(ctx, "loading the model");
+    const cn_param *W1 = cn_net_find(net, "W1");
+    if (!W1 || W1->ndim != 4 || (W1->shape[1] != 1 && W1->shape[1] != 3)) {
+        fprintf(stderr, "convnet filters: %s: the first layer is not a conv on 1 or 3 channels\n", model);
+        return 1;
+    }
+    float *w = malloc(sizeof(float) * W1->size);
+    for (size_t i = 0; i < W1->size; i++)
+        w[i] = cn_net_dtype(net) == CN_F32 ? ((float *)W1->data)[i] : (float)((double *)W1->data)[i];
+    if (cn_filters_png(ctx, out, w, (int)W1->shape[0], (int)W1->shape[1], (int)W1->shape[2], (int)W1->shape[3], scale))
+        return die(ctx, "writing filters");
+    printf("wrote %s (%lld filters %lldx%lld)\n", out, (long long)W1->shape[0], (long long)W1->shape[2], (long long)W1->shape[3]);
+    free(w);
+    cn_net_free(net);
+    cn_ctx_free(ctx);
+    return 0;
+}
+
+static int cmd_edges(int argc, char **argv) {
+    const char *out = NULL, *pos[64];
+    int np = 0;
+    flag flags[] = {{"o", 's', &out, "output PNG"}};
+    parse_flags("edges", argc, argv, flags, 1, pos, &np, 64, "IMAGE... -o out.png");
+    if (!out || np == 0) { fprintf(stderr, "convnet edges: give one or more images and -o out.png\n"); return 2; }
+    cn_ctx *ctx = cn_ctx_new(1);
+    if (cn_edges_demo(ctx, out, pos, np)) return die(ctx, "edges demo");
+    printf("wrote %s\n", out);
+    cn_ctx_free(ctx);
+    return 0;
+}
+
+static int cmd_describe(int argc, char **argv) {
+    const char *net_spec = "three-layer", *input = "3,32,32";
+    flag flags[] = {
+        {"net", 's', &net_spec, "net spec (three-layer)"},
+        {"input", 's', &input, "C,H,W (3,32,32)"},
+    };
+    parse_flags("describe", argc, argv, flags, 2, NULL, NULL, 0, "[--net SPEC] [--input C,H,W]");
+    int C, H, W;
+    if (sscanf(input, "%d,%d,%d", &C, &H, &W) != 3) { fprintf(stderr, "convnet describe: --input expects C,H,W\n"); return 2; }
+    cn_ctx *ctx = cn_ctx_new(1);
+    cn_rng r;
+    cn_rng_seed(&r, 0);
+    cn_net *net;
+    if (cn_net_new(ctx, &net, net_spec, C, H, W, CN_F32, 1e-3, 0, &r)) return die(ctx, "building the net");
+    char desc[4096];
+    cn_net_describe(net, desc, sizeof desc);
+    fputs(desc, stdout);
+    printf("training FLOPs per image: %.3g\n", cn_net_flops_per_image(net));
+    cn_net_free(net);
+    cn_ctx_free(ctx);
+    return 0;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: convnet COMMAND [flags]   (convnet COMMAND --help for its flags)\n"
+            "  train      train a net (the three-layer net by default) and save it\n"
+            "  eval       accuracy of a saved model on a split\n"
+            "  gradcheck  float64 numeric gradient check of every parameter of a small net\n"
+            "  filters    the first-layer filters of a model as a picture\n"
+            "  edges      the original's convolution demo on photos\n"
+            "  describe   layers, shapes and parameters of a net spec\n"
+            "  info       what this build detected (SIMD, BLAS, threads)\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *cmd = argv[1];
+    argc -= 2;
+    argv += 2;
+    if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(cmd, "gradcheck")) return cmd_gradcheck(argc, argv);
+    if (!strcmp(cmd, "filters")) return cmd_filters(argc, argv);
+    if (!strcmp(cmd, "edges")) return cmd_edges(argc, argv);
+    if (!strcmp(cmd, "describe")) return cmd_describe(argc, argv);
+    if (!strcmp(cmd, "info")) {
+        cn_ctx *ctx = cn_ctx_new(0);
+        printf("convnet %d.%d: %s\n", CN_VERSION_MAJOR, CN_VERSION_MINOR, cn_build_info(ctx));
+        cn_ctx_free(ctx);
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) { usage(stdout); return 0; }
+    fprintf(stderr, "convnet: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
 }

@@ -1,0 +1,352 @@
+/* test_net.c — nets from a spec, the three-layer net, update rules, the
+ * Solver, checkpoints and exact resume. */
+#include "check.h"
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the model ----------------------------------------------------------- */
+static void test_initial_loss(cn_ctx *ctx) {
+    /* the notebook: N=50 random images, ThreeLayerConvNet(), reg 0 -> ~log(10) */
+    int N = 50;
+    cn_rng r;
+    cn_rng_seed(&r, 1);
+    cn_net *net;
+    int rc = cn_net_new(ctx, &net, "three-layer", 3, 32, 32, CN_F64, 1e-3, 0.0, &r);
+    if (!check_true("three-layer net builds", rc == CN_OK, cn_ctx_error(ctx))) return;
+    double *X = xmalloc(8 * (size_t)N * 3 * 32 * 32);
+    int32_t *y = xmalloc(4 * N);
+    fill_normal(&r, X, (size_t)N * 3 * 32 * 32, 1);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)cn_rng_below(&r, 10);
+    double loss0, loss1;
+    cn_net_loss(ctx, net, &loss0, NULL, X, y, N);
+    check_le("three-layer initial loss (reg 0) ~ ln 10", fabs(loss0 - log(10.0)), 0.02);
+    cn_net_set_reg(net, 0.5);
+    cn_net_loss(ctx, net, &loss1, NULL, X, y, N);
+    double l2 = 0;
+    const char *ws[3] = {"W1", "W2", "W3"};
+    for (int k = 0; k < 3; k++) {
+        const cn_param *p = cn_net_find(net, ws[k]);
+        for (size_t i = 0; i < p->size; i++) l2 += ((double *)p->data)[i] * ((double *)p->data)[i];
+    }
+    check_le("reg 0.5 adds exactly 0.5*reg*sum(W^2)", fabs((loss1 - loss0) - 0.5 * 0.5 * l2) / (0.25 * l2), 1e-12);
+    /* shapes as the original */
+    const cn_param *W2 = cn_net_find(net, "W2");
+    check_true("W2 has the original's shape (32*16*16, 100)", W2 && W2->ndim == 2 && W2->shape[0] == 8192 && W2->shape[1] == 100, "");
+    free(X); free(y);
+    cn_net_free(net);
+}
+
+typedef struct { cn_ctx *ctx; cn_net *net; double *X; int32_t *y; int N; } gc_user;
+static double gc_loss(void *u) {
+    gc_user *g = u;
+    double loss = NAN;
+    cn_net_loss(g->ctx, g->net, &loss, NULL, g->X, g->y, g->N);
+    return loss;
+}
+
+/* Whole-net gradient check in float64, as the notebook: N=2, (3,16,16),
+ * 3 filters 3x3, hidden 7. */
+static void gradcheck_net(cn_ctx *ctx, const char *spec, int C, int H, int W, double reg, double tol, double ws,
+                          const char *zero_grad) {
+    int N = 2;
+    cn_rng r;
+    cn_rng_seed(&r, 7);
+    cn_net *net;
+    int rc = cn_net_new(ctx, &net, spec, C, H, W, CN_F64, ws, reg, &r);
+    char buf[160];
+    snprintf(buf, sizeof buf, "net builds: %s", spec);
+    if (!check_true(buf, rc == CN_OK, cn_ctx_error(ctx))) return;
+    size_t in = (size_t)N * C * H * W;
+    double *X = xmalloc(8 * in);
+    int32_t *y = xmalloc(4 * N);
+    fill_normal(&r, X, in, 1);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)cn_rng_below(&r, (uint64_t)cn_net_num_classes(net));
+    gc_user u = {ctx, net, X, y, N};
+    for (int i = 0; i < cn_net_num_params(net); i++) {
+        const cn_param *p = cn_net_param(net, i);
+        if (!p->trainable) continue;
+        double loss, *an = xmalloc(8 * p->size), *nu = xmalloc(8 * p->size);
+        cn_net_loss(ctx, net, &loss, NULL, X, y, N);
+        memcpy(an, p->grad, 8 * p->size);
+        cn_eval_numerical_gradient(ctx, nu, gc_loss, &u, p->data, p->size, 1e-6);
+        snprintf(buf, sizeof buf, "gradcheck %s reg=%g: %s", spec, reg, p->name);
+        if (zero_grad && !strcmp(p->name, zero_grad)) {
+            /* a bias right before batch norm has no effect: both gradients are ~0 */
+            double m = 0;
+            for (size_t e = 0; e < p->size; e++) m = fmax(m, fmax(fabs(an[e]), fabs(nu[e])));
+            snprintf(buf, sizeof buf, "gradcheck %s: %s (before batch norm) has zero gradient", spec, p->name);
+            check_le(buf, m, 1e-8);
+        } else {
+            check_le(buf, cn_rel_error(nu, an, p->size), tol);
+        }
+        free(an); free(nu);
+    }
+    free(X); free(y);
+    cn_net_free(net);
+}
+
+/* ---- update rules against scalar formulas worked step by step ---------- */
+static void test_update_rules(void) {
+    double w0[3] = {0.5, -1.25, 2.0}, g[3][3] = {{0.1, -0.2, 0.3}, {-0.4, 0.5, 0.05}, {0.2, 0.2, -0.6}};
+    double lr = 0.1;
+    /* sgd: w -= lr g */
+    {
+        double w[3], want[3];
+        memcpy(w, w0, sizeof w); memcpy(want, w0, sizeof w);
+        for (int s = 0; s < 3; s++) { cn_sgd_f64(w, g[s], 3, lr); for (int i = 0; i < 3; i++) want[i] -= lr * g[s][i]; }
+        check_le("sgd 3 steps vs by hand", scaled_error(w, want, 3), 1e-15);
+    }
+    /* sgd_momentum: step 1 v = -lr g1, w = w0 + v; step 2 v = 0.9 v - lr g2 */
+    {
+        double w[3], v[3] = {0, 0, 0};
+        memcpy(w, w0, sizeof w);
+        cn_sgd_momentum_f64(w, g[0], v, 3, lr, 0.9);
+        cn_sgd_momentum_f64(w, g[1], v, 3, lr, 0.9);
+        /* by hand, element 0: v1 = -0.01, w1 = 0.49; v2 = -0.009 + 0.04 = 0.031, w2 = 0.521 */
+        check_le("sgd_momentum 2 steps, element 0 = 0.521 (by hand)", fabs(w[0] - 0.521), 1e-15);
+        check_le("sgd_momentum velocity element 0 = 0.031 (by hand)", fabs(v[0] - 0.031), 1e-15);
+    }
+    /* rmsprop: cache = 0.01 g^2 after step 1; w -= lr g / (|g|/10 + eps) = w - 10 lr sign(g) approx */
+    {
+        double w[3], c[3] = {0, 0, 0};
+        memcpy(w, w0, sizeof w);
+        cn_rmsprop_f64(w, g[0], c, 3, 1e-2, 0.99, 1e-8);
+        /* element 0: cache = 0.01*0.01 = 1e-4; w = 0.5 - 1e-2*0.1/(0.01+1e-8) */
+        check_le("rmsprop step 1 element 0 (by hand)", fabs(w[0] - (0.5 - 1e-3 / (0.01 + 1e-8))), 1e-15);
+        check_le("rmsprop cache element 0 = 1e-4 (by hand)", fabs(c[0] - 1e-4), 1e-19);
+    }
+    /* adam: step 1 mt = g, vt = g^2 -> w -= lr g/(|g| + eps); step 2 by the formulas */
+    {
+        double w[3], m[3] = {0}, v[3] = {0};
+        memcpy(w, w0, sizeof w);
+        cn_adam_f64(w, g[0], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 1);
+        double want1 = 0.5 - 1e-3 * 0.1 / (0.1 + 1e-8);
+        check_le("adam step 1 element 0 = w - lr*sign(g) (by hand)", fabs(w[0] - want1), 1e-15);
+        cn_adam_f64(w, g[1], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 2);
+        double m2 = 0.9 * 0.01 + 0.1 * -0.4, v2 = 0.999 * 1e-5 + 0.001 * 0.16;
+        double want2 = want1 - 1e-3 * (m2 / (1 - 0.81)) / (sqrt(v2 / (1 - 0.998001)) + 1e-8);
+        check_le("adam step 2 element 0 (by hand)", fabs(w[0] - want2), 1e-15);
+    }
+    /* float32 agrees with float64 */
+    {
+        float wf[3], mf[3] = {0}, vf[3] = {0}, gf[3];
+        double w[3], m[3] = {0}, v[3] = {0};
+        for (int i = 0; i < 3; i++) { wf[i] = (float)w0[i]; w[i] = wf[i]; }
+        for (int s = 0; s < 3; s++) {
+            to_f32(gf, g[s], 3);
+            double gd[3];
+            to_f64(gd, gf, 3);
+            cn_adam_f32(wf, gf, mf, vf, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
+            cn_adam_f64(w, gd, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
+        }
+        check_le("adam float32 vs float64, 3 steps", scaled_error_f32(wf, w, 3), 1e-6);
+    }
+}
+
+/* ---- data for the Solver --------------------------------------------------- */
+/* A synthetic dataset: class k images are a noisy pattern k; learnable. */
+static void synth_dataset(cn_dataset *ds, int C, int H, int W, int ntrain, int nval, uint64_t seed) {
+    memset(ds, 0, sizeof *ds);
+    snprintf(ds->name, sizeof ds->name, "synthetic");
+    ds->num_classes = 10;
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    cn_split *sp[2] = {&ds->train, &ds->val};
+    int ns[2] = {ntrain, nval};
+    size_t img = (size_t)C * H * W;
+    for (int s = 0; s < 2; s++) {
+        cn_split *p = sp[s];
+        p->n = ns[s]; p->c = C; p->h = H; p->w = W;
+        p->x = xmalloc(img * ns[s]);
+        p->y = xmalloc(ns[s]);
+        for (int i = 0; i < ns[s]; i++) {
+            int k = (int)cn_rng_below(&r, 10);
+            p->y[i] = (uint8_t)k;
+            for (size_t e = 0; e < img; e++) {
+                double base = ((e * 7 + k * 13) % 10 == 0) ? 200 : 60;
+                double v = base + 40 * cn_rng_normal(&r);
+                p->x[(size_t)i * img + e] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+    }
+    ds->mean = xmalloc(sizeof(float) * img);
+    for (size_t e = 0; e < img; e++) {
+        double s = 0;
+        for (int i = 0; i < ntrain; i++) s += ds->train.x[(size_t)i * img + e];
+        ds->mean[e] = (float)(s / ntrain);
+    }
+}
+static void free_synth(cn_dataset *ds) {
+    free(ds->train.x); free(ds->train.y); free(ds->val.x); free(ds->val.y); free(ds->mean);
+}
+
+static int nlines;
+static char lines[64][128];
+static void capture(void *u, const char *line, int progress) {
+    (void)u;
+    if (progress || nlines >= 64) return;
+    snprintf(lines[nlines++], 128, "%s", line);
+}
+
+/* The notebook's overfit check: 100 training images, 15 epochs, batch 50,
+ * adam 1e-3, weight_scale 1e-2 -> train accuracy >= 0.9. */
+static void test_overfit(cn_ctx *ctx) {
+    cn_dataset ds;
+    const char *src = "synthetic (no CIFAR-10 at ../shared/data)";
+    int real = cn_load_cifar10(ctx, &ds, "../shared/data/cifar-10-batches-bin", 100, 50, 0) == CN_OK;
+    if (real) src = "CIFAR-10 from ../shared/data";
+    else synth_dataset(&ds, 3, 32, 32, 100, 50, 3);
+    cn_rng r;
+    cn_rng_seed(&r, 11);
+    cn_net *net;
+    cn_net_new(ctx, &net, "three-layer", 3, 32, 32, CN_F32, 1e-2, 0.0, &r);
+    cn_solver_config cfg;
+    cn_solver_config_default(&cfg);
+    snprintf(cfg.update_rule, sizeof cfg.update_rule, "adam");
+    cfg.learning_rate = 1e-3;
+    cfg.batch_size = 50;
+    cfg.num_epochs = 15;
+    cfg.print_every = 1;
+    cfg.seed = 5;
+    cn_solver *s;
+    int rc = cn_solver_new(ctx, &s, net, &ds, &cfg);
+    if (!check_true("solver builds", rc == CN_OK, cn_ctx_error(ctx))) return;
+    nlines = 0;
+    rc = cn_solver_train(ctx, s, capture, NULL, NULL, NULL, 0);
+    check_true("overfit run trains", rc == CN_OK, cn_ctx_error(ctx));
+    int n;
+    const double *ta = cn_solver_train_acc_history(s, &n);
+    char buf[160];
+    snprintf(buf, sizeof buf, "overfit 100 images, 15 epochs: train acc %.3f >= 0.9 [%s]", n ? ta[n - 1] : -1.0, src);
+    check_true(buf, n > 0 && ta[n - 1] >= 0.9, "");
+    /* the log: 30 iterations, 15 epochs -> 1 + 15 accuracy lines */
+    check_true("log: first line is '(Iteration 1 / 30) loss: ...'", nlines > 0 && !strncmp(lines[0], "(Iteration 1 / 30) loss: ", 25), lines[0]);
+    check_true("log: second line is '(Epoch 0 / 15) train acc: ...; val_acc: ...'",
+               nlines > 1 && !strncmp(lines[1], "(Epoch 0 / 15) train acc: ", 26) && strstr(lines[1], "; val_acc: "), lines[1]);
+    check_true("16 accuracy checks (epoch 0 and each epoch end)", n == 16, "");
+    if (getenv("CN_DEBUG")) for (int i = 0; i < nlines; i++) printf("  %s\n", lines[i]);
+    cn_solver_free(s);
+    cn_net_free(net);
+    if (real) cn_dataset_free(&ds); else free_synth(&ds);
+}
+
+/* Checkpoint round trip and resume bit for bit. */
+static void run_solver(cn_ctx *ctx, cn_dataset *ds, const char *rule, int stop_at, const char *ckpt,
+                       const char *resume_from, float *final_params, size_t *np, double *hist) {
+    cn_rng r;
+    cn_rng_seed(&r, 21);
+    cn_net *net;
+    cn_net_new(ctx, &net, "conv4x3-relu-pool2-affine16-relu-affine10", 3, 8, 8, CN_F32, 1e-2, 1e-3, &r);
+    cn_solver_config cfg;
+    cn_solver_config_default(&cfg);
+    snprintf(cfg.update_rule, sizeof cfg.update_rule, "%s", rule);
+    cfg.batch_size = 10;
+    cfg.num_epochs = 3;
+    cfg.lr_decay = 0.95;
+    cfg.num_train_samples = 20;
+    cfg.verbose = 0;
+    cfg.seed = 9;
+    cn_solver *s;
+    cn_solver_new(ctx, &s, net, ds, &cfg);
+    if (resume_from && cn_solver_resume(ctx, s, resume_from)) printf("resume failed: %s\n", cn_ctx_error(ctx));
+    /* stop_at > 0: checkpoint every stop_at iterations while running to the end */
+    int rc = cn_solver_train(ctx, s, NULL, NULL, NULL, stop_at > 0 ? ckpt : NULL, stop_at);
+    if (rc) printf("train failed: %s\n", cn_ctx_error(ctx));
+    size_t n;
+    float *p = cn_net_flat_params(net, &n);
+    memcpy(final_params, p, n * 4);
+    *np = n;
+    int nh;
+    const double *h = cn_solver_loss_history(s, &nh);
+    for (int i = 0; i < nh; i++) hist[i] = h[i];
+    cn_solver_free(s);
+    cn_net_free(net);
+}
+
+static void test_resume(cn_ctx *ctx) {
+    cn_dataset ds;
+    synth_dataset(&ds, 3, 8, 8, 60, 20, 4);
+    char dir[] = "/tmp/cn_test_net_XXXXXX";
+    if (!mkdtemp(dir)) { check_true("mkdtemp", 0, ""); return; }
+    char ck[256];
+    snprintf(ck, sizeof ck, "%s/run.safetensors", dir);
+    const char *rules[4] = {"sgd", "sgd_momentum", "rmsprop", "adam"};
+    for (int k = 0; k < 4; k++) {
+        static float a[100000], b[100000];
+        static double ha[64], hb[64];
+        size_t na, nb;
+        memset(ha, 0, sizeof ha); memset(hb, 0, sizeof hb);
+        run_solver(ctx, &ds, rules[k], 0, NULL, NULL, a, &na, ha);  /* uninterrupted: 18 iterations */
+        run_solver(ctx, &ds, rules[k], 10, ck, NULL, b, &nb, hb);   /* the same, checkpoint at 10 */
+        check_true("checkpointing does not change the run", !memcmp(a, b, na * 4), "");
+        memset(b, 0, sizeof b); memset(hb, 0, sizeof hb);
+        run_solver(ctx, &ds, rules[k], 0, NULL, ck, b, &nb, hb);    /* resume at 10, run to the end */
+        char buf[160];
+        snprintf(buf, sizeof buf, "%s: resumed run's final params equal the uninterrupted run's bit for bit", rules[k]);
+        check_true(buf, na == nb && !memcmp(a, b, na * 4), "");
+        snprintf(buf, sizeof buf, "%s: resumed loss history equals the uninterrupted one bit for bit", rules[k]);
+        check_true(buf, !memcmp(ha, hb, sizeof ha) && ha[17] != 0, "");
+    }
+    /* round trip of a model file is exact */
+    cn_rng r;
+    cn_rng_seed(&r, 2);
+    cn_net *net, *back;
+    cn_net_new(ctx, &net, "conv4x3-bn-relu-pool2-affine16-ln-relu-affine10", 3, 8, 8, CN_F32, 1e-1, 0, &r);
+    const cn_param *rm = cn_net_find(net, "running_mean1");
+    for (size_t i = 0; i < rm->size; i++) ((float *)rm->data)[i] = 0.5f + i;
+    char mp[256];
+    snprintf(mp, sizeof mp, "%s/model.safetensors", dir);
+    int rc = cn_net_save(ctx, net, mp, NULL, 0);
+    rc = rc ? rc : cn_net_load(ctx, &back, mp, 0, NULL);
+    int same = rc == CN_OK && !strcmp(cn_net_spec(back), cn_net_spec(net)) && cn_net_num_params(back) == cn_net_num_params(net);
+    for (int i = 0; same && i < cn_net_num_params(net); i++) {
+        const cn_param *p = cn_net_param(net, i), *q = cn_net_param(back, i);
+        same = !strcmp(p->name, q->name) && p->size == q->size && !memcmp(p->data, q->data, p->size * 4);
+    }
+    check_true("model save/load round trip is exact (params, running stats, spec)", same, cn_ctx_error(ctx));
+    if (rc == CN_OK) cn_net_free(back);
+    cn_net_free(net);
+    unlink(ck); unlink(mp); rmdir(dir);
+    free_synth(&ds);
+}
+
+static void test_spec_errors(cn_ctx *ctx) {
+    cn_rng r;
+    cn_rng_seed(&r, 0);
+    struct { const char *spec; const char *want; } bad[] = {
+        {"conv32x7-relu-pool2-affine100-relu", "last layer must be affine"},
+        {"conv32x99p0-affine10", "layer 1"},
+        {"convx7-affine10", "cannot read layer 1"},
+        {"conv8x3-gn3-affine10", "G=3 does not divide C=8"},
+        {"affine10-conv8x3-affine10", "after the features were flattened"},
+        {"conv8x3-relu-pool64-affine10", "layer 3"},
+        {"conv8x3-dropout-affine10", "cannot read layer 2"},
+        {"conv8x3--affine10", "cannot read layer 2"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cn_net *net = NULL;
+        int rc = cn_net_new(ctx, &net, bad[i].spec, 3, 32, 32, CN_F32, 1e-3, 0, &r);
+        char buf[160];
+        snprintf(buf, sizeof buf, "spec '%s' is refused with a clear message", bad[i].spec);
+        check_true(buf, rc == CN_EINVAL && net == NULL && strstr(cn_ctx_error(ctx), bad[i].want), cn_ctx_error(ctx));
+    }
+}
+
+int main(void) {
+    cn_ctx *ctx = cn_ctx_new(2);
+    test_initial_loss(ctx);
+    /* the notebook's check: small ThreeLayerConvNet, float64; ReLU/pool kinks
+     * are possible, so the original's bound 1e-2 */
+    gradcheck_net(ctx, "conv3x3-relu-pool2-affine7-relu-affine10", 3, 16, 16, 0.0, 1e-2, 1e-2, NULL);
+    /* no kinks (no relu/pool): far smaller */
+    gradcheck_net(ctx, "conv3x3s2p1-affine7-affine10", 3, 9, 9, 0.5, 1e-6, 1e-1, NULL);
+    gradcheck_net(ctx, "conv4x3-bn-relu-pool2-affine10", 3, 8, 8, 0.1, 1e-2, 1e-1, "b1");
+    gradcheck_net(ctx, "conv4x3-gn2-affine6-ln-affine10", 3, 6, 6, 0.0, 1e-4, 1e-1, NULL);
+    test_update_rules();
+    test_spec_errors(ctx);
+    test_overfit(ctx);
+    test_resume(ctx);
+    cn_ctx_free(ctx);
+    return check_done();
+}
