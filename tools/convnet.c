@@ -171,7 +171,7 @@ static int write_plots(cn_ctx *ctx, cn_solver *s, cn_net *net, const char *dir) 
     printf("wrote %s\n", path);
     cn_series as[2] = {{"train", ta, NULL, na, 1}, {"val", va, NULL, na, 1}};
     snprintf(path, sizeof path, "%s/accuracy.png", dir);
-    if ((rc = cn_plot_png(ctx, path, "Classification accuracy", "Check (epoch 0, each epoch end)", "Accuracy", as, 2))) return rc;
+    if ((rc = cn_plot_png(ctx, path, "Classification accuracy", "Epoch", "Accuracy", as, 2))) return rc;
     printf("wrote %s\n", path);
     const cn_param *W1 = cn_net_find(net, "W1");
     if (W1 && W1->ndim == 4 && (W1->shape[1] == 1 || W1->shape[1] == 3)) {
@@ -293,10 +293,14 @@ static int cmd_train(int argc, char **argv) {
     printf("trained %d iterations in %.2fs (%.0f images/s, %.1f GFLOP/s)\n", iters, secs,
            iters * (double)batch / (secs > 0 ? secs : 1),
            iters * (double)batch * cn_net_flops_per_image(net) / (secs > 0 ? secs : 1) * 1e-9);
+    /* final accuracies with the best parameters: the first num_train_samples
+     * training images (all of them when <= 0), the whole val and test splits */
     double ta, va, te = -1;
-    if (split_accuracy(ctx, net, &ds, &ds.train, &ta) || split_accuracy(ctx, net, &ds, &ds.val, &va)) return die(ctx, "accuracy");
+    cn_split head = ds.train;
+    if (ntrs > 0 && head.n > ntrs) head.n = ntrs;
+    if (split_accuracy(ctx, net, &ds, &head, &ta) || split_accuracy(ctx, net, &ds, &ds.val, &va)) return die(ctx, "accuracy");
     if (ds.test.n > 0 && split_accuracy(ctx, net, &ds, &ds.test, &te)) return die(ctx, "accuracy");
-    printf("final (best params, val acc %f): train acc %f; val acc %f", cn_solver_best_val_acc(s), ta, va);
+    printf("final (best params): train acc %f (first %d images); val acc %f", ta, head.n, va);
     if (te >= 0) printf("; test acc %f", te);
     printf("\n");
     if (save) {
