@@ -277,21 +277,26 @@ int main(void) {
         {100, 3, 31, 31, 25, 3, 3, 2, 1},/* the original's timing cell */
         {1, 64, 40, 40, 3, 3, 3, 1, 1},  /* K = 576: several column chunks, one sample */
         {2, 17, 11, 13, 19, 3, 5, 1, 2}, /* odd everything */
+        /* stride 1 with W' a multiple of the vector: columns read in place */
+        {1, 40, 16, 48, 5, 3, 3, 1, 1},  /* several chunks of one sample */
+        {1, 8, 7, 32, 3, 3, 3, 1, 1},    /* last chunk partial */
+        {3, 2, 6, 16, 9, 5, 1, 1, 0},    /* 5x1 filter, W' = 16 */
     };
     const int ns = sizeof shapes / sizeof shapes[0];
     for (int i = 0; i < ns; i++) fast_vs_naive(ctx, "auto", shapes[i], 100 + i, 0);
     /* the other SIMD paths (a cap read on each call) */
-    const int some[] = {1, 2, 6, 8, 10, 11};
+    const int some[] = {1, 2, 6, 8, 10, 11, 13};
     setenv("CN_SIMD", "avx2", 1);
-    for (int i = 0; i < 6; i++) fast_vs_naive(ctx, "avx2", shapes[some[i]], 200 + i, 1);
+    for (int i = 0; i < 7; i++) fast_vs_naive(ctx, "avx2", shapes[some[i]], 200 + i, 1);
     setenv("CN_SIMD", "generic", 1);
-    for (int i = 0; i < 6; i++) fast_vs_naive(ctx, "generic", shapes[some[i]], 300 + i, 1);
+    for (int i = 0; i < 7; i++) fast_vs_naive(ctx, "generic", shapes[some[i]], 300 + i, 1);
     unsetenv("CN_SIMD");
     /* other thread counts (1, and more threads than samples) */
     cn_ctx *c1 = cn_ctx_new(1), *c5 = cn_ctx_new(5);
     fast_vs_naive(c1, "auto 1 thread", shapes[1], 400, 1);
     fast_vs_naive(c5, "auto 5 threads", shapes[1], 401, 1);
     fast_vs_naive(c5, "auto 5 threads", shapes[10], 402, 1);
+    fast_vs_naive(c5, "auto 5 threads", shapes[12], 403, 1);
     cn_ctx_free(c1);
     cn_ctx_free(c5);
     cn_ctx_set_threads(ctx, 2);

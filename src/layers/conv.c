@@ -108,15 +108,25 @@ typedef int32_t vmask __attribute__((vector_size(VBYTES)));
 #define DF_MAX 4
 #define DK_MAX 6
 
+/* Column data ("B", K rows) is read one of two ways:
+ *   explicit (IMPL = 0): im2col rows, B[k*ldb + q];
+ *   implicit (IMPL = 1): straight from the padded input, B[off[k] + vb[q/VL]
+ *     + q%VL], with off[k] = (c*Hp + kh)*Wp + kw and vb[v] = i*Wp + j the
+ *     first pixel (i, j) of column vector v. Valid for stride 1 when W' is a
+ *     multiple of VL (a vector never straddles two output rows): no im2col. */
+
 /* One register tile of C[M, ncols] = A[M, Kr] B[Kr, ncols] (+ init):
  * rows r < mr (<= MR; missing rows repeat the last one and are not stored),
- * NV vectors of columns. A(r, k) = A[r*ars + k*acs]; B rows have stride ldb.
- * init: bias[r] if bias, else 0. relu: store max(c, 0). */
-INLINE void tile_body(const int MR, const int NV, int mr, int Kr, const real *A, ptrdiff_t ars,
-                      ptrdiff_t acs, const real *B, ptrdiff_t ldb, real *C, ptrdiff_t ldc,
-                      const real *bias, int relu) {
+ * NV vectors of columns. A(r, k) = A[r*ars + k*acs]. B as above (vb: this
+ * tile's NV vector bases). init: bias[r] if bias, else 0. relu: max(c, 0). */
+INLINE void tile_body(const int IMPL, const int MR, const int NV, int mr, int Kr, const real *A,
+                      ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb, const int *off,
+                      const int *vb, real *C, ptrdiff_t ldc, const real *bias, int relu) {
     vreal acc[MR_MAX][NV_MAX]; /* fixed sizes: MR, NV are constants after inlining */
     const real *a[MR_MAX];
+    ptrdiff_t vo[NV_MAX];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) vo[v] = IMPL ? vb[v] : v * VL;
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
         int rr = r < mr ? r : mr - 1;
@@ -126,9 +136,10 @@ INLINE void tile_body(const int MR, const int NV, int mr, int Kr, const real *A,
         for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0} + b0;
     }
     for (int k = 0; k < Kr; k++) {
+        const real *brow = IMPL ? B + off[k] : B + k * ldb;
         vreal bv[NV_MAX];
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(bv[v], B + k * ldb + v * VL);
+        for (int v = 0; v < NV; v++) VLOAD(bv[v], brow + vo[v]);
         ptrdiff_t ko = k * acs;
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
@@ -154,48 +165,59 @@ INLINE void tile_body(const int MR, const int NV, int mr, int Kr, const real *A,
 }
 
 /* C[M, ncols] = A B (+ bias, relu); ncols a multiple of VL. */
-INLINE void gemm_body(const int MR, const int NV, int M, int ncols, int Kr, const real *A,
-                      ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb, real *C,
-                      ptrdiff_t ldc, const real *bias, int relu) {
+INLINE void gemm_body(const int IMPL, const int MR, const int NV, int M, int ncols, int Kr,
+                      const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb,
+                      const int *off, const int *vb, real *C, ptrdiff_t ldc, const real *bias,
+                      int relu) {
     int nvec = ncols / VL;
     for (int v0 = 0; v0 < nvec; v0 += NV) {
         int nv = nvec - v0 < NV ? nvec - v0 : NV;
+        const real *bb = IMPL ? B : B + v0 * VL;
+        const int *vbb = IMPL ? vb + v0 : NULL;
         for (int m0 = 0; m0 < M; m0 += MR) {
             int mr = M - m0 < MR ? M - m0 : MR;
-            const real *a = A + m0 * ars, *bb = B + v0 * VL, *bi = bias ? bias + m0 : NULL;
+            const real *a = A + m0 * ars, *bi = bias ? bias + m0 : NULL;
             real *c = C + m0 * ldc + v0 * VL;
-            if (nv == NV) tile_body(MR, NV, mr, Kr, a, ars, acs, bb, ldb, c, ldc, bi, relu);
-            else if (nv == 2) tile_body(MR, 2, mr, Kr, a, ars, acs, bb, ldb, c, ldc, bi, relu);
-            else tile_body(MR, 1, mr, Kr, a, ars, acs, bb, ldb, c, ldc, bi, relu);
+            if (nv == NV)
+                tile_body(IMPL, MR, NV, mr, Kr, a, ars, acs, bb, ldb, off, vbb, c, ldc, bi, relu);
+            else if (nv == 2)
+                tile_body(IMPL, MR, 2, mr, Kr, a, ars, acs, bb, ldb, off, vbb, c, ldc, bi, relu);
+            else
+                tile_body(IMPL, MR, 1, mr, Kr, a, ars, acs, bb, ldb, off, vbb, c, ldc, bi, relu);
         }
     }
 }
 
 /* One tile of dots: for f < fr (<= DF), k < kr (<= DK):
- *   sum_p G[f][p] X[k][p] over p < len (len a multiple of VL) plus scalar p in
- *   [len, len+tail), added to part: vector partials part[(f*ldp + k)*VL + lane]
- *   when vpart, else scalar part[f*ldp + k]. */
-INLINE void dot_body(const int DF, const int DK, int fr, int kr, int len, int tail,
-                     const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx, real *part,
-                     ptrdiff_t ldp, int vpart) {
+ *   sum_q G[f][q] X(k, q) over q < len (len a multiple of VL) plus scalar q
+ *   in [len, len+tail) (explicit only), added to part: vector partials
+ *   part[(f*ldp + k)*VL + lane] when vpart, else scalar part[f*ldp + k].
+ *   X(k, q) is explicit X[k*ldx + q] or implicit X[off[k] + vb[q/VL] + q%VL]. */
+INLINE void dot_body(const int IMPL, const int DF, const int DK, int fr, int kr, int len,
+                     int tail, const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx,
+                     const int *off, const int *vb, real *part, ptrdiff_t ldp, int vpart) {
     vreal acc[DF_MAX][DK_MAX];
     const real *g[DF_MAX], *xr[DK_MAX];
 #pragma GCC unroll 16
     for (int f = 0; f < DF; f++) g[f] = G + (f < fr ? f : fr - 1) * ldg;
 #pragma GCC unroll 16
-    for (int k = 0; k < DK; k++) xr[k] = X + (k < kr ? k : kr - 1) * ldx;
+    for (int k = 0; k < DK; k++) {
+        int kk = k < kr ? k : kr - 1;
+        xr[k] = IMPL ? X + off[kk] : X + kk * ldx;
+    }
 #pragma GCC unroll 16
     for (int f = 0; f < DF; f++)
 #pragma GCC unroll 16
         for (int k = 0; k < DK; k++) acc[f][k] = (vreal){0};
-    for (int p = 0; p < len; p += VL) {
+    for (int q = 0; q < len; q += VL) {
+        ptrdiff_t xo = IMPL ? vb[q / VL] : q;
         vreal gv[DF_MAX];
 #pragma GCC unroll 16
-        for (int f = 0; f < DF; f++) VLOAD(gv[f], g[f] + p);
+        for (int f = 0; f < DF; f++) VLOAD(gv[f], g[f] + q);
 #pragma GCC unroll 16
         for (int k = 0; k < DK; k++) {
             vreal xv;
-            VLOAD(xv, xr[k] + p);
+            VLOAD(xv, xr[k] + xo);
 #pragma GCC unroll 16
             for (int f = 0; f < DF; f++) acc[f][k] += gv[f] * xv;
         }
@@ -206,7 +228,8 @@ INLINE void dot_body(const int DF, const int DK, int fr, int kr, int len, int ta
         for (int k = 0; k < DK; k++) {
             if (f >= fr || k >= kr) continue;
             real t = 0;
-            for (int q = len; q < len + tail; q++) t += g[f][q] * xr[k][q];
+            if (!IMPL)
+                for (int q = len; q < len + tail; q++) t += g[f][q] * xr[k][q];
             if (vpart) {
                 real *pp = part + (f * ldp + k) * VL;
                 vreal old;
@@ -222,14 +245,16 @@ INLINE void dot_body(const int DF, const int DK, int fr, int kr, int len, int ta
         }
 }
 
-/* part[F,K(,VL)] += dout_chunk[F, n] col[K, n]^T, n = len + tail columns. */
-INLINE void dw_body(const int DF, const int DK, int F, int K, int len, int tail, const real *G,
-                    ptrdiff_t ldg, const real *X, ptrdiff_t ldx, real *part, int vpart) {
+/* part[F,K(,VL)] += G[F, n] X[K, n]^T, n = len + tail columns. */
+INLINE void dw_body(const int IMPL, const int DF, const int DK, int F, int K, int len, int tail,
+                    const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx, const int *off,
+                    const int *vb, real *part, int vpart) {
     for (int f0 = 0; f0 < F; f0 += DF) {
         int fr = F - f0 < DF ? F - f0 : DF;
         for (int k0 = 0; k0 < K; k0 += DK) {
             int kr = K - k0 < DK ? K - k0 : DK;
-            dot_body(DF, DK, fr, kr, len, tail, G + f0 * ldg, ldg, X + k0 * ldx, ldx,
+            dot_body(IMPL, DF, DK, fr, kr, len, tail, G + f0 * ldg, ldg,
+                     IMPL ? X : X + k0 * ldx, ldx, IMPL ? off + k0 : NULL, vb,
                      part + (vpart ? (f0 * (ptrdiff_t)K + k0) * VL : f0 * (ptrdiff_t)K + k0), K,
                      vpart);
         }
@@ -331,12 +356,13 @@ INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const geo *g
  * vreal; SSE2 16 registers of a quarter. */
 #define GEMM_ARGS                                                                          \
     int M, int ncols, int Kr, const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, \
-        ptrdiff_t ldb, real *C, ptrdiff_t ldc, const real *bias, int relu
-#define GEMM_PASS M, ncols, Kr, A, ars, acs, B, ldb, C, ldc, bias, relu
+        ptrdiff_t ldb, const int *off, const int *vb, real *C, ptrdiff_t ldc,              \
+        const real *bias, int relu
+#define GEMM_PASS M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu
 #define DW_ARGS                                                                            \
     int F, int K, int len, int tail, const real *G, ptrdiff_t ldg, const real *X,         \
-        ptrdiff_t ldx, real *part, int vpart
-#define DW_PASS F, K, len, tail, G, ldg, X, ldx, part, vpart
+        ptrdiff_t ldx, const int *off, const int *vb, real *part, int vpart
+#define DW_PASS F, K, len, tail, G, ldg, X, ldx, off, vb, part, vpart
 
 typedef struct {
     void (*gemm)(GEMM_ARGS);
@@ -347,8 +373,14 @@ typedef struct {
 } kernels;
 
 #define DEFINE_KERNELS(SFX, ATTR, MR, NV, DF, DK)                                           \
-    ATTR static void gemm_##SFX(GEMM_ARGS) { gemm_body(MR, NV, GEMM_PASS); }                 \
-    ATTR static void dw_##SFX(DW_ARGS) { dw_body(DF, DK, DW_PASS); }                         \
+    ATTR static void gemm_##SFX(GEMM_ARGS) { /* off != NULL: implicit columns */           \
+        if (off) gemm_body(1, MR, NV, GEMM_PASS);                                            \
+        else gemm_body(0, MR, NV, GEMM_PASS);                                                \
+    }                                                                                        \
+    ATTR static void dw_##SFX(DW_ARGS) {                                                     \
+        if (off) dw_body(1, DF, DK, DW_PASS);                                                \
+        else dw_body(0, DF, DK, DW_PASS);                                                    \
+    }                                                                                        \
     ATTR static void rowsum_##SFX(int R, int n, const real *G, ptrdiff_t ldg, real *sums) {  \
         rowsum_body(R, n, G, ldg, sums);                                                     \
     }                                                                                        \
@@ -391,18 +423,42 @@ static const kernels *pick_kernels(void) {
 #define VPART_BYTES ((size_t)8 << 20)      /* per-thread vector dw partials, at most */
 #define WS_MAX_BYTES ((size_t)1 << 30)     /* whole workspace, at most */
 
+/* Workspace (CN_WS_IM2COL): off[K] (ints, shared), then per thread
+ * xpad | col | tile | part | vb; sizes in reals, each a multiple of 16. */
 typedef struct {
     int Ho, Wo, Hp, Wp, P, K;
     int cp, nch, nt, vpart;
-    size_t xpad_sz, col_sz, tile_sz, part_sz, per_thread; /* in reals */
+    int implicit;      /* columns read straight from xpad (see tile_body) */
+    size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, per_thread;
     real *ws;
+    int *off;          /* [K] implicit tap offsets into xpad, or NULL */
     geo g;
     const kernels *kern;
 } conv_plan;
 
+enum { PLAN_FORWARD, PLAN_BACKWARD, PLAN_BACKWARD_DX };
+
+/* this thread's buffers */
+typedef struct {
+    real *xpad, *col, *tile, *part;
+    int *vb;
+} thr_bufs;
+
+static thr_bufs thr(const conv_plan *pl, int t) {
+    real *b = pl->ws + pl->shared_sz + (size_t)t * pl->per_thread;
+    thr_bufs r;
+    r.xpad = b;
+    r.col = r.xpad + pl->xpad_sz;
+    r.tile = r.col + pl->col_sz;
+    r.part = r.tile + pl->tile_sz;
+    r.vb = (int *)(r.part + pl->part_sz);
+    return r;
+}
+
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int backward, conv_plan *pl) {
+static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *pl) {
+    const int backward = mode != PLAN_FORWARD;
     int rc = check_conv(ctx, s, &pl->Ho, &pl->Wo);
     if (rc) return rc;
     pl->Hp = s->H + 2 * s->pad;
@@ -427,14 +483,18 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int backward, conv_pla
     pl->nch = (int)((pl->P + cp - 1) / cp);
     size_t items = (size_t)s->N * pl->nch;
     pl->nt = items < (size_t)nt ? (int)items : nt;
+    pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
+    pl->shared_sz = pl->implicit ? round16(pl->K) : 0; /* K ints fit in K reals */
     pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
-    pl->col_sz = round16((size_t)pl->K * cp);
+    /* im2col columns; implicit needs them only as dcol for dx */
+    pl->col_sz = pl->implicit && mode != PLAN_BACKWARD_DX ? 0 : round16((size_t)pl->K * cp);
+    pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
     pl->tile_sz = round16(cn__mul(s->F, cp));
     size_t fk = (size_t)s->F * pl->K;
     pl->vpart = backward && fk * VL * sizeof(real) <= VPART_BYTES;
     pl->part_sz = backward ? round16((pl->vpart ? fk * VL : fk) + s->F) : 0;
-    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz;
-    size_t bytes = cn__mul(cn__mul(per, pl->nt), sizeof(real));
+    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz + pl->vb_sz;
+    size_t bytes = cn__mul(cn__mul(per, pl->nt) + pl->shared_sz, sizeof(real));
     if (pl->xpad_sz < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM,
                       "conv: workspace for x (%d,%d,%d,%d) w (%d,%d,%d,%d) would exceed %zu MB",
@@ -444,7 +504,30 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int backward, conv_pla
     if (!pl->ws) return CN_ENOMEM;
     pl->g = (geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride};
     pl->kern = pick_kernels();
+    pl->off = NULL;
+    if (pl->implicit) {
+        pl->off = (int *)pl->ws;
+        int k = 0;
+        for (int c = 0; c < s->C; c++)
+            for (int kh = 0; kh < s->HH; kh++)
+                for (int kw = 0; kw < s->WW; kw++) pl->off[k++] = (c * pl->Hp + kh) * pl->Wp + kw;
+    }
     return CN_OK;
+}
+
+/* Prepare the columns of output pixels [p0, p0+len) of a sample whose
+ * padded input is in t->xpad: im2col into t->col, or (implicit) the vector
+ * bases t->vb. Returns the column source for the kernels. */
+static const real *columns(const conv_plan *pl, const thr_bufs *t, int p0, int len) {
+    if (!pl->implicit) {
+        pl->kern->im2col(t->col, pl->cp, t->xpad, &pl->g, p0, len);
+        return t->col;
+    }
+    for (int v = 0; v * VL < len; v++) {
+        int p = p0 + v * VL;
+        t->vb[v] = (p / pl->Wo) * pl->Wp + p % pl->Wo;
+    }
+    return t->xpad;
 }
 
 static int thread_id(void) {
@@ -478,32 +561,31 @@ static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int H
 int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
                              const real *b, const cn_conv_shape *s, int relu) {
     conv_plan pl;
-    int rc = make_plan(ctx, s, 0, &pl);
+    int rc = make_plan(ctx, s, PLAN_FORWARD, &pl);
     if (rc) return rc;
     const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch;
     const int direct = P % cp == 0; /* every chunk full: write out in place */
     const long items = (long)s->N * nch;
 #pragma omp parallel num_threads(pl.nt)
     {
-        real *base = pl.ws + (size_t)thread_id() * pl.per_thread;
-        real *xpad = base, *col = xpad + pl.xpad_sz, *tile = col + pl.col_sz;
+        thr_bufs t = thr(&pl, thread_id());
         int have = -1; /* sample now in xpad */
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
             int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
-            int len = P - p0 < cp ? P - p0 : cp;
+            int len = P - p0 < cp ? P - p0 : cp, ncols = (len + VL - 1) / VL * VL;
             if (n != have) {
-                pad_sample(xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp);
+                pad_sample(t.xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp);
                 have = n;
             }
-            pl.kern->im2col(col, cp, xpad, &pl.g, p0, len);
+            const real *B = columns(&pl, &t, p0, len);
             real *on = out + (size_t)n * F * P + p0; /* [F, P] at column p0 */
             if (direct) {
-                pl.kern->gemm(F, cp, K, w, K, 1, col, cp, on, P, b, relu);
+                pl.kern->gemm(F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, on, P, b, relu);
             } else {
-                pl.kern->gemm(F, cp, K, w, K, 1, col, cp, tile, cp, b, relu);
+                pl.kern->gemm(F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, cp, b, relu);
                 for (int f = 0; f < F; f++)
-                    memcpy(on + (size_t)f * P, tile + (size_t)f * cp, sizeof(real) * len);
+                    memcpy(on + (size_t)f * P, t.tile + (size_t)f * cp, sizeof(real) * len);
             }
         }
     }
@@ -518,7 +600,7 @@ int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, co
 int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                          const real *x, const real *w, const cn_conv_shape *s) {
     conv_plan pl;
-    int rc = make_plan(ctx, s, 1, &pl);
+    int rc = make_plan(ctx, s, dx ? PLAN_BACKWARD_DX : PLAN_BACKWARD, &pl);
     if (rc) return rc;
     const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch;
     const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
@@ -530,10 +612,8 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
     if (dw || db) {
 #pragma omp parallel num_threads(nt)
         {
-            real *base = pl.ws + (size_t)thread_id() * pl.per_thread;
-            real *xpad = base, *col = xpad + pl.xpad_sz;
-            real *part = col + pl.col_sz + pl.tile_sz;
-            memset(part, 0, sizeof(real) * pl.part_sz);
+            thr_bufs t = thr(&pl, thread_id());
+            memset(t.part, 0, sizeof(real) * pl.part_sz);
             int have = -1;
 #pragma omp for schedule(static)
             for (long it = 0; it < items; it++) {
@@ -542,19 +622,19 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
                 const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
                 if (dw) {
                     if (n != have) {
-                        pad_sample(xpad, x + n * xs, s, pl.Hp, pl.Wp);
+                        pad_sample(t.xpad, x + n * xs, s, pl.Hp, pl.Wp);
                         have = n;
                     }
-                    pl.kern->im2col(col, cp, xpad, &pl.g, p0, len);
-                    int lv = len / VL * VL;
-                    pl.kern->dw(F, K, lv, len - lv, g, P, col, cp, part, vpart);
+                    const real *X = columns(&pl, &t, p0, len);
+                    int lv = len / VL * VL; /* implicit: lv == len */
+                    pl.kern->dw(F, K, lv, len - lv, g, P, X, cp, pl.off, t.vb, t.part, vpart);
                 }
-                if (db) pl.kern->rowsum(F, len, g, P, part + dbo);
+                if (db) pl.kern->rowsum(F, len, g, P, t.part + dbo);
             }
         }
         /* fixed-order reduction over threads */
         for (int t = 0; t < nt; t++) {
-            const real *part = pl.ws + (size_t)t * pl.per_thread + pl.xpad_sz + pl.col_sz + pl.tile_sz;
+            const real *part = thr(&pl, t).part;
             if (dw)
                 for (size_t q = 0; q < fk; q++) {
                     real v;
@@ -577,8 +657,8 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
         int ntx = s->N < nt ? s->N : nt;
 #pragma omp parallel num_threads(ntx)
         {
-            real *base = pl.ws + (size_t)thread_id() * pl.per_thread;
-            real *xpad = base, *dcol = xpad + pl.xpad_sz, *tile = dcol + pl.col_sz;
+            thr_bufs t = thr(&pl, thread_id());
+            real *xpad = t.xpad, *dcol = t.col, *tile = t.tile;
 #pragma omp for schedule(static)
             for (int n = 0; n < s->N; n++) {
                 memset(xpad, 0, sizeof(real) * (size_t)s->C * pl.Hp * pl.Wp);
@@ -595,7 +675,7 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
                         ldg = cp;
                     }
                     /* dcol[K, cp] = w^T g: A(k, f) = w[f*K + k] */
-                    pl.kern->gemm(K, cp, F, w, 1, K, g, ldg, dcol, cp, NULL, 0);
+                    pl.kern->gemm(K, cp, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp, NULL, 0);
                     pl.kern->col2im(xpad, dcol, cp, &pl.g, p0, len);
                 }
                 /* the interior of xpad is dx[n] */
