@@ -72,7 +72,7 @@ run-tests: $(TESTS)
 	@BUILD=$(BUILD) bash tests/run.sh $(TESTS)
 
 bench: all $(BENCHES)
-	@for b in $(BENCHES); do $$b || exit 1; done
+	@BUILD=$(BUILD) bash bench/run.sh
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \

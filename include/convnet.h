@@ -486,6 +486,12 @@ int cn_net_loss(cn_ctx *ctx, cn_net *net, double *loss, void *scores,
                 const void *X, const int32_t *y, int N);
 /* FLOPs of one training step (forward + backward) per image. */
 double cn_net_flops_per_image(const cn_net *net);
+/* Per-layer wall time: when enabled, loss() adds each op's forward and
+ * backward time; the report has one line per op with its share of `total`
+ * seconds (<= 0: of the layers' sum). */
+void cn_net_profile_enable(cn_net *net, int on);
+void cn_net_profile_reset(cn_net *net);
+int cn_net_profile_report(const cn_net *net, double total, char *buf, size_t len);
 
 /* ---- the Solver ----------------------------------------------------------- */
 typedef struct {
@@ -537,6 +543,9 @@ const double *cn_solver_val_acc_history(const cn_solver *s, int *n);
 double cn_solver_best_val_acc(const cn_solver *s);
 int cn_solver_iteration(const cn_solver *s);  /* iterations done */
 int cn_solver_num_iterations(const cn_solver *s);
+/* Seconds spent so far building minibatches, in the update rule, and in
+ * accuracy checks. */
+void cn_solver_times(const cn_solver *s, double *batch_s, double *update_s, double *check_s);
 /* Checkpoints (safetensors): parameters, the best parameters, optimizer
  * moments, BN running stats, spec, config, epoch, iteration, lr, RNG and
  * histories. Atomic. */

@@ -1,5 +1,6 @@
 /* core.c — context, errors, workspaces, random numbers, build info. */
 #include "internal.h"
+#include <time.h>
 #include <math.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -155,4 +156,10 @@ uint64_t cn_rng_below(cn_rng *r, uint64_t n) {
         __uint128_t m = (__uint128_t)x * n;
         if ((uint64_t)m >= threshold) return (uint64_t)(m >> 64);
     }
+}
+
+double cn__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }

@@ -34,6 +34,9 @@ void *cn__ws(cn_ctx *ctx, int slot, size_t bytes);
 /* Same as cn_error but tolerant of ctx == NULL. */
 #define CN_ERR(ctx, code, ...) cn_error((ctx), (code), __VA_ARGS__)
 
+/* Monotonic wall clock in seconds. */
+double cn__now(void);
+
 /* Threads for an OpenMP region. */
 static inline int cn__nt(const cn_ctx *ctx) { return ctx ? ctx->nthreads : 1; }
 

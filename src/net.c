@@ -474,3 +474,28 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
     *out = net;
     return CN_OK;
 }
+
+/* ---- profile ------------------------------------------------------------ */
+void cn_net_profile_enable(cn_net *net, int on) { net->profile = on; }
+
+void cn_net_profile_reset(cn_net *net) {
+    memset(net->t_fwd, 0, sizeof net->t_fwd);
+    memset(net->t_bwd, 0, sizeof net->t_bwd);
+    net->t_loss = 0;
+}
+
+int cn_net_profile_report(const cn_net *net, double total, char *buf, size_t len) {
+    size_t used = 0;
+    double sum = net->t_loss;
+    for (int i = 0; i < net->nops; i++) sum += net->t_fwd[i] + net->t_bwd[i];
+    if (total <= 0) total = sum > 0 ? sum : 1;
+#define PUT(...) do { int w_ = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); if (w_ > 0) used += (size_t)w_; } while (0)
+    for (int i = 0; i < net->nops; i++) {
+        const cn_op *op = &net->ops[i];
+        PUT("  %-18s forward %7.3fs (%4.1f%%)  backward %7.3fs (%4.1f%%)\n", kind_name(op), net->t_fwd[i],
+            100 * net->t_fwd[i] / total, net->t_bwd[i], 100 * net->t_bwd[i] / total);
+    }
+    PUT("  %-18s %7.3fs (%4.1f%%)\n", "softmax + L2", net->t_loss, 100 * net->t_loss / total);
+#undef PUT
+    return used < len ? CN_OK : CN_EINVAL;
+}

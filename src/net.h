@@ -52,6 +52,8 @@ struct cn_net {
     void *dbuf[2];            /* backward ping-pong, [dbuf_elems] each */
     size_t dbuf_elems;
     void *dscores;            /* [max_batch, classes] */
+    int profile;              /* accumulate per-op wall time */
+    double t_fwd[CN_MAX_OPS], t_bwd[CN_MAX_OPS], t_loss;
 };
 
 /* net.c dispatches to the typed forward/backward in layers/netops.c */

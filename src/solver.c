@@ -24,6 +24,7 @@ struct cn_solver {
     int32_t *yb, *idx;          /* [max(batch, 100)] */
     void *scores;               /* [100, classes] */
     int bufn;
+    double t_batch, t_update, t_check;
 };
 
 void cn_solver_config_default(cn_solver_config *c) {
@@ -140,8 +141,10 @@ static const char *nonfinite_param(const cn_net *net) {
 int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     const cn_split *tr = &s->ds->train;
     int B = s->cfg.batch_size;
+    double t0 = cn__now();
     for (int i = 0; i < B; i++) s->idx[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)tr->n);
     int rc = load_batch(s, tr, s->idx, B);
+    s->t_batch += cn__now() - t0;
     if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
     double loss;
     rc = cn_net_loss(ctx, s->net, &loss, NULL, s->xb, s->yb, B);
@@ -155,6 +158,7 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     void *w = cn_net_flat_params(s->net, &n), *dw = cn_net_flat_grads(s->net, NULL);
     const cn_solver_config *c = &s->cfg;
     int f32 = s->net->dtype == CN_F32;
+    t0 = cn__now();
     switch (rule_id(c->update_rule)) {
     case 0: f32 ? cn_sgd_f32(w, dw, n, s->lr) : cn_sgd_f64(w, dw, n, s->lr); break;
     case 1: f32 ? cn_sgd_momentum_f32(w, dw, s->m, n, s->lr, c->momentum) : cn_sgd_momentum_f64(w, dw, s->m, n, s->lr, c->momentum); break;
@@ -165,6 +169,7 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
             : cn_adam_f64(w, dw, s->m, s->v, n, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t);
         break;
     }
+    s->t_update += cn__now() - t0;
     if (loss_out) *loss_out = loss;
     return CN_OK;
 }
@@ -234,7 +239,9 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
             s->lr *= c->lr_decay;
         }
         if (t == 0 || t == s->num_iterations - 1 || epoch_end) {
-            double ta, va;
+            double ta, va, tc = cn__now();
+            int prof = s->net->profile;
+            s->net->profile = 0; /* per-layer times describe training steps only */
             if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->train, c->num_train_samples, 100, &ta))) return rc;
             if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->val, c->num_val_samples, 100, &va))) return rc;
             if (s->nacc < s->cap_acc) {
@@ -250,6 +257,8 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
                 s->best_val = va;
                 memcpy(s->best, s->net->pblock, nall * s->net->esz);
             }
+            s->net->profile = prof;
+            s->t_check += cn__now() - tc;
         }
         double now = now_s();
         if (log && now - last_progress > 0.5) {
@@ -273,6 +282,11 @@ const double *cn_solver_train_acc_history(const cn_solver *s, int *n) { *n = s->
 const double *cn_solver_val_acc_history(const cn_solver *s, int *n) { *n = s->nacc; return s->val_acc; }
 double cn_solver_best_val_acc(const cn_solver *s) { return s->best_val; }
 int cn_solver_iteration(const cn_solver *s) { return s->t; }
+void cn_solver_times(const cn_solver *s, double *batch_s, double *update_s, double *check_s) {
+    *batch_s = s->t_batch;
+    *update_s = s->t_update;
+    *check_s = s->t_check;
+}
 int cn_solver_num_iterations(const cn_solver *s) { return s->num_iterations; }
 
 /* ---- checkpoints --------------------------------------------------------- */

@@ -10,6 +10,7 @@ int FN(cn__net_forward)(cn_ctx *ctx, cn_net *net, const real *X, int N, int trai
     real *act = net->act;
     const real *in = X;
     int rc = CN_OK;
+    double t0 = net->profile ? cn__now() : 0;
     for (int i = 0; i < net->nops && rc == CN_OK; i++) {
         cn_op *op = &net->ops[i];
         real *out = act + op->out_off;
@@ -56,6 +57,11 @@ int FN(cn__net_forward)(cn_ctx *ctx, cn_net *net, const real *X, int N, int trai
             break;
         }
         in = out;
+        if (net->profile) {
+            double t1 = cn__now();
+            net->t_fwd[i] += t1 - t0;
+            t0 = t1;
+        }
     }
     return rc;
 }
@@ -65,6 +71,7 @@ int FN(cn__net_backward)(cn_ctx *ctx, cn_net *net, const real *X, int N) {
     real *act = net->act;
     const real *dout = net->dscores;
     int cur = 0, rc = CN_OK;
+    double t0 = net->profile ? cn__now() : 0;
     for (int i = net->nops - 1; i >= 0 && rc == CN_OK; i--) {
         cn_op *op = &net->ops[i];
         const real *in = i == 0 ? X : act + net->ops[i - 1].out_off;
@@ -117,6 +124,11 @@ int FN(cn__net_backward)(cn_ctx *ctx, cn_net *net, const real *X, int N) {
         }
         dout = dx;
         cur ^= 1;
+        if (net->profile) {
+            double t1 = cn__now();
+            net->t_bwd[i] += t1 - t0;
+            t0 = t1;
+        }
     }
     return rc;
 }
@@ -128,13 +140,19 @@ int FN(cn__net_loss)(cn_ctx *ctx, cn_net *net, double *loss, real *scores, const
     const real *s = (const real *)net->act + net->ops[net->nops - 1].out_off; /* [N, classes] */
     if (scores) memcpy(scores, s, sizeof(real) * (size_t)N * net->classes);
     if (!y) return CN_OK;
-    double data_loss;
+    double data_loss, t0 = net->profile ? cn__now() : 0;
     rc = FN(cn_softmax_loss)(ctx, &data_loss, net->dscores, s, y, N, net->classes);
     if (rc) return rc;
+    if (net->profile) net->t_loss += cn__now() - t0;
     rc = FN(cn__net_backward)(ctx, net, X, N);
     if (rc) return rc;
     /* L2 on the weights: loss += 0.5 reg sum W^2, dW += reg W */
     double l2 = 0;
+    if (net->reg == 0) {
+        *loss = data_loss;
+        return CN_OK;
+    }
+    t0 = net->profile ? cn__now() : 0;
     const real reg = (real)net->reg;
     for (int i = 0; i < net->nparams; i++) {
         const cn_param *p = &net->params[i];
@@ -149,5 +167,6 @@ int FN(cn__net_loss)(cn_ctx *ctx, cn_net *net, double *loss, real *scores, const
         l2 += s2;
     }
     *loss = data_loss + 0.5 * net->reg * l2;
+    if (net->profile) net->t_loss += cn__now() - t0;
     return CN_OK;
 }

@@ -1,0 +1,104 @@
+/* bench_epoch.c — the end-to-end benchmark: one epoch of the original's
+ * CIFAR-10 run (ThreeLayerConvNet, hidden 500 and hidden 100, reg 1e-3,
+ * weight_scale 1e-3, adam 1e-3, batch 50, accuracy checks as the Solver
+ * does them) on the real data in ../shared/data. Each configuration runs in
+ * its own process so its peak RSS is its own. */
+#include "convnet.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void quiet_log(void *u, const char *line, int progress) {
+    (void)u;
+    if (!progress && strncmp(line, "(Epoch", 6) == 0) printf("    %s\n", line);
+}
+
+static int run(const char *dir, int hidden, int threads, int epochs) {
+    cn_ctx *ctx = cn_ctx_new(threads);
+    double t0 = now_s();
+    cn_dataset ds;
+    if (cn_load_cifar10(ctx, &ds, dir, 49000, 1000, 0)) {
+        printf("  cannot load CIFAR-10: %s\n", cn_ctx_error(ctx));
+        return 1;
+    }
+    double tload = now_s() - t0;
+    char spec[128];
+    snprintf(spec, sizeof spec, "conv32x7-relu-pool2-affine%d-relu-affine10", hidden);
+    cn_rng r;
+    cn_rng_seed(&r, 1);
+    cn_net *net;
+    if (cn_net_new(ctx, &net, spec, 3, 32, 32, CN_F32, 1e-3, 1e-3, &r)) { printf("  %s\n", cn_ctx_error(ctx)); return 1; }
+    cn_solver_config cfg;
+    cn_solver_config_default(&cfg);
+    snprintf(cfg.update_rule, sizeof cfg.update_rule, "adam");
+    cfg.learning_rate = 1e-3;
+    cfg.batch_size = 50;
+    cfg.num_epochs = epochs;
+    cfg.print_every = 1000000;
+    cfg.seed = 0;
+    cn_solver *s;
+    if (cn_solver_new(ctx, &s, net, &ds, &cfg)) { printf("  %s\n", cn_ctx_error(ctx)); return 1; }
+    cn_net_profile_enable(net, 1);
+    double t1 = now_s();
+    if (cn_solver_train(ctx, s, quiet_log, NULL, NULL, NULL, 0)) { printf("  %s\n", cn_ctx_error(ctx)); return 1; }
+    double secs = now_s() - t1;
+    int iters = cn_solver_iteration(s);
+    double imgs = (double)iters * cfg.batch_size;
+    double flops = imgs * cn_net_flops_per_image(net);
+    printf("  hidden %d: %d iterations in %.2f s  (%.0f images/s, %.1f GFLOP/s, %.2f TFLOP), data load %.2f s, best val acc %.3f\n",
+           hidden, iters, secs, imgs / secs, flops / secs * 1e-9, flops * 1e-12, tload, cn_solver_best_val_acc(s));
+    double tb, tu, tc;
+    cn_solver_times(s, &tb, &tu, &tc);
+    char buf[4096];
+    cn_net_profile_report(net, secs, buf, sizeof buf);
+    printf("%s", buf);
+    printf("  %-18s %7.3fs (%4.1f%%)\n", "update (adam)", tu, 100 * tu / secs);
+    printf("  %-18s %7.3fs (%4.1f%%)\n", "minibatch (uint8)", tb, 100 * tb / secs);
+    printf("  %-18s %7.3fs (%4.1f%%)\n", "accuracy checks", tc, 100 * tc / secs);
+    cn_solver_free(s);
+    cn_net_free(net);
+    cn_dataset_free(&ds);
+    cn_ctx_free(ctx);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = getenv("CN_CIFAR_DIR") ? getenv("CN_CIFAR_DIR") : "../shared/data/cifar-10-batches-bin";
+    int threads = getenv("CN_THREADS") ? atoi(getenv("CN_THREADS")) : 0;
+    int epochs = getenv("CN_EPOCHS") ? atoi(getenv("CN_EPOCHS")) : 1;
+    cn_ctx *ctx = cn_ctx_new(threads);
+    printf("== end-to-end: one CIFAR-10 epoch of the three-layer net (adam 1e-3, batch 50, reg 1e-3)\n");
+    printf("build: %s\n", cn_build_info(ctx));
+    cn_ctx_free(ctx);
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/data_batch_1.bin", dir);
+    if (access(probe, R_OK)) {
+        printf("  skipped: no CIFAR-10 at %s (set CN_CIFAR_DIR)\n", dir);
+        return 0;
+    }
+    int hiddens[2] = {500, 100};
+    for (int k = 0; k < 2; k++) {
+        if (argc > 1 && atoi(argv[1]) != hiddens[k]) continue;
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) _exit(run(dir, hiddens[k], threads, epochs));
+        int status;
+        struct rusage ru;
+        if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+            printf("  hidden %d: run failed\n", hiddens[k]);
+            return 1;
+        }
+        printf("  peak RSS %.0f MB\n", ru.ru_maxrss / 1024.0);
+    }
+    return 0;
+}
