@@ -20,23 +20,23 @@ __all__ = [
 def conv_forward_fast(x, w, b, conv_param):
     """Fast convolution: x (N, C, H, W), w (F, C, HH, WW), b (F,), conv_param
     {'stride', 'pad'}. Returns (out (N, F, H', W'), cache)."""
-    return _conv_forward("conv_forward", x, w, b, conv_param)
+    return _conv_forward("conv_forward", x, w, b, conv_param, "conv_forward_fast")
 
 
 def conv_backward_fast(dout, cache):
     """Returns (dx, dw, db)."""
-    return _conv_backward("conv_backward", dout, cache)
+    return _conv_backward("conv_backward", dout, cache, "conv_backward_fast")
 
 
 def max_pool_forward_fast(x, pool_param):
     """Fast max pooling (any window and stride). Returns (out, cache); the
     cache keeps the argmax indices computed in C."""
-    return _pool_forward("max_pool_forward", x, pool_param)
+    return _pool_forward("max_pool_forward", x, pool_param, "max_pool_forward_fast")
 
 
 def max_pool_backward_fast(dout, cache):
     """Routes dout to the argmax of each window (overlaps accumulate)."""
-    return _pool_backward("max_pool_backward", dout, cache)
+    return _pool_backward("max_pool_backward", dout, cache, "max_pool_backward_fast")
 
 
 conv_forward_strides = conv_forward_fast

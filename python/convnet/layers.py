@@ -236,8 +236,8 @@ def _conv_args(x, w, b, conv_param, who):
     return carr(x, dt), carr(w, dt), carr(b, dt), s, Ho, Wo, dt
 
 
-def _conv_forward(base, x, w, b, conv_param):
-    x, w, b, s, Ho, Wo, dt = _conv_args(x, w, b, conv_param, base)
+def _conv_forward(base, x, w, b, conv_param, who):
+    x, w, b, s, Ho, Wo, dt = _conv_args(x, w, b, conv_param, who)
     out = np.empty((s.N, s.F, Ho, Wo), dt)
     _lib.call_layer(base, dt, ptr(out), ptr(x), ptr(w), ptr(b), ctypes.byref(s))
     cache = Cache("conv", dt=dt, x=x, w=w, b=b, conv_param=conv_param, s=s,
@@ -245,10 +245,10 @@ def _conv_forward(base, x, w, b, conv_param):
     return out, cache
 
 
-def _conv_backward(base, dout, cache):
+def _conv_backward(base, dout, cache, who):
     _need_cache(cache, "conv")
     dout = asarray(dout)
-    _check_shape(dout, cache.oshape, base + ": dout")
+    _check_shape(dout, cache.oshape, who + ": dout")
     dt = pick_dtype(dout, cache.x)
     dout, x, w = carr(dout, dt), carr(cache.x, dt), carr(cache.w, dt)
     dx = np.empty(x.shape, dt)
@@ -263,12 +263,12 @@ def conv_forward_naive(x, w, b, conv_param):
     """Convolution, the readable reference: x (N, C, H, W), w (F, C, HH, WW),
     b (F,), conv_param {'stride', 'pad'}. Returns (out (N, F, H', W'), cache)
     with H' = 1 + (H + 2 * pad - HH) // stride."""
-    return _conv_forward("conv_forward_naive", x, w, b, conv_param)
+    return _conv_forward("conv_forward_naive", x, w, b, conv_param, "conv_forward_naive")
 
 
 def conv_backward_naive(dout, cache):
     """Returns (dx, dw, db)."""
-    return _conv_backward("conv_backward_naive", dout, cache)
+    return _conv_backward("conv_backward_naive", dout, cache, "conv_backward_naive")
 
 
 # ---- max pooling -------------------------------------------------------------
@@ -284,18 +284,18 @@ def _pool_args(x, pool_param, who):
     return carr(x, dt), s, Ho, Wo, dt
 
 
-def _pool_forward(base, x, pool_param):
-    x, s, Ho, Wo, dt = _pool_args(x, pool_param, base)
+def _pool_forward(base, x, pool_param, who):
+    x, s, Ho, Wo, dt = _pool_args(x, pool_param, who)
     out = np.empty((s.N, s.C, Ho, Wo), dt)
     idx = np.empty((s.N, s.C, Ho, Wo), np.int32)
     _lib.call_layer(base, dt, ptr(out), ptr(idx), ptr(x), ctypes.byref(s))
     return out, Cache("pool", dt=dt, x=x, idx=idx, s=s, pool_param=pool_param, oshape=out.shape)
 
 
-def _pool_backward(base, dout, cache):
+def _pool_backward(base, dout, cache, who):
     _need_cache(cache, "pool")
     dout = asarray(dout)
-    _check_shape(dout, cache.oshape, base + ": dout")
+    _check_shape(dout, cache.oshape, who + ": dout")
     dt = pick_dtype(dout, cache.x)
     dout, x = carr(dout, dt), carr(cache.x, dt)
     dx = np.empty(x.shape, dt)
@@ -306,11 +306,11 @@ def _pool_backward(base, dout, cache):
 def max_pool_forward_naive(x, pool_param):
     """Max pooling: x (N, C, H, W), pool_param {'pool_height', 'pool_width',
     'stride'}. Returns (out (N, C, H', W'), cache)."""
-    return _pool_forward("max_pool_forward_naive", x, pool_param)
+    return _pool_forward("max_pool_forward_naive", x, pool_param, "max_pool_forward_naive")
 
 
 def max_pool_backward_naive(dout, cache):
-    return _pool_backward("max_pool_backward_naive", dout, cache)
+    return _pool_backward("max_pool_backward_naive", dout, cache, "max_pool_backward_naive")
 
 
 # ---- batch norm --------------------------------------------------------------
