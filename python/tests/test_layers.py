@@ -396,7 +396,34 @@ def t_layout():
     ck.close("pool non-contiguous x", o1, refs.pool(np.ascontiguousarray(x[:, :, ::-1]), 2, 2, 2), 0)
 
 
-for name, fn in [("affine", t_affine), ("svm_dropout", t_svm_dropout), ("conv", t_conv), ("pool", t_pool),
+def t_notebook_values():
+    """The ConvolutionalNetworks notebook's own checks (its printed 8-digit values)."""
+    x_shape, w_shape = (2, 3, 4, 4), (3, 3, 4, 4)
+    x = np.linspace(-0.1, 0.5, num=np.prod(x_shape)).reshape(x_shape)
+    w = np.linspace(-0.2, 0.3, num=np.prod(w_shape)).reshape(w_shape)
+    b = np.linspace(-0.1, 0.2, num=3)
+    correct_out = np.array([[[[-0.08759809, -0.10987781], [-0.18387192, -0.2109216]],
+                             [[0.21027089, 0.21661097], [0.22847626, 0.23004637]],
+                             [[0.50813986, 0.54309974], [0.64082444, 0.67101435]]],
+                            [[[-0.98053589, -1.03143541], [-1.19128892, -1.24695841]],
+                             [[0.69108355, 0.66880383], [0.59480972, 0.56776003]],
+                             [[2.36270298, 2.36904306], [2.38090835, 2.38247847]]]])
+    for fn in (layers.conv_forward_naive, fast_layers.conv_forward_fast):
+        out, _ = fn(x, w, b, {"stride": 2, "pad": 1})
+        ck.close("notebook conv values (%s)" % fn.__name__, out, correct_out, 1e-8)
+    x = np.linspace(-0.3, 0.4, num=np.prod(x_shape)).reshape(x_shape)
+    correct_out = np.array([[[[-0.26315789, -0.24842105], [-0.20421053, -0.18947368]],
+                             [[-0.14526316, -0.13052632], [-0.08631579, -0.07157895]],
+                             [[-0.02736842, -0.01263158], [0.03157895, 0.04631579]]],
+                            [[[0.09052632, 0.10526316], [0.14947368, 0.16421053]],
+                             [[0.20842105, 0.22315789], [0.26736842, 0.28210526]],
+                             [[0.32631579, 0.34105263], [0.38526316, 0.4]]]])
+    for fn in (layers.max_pool_forward_naive, fast_layers.max_pool_forward_fast):
+        out, _ = fn(x, {"pool_width": 2, "pool_height": 2, "stride": 2})
+        ck.close("notebook pool values (%s)" % fn.__name__, out, correct_out, 2e-8)
+
+
+for name, fn in [("notebook", t_notebook_values), ("affine", t_affine), ("svm_dropout", t_svm_dropout), ("conv", t_conv), ("pool", t_pool),
                  ("batchnorm", t_batchnorm), ("layer_group_norm", t_layer_group_norm),
                  ("numeric", t_numeric), ("layout", t_layout)]:
     ck.run(name, fn)
