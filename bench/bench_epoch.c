@@ -91,7 +91,11 @@ int main(int argc, char **argv) {
         if (argc > 1 && atoi(argv[1]) != hiddens[k]) continue;
         fflush(stdout);
         pid_t pid = fork();
-        if (pid == 0) _exit(run(dir, hiddens[k], threads, epochs));
+        if (pid == 0) {
+            int r = run(dir, hiddens[k], threads, epochs);
+            fflush(stdout);
+            _exit(r);
+        }
         int status;
         struct rusage ru;
         if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {

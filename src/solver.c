@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 struct cn_solver {
     cn_net *net;
@@ -159,15 +162,41 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     const cn_solver_config *c = &s->cfg;
     int f32 = s->net->dtype == CN_F32;
     t0 = cn__now();
-    switch (rule_id(c->update_rule)) {
-    case 0: f32 ? cn_sgd_f32(w, dw, n, s->lr) : cn_sgd_f64(w, dw, n, s->lr); break;
-    case 1: f32 ? cn_sgd_momentum_f32(w, dw, s->m, n, s->lr, c->momentum) : cn_sgd_momentum_f64(w, dw, s->m, n, s->lr, c->momentum); break;
-    case 2: f32 ? cn_rmsprop_f32(w, dw, s->m, n, s->lr, c->decay_rate, c->epsilon) : cn_rmsprop_f64(w, dw, s->m, n, s->lr, c->decay_rate, c->epsilon); break;
-    case 3:
-        s->adam_t++;
-        f32 ? cn_adam_f32(w, dw, s->m, s->v, n, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t)
-            : cn_adam_f64(w, dw, s->m, s->v, n, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t);
-        break;
+    int rule = rule_id(c->update_rule);
+    if (rule == 3) s->adam_t++;
+    /* one flat loop over every parameter, split into per-thread chunks */
+    size_t esz = s->net->esz;
+    int nt = cn_ctx_threads(ctx);
+    if (n < 65536) nt = 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int T = 1, id = 0;
+#ifdef _OPENMP
+        T = omp_get_num_threads();
+        id = omp_get_thread_num();
+#endif
+        size_t chunk = (n / T + 15) & ~(size_t)15, lo = chunk * id, hi = lo + chunk;
+        if (hi > n) hi = n;
+        if (lo < hi) {
+            size_t m = hi - lo;
+            char *W = (char *)w + lo * esz, *D = (char *)dw + lo * esz;
+            char *M = (char *)s->m + lo * esz, *V = (char *)s->v + lo * esz;
+            switch (rule) {
+            case 0: f32 ? cn_sgd_f32((float *)W, (float *)D, m, s->lr) : cn_sgd_f64((double *)W, (double *)D, m, s->lr); break;
+            case 1:
+                f32 ? cn_sgd_momentum_f32((float *)W, (float *)D, (float *)M, m, s->lr, c->momentum)
+                    : cn_sgd_momentum_f64((double *)W, (double *)D, (double *)M, m, s->lr, c->momentum);
+                break;
+            case 2:
+                f32 ? cn_rmsprop_f32((float *)W, (float *)D, (float *)M, m, s->lr, c->decay_rate, c->epsilon)
+                    : cn_rmsprop_f64((double *)W, (double *)D, (double *)M, m, s->lr, c->decay_rate, c->epsilon);
+                break;
+            case 3:
+                f32 ? cn_adam_f32((float *)W, (float *)D, (float *)M, (float *)V, m, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t)
+                    : cn_adam_f64((double *)W, (double *)D, (double *)M, (double *)V, m, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t);
+                break;
+            }
+        }
     }
     s->t_update += cn__now() - t0;
     if (loss_out) *loss_out = loss;
