@@ -50,8 +50,7 @@ class Solver(object):
             raise ValueError("Unrecognized arguments %s" % extra)
 
         if not callable(self.update_rule):
-            if not isinstance(self.update_rule, str) or not hasattr(optim, self.update_rule) \
-                    or self.update_rule.startswith("_"):
+            if not isinstance(self.update_rule, str) or self.update_rule not in optim.__all__:
                 raise ValueError('Invalid update_rule "%s"' % self.update_rule)
             self.update_rule = getattr(optim, self.update_rule)
 

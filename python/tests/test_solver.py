@@ -175,6 +175,8 @@ def t_checkpoint_and_errors():
               lambda: Solver(model, data, learning_rate=1e-3), "Unrecognized arguments")
     ck.raises("unknown update rule -> ValueError", ValueError,
               lambda: Solver(model, data, update_rule="sgdd"), 'Invalid update_rule "sgdd"')
+    ck.raises("a non-rule name in optim -> ValueError", ValueError,
+              lambda: Solver(model, data, update_rule="np"), 'Invalid update_rule "np"')
     calls = []
 
     def my_rule(w, dw, config=None):
