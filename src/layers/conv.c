@@ -3,10 +3,13 @@
  *
  * Fast path, per sample n and per chunk of output pixels [p0, p0+cp):
  *   xpad  [C, Hp, Wp]   zero-padded copy of x[n] (built once per sample)
- *   col   [K, cp]       im2col of the chunk, K = C*HH*WW (row k = tap c,kh,kw)
+ *   col   [K, cp]       the chunk's columns, K = C*HH*WW (row k = tap c,kh,kw)
  *   forward   out[n][f][p] = b[f] + sum_k w[f][k] col[k][p]        (tile GEMM)
  *   dw        dw[f][k]    += sum_p dout[n][f][p] col[k][p]          (tile dots)
  *   dx        dcol[k][p]   = sum_f w[f][k] dout[n][f][p]; col2im into xpad
+ * For stride 1 with W' a multiple of the vector length the columns are not
+ * built: the kernels read (and, for dx, add into) xpad in place through a
+ * table of tap offsets (see tile_body). Otherwise col is an im2col buffer.
  * Samples/chunks are spread over OpenMP threads, each with its own buffers in
  * one CN_WS_IM2COL workspace; dw/db are reduced from per-thread partials in a
  * fixed order (deterministic for a given thread count). The inner kernels are
@@ -108,25 +111,33 @@ typedef int32_t vmask __attribute__((vector_size(VBYTES)));
 #define DF_MAX 4
 #define DK_MAX 6
 
-/* Column data ("B", K rows) is read one of two ways:
- *   explicit (IMPL = 0): im2col rows, B[k*ldb + q];
- *   implicit (IMPL = 1): straight from the padded input, B[off[k] + vb[q/VL]
- *     + q%VL], with off[k] = (c*Hp + kh)*Wp + kw and vb[v] = i*Wp + j the
- *     first pixel (i, j) of column vector v. Valid for stride 1 when W' is a
- *     multiple of VL (a vector never straddles two output rows): no im2col. */
+/* Column data (K rows: taps c,kh,kw; columns: output pixels) is addressed
+ * one of two ways:
+ *   explicit: im2col rows, col[k*ld + q];
+ *   implicit: in place in the padded input, xpad[off[k] + vb[q/VL] + q%VL],
+ *     with off[k] = (c*Hp + kh)*Wp + kw and vb[v] = i*Wp + j the first pixel
+ *     (i, j) of column vector v. Valid for stride 1 when W' is a multiple of
+ *     VL (a vector never straddles two output rows): no im2col, no col2im.
+ * GEMM modes: MODE_NN  C = A B, all explicit;
+ *             MODE_IMB C = A B with B implicit (forward: B = columns);
+ *             MODE_IMC C += A B scattered into implicit C (dx: C = xpad,
+ *                      rows = taps; the adjoint of im2col, fused). */
+enum { MODE_NN = 0, MODE_IMB = 1, MODE_IMC = 2 };
 
-/* One register tile of C[M, ncols] = A[M, Kr] B[Kr, ncols] (+ init):
+/* One register tile of A[M, Kr] B[Kr, ncols] (+ init) into C:
  * rows r < mr (<= MR; missing rows repeat the last one and are not stored),
- * NV vectors of columns. A(r, k) = A[r*ars + k*acs]. B as above (vb: this
- * tile's NV vector bases). init: bias[r] if bias, else 0. relu: max(c, 0). */
-INLINE void tile_body(const int IMPL, const int MR, const int NV, int mr, int Kr, const real *A,
+ * NV vectors of columns. A(r, k) = A[r*ars + k*acs]. off/vb as above: for
+ * MODE_IMB they address B (off by k), for MODE_IMC they address C (off by
+ * row); vb holds this tile's NV vector bases. init: bias[r] if bias, else 0.
+ * relu: max(c, 0) before the store. */
+INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr, const real *A,
                       ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb, const int *off,
                       const int *vb, real *C, ptrdiff_t ldc, const real *bias, int relu) {
     vreal acc[MR_MAX][NV_MAX]; /* fixed sizes: MR, NV are constants after inlining */
     const real *a[MR_MAX];
     ptrdiff_t vo[NV_MAX];
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; v++) vo[v] = IMPL ? vb[v] : v * VL;
+    for (int v = 0; v < NV; v++) vo[v] = MODE == MODE_IMB ? vb[v] : v * VL;
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
         int rr = r < mr ? r : mr - 1;
@@ -136,7 +147,7 @@ INLINE void tile_body(const int IMPL, const int MR, const int NV, int mr, int Kr
         for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0} + b0;
     }
     for (int k = 0; k < Kr; k++) {
-        const real *brow = IMPL ? B + off[k] : B + k * ldb;
+        const real *brow = MODE == MODE_IMB ? B + off[k] : B + k * ldb;
         vreal bv[NV_MAX];
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) VLOAD(bv[v], brow + vo[v]);
@@ -157,6 +168,20 @@ INLINE void tile_body(const int IMPL, const int MR, const int NV, int mr, int Kr
                 acc[r][v] = (vreal)((vmask)acc[r][v] & m);
             }
     }
+    if (MODE == MODE_IMC) { /* rows in order: overlapping taps add up */
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++)
+            if (r < mr)
+#pragma GCC unroll 16
+                for (int v = 0; v < NV; v++) {
+                    real *cp = C + off[r] + vb[v];
+                    vreal old;
+                    VLOAD(old, cp);
+                    old += acc[r][v];
+                    VSTORE(cp, old);
+                }
+        return;
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
         if (r < mr)
@@ -165,25 +190,26 @@ INLINE void tile_body(const int IMPL, const int MR, const int NV, int mr, int Kr
 }
 
 /* C[M, ncols] = A B (+ bias, relu); ncols a multiple of VL. */
-INLINE void gemm_body(const int IMPL, const int MR, const int NV, int M, int ncols, int Kr,
+INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int ncols, int Kr,
                       const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb,
                       const int *off, const int *vb, real *C, ptrdiff_t ldc, const real *bias,
                       int relu) {
     int nvec = ncols / VL;
     for (int v0 = 0; v0 < nvec; v0 += NV) {
         int nv = nvec - v0 < NV ? nvec - v0 : NV;
-        const real *bb = IMPL ? B : B + v0 * VL;
-        const int *vbb = IMPL ? vb + v0 : NULL;
+        const real *bb = MODE == MODE_IMB ? B : B + v0 * VL;
+        const int *vbb = MODE != MODE_NN ? vb + v0 : NULL;
         for (int m0 = 0; m0 < M; m0 += MR) {
             int mr = M - m0 < MR ? M - m0 : MR;
             const real *a = A + m0 * ars, *bi = bias ? bias + m0 : NULL;
-            real *c = C + m0 * ldc + v0 * VL;
+            real *c = MODE == MODE_IMC ? C : C + m0 * ldc + v0 * VL;
+            const int *o = MODE == MODE_IMC ? off + m0 : off;
             if (nv == NV)
-                tile_body(IMPL, MR, NV, mr, Kr, a, ars, acs, bb, ldb, off, vbb, c, ldc, bi, relu);
+                tile_body(MODE, MR, NV, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
             else if (nv == 2)
-                tile_body(IMPL, MR, 2, mr, Kr, a, ars, acs, bb, ldb, off, vbb, c, ldc, bi, relu);
+                tile_body(MODE, MR, 2, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
             else
-                tile_body(IMPL, MR, 1, mr, Kr, a, ars, acs, bb, ldb, off, vbb, c, ldc, bi, relu);
+                tile_body(MODE, MR, 1, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
         }
     }
 }
@@ -355,8 +381,8 @@ INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const geo *g
  * vector registers (8x3 GEMM tile, 4x6 dots); AVX2 16 registers of half a
  * vreal; SSE2 16 registers of a quarter. */
 #define GEMM_ARGS                                                                          \
-    int M, int ncols, int Kr, const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, \
-        ptrdiff_t ldb, const int *off, const int *vb, real *C, ptrdiff_t ldc,              \
+    int mode, int M, int ncols, int Kr, const real *A, ptrdiff_t ars, ptrdiff_t acs,      \
+        const real *B, ptrdiff_t ldb, const int *off, const int *vb, real *C, ptrdiff_t ldc, \
         const real *bias, int relu
 #define GEMM_PASS M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu
 #define DW_ARGS                                                                            \
@@ -373,9 +399,10 @@ typedef struct {
 } kernels;
 
 #define DEFINE_KERNELS(SFX, ATTR, MR, NV, DF, DK)                                           \
-    ATTR static void gemm_##SFX(GEMM_ARGS) { /* off != NULL: implicit columns */           \
-        if (off) gemm_body(1, MR, NV, GEMM_PASS);                                            \
-        else gemm_body(0, MR, NV, GEMM_PASS);                                                \
+    ATTR static void gemm_##SFX(GEMM_ARGS) {                                                 \
+        if (mode == MODE_IMB) gemm_body(MODE_IMB, MR, NV, GEMM_PASS);                        \
+        else if (mode == MODE_IMC) gemm_body(MODE_IMC, MR, NV, GEMM_PASS);                   \
+        else gemm_body(MODE_NN, MR, NV, GEMM_PASS);                                          \
     }                                                                                        \
     ATTR static void dw_##SFX(DW_ARGS) {                                                     \
         if (off) dw_body(1, DF, DK, DW_PASS);                                                \
@@ -428,6 +455,7 @@ static const kernels *pick_kernels(void) {
 typedef struct {
     int Ho, Wo, Hp, Wp, P, K;
     int cp, nch, nt, vpart;
+    int ldt;           /* row stride of tile: cp + VL, so rows do not alias in L1 */
     int implicit;      /* columns read straight from xpad (see tile_body) */
     size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, per_thread;
     real *ws;
@@ -486,10 +514,10 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
     pl->shared_sz = pl->implicit ? round16(pl->K) : 0; /* K ints fit in K reals */
     pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
-    /* im2col columns; implicit needs them only as dcol for dx */
-    pl->col_sz = pl->implicit && mode != PLAN_BACKWARD_DX ? 0 : round16((size_t)pl->K * cp);
+    pl->col_sz = pl->implicit ? 0 : round16((size_t)pl->K * cp); /* im2col / dcol */
     pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
-    pl->tile_sz = round16(cn__mul(s->F, cp));
+    pl->ldt = (int)cp + VL;
+    pl->tile_sz = round16(cn__mul(s->F, cp + VL));
     size_t fk = (size_t)s->F * pl->K;
     pl->vpart = backward && fk * VL * sizeof(real) <= VPART_BYTES;
     pl->part_sz = backward ? round16((pl->vpart ? fk * VL : fk) + s->F) : 0;
@@ -556,6 +584,19 @@ static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int H
     memset(xpad + (size_t)s->C * Hp * Wp, 0, sizeof(real) * VL);
 }
 
+/* tile[F, ldt] = the chunk [p0, p0+len) of dout[n] ([F, P]), zero-padded to
+ * cp columns: a copy with a row stride that does not alias in L1 (dout rows
+ * are P apart, often a multiple of 4 KB). */
+static const real *copy_chunk(const conv_plan *pl, real *tile, const real *dn, int F, int p0,
+                              int len) {
+    for (int f = 0; f < F; f++) {
+        real *row = tile + (size_t)f * pl->ldt;
+        memcpy(row, dn + (size_t)f * pl->P + p0, sizeof(real) * len);
+        for (int q = len; q < pl->cp; q++) row[q] = 0;
+    }
+    return tile;
+}
+
 /* out = conv(x) (+ relu when relu != 0). Shared by cn_conv_forward and the
  * conv-relu sandwiches (declared in sandwich.c). */
 int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
@@ -565,6 +606,7 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
     if (rc) return rc;
     const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch;
     const int direct = P % cp == 0; /* every chunk full: write out in place */
+    const int mode = pl.implicit ? MODE_IMB : MODE_NN;
     const long items = (long)s->N * nch;
 #pragma omp parallel num_threads(pl.nt)
     {
@@ -581,11 +623,12 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
             const real *B = columns(&pl, &t, p0, len);
             real *on = out + (size_t)n * F * P + p0; /* [F, P] at column p0 */
             if (direct) {
-                pl.kern->gemm(F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, on, P, b, relu);
+                pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, on, P, b, relu);
             } else {
-                pl.kern->gemm(F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, cp, b, relu);
+                pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, pl.ldt, b,
+                              relu);
                 for (int f = 0; f < F; f++)
-                    memcpy(on + (size_t)f * P, t.tile + (size_t)f * cp, sizeof(real) * len);
+                    memcpy(on + (size_t)f * P, t.tile + (size_t)f * pl.ldt, sizeof(real) * len);
             }
         }
     }
@@ -653,7 +696,6 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
 
     /* dx: per sample (col2im of one sample stays in one thread) */
     if (dx) {
-        const int direct = P % cp == 0;
         int ntx = s->N < nt ? s->N : nt;
 #pragma omp parallel num_threads(ntx)
         {
@@ -664,19 +706,20 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
                 memset(xpad, 0, sizeof(real) * (size_t)s->C * pl.Hp * pl.Wp);
                 for (int ch = 0; ch < nch; ch++) {
                     int p0 = ch * cp, len = P - p0 < cp ? P - p0 : cp;
-                    const real *g = dout + (size_t)n * F * P + p0;
-                    ptrdiff_t ldg = P;
-                    if (!direct) { /* copy the chunk so full vectors stay in bounds */
-                        for (int f = 0; f < F; f++) {
-                            memcpy(tile + (size_t)f * cp, g + (size_t)f * P, sizeof(real) * len);
-                            for (int q = len; q < cp; q++) tile[(size_t)f * cp + q] = 0;
-                        }
-                        g = tile;
-                        ldg = cp;
+                    /* B = the dout chunk, copied (full vectors stay in bounds, no aliasing) */
+                    const real *g = copy_chunk(&pl, tile, dout + (size_t)n * F * P, F, p0, len);
+                    ptrdiff_t ldg = pl.ldt;
+                    /* dcol[K, cp] = w^T g, A(k, f) = w[f*K + k]; then col2im.
+                     * Implicit: the tiles add into xpad directly. */
+                    if (pl.implicit) {
+                        columns(&pl, &t, p0, len);
+                        pl.kern->gemm(MODE_IMC, K, len, F, w, 1, K, g, ldg, pl.off, t.vb, xpad,
+                                      0, NULL, 0);
+                    } else {
+                        pl.kern->gemm(MODE_NN, K, cp, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp,
+                                      NULL, 0);
+                        pl.kern->col2im(xpad, dcol, cp, &pl.g, p0, len);
                     }
-                    /* dcol[K, cp] = w^T g: A(k, f) = w[f*K + k] */
-                    pl.kern->gemm(K, cp, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp, NULL, 0);
-                    pl.kern->col2im(xpad, dcol, cp, &pl.g, p0, len);
                 }
                 /* the interior of xpad is dx[n] */
                 for (int c = 0; c < s->C; c++)
