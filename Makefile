@@ -74,9 +74,54 @@ run-tests: $(TESTS)
 bench: all $(BENCHES)
 	@BUILD=$(BUILD) bash bench/run.sh
 
+# The C tests (the CLI tests run build-asan/convnet) under ASan + UBSan (gcc's
+# runtimes). Any report fails the test program: UBSan aborts
+# (-fno-sanitize-recover), ASan exits non-zero, and LeakSanitizer runs at exit.
+# libgomp keeps its thread pool to the end of the process and is not
+# reported, so no leak suppressions are needed (tests/lsan.supp is the place
+# if a runtime ever needs one; it is empty). The Python tests load
+# libconvnet.so into an uninstrumented python3 and are skipped here.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 CN_NO_PYTHON=1
 test-asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	        LDFLAGS="-fopenmp -fsanitize=address,undefined" test CN_NO_PYTHON=1
+	$(ASAN_ENV) $(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	        LDFLAGS="-fopenmp -fsanitize=address,undefined" test
+
+# ---- fuzzing: libFuzzer targets for every reader of outside bytes --------
+#   make fuzz                      build fuzz/fuzz_*.c with clang (libFuzzer,
+#                                  ASan, UBSan) and run each FUZZ_SECONDS
+#   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="st resume"
+#   make fuzz-seeds                regenerate the committed seed corpus
+# New inputs go to build-fuzz/corpus/<target>, crashes to build-fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= st cifar idx spec image resume
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BINS    := $(patsubst %,build-fuzz/fuzz/fuzz_%,$(FUZZ_TARGETS))
+.PHONY: fuzz fuzz-build fuzz-seeds valgrind
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
+	        OPT="-O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-pass-failed" LDFLAGS="-fopenmp $(FUZZ_SAN)" build-fuzz/libconvnet.a
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+build-fuzz/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h fuzz/fuzz_data.h build-fuzz/libconvnet.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -fopenmp -std=gnu11 -Wall -Wextra -Iinclude \
+	        -o $@ $< build-fuzz/libconvnet.a $(LDLIBS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_TARGETS)
+
+fuzz-seeds: $(BUILD)/libconvnet.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/mkseeds fuzz/mkseeds.c $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
+	rm -rf fuzz/corpus && $(BUILD)/fuzz/mkseeds fuzz/corpus
+
+# ---- valgrind memcheck of a short real training run ----------------------
+valgrind: all
+	@bash tests/valgrind.sh $(BUILD)/convnet
 
 clean:
 	rm -rf build build-asan

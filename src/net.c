@@ -228,6 +228,8 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
     if (strlen(spec) >= CN_SPEC_MAX) return CN_ERR(ctx, CN_EINVAL, "net spec: longer than %d characters", CN_SPEC_MAX - 1);
     if (C <= 0 || H <= 0 || W <= 0 || C > 4096 || H > 65536 || W > 65536)
         return CN_ERR(ctx, CN_EINVAL, "net: input dims (%d,%d,%d) out of range", C, H, W);
+    if ((size_t)C * H * W > ((size_t)1 << 28)) /* as every layer's output: C*H*W fits an int */
+        return CN_ERR(ctx, CN_EINVAL, "net: input (%d,%d,%d) has more than 2^28 values per image", C, H, W);
     if (dtype != CN_F32 && dtype != CN_F64) return CN_ERR(ctx, CN_EINVAL, "net: dtype %d unknown", (int)dtype);
     if (!(weight_scale >= 0) || !isfinite(weight_scale)) return CN_ERR(ctx, CN_EINVAL, "net: weight_scale %g must be finite and >= 0", weight_scale);
     if (!(reg >= 0) || !isfinite(reg)) return CN_ERR(ctx, CN_EINVAL, "net: reg %g must be finite and >= 0", reg);
@@ -468,7 +470,11 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
         snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
         const cn_tensor *t = cn_st_get(st, name);
         if (!t) t = cn_st_get(st, p->name);
-        if (!t) { cn_net_free(net); return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, p->name); }
+        if (!t) { /* the message first: p->name lives in net */
+            rc = CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, p->name);
+            cn_net_free(net);
+            return rc;
+        }
         if ((rc = fill_param(ctx, path, net, p, t))) { cn_net_free(net); return rc; }
     }
     *out = net;

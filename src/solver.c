@@ -1,6 +1,8 @@
 /* solver.c — the original's Solver in C: minibatch SGD variants, accuracy
  * checks, best parameters, histories, checkpoints and exact resume. */
 #include "net.h"
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
@@ -75,6 +77,12 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     if (cfg->print_every <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: print_every %d must be > 0", cfg->print_every);
     if (!(cfg->lr_decay > 0) || !isfinite(cfg->lr_decay)) return CN_ERR(ctx, CN_EINVAL, "solver: lr_decay %g must be > 0", cfg->lr_decay);
     if (ds->train.n <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: the training split is empty");
+    {   /* num_epochs * iterations per epoch must fit an int (histories are indexed by it) */
+        long long ipe = ds->train.n / cfg->batch_size > 0 ? ds->train.n / cfg->batch_size : 1;
+        if ((long long)cfg->num_epochs * ipe > INT_MAX - 2)
+            return CN_ERR(ctx, CN_EINVAL, "solver: num_epochs %d x %lld iterations per epoch is too many iterations",
+                          cfg->num_epochs, ipe);
+    }
     int C, H, W;
     cn_net_input(net, &C, &H, &W);
     if (ds->train.c != C || ds->train.h != H || ds->train.w != W)
@@ -389,12 +397,28 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     return rc;
 }
 
+/* A finite number from the metadata (strtod alone would take "nan" and "inf"). */
 static int meta_num(cn_ctx *ctx, const cn_st *st, const char *path, const char *key, double *out) {
     const char *v = cn_st_meta(st, key);
     char *end;
     if (!v) return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' is missing", path, key);
     *out = strtod(v, &end);
-    if (end == v || *end) return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' = '%s' is not a number", path, key, v);
+    if (end == v || *end || !isfinite(*out))
+        return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' = '%.40s' is not a finite number", path, key, v);
+    return CN_OK;
+}
+
+/* A decimal integer in [lo, hi] from the metadata. */
+static int meta_int(cn_ctx *ctx, const cn_st *st, const char *path, const char *key, long lo, long hi,
+                    long *out) {
+    const char *v = cn_st_meta(st, key);
+    char *end;
+    if (!v) return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' is missing", path, key);
+    errno = 0;
+    *out = strtol(v, &end, 10);
+    if (end == v || *end || errno || *out < lo || *out > hi)
+        return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' = '%.40s' (expected an integer in %ld..%ld)", path, key,
+                      v, lo, hi);
     return CN_OK;
 }
 
@@ -414,6 +438,7 @@ static void config_from_meta(const cn_st *st, cn_solver_config *c) {
 
 int cn_net_load(cn_ctx *ctx, cn_net **out, const char *path, int best, cn_solver_config *cfg) {
     cn_st *st;
+    *out = NULL; /* also on failure, as cn_net_new */
     int rc = cn_st_load(ctx, path, &st);
     if (rc) return rc;
     rc = cn__net_from_st(ctx, out, st, path, best ? "best." : NULL);
@@ -422,75 +447,114 @@ int cn_net_load(cn_ctx *ctx, cn_net **out, const char *path, int best, cn_solver
     return rc;
 }
 
+/* Check that tensor `name` is there with the dtype and shape given (ndim 1
+ * and shape[0] = n for histories), then copy it into dst unless dst is NULL. */
 static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const char *name, void *dst,
-                       cn_dtype dtype, size_t n) {
+                       cn_dtype dtype, int ndim, const int64_t *shape) {
     const cn_tensor *t = cn_st_get(st, name);
     if (!t) return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, name);
-    size_t size = 1;
-    for (int d = 0; d < t->ndim; d++) size *= (size_t)t->shape[d];
-    if (t->is_i32 || t->dtype != dtype || size != n)
-        return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s has the wrong dtype or size (%zu, expected %zu)", path, name, size, n);
-    memcpy(dst, t->data, n * (dtype == CN_F32 ? 4 : 8));
+    int same = !t->is_i32 && t->dtype == dtype && t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (!same) {
+        char want[64] = "", got[64] = "";
+        for (int d = 0; d < ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)shape[d]);
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is %s (%s), expected %s (%s)", path, name,
+                      t->is_i32 ? "I32" : t->dtype == CN_F64 ? "F64" : "F32", got, dtype == CN_F64 ? "F64" : "F32", want);
+    }
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= (size_t)shape[d];
+    if (dst && n) memcpy(dst, t->data, n * (dtype == CN_F32 ? 4 : 8));
     return CN_OK;
 }
 
+/* Every tensor of the solver's state: checked (copy = 0) or copied (copy = 1). */
+static int state_tensors(cn_ctx *ctx, cn_solver *s, const cn_st *st, const char *path, int nloss, int nacc,
+                         int copy) {
+    static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
+    cn_net *net = s->net;
+    int rid = rule_id(s->cfg.update_rule), rc = CN_OK;
+    for (int i = 0; i < net->nparams && !rc; i++) {
+        const cn_param *p = &net->params[i];
+        size_t off = ((char *)p->data - (char *)net->pblock) / net->esz;
+        char name[80];
+        rc = copy_tensor(ctx, st, path, p->name, copy ? p->data : NULL, net->dtype, p->ndim, p->shape);
+        snprintf(name, sizeof name, "best.%s", p->name);
+        if (!rc)
+            rc = copy_tensor(ctx, st, path, name, copy ? (char *)s->best + off * net->esz : NULL, net->dtype,
+                             p->ndim, p->shape);
+        for (int k = 0; k < 2 && !rc && p->trainable; k++) {
+            if (!moment_names[rid][k]) continue;
+            snprintf(name, sizeof name, "%s.%s.%s", s->cfg.update_rule, moment_names[rid][k], p->name);
+            rc = copy_tensor(ctx, st, path, name, copy ? (char *)(k ? s->v : s->m) + off * net->esz : NULL,
+                             net->dtype, p->ndim, p->shape);
+        }
+    }
+    int64_t hl = nloss, ha = nacc;
+    if (!rc && nloss > 0) rc = copy_tensor(ctx, st, path, "history.loss", copy ? s->loss_hist : NULL, CN_F64, 1, &hl);
+    if (!rc && nacc > 0) rc = copy_tensor(ctx, st, path, "history.train_acc", copy ? s->train_acc : NULL, CN_F64, 1, &ha);
+    if (!rc && nacc > 0) rc = copy_tensor(ctx, st, path, "history.val_acc", copy ? s->val_acc : NULL, CN_F64, 1, &ha);
+    return rc;
+}
+
+/* Everything is checked before anything is copied: a checkpoint that does
+ * not fit leaves the solver and its net as they were. */
 int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
     cn_st *st;
     int rc = cn_st_load(ctx, path, &st);
     if (rc) return rc;
     cn_net *net = s->net;
     const char *spec = cn_st_meta(st, "spec"), *rule = cn_st_meta(st, "update_rule"), *rng = cn_st_meta(st, "rng");
-    double epoch, it, adam_t, best_val, lr;
+    const char *input = cn_st_meta(st, "input"), *dt = cn_st_meta(st, "dtype");
+    char dims[48];
+    snprintf(dims, sizeof dims, "%d,%d,%d", net->C, net->H, net->W);
+    const char *mydt = net->dtype == CN_F32 ? "float32" : "float64";
+    long epoch, it, adam_t;
+    double best_val, lr;
     if (!spec || strcmp(spec, net->spec)) {
-        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint net '%s' differs from this run's '%s'", path, spec ? spec : "?", net->spec);
+        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint net '%.200s' differs from this run's '%s'", path, spec ? spec : "?", net->spec);
+        goto done;
+    }
+    if (!input || strcmp(input, dims) || !dt || strcmp(dt, mydt)) {
+        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint input (%.40s) %.16s differs from this run's (%s) %s", path,
+                    input ? input : "?", dt ? dt : "?", dims, mydt);
         goto done;
     }
     if (!rule || strcmp(rule, s->cfg.update_rule)) {
-        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint update rule '%s' differs from this run's '%s'", path, rule ? rule : "?", s->cfg.update_rule);
+        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint update rule '%.40s' differs from this run's '%s'", path, rule ? rule : "?", s->cfg.update_rule);
         goto done;
     }
-    if ((rc = meta_num(ctx, st, path, "epoch", &epoch)) || (rc = meta_num(ctx, st, path, "iteration", &it)) ||
-        (rc = meta_num(ctx, st, path, "adam_t", &adam_t)) || (rc = meta_num(ctx, st, path, "best_val_acc", &best_val)) ||
-        (rc = meta_num(ctx, st, path, "lr", &lr)))
+    if ((rc = meta_int(ctx, st, path, "iteration", 0, s->num_iterations, &it)) ||
+        (rc = meta_int(ctx, st, path, "epoch", 0, s->cfg.num_epochs, &epoch)) ||
+        (rc = meta_int(ctx, st, path, "adam_t", 0, INT_MAX, &adam_t)) ||
+        (rc = meta_num(ctx, st, path, "best_val_acc", &best_val)) || (rc = meta_num(ctx, st, path, "lr", &lr)))
         goto done;
-    if (it < 0 || it > s->num_iterations || epoch < 0 || epoch > s->cfg.num_epochs) {
-        rc = CN_ERR(ctx, CN_EFORMAT, "%s: iteration %g / epoch %g do not fit this run (%d iterations, %d epochs)", path, it, epoch, s->num_iterations, s->cfg.num_epochs);
+    if (epoch != it / s->iters_per_epoch) {
+        rc = CN_ERR(ctx, CN_EINVAL,
+                    "%s: checkpoint at iteration %ld, epoch %ld does not fit this run's %d iterations per epoch "
+                    "(a different number of training images or batch size?)",
+                    path, it, epoch, s->iters_per_epoch);
         goto done;
     }
     unsigned long long r[4];
-    if (!rng || strlen(rng) != 64 || sscanf(rng, "%16llx%16llx%16llx%16llx", &r[0], &r[1], &r[2], &r[3]) != 4) {
-        rc = CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'rng' is missing or malformed", path);
+    if (!rng || strlen(rng) != 64 || strspn(rng, "0123456789abcdef") != 64 ||
+        sscanf(rng, "%16llx%16llx%16llx%16llx", &r[0], &r[1], &r[2], &r[3]) != 4 || !(r[0] | r[1] | r[2] | r[3])) {
+        rc = CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'rng' is missing or malformed (expected 64 hex digits, not all 0)", path);
         goto done;
     }
-    static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
-    int rid = rule_id(s->cfg.update_rule);
-    for (int i = 0; i < net->nparams && !rc; i++) {
-        const cn_param *p = &net->params[i];
-        size_t off = ((char *)p->data - (char *)net->pblock) / net->esz;
-        char name[80];
-        rc = copy_tensor(ctx, st, path, p->name, p->data, net->dtype, p->size);
-        snprintf(name, sizeof name, "best.%s", p->name);
-        if (!rc) rc = copy_tensor(ctx, st, path, name, (char *)s->best + off * net->esz, net->dtype, p->size);
-        for (int k = 0; k < 2 && !rc && p->trainable; k++) {
-            if (!moment_names[rid][k]) continue;
-            snprintf(name, sizeof name, "%s.%s.%s", s->cfg.update_rule, moment_names[rid][k], p->name);
-            rc = copy_tensor(ctx, st, path, name, (char *)(k ? s->v : s->m) + off * net->esz, net->dtype, p->size);
-        }
-    }
-    if (rc) goto done;
     int nloss = (int)it, nacc = 0;
     const cn_tensor *ta = cn_st_get(st, "history.train_acc");
-    if (ta) nacc = ta->ndim == 1 ? (int)ta->shape[0] : -1;
-    if (nacc < 0 || nacc > s->cap_acc) { rc = CN_ERR(ctx, CN_EFORMAT, "%s: history.train_acc has a bad shape", path); goto done; }
-    if (nloss > 0 && (rc = copy_tensor(ctx, st, path, "history.loss", s->loss_hist, CN_F64, nloss))) goto done;
-    if (nacc > 0 && ((rc = copy_tensor(ctx, st, path, "history.train_acc", s->train_acc, CN_F64, nacc)) ||
-                     (rc = copy_tensor(ctx, st, path, "history.val_acc", s->val_acc, CN_F64, nacc))))
-        goto done;
+    if (ta) nacc = ta->ndim == 1 && ta->shape[0] <= s->cap_acc ? (int)ta->shape[0] : -1;
+    if (nacc < 0) { rc = CN_ERR(ctx, CN_EFORMAT, "%s: history.train_acc has a bad shape (expected 1-D, at most %d)", path, s->cap_acc); goto done; }
+    if ((rc = state_tensors(ctx, s, st, path, nloss, nacc, 0))) goto done;
+    state_tensors(ctx, s, st, path, nloss, nacc, 1);
     s->nloss = nloss;
     s->nacc = nacc;
     s->t = (int)it;
     s->epoch = (int)epoch;
-    s->adam_t = (long)adam_t;
+    s->adam_t = adam_t;
     s->best_val = best_val;
     s->lr = lr;
     for (int k = 0; k < 4; k++) s->rng.s[k] = r[k];
