@@ -149,6 +149,46 @@ static const char *nonfinite_param(const cn_net *net) {
     return NULL;
 }
 
+/* 1 when none of n values is Inf or NaN: an exponent-bits test, one
+ * vectorizable pass (no float reduction, so no reassociation needed). */
+static int all_finite(const void *p, size_t n, int f32) {
+    int bad = 0;
+    if (f32) {
+        const uint32_t *u = p;
+        for (size_t i = 0; i < n; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+    } else {
+        const uint64_t *u = p;
+        for (size_t i = 0; i < n; i++) bad |= (u[i] & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+    }
+    return !bad;
+}
+
+/* "parameter W2[i] is nan" for the first non-finite value, else "the
+ * gradient of W2[i] is inf" for the first non-finite gradient (a bad value
+ * poisons every gradient, so values are searched first); with everything
+ * finite, the parameter of largest magnitude. */
+static void describe_params(const cn_net *net, char *buf, size_t len) {
+    const char *big = NULL;
+    double bigv = -1;
+    for (int g = 0; g < 2; g++) {
+        for (int i = 0; i < net->nparams; i++) {
+            const cn_param *p = &net->params[i];
+            const void *d = g ? p->grad : p->data;
+            if (!d) continue;
+            for (size_t e = 0; e < p->size; e++) {
+                double x = net->dtype == CN_F32 ? ((const float *)d)[e] : ((const double *)d)[e];
+                if (!isfinite(x)) {
+                    snprintf(buf, len, "%s %s[%zu] is %g", g ? "the gradient of" : "parameter", p->name, e, x);
+                    return;
+                }
+                if (!g && fabs(x) > bigv) bigv = fabs(x), big = p->name;
+            }
+        }
+    }
+    snprintf(buf, len, "every parameter and gradient is finite; the largest |value| is %g in %s", bigv,
+             big ? big : "?");
+}
+
 int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     const cn_split *tr = &s->ds->train;
     int B = s->cfg.batch_size;
@@ -160,15 +200,18 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     double loss;
     rc = cn_net_loss(ctx, s->net, &loss, NULL, s->xb, s->yb, B);
     if (rc) return rc;
-    if (!isfinite(loss)) {
-        const char *p = nonfinite_param(s->net);
-        return CN_ERR(ctx, CN_ENUM, "iteration %d: the loss is %g%s%s", s->t + 1, loss,
-                      p ? "; first non-finite parameter or gradient: " : "", p ? p : "");
-    }
     size_t n;
     void *w = cn_net_flat_params(s->net, &n), *dw = cn_net_flat_grads(s->net, NULL);
     const cn_solver_config *c = &s->cfg;
     int f32 = s->net->dtype == CN_F32;
+    /* a NaN or Inf stops the run before the update spreads it: parameters and
+     * optimizer state stay as they were after the last good iteration */
+    if (!isfinite(loss) || !all_finite(dw, n, f32)) {
+        char what[160];
+        describe_params(s->net, what, sizeof what);
+        return CN_ERR(ctx, CN_ENUM, "iteration %d: the loss is %g; %s; stopped before the update", s->t + 1,
+                      loss, what);
+    }
     t0 = cn__now();
     int rule = rule_id(c->update_rule);
     if (rule == 3) s->adam_t++;
@@ -207,6 +250,12 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         }
     }
     s->t_update += cn__now() - t0;
+    if (!all_finite(w, n, f32)) {
+        char what[160];
+        describe_params(s->net, what, sizeof what);
+        return CN_ERR(ctx, CN_ENUM, "iteration %d: after the %s update (learning rate %g), %s", s->t + 1,
+                      c->update_rule, s->lr, what);
+    }
     if (loss_out) *loss_out = loss;
     return CN_OK;
 }
@@ -526,11 +575,18 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
         rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint update rule '%.40s' differs from this run's '%s'", path, rule ? rule : "?", s->cfg.update_rule);
         goto done;
     }
-    if ((rc = meta_int(ctx, st, path, "iteration", 0, s->num_iterations, &it)) ||
-        (rc = meta_int(ctx, st, path, "epoch", 0, s->cfg.num_epochs, &epoch)) ||
+    if ((rc = meta_int(ctx, st, path, "iteration", 0, INT_MAX, &it)) ||
+        (rc = meta_int(ctx, st, path, "epoch", 0, INT_MAX, &epoch)) ||
         (rc = meta_int(ctx, st, path, "adam_t", 0, INT_MAX, &adam_t)) ||
         (rc = meta_num(ctx, st, path, "best_val_acc", &best_val)) || (rc = meta_num(ctx, st, path, "lr", &lr)))
         goto done;
+    if (it > s->num_iterations) {
+        rc = CN_ERR(ctx, CN_EINVAL,
+                    "%s: checkpoint at iteration %ld is past the end of this run (%d iterations: %d epochs of %d; "
+                    "a different number of epochs, training images or batch size?)",
+                    path, it, s->num_iterations, s->cfg.num_epochs, s->iters_per_epoch);
+        goto done;
+    }
     if (epoch != it / s->iters_per_epoch) {
         rc = CN_ERR(ctx, CN_EINVAL,
                     "%s: checkpoint at iteration %ld, epoch %ld does not fit this run's %d iterations per epoch "
