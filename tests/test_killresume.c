@@ -1,0 +1,467 @@
+/* test_killresume.c — crash safety and exact resume through the CLI.
+ *
+ * Runs `convnet train` (the binary next to this test's directory: build/ or
+ * build-asan/) as a child process:
+ *   1. uninterrupted, saving R: the truth;
+ *   2. the same run killed with SIGKILL at many moments (after iteration k
+ *      is logged, while a checkpoint's PATH.tmp is being written, after the
+ *      training loop, during the final save); the checkpoint left behind must
+ *      always load (cn_st_load and cn_net_load), and `--resume` from it (or a
+ *      fresh start when the kill came before the first checkpoint) must end
+ *      with a file equal to R: every tensor (parameters, best parameters,
+ *      Adam moments, loss and accuracy histories) bit for bit, and the same
+ *      metadata (iteration, epoch, RNG state, ...);
+ *   3. SIGINT mid-run: exit status 130, the "--resume FILE" hint, a loadable
+ *      checkpoint, and resuming gives R again;
+ *   4. a run that blows up (sgd, learning rate 1e30): exit status 1, a
+ *      message naming the iteration and the parameter, and the checkpoint of
+ *      the iteration before it loads with finite values.
+ * Data: Fashion-MNIST when installed, else small IDX files written here. */
+#define _GNU_SOURCE
+#include "check.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FASHION "/usr/share/datasets/fashion-mnist"
+#define CHILD_LIMIT_S 120 /* a child that runs longer is killed and the check fails */
+
+static char dir[64];
+static char convnet[512];
+static char data_flag[300];
+static cn_ctx *ctx;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)sb; (void)flag; (void)f;
+    return remove(p);
+}
+
+/* ---------------------------------------------------------------- children */
+typedef enum { KILL_NONE, KILL_AT_LINE, KILL_AT_TMP } kill_mode;
+
+typedef struct {
+    kill_mode mode;
+    const char *line;   /* KILL_AT_LINE: kill once a stdout line starts with this */
+    int tmp_count;      /* KILL_AT_TMP: kill at the n-th appearance of PATH.tmp */
+    int sig;            /* SIGKILL or SIGINT */
+} killer;
+
+typedef struct {
+    int status;         /* raw wait status */
+    int killed;         /* the killer fired */
+    char out[8192];     /* stdout, truncated */
+    char err[4096];     /* stderr, truncated */
+} result;
+
+/* Run convnet with args (NULL-terminated), stdout through a pipe, stderr to a
+ * file; fire the killer when its moment comes. */
+static void run_convnet(const char *const *args, const char *ckpt, const killer *k, result *res) {
+    memset(res, 0, sizeof *res);
+    char errpath[128], tmp[300];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", ckpt ? ckpt : "");
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = convnet;
+    argv[n++] = "train";
+    for (int i = 0; args[i] && n < 62; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    int fds[2];
+    if (pipe(fds) != 0) { perror("pipe"); exit(2); }
+    pid_t pid = fork();
+    if (pid < 0) { perror("fork"); exit(2); }
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (e >= 0) { dup2(e, 2); close(e); }
+        execv(convnet, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    size_t used = 0;
+    char line[512];
+    size_t ll = 0;
+    int tmp_seen = 0, tmp_prev = 0, eof = 0;
+    double t0 = now_s();
+    while (!eof) {
+        struct pollfd pf = {fds[0], POLLIN, 0};
+        /* poll briefly when watching for PATH.tmp, which lives for a few ms */
+        poll(&pf, 1, k && k->mode == KILL_AT_TMP && !res->killed ? 0 : 50);
+        char buf[1024];
+        ssize_t got;
+        while ((got = read(fds[0], buf, sizeof buf)) > 0) {
+            for (ssize_t i = 0; i < got; i++) {
+                if (used + 1 < sizeof res->out) res->out[used++] = buf[i];
+                if (buf[i] != '\n') {
+                    if (ll + 1 < sizeof line) line[ll++] = buf[i];
+                    continue;
+                }
+                line[ll] = 0;
+                ll = 0;
+                if (k && k->mode == KILL_AT_LINE && !res->killed && !strncmp(line, k->line, strlen(k->line))) {
+                    kill(pid, k->sig);
+                    res->killed = 1;
+                }
+            }
+        }
+        if (got == 0) eof = 1;
+        if (k && k->mode == KILL_AT_TMP && !res->killed) {
+            int now = exists(tmp);
+            if (now && !tmp_prev && ++tmp_seen == k->tmp_count) {
+                kill(pid, k->sig);
+                res->killed = 1;
+            }
+            tmp_prev = now;
+            if (!now) {
+                struct timespec ts = {0, 20000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (now_s() - t0 > CHILD_LIMIT_S) {
+            kill(pid, SIGKILL);
+            check_true("child finished in time", 0, "killed after the limit");
+            break;
+        }
+    }
+    close(fds[0]);
+    res->out[used] = 0;
+    waitpid(pid, &res->status, 0);
+    FILE *f = fopen(errpath, "rb");
+    if (f) {
+        size_t m = fread(res->err, 1, sizeof res->err - 1, f);
+        res->err[m] = 0;
+        fclose(f);
+    }
+}
+
+static int exited(const result *r, int code) { return WIFEXITED(r->status) && WEXITSTATUS(r->status) == code; }
+
+/* --------------------------------------------------------- checkpoints */
+static const char *const meta_keys[] = {
+    "spec", "input", "dtype", "reg", "update_rule", "learning_rate", "lr", "optim", "lr_decay", "batch_size",
+    "num_epochs", "samples_print_verbose", "seed", "epoch", "iteration", "adam_t", "best_val_acc", "rng"};
+
+/* Every tensor and metadata pair of b equals a's, bit for bit. */
+static int same_checkpoint(const char *a, const char *b, char *why, size_t len) {
+    cn_st *sa = NULL, *sb = NULL;
+    int ok = 0;
+    if (cn_st_load(ctx, a, &sa)) { snprintf(why, len, "%s", cn_ctx_error(ctx)); goto out; }
+    if (cn_st_load(ctx, b, &sb)) { snprintf(why, len, "%s", cn_ctx_error(ctx)); goto out; }
+    if (cn_st_count(sa) != cn_st_count(sb)) {
+        snprintf(why, len, "%d tensors vs %d", cn_st_count(sa), cn_st_count(sb));
+        goto out;
+    }
+    for (int i = 0; i < cn_st_count(sa); i++) {
+        const cn_tensor *x = cn_st_at(sa, i), *y = cn_st_get(sb, x->name);
+        if (!y || y->ndim != x->ndim || y->dtype != x->dtype || y->is_i32 != x->is_i32) {
+            snprintf(why, len, "tensor %s missing or of another type", x->name);
+            goto out;
+        }
+        size_t bytes = x->is_i32 || x->dtype == CN_F32 ? 4 : 8;
+        for (int d = 0; d < x->ndim; d++) {
+            if (x->shape[d] != y->shape[d]) { snprintf(why, len, "tensor %s: another shape", x->name); goto out; }
+            bytes *= (size_t)x->shape[d];
+        }
+        if (bytes && memcmp(x->data, y->data, bytes)) {
+            snprintf(why, len, "tensor %s differs", x->name);
+            goto out;
+        }
+    }
+    for (size_t k = 0; k < sizeof meta_keys / sizeof meta_keys[0]; k++) {
+        const char *u = cn_st_meta(sa, meta_keys[k]), *v = cn_st_meta(sb, meta_keys[k]);
+        if (!u || !v || strcmp(u, v)) {
+            snprintf(why, len, "metadata %s: '%s' vs '%s'", meta_keys[k], u ? u : "-", v ? v : "-");
+            goto out;
+        }
+    }
+    ok = 1;
+    snprintf(why, len, "%d tensors, iteration %s", cn_st_count(sa), cn_st_meta(sa, "iteration"));
+out:
+    cn_st_free(sa);
+    cn_st_free(sb);
+    return ok;
+}
+
+/* The file loads as a tensor file and as a net (both parameter sets), every
+ * value finite. */
+static int loads(const char *path, char *why, size_t len) {
+    cn_st *st;
+    if (cn_st_load(ctx, path, &st)) { snprintf(why, len, "%s", cn_ctx_error(ctx)); return 0; }
+    cn_st_free(st);
+    for (int best = 0; best < 2; best++) {
+        cn_net *net;
+        if (cn_net_load(ctx, &net, path, best, NULL)) { snprintf(why, len, "%s", cn_ctx_error(ctx)); return 0; }
+        for (int i = 0; i < cn_net_num_params(net); i++) {
+            const cn_param *p = cn_net_param(net, i);
+            for (size_t e = 0; e < p->size; e++)
+                if (!isfinite(((float *)p->data)[e])) {
+                    snprintf(why, len, "%s: %s is not finite", path, p->name);
+                    cn_net_free(net);
+                    return 0;
+                }
+        }
+        cn_net_free(net);
+    }
+    snprintf(why, len, "loads");
+    return 1;
+}
+
+/* ------------------------------------------------------------ the runs */
+static const char *common[] = {"--num-train", "500", "--num-val", "100", "--num-test", "0", "--hidden-dim", "20",
+                               "--num-filters", "4", "--batch-size", "25", "--num-epochs", "2",
+                               "--checkpoint-every", "3", "--seed", "1", "--threads", "1", "--print-every", "1"};
+#define NCOMMON (int)(sizeof common / sizeof common[0])
+
+/* args: --data D, the common flags, --save PATH [--resume PATH] */
+static void train_args(const char **a, const char *save, const char *resume) {
+    int n = 0;
+    a[n++] = "--data";
+    a[n++] = data_flag;
+    for (int i = 0; i < NCOMMON; i++) a[n++] = common[i];
+    a[n++] = "--save";
+    a[n++] = save;
+    if (resume) {
+        a[n++] = "--resume";
+        a[n++] = resume;
+    }
+    a[n] = NULL;
+}
+
+static char ref[128];
+static int kills_landed;
+
+/* Kill a run at the killer's moment, check the file left, resume (possibly
+ * killing the resumed run too: `again`), and compare the end with ref. */
+static void kill_and_resume(const char *name, const killer *k, const killer *again) {
+    char ck[128], why[600], label[200];
+    snprintf(ck, sizeof ck, "%s/%s.safetensors", dir, name);
+    const char *a[64];
+    train_args(a, ck, NULL);
+    result r;
+    run_convnet(a, ck, k, &r);
+    int sig_ok = r.killed && WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
+    /* a run that ends before the signal lands (or before a short-lived
+     * PATH.tmp is seen) is no fault of convnet; main() requires most kill
+     * points to land */
+    snprintf(label, sizeof label, "%s: killed with SIGKILL, or ran to the end first", name);
+    check_true(label, sig_ok || (exited(&r, 0) && !sig_ok),
+               sig_ok ? "killed" : r.killed ? "exited 0 before the signal landed" : "exited 0, the moment never came");
+    kills_landed += sig_ok;
+    for (int round = 0; round < 2; round++) {
+        int have = exists(ck);
+        if (have) {
+            snprintf(label, sizeof label, "%s: the checkpoint left behind loads, finite (round %d)", name, round);
+            check_true(label, loads(ck, why, sizeof why), why);
+        }
+        train_args(a, ck, have ? ck : NULL);
+        const killer *kk = round == 0 ? again : NULL;
+        run_convnet(a, ck, kk, &r);
+        if (kk && r.killed && WIFSIGNALED(r.status)) continue; /* killed again: resume once more */
+        snprintf(label, sizeof label, "%s: %s to the end exits 0", name, have ? "resumed" : "restarted (no checkpoint yet)");
+        if (!check_true(label, exited(&r, 0), r.err)) return;
+        if (have) {
+            snprintf(label, sizeof label, "%s: the resumed run says where it resumed", name);
+            check_true(label, strstr(r.out, "resumed from ") != NULL, "");
+        }
+        break;
+    }
+    snprintf(label, sizeof label, "%s: final checkpoint equals the uninterrupted run's bit for bit", name);
+    check_true(label, same_checkpoint(ref, ck, why, sizeof why), why);
+    char tmp[140];
+    snprintf(tmp, sizeof tmp, "%s.tmp", ck);
+    snprintf(label, sizeof label, "%s: no PATH.tmp left after the clean end", name);
+    check_true(label, !exists(tmp), tmp);
+}
+
+static void test_sigint(void) {
+    char ck[128], why[600];
+    snprintf(ck, sizeof ck, "%s/int.safetensors", dir);
+    const char *a[64];
+    train_args(a, ck, NULL);
+    killer k = {KILL_AT_LINE, "(Iteration 17 ", 0, SIGINT};
+    result r;
+    run_convnet(a, ck, &k, &r);
+    check_true("SIGINT: exit status 130", exited(&r, 130), r.err);
+    char hint[200];
+    snprintf(hint, sizeof hint, "--resume %s", ck);
+    check_true("SIGINT: prints 'interrupted at iteration' and the --resume line",
+               strstr(r.out, "interrupted at iteration") && strstr(r.out, hint), "");
+    check_true("SIGINT: the checkpoint loads, finite", loads(ck, why, sizeof why), why);
+    cn_st *st;
+    const char *it = NULL;
+    if (cn_st_load(ctx, ck, &st) == CN_OK) {
+        it = cn_st_meta(st, "iteration");
+        check_true("SIGINT: saved at iteration >= 17 and < 40 (the interrupted one, not the last periodic)",
+                   it && atoi(it) >= 17 && atoi(it) < 40, it ? it : "?");
+        cn_st_free(st);
+    }
+    train_args(a, ck, ck);
+    run_convnet(a, ck, NULL, &r);
+    check_true("SIGINT: resuming runs to the end", exited(&r, 0), r.err);
+    check_true("SIGINT: final checkpoint equals the uninterrupted run's bit for bit",
+               same_checkpoint(ref, ck, why, sizeof why), why);
+}
+
+static void test_blowup(void) {
+    char ck[128], why[600];
+    snprintf(ck, sizeof ck, "%s/nan.safetensors", dir);
+    const char *a[64] = {"--data", data_flag, "--num-train", "100", "--num-val", "20", "--num-test", "0",
+                         "--hidden-dim", "20", "--num-filters", "4", "--batch-size", "25", "--num-epochs", "2",
+                         "--update-rule", "sgd", "--learning-rate", "1e30", "--checkpoint-every", "1",
+                         "--seed", "1", "--threads", "1", "--save", ck, NULL};
+    result r;
+    run_convnet(a, ck, NULL, &r);
+    check_true("lr 1e30: exits with status 1", exited(&r, 1), r.err);
+    int iter = -1;
+    const char *p = strstr(r.err, "iteration ");
+    if (p) iter = atoi(p + 10);
+    int names_param = 0;
+    for (const char *q = r.err; *q; q++)
+        if ((q[0] == 'W' || q[0] == 'b') && q[1] >= '1' && q[1] <= '9' && (q == r.err || q[-1] == ' ' || q[-1] == '.'))
+            names_param = 1;
+    check_true("lr 1e30: the message names the iteration and a parameter", iter >= 2 && names_param, r.err);
+    check_true("lr 1e30: the last good checkpoint loads with finite values", loads(ck, why, sizeof why), why);
+    cn_st *st;
+    if (cn_st_load(ctx, ck, &st) == CN_OK) {
+        const char *it = cn_st_meta(st, "iteration");
+        char note[64];
+        snprintf(note, sizeof note, "checkpoint at %s, failed at %d", it ? it : "?", iter);
+        check_true("lr 1e30: the checkpoint is the iteration before the failing one", it && atoi(it) == iter - 1,
+                   note);
+        cn_st_free(st);
+    }
+}
+
+/* --------------------------------------------------------- synthetic data */
+static void write_idx(const char *path, int ndim, const int *dims, const unsigned char *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    unsigned char h[4 + 16] = {0, 0, 8, (unsigned char)ndim};
+    for (int i = 0; i < ndim; i++) {
+        h[4 + 4 * i] = (unsigned char)(dims[i] >> 24); h[5 + 4 * i] = (unsigned char)(dims[i] >> 16);
+        h[6 + 4 * i] = (unsigned char)(dims[i] >> 8); h[7 + 4 * i] = (unsigned char)dims[i];
+    }
+    if (!f || fwrite(h, 1, 4 + 4 * (size_t)ndim, f) != 4 + 4 * (size_t)ndim || fwrite(data, 1, n, f) != n ||
+        fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+static void synthetic_mnist(char *out, size_t cap) {
+    char d[128], p[256];
+    snprintf(d, sizeof d, "%s/mnist", dir);
+    mkdir(d, 0700);
+    enum { N = 700, S = 28 };
+    unsigned char *img = xmalloc((size_t)N * S * S), lab[N];
+    cn_rng r;
+    cn_rng_seed(&r, 4);
+    for (int i = 0; i < N; i++) {
+        int k = (int)cn_rng_below(&r, 10);
+        lab[i] = (unsigned char)k;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int on = ((x + y * k) % 10) < 3; /* a class-dependent stripe pattern */
+                img[(size_t)i * S * S + y * S + x] = (unsigned char)(on ? 180 + cn_rng_below(&r, 60) : cn_rng_below(&r, 60));
+            }
+    }
+    int di[3] = {N, S, S}, dl[1] = {N};
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", d);
+    write_idx(p, 3, di, img, (size_t)N * S * S);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
+    write_idx(p, 1, dl, lab, N);
+    free(img);
+    snprintf(out, cap, "mnist:%s", d);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    ctx = cn_ctx_new(1);
+    /* the convnet next to this test's build directory */
+    snprintf(convnet, sizeof convnet, "%s", argv[0]);
+    char *slash = strrchr(convnet, '/');
+    if (slash) *slash = 0; else snprintf(convnet, sizeof convnet, "build/tests");
+    slash = strrchr(convnet, '/');
+    if (slash) snprintf(slash, sizeof convnet - (size_t)(slash - convnet), "/convnet");
+    else snprintf(convnet, sizeof convnet, "convnet");
+    if (!check_true("convnet binary found", access(convnet, X_OK) == 0, convnet)) return check_done();
+    snprintf(dir, sizeof dir, "/tmp/cn_test_killresume_XXXXXX");
+    if (!mkdtemp(dir)) { check_true("mkdtemp", 0, strerror(errno)); return check_done(); }
+    if (exists(FASHION "/train-images-idx3-ubyte.gz") || exists(FASHION "/train-images-idx3-ubyte"))
+        snprintf(data_flag, sizeof data_flag, "fashion-mnist");
+    else
+        synthetic_mnist(data_flag, sizeof data_flag);
+    printf("data: %s, convnet: %s\n", data_flag, convnet);
+
+    /* 1. the truth: one uninterrupted run (40 iterations, checkpoints every 3) */
+    snprintf(ref, sizeof ref, "%s/ref.safetensors", dir);
+    const char *a[64];
+    train_args(a, ref, NULL);
+    result r;
+    run_convnet(a, ref, NULL, &r);
+    char why[600];
+    if (!check_true("uninterrupted run exits 0", exited(&r, 0), r.err)) {
+        printf("%s\n", r.out);
+        return check_done();
+    }
+    check_true("uninterrupted run: 40 iterations logged and saved",
+               strstr(r.out, "(Iteration 40 / 40)") && strstr(r.out, "saved "), "");
+    check_true("uninterrupted run: the checkpoint loads", loads(ref, why, sizeof why), why);
+    /* the run is deterministic: a second one gives the same file */
+    char ref2[128];
+    snprintf(ref2, sizeof ref2, "%s/ref2.safetensors", dir);
+    train_args(a, ref2, NULL);
+    run_convnet(a, ref2, NULL, &r);
+    check_true("a second uninterrupted run gives the same file (determinism)",
+               exited(&r, 0) && same_checkpoint(ref, ref2, why, sizeof why), why);
+
+    /* 2. SIGKILL at many moments */
+    static const struct { const char *name; killer k, again; } kills[] = {
+        {"kill-it1", {KILL_AT_LINE, "(Iteration 1 ", 0, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-it4", {KILL_AT_LINE, "(Iteration 4 ", 0, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-it11", {KILL_AT_LINE, "(Iteration 11 ", 0, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-epoch1", {KILL_AT_LINE, "(Epoch 1 ", 0, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-it29-twice", {KILL_AT_LINE, "(Iteration 29 ", 0, SIGKILL}, {KILL_AT_LINE, "(Iteration 35 ", 0, SIGKILL}},
+        {"kill-it40", {KILL_AT_LINE, "(Iteration 40 ", 0, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-after-training", {KILL_AT_LINE, "trained ", 0, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-after-final-save", {KILL_AT_LINE, "saved ", 0, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-in-1st-save", {KILL_AT_TMP, NULL, 1, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+        {"kill-in-4th-save", {KILL_AT_TMP, NULL, 4, SIGKILL}, {KILL_AT_TMP, NULL, 3, SIGKILL}},
+        {"kill-in-final-save", {KILL_AT_TMP, NULL, 14, SIGKILL}, {KILL_NONE, 0, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof kills / sizeof kills[0]; i++)
+        kill_and_resume(kills[i].name, &kills[i].k, kills[i].again.mode ? &kills[i].again : NULL);
+
+    char note[64];
+    snprintf(note, sizeof note, "%d of %zu", kills_landed, sizeof kills / sizeof kills[0]);
+    check_true("at least 8 of the kill points landed before the run ended", kills_landed >= 8, note);
+
+    /* 3. Ctrl-C */
+    test_sigint();
+    /* 4. numbers that blow up */
+    test_blowup();
+
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    cn_ctx_free(ctx);
+    return check_done();
+}
