@@ -4,6 +4,31 @@
  * CN_WS_IM2COL, so the two do not collide). */
 #include "real.h"
 
+/* 16-byte vectors (SSE2, every x86-64): the relu masks without branches. A
+ * branch on out > 0 mispredicts about half the time (half the outputs are
+ * zero) and cost more than the whole pooling pass. */
+typedef real v16 __attribute__((vector_size(16)));
+#ifdef CN_REAL_F64
+typedef int64_t m16 __attribute__((vector_size(16)));
+#else
+typedef int32_t m16 __attribute__((vector_size(16)));
+#endif
+#define L16 ((size_t)(16 / sizeof(real)))
+
+/* d[i] = r[i] > 0 ? g[i] : 0 (d may be g) */
+static void relu_mask(real *d, const real *g, const real *r, size_t n) {
+    size_t i = 0;
+    for (; i + L16 <= n; i += L16) {
+        v16 gv, rv;
+        memcpy(&gv, g + i, sizeof gv);
+        memcpy(&rv, r + i, sizeof rv);
+        m16 m = rv > (v16){0};
+        gv = (v16)((m16)gv & m);
+        memcpy(d + i, &gv, sizeof gv);
+    }
+    for (; i < n; i++) d[i] = r[i] > 0 ? g[i] : 0;
+}
+
 /* conv.c: out = conv(x), relu'd when relu != 0 */
 int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
                              const real *b, const cn_conv_shape *s, int relu);
@@ -23,8 +48,13 @@ int FN(cn_conv_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const r
     const size_t n = (size_t)s->N * s->F * Ho * Wo;
     real *da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * n); /* [N,F,H',W'] */
     if (!da) return CN_ENOMEM;
-#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (n > 32768)
-    for (size_t i = 0; i < n; i++) da[i] = out[i] > 0 ? dout[i] : 0;
+    const size_t blk = 16384; /* elements per parallel block */
+    const long nb = (long)((n + blk - 1) / blk);
+#pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (nb > 2)
+    for (long k = 0; k < nb; k++) {
+        size_t i0 = (size_t)k * blk, m = n - i0 < blk ? n - i0 : blk;
+        relu_mask(da + i0, dout + i0, out + i0, m);
+    }
     return FN(cn_conv_backward)(ctx, dx, dw, db, da, x, w, s);
 }
 
@@ -82,7 +112,7 @@ int FN(cn_conv_relu_pool_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, co
             }
             d[at] += g[o];
         }
-        for (size_t q = 0; q < in; q++) d[q] = r[q] > 0 ? d[q] : 0;
+        relu_mask(d, d, r, in);
     }
     if (bad >= 0)
         return CN_ERR(ctx, CN_EINVAL,
