@@ -653,10 +653,15 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
 
     /* dw, db: every thread sums its items into its partials */
     if (dw || db) {
+        int team = 1; /* the threads OpenMP gave (may be fewer than nt) */
 #pragma omp parallel num_threads(nt)
         {
             thr_bufs t = thr(&pl, thread_id());
             memset(t.part, 0, sizeof(real) * pl.part_sz);
+#ifdef _OPENMP
+#pragma omp master
+            team = omp_get_num_threads();
+#endif
             int have = -1;
 #pragma omp for schedule(static)
             for (long it = 0; it < items; it++) {
@@ -676,7 +681,7 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
             }
         }
         /* fixed-order reduction over threads */
-        for (int t = 0; t < nt; t++) {
+        for (int t = 0; t < team; t++) {
             const real *part = thr(&pl, t).part;
             if (dw)
                 for (size_t q = 0; q < fk; q++) {
