@@ -16,7 +16,9 @@
  *   4. a run that blows up (sgd, learning rate 1e30): exit status 1, a
  *      message naming the iteration and the parameter, and the checkpoint of
  *      the iteration before it loads with finite values.
- * Data: Fashion-MNIST when installed, else small IDX files written here. */
+ * Data: the first 700 Fashion-MNIST training images when the data set is
+ * installed, else synthetic 28x28 images; either way small IDX files written
+ * here. */
 #define _GNU_SOURCE
 #include "check.h"
 #include <errno.h>
@@ -394,6 +396,30 @@ static void synthetic_mnist(char *out, size_t cap) {
     snprintf(out, cap, "mnist:%s", d);
 }
 
+/* The first 700 Fashion-MNIST training images and labels as small plain IDX
+ * files: real data, and each child loads 550 KB instead of 47 MB. */
+static int fashion_subset(char *out, size_t cap) {
+    const char *names[2] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"};
+    char d[128], p[256];
+    snprintf(d, sizeof d, "%s/fashion", dir);
+    mkdir(d, 0700);
+    for (int k = 0; k < 2; k++) {
+        int ndim, dims[4];
+        uint8_t *data = NULL;
+        snprintf(p, sizeof p, "%s/%s.gz", FASHION, names[k]);
+        if (!exists(p)) snprintf(p, sizeof p, "%s/%s", FASHION, names[k]);
+        if (!exists(p) || cn_read_idx(ctx, p, &ndim, dims, &data) != CN_OK) return 0;
+        if (dims[0] < 700) { free(data); return 0; }
+        size_t per = (size_t)dims[1] * dims[2] * dims[3];
+        dims[0] = 700;
+        snprintf(p, sizeof p, "%s/%s", d, names[k]);
+        write_idx(p, ndim, dims, data, 700 * per);
+        free(data);
+    }
+    snprintf(out, cap, "fashion-mnist:%s", d);
+    return 1;
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     ctx = cn_ctx_new(1);
@@ -407,10 +433,7 @@ int main(int argc, char **argv) {
     if (!check_true("convnet binary found", access(convnet, X_OK) == 0, convnet)) return check_done();
     snprintf(dir, sizeof dir, "/tmp/cn_test_killresume_XXXXXX");
     if (!mkdtemp(dir)) { check_true("mkdtemp", 0, strerror(errno)); return check_done(); }
-    if (exists(FASHION "/train-images-idx3-ubyte.gz") || exists(FASHION "/train-images-idx3-ubyte"))
-        snprintf(data_flag, sizeof data_flag, "fashion-mnist");
-    else
-        synthetic_mnist(data_flag, sizeof data_flag);
+    if (!fashion_subset(data_flag, sizeof data_flag)) synthetic_mnist(data_flag, sizeof data_flag);
     printf("data: %s, convnet: %s\n", data_flag, convnet);
 
     /* 1. the truth: one uninterrupted run (40 iterations, checkpoints every 3) */

@@ -281,14 +281,25 @@ static int cmd_train(int argc, char **argv) {
     int rc = cn_solver_train(ctx, s, log_line, NULL, &g_stop, save, ckpt_every);
     double secs = now_s() - t1;
     if (progress_shown) fprintf(stderr, "\r\033[K");
-    if (rc == CN_EINTR) {
-        const char *path = save ? save : "convnet-interrupted.safetensors";
-        if (cn_solver_save(ctx, s, path)) return die(ctx, "saving the interrupted run");
-        printf("interrupted at iteration %d / %d; saved %s\nresume with the same flags plus: --resume %s\n",
-               cn_solver_iteration(s), cn_solver_num_iterations(s), path, path);
-        return 130;
+    if (rc) {
+        /* interrupted (save and say how to resume) or failed: either way free
+         * everything, so leak checkers see a clean exit */
+        int status = 130;
+        if (rc == CN_EINTR) {
+            const char *path = save ? save : "convnet-interrupted.safetensors";
+            if (cn_solver_save(ctx, s, path)) status = die(ctx, "saving the interrupted run");
+            else
+                printf("interrupted at iteration %d / %d; saved %s\nresume with the same flags plus: --resume %s\n",
+                       cn_solver_iteration(s), cn_solver_num_iterations(s), path, path);
+        } else {
+            status = die(ctx, "training");
+        }
+        cn_solver_free(s);
+        cn_net_free(net);
+        cn_dataset_free(&ds);
+        cn_ctx_free(ctx);
+        return status;
     }
-    if (rc) return die(ctx, "training");
     int iters = cn_solver_iteration(s) - it0;
     printf("trained %d iterations in %.2fs (%.0f images/s, %.1f GFLOP/s)\n", iters, secs,
            iters * (double)batch / (secs > 0 ? secs : 1),
