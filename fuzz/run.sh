@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs each libFuzzer target given for FUZZ_SECONDS (default 60) on its seed
+# Runs each libFuzzer target given for FUZZ_SECONDS (default 60; 0: only replay
+# the seeds and regression inputs, no fuzzing) on its seed
 # corpus (fuzz/corpus/<t>, read only) plus its working corpus
 # (build-fuzz/corpus/<t>) and the inputs of bugs found before (fuzz/regress/<t>),
 # then prints executions and crashes per target.
@@ -16,8 +17,13 @@ for t in "$@"; do
   mkdir -p "build-fuzz/corpus/$t"
   dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   log=build-fuzz/logs/$t.log
-  echo "== fuzz_$t for ${secs}s (log: $log)"
-  "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
+  if [ "$secs" = 0 ]; then
+    # replay only: every seed and regression input once, no mutation
+    limit=(-runs=0); echo "== fuzz_$t: replay the seed corpus and fuzz/regress/$t (log: $log)"
+  else
+    limit=(-max_total_time="$secs"); echo "== fuzz_$t for ${secs}s (log: $log)"
+  fi
+  "$bin" "${limit[@]}" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
          -artifact_prefix="build-fuzz/crashes/$t-" "${dict[@]}" \
          "build-fuzz/corpus/$t" "fuzz/corpus/$t" $( [ -d "fuzz/regress/$t" ] && echo "fuzz/regress/$t" ) >"$log" 2>&1
   rc=$?
