@@ -2,6 +2,8 @@
  * parameter and activation memory (allocated once), save and load. */
 #include "net.h"
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -452,8 +454,23 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
     const char *spec = cn_st_meta(st, "spec"), *input = cn_st_meta(st, "input"), *dt = cn_st_meta(st, "dtype");
     const char *reg = cn_st_meta(st, "reg");
     int C, H, W;
-    if (!spec || !input || sscanf(input, "%d,%d,%d", &C, &H, &W) != 3)
+    if (!spec || !input)
         return CN_ERR(ctx, CN_EFORMAT, "%s: not a convnet model (metadata 'spec' and 'input' missing)", path);
+    {   /* "C,H,W": three decimal ints and nothing else (sscanf's %d overflows silently) */
+        long v[3];
+        const char *q = input;
+        int ok = 1;
+        for (int i = 0; i < 3 && ok; i++) {
+            char *end;
+            errno = 0;
+            v[i] = strtol(q, &end, 10);
+            ok = end != q && !errno && v[i] >= INT_MIN && v[i] <= INT_MAX && *end == (i < 2 ? ',' : 0);
+            q = end + 1;
+        }
+        if (!ok)
+            return CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'input' = '%.40s' (expected C,H,W)", path, input);
+        C = (int)v[0]; H = (int)v[1]; W = (int)v[2];
+    }
     cn_dtype dtype = dt && !strcmp(dt, "float64") ? CN_F64 : CN_F32;
     cn_rng r;
     cn_rng_seed(&r, 0);

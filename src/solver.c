@@ -76,6 +76,10 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     if (cfg->num_epochs <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: num_epochs %d must be > 0", cfg->num_epochs);
     if (cfg->print_every <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: print_every %d must be > 0", cfg->print_every);
     if (!(cfg->lr_decay > 0) || !isfinite(cfg->lr_decay)) return CN_ERR(ctx, CN_EINVAL, "solver: lr_decay %g must be > 0", cfg->lr_decay);
+    if (!isfinite(cfg->learning_rate) || !isfinite(cfg->momentum) || !isfinite(cfg->decay_rate) || !isfinite(cfg->beta1) ||
+        !isfinite(cfg->beta2) || !isfinite(cfg->epsilon))
+        return CN_ERR(ctx, CN_EINVAL, "solver: learning_rate %g, momentum %g, decay_rate %g, beta1 %g, beta2 %g, epsilon %g must be finite",
+                      cfg->learning_rate, cfg->momentum, cfg->decay_rate, cfg->beta1, cfg->beta2, cfg->epsilon);
     if (ds->train.n <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: the training split is empty");
     {   /* num_epochs * iterations per epoch must fit an int (histories are indexed by it) */
         long long ipe = ds->train.n / cfg->batch_size > 0 ? ds->train.n / cfg->batch_size : 1;

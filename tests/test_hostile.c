@@ -355,8 +355,12 @@ static void test_checkpoint_meta(void) {
         {"input -1,6,6", {.key = "input", .val = "-1,6,6"}, CN_EFORMAT, "out of range", CN_EINVAL, "input"},
         {"input 4096,65536,65536 (product overflows an int)", {.key = "input", .val = "4096,65536,65536"},
          CN_EFORMAT, "2^28", CN_EINVAL, "input"},
-        {"input not numbers", {.key = "input", .val = "six by six"}, CN_EFORMAT, "not a convnet model", CN_EINVAL,
+        {"input not numbers", {.key = "input", .val = "six by six"}, CN_EFORMAT, "expected C,H,W", CN_EINVAL,
          "input"},
+        {"input 1,6,6 with trailing bytes", {.key = "input", .val = "1,6,6x"}, CN_EFORMAT, "expected C,H,W",
+         CN_EINVAL, "input"},
+        {"input 2^33,6,6 (beyond int)", {.key = "input", .val = "8589934593,6,6"}, CN_EFORMAT, "expected C,H,W",
+         CN_EINVAL, "input"},
         {"input of another size (1,8,8)", {.key = "input", .val = "1,8,8"}, CN_EFORMAT, "does not match the spec",
          CN_EINVAL, "input"},
         {"dtype float64 over F32 tensors", {.key = "dtype", .val = "float64"}, CN_OK, "", CN_EINVAL, "float64"},
@@ -421,6 +425,16 @@ static void test_checkpoint_meta(void) {
     int rc2 = rc ? rc : cn_solver_new(ctx, &s, net, &ds16, &cfg);
     check_true("num_epochs 2e9 from a checkpoint: cn_solver_new -> CN_EINVAL (no int overflow)",
                rc == CN_OK && rc2 == CN_EINVAL && has("too many iterations") && s == NULL, cn_ctx_error(ctx));
+    cn_solver_free(s);
+    cn_net_free(net);
+    net = NULL;
+    s = NULL;
+    edit e2 = {.key = "learning_rate", .val = "nan"};
+    rc = rewrite(ck, f, &e2);
+    if (!rc) rc = cn_net_load(ctx, &net, f, 0, &cfg);
+    rc2 = rc ? rc : cn_solver_new(ctx, &s, net, &ds16, &cfg);
+    check_true("learning_rate nan from a checkpoint: cn_solver_new -> CN_EINVAL",
+               rc == CN_OK && rc2 == CN_EINVAL && has("must be finite") && s == NULL, cn_ctx_error(ctx));
     cn_solver_free(s);
     cn_net_free(net);
 
