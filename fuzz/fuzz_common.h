@@ -25,7 +25,7 @@ const char *__asan_default_options(void) {
     return "allocator_may_return_null=1:max_allocation_size_mb=256:detect_leaks=1";
 }
 
-static cn_ctx *fz_ctx(void) {
+static inline cn_ctx *fz_ctx(void) {
     static cn_ctx *ctx;
     if (!ctx) ctx = cn_ctx_new(1);
     if (!ctx) abort();
@@ -33,7 +33,7 @@ static cn_ctx *fz_ctx(void) {
 }
 
 /* A scratch directory of this process: /dev/shm/cnfuzz-<tag>-<pid> (or /tmp). */
-static const char *fz_dir(const char *tag) {
+static inline const char *fz_dir(const char *tag) {
     static char dir[256];
     if (!dir[0]) {
         const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -43,12 +43,12 @@ static const char *fz_dir(const char *tag) {
     return dir;
 }
 
-static void fz_path(char *buf, size_t cap, const char *tag, const char *name) {
+static inline void fz_path(char *buf, size_t cap, const char *tag, const char *name) {
     snprintf(buf, cap, "%s/%s", fz_dir(tag), name);
 }
 
 /* Write exactly n bytes (aborts on a failure of the harness itself). */
-static void fz_write(const char *path, const void *p, size_t n) {
+static inline void fz_write(const char *path, const void *p, size_t n) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) abort();
     const char *b = p;
@@ -62,7 +62,7 @@ static void fz_write(const char *path, const void *p, size_t n) {
 }
 
 /* Every failure must carry a known code and a non-empty message. */
-static void fz_check_error(int rc) {
+static inline void fz_check_error(int rc) {
     cn_ctx *ctx = fz_ctx();
     if (rc == CN_OK) return;
     if (rc != CN_EINVAL && rc != CN_ENOMEM && rc != CN_EIO && rc != CN_EFORMAT && rc != CN_ENUM &&
@@ -81,7 +81,7 @@ static void fz_check_error(int rc) {
  * "checksum mismatch ... computed XXXXXXXX", patch the 8 hex digits after
  * "convnet.crc32":" in the bytes and write again. Returns the bytes written
  * (a malloc'd copy the caller frees). */
-static uint8_t *fz_write_fixed_crc(const char *path, const uint8_t *data, size_t size) {
+static inline uint8_t *fz_write_fixed_crc(const char *path, const uint8_t *data, size_t size) {
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) abort();
     memcpy(buf, data, size);

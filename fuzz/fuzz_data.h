@@ -11,7 +11,7 @@
 #define FZ_NTRAIN 16
 #define FZ_NVAL 8
 
-static int fz_dataset(cn_dataset *ds, int C, int H, int W) {
+static inline int fz_dataset(cn_dataset *ds, int C, int H, int W) {
     memset(ds, 0, sizeof *ds);
     size_t D = (size_t)C * H * W;
     cn_rng r;
