@@ -130,6 +130,18 @@ int main(void) {
         printf("  full backward       %7.3f ms  %6.1f GFLOP/s   (fastest %.3f ms, 2 passes)\n", 1e3 * tall, 2 * gf / tall, 1e3 * m3);
         double tdx = tall - tdw;
         printf("  input grad (full - dw-only) %7.3f ms  %6.1f GFLOP/s\n", 1e3 * tdx, tdx > 0 ? gf / tdx : 0.0);
+        {
+            cn_ctx *c1 = cn_ctx_new(1);
+            cn_ctx *keep = ctx;
+            ctx = c1; /* TIME reports errors from ctx */
+            TIME(21, &tfw, &m1, cn_conv_forward_f32(ctx, o, x, w, b, &s));
+            TIME(21, &tdw, &m2, cn_conv_backward_f32(ctx, NULL, dw, db, g, x, w, &s));
+            ctx = keep;
+            printf("  1 thread: forward %.3f ms (%.1f GFLOP/s), weight grad %.3f ms (%.1f GFLOP/s)\n",
+                   1e3 * tfw, gf / tfw, 1e3 * tdw, gf / tdw);
+            cn_ctx_free(c1);
+            cn_ctx_set_threads(ctx, cn_ctx_threads(ctx)); /* OpenBLAS pool back to ctx's count */
+        }
         TIME(41, &med, &mn, cn_conv_relu_pool_forward_f32(ctx, po, o, pidx, x, w, b, &s, 2, 2, 2));
         printf("  conv_relu_pool forward          %7.3f ms  (fastest %.3f ms)\n", 1e3 * med, 1e3 * mn);
         TIME(41, &med, &mn, cn_conv_relu_pool_backward_f32(ctx, NULL, dw, db, pg, o, pidx, x, w, &s, 2, 2, 2));

@@ -225,6 +225,36 @@ out:
     free(xf); free(wf); free(bf); free(gf); free(of32); free(dxf); free(dwf); free(dbf);
 }
 
+/* ---- repeatable: threads take work dynamically, results must not change ---- */
+static void repeatable(cn_ctx *ctx, cn_conv_shape s) {
+    dims d = mk(s);
+    cn_rng r;
+    cn_rng_seed(&r, 77);
+    float *x = xmalloc(4 * d.nx), *w = xmalloc(4 * d.nw), *b = xmalloc(4 * s.F), *g = xmalloc(4 * d.no);
+    float *o[2], *dx[2], *dw[2], *db[2];
+    for (size_t i = 0; i < d.nx; i++) x[i] = (float)cn_rng_normal(&r);
+    for (size_t i = 0; i < d.nw; i++) w[i] = (float)cn_rng_normal(&r);
+    for (int i = 0; i < s.F; i++) b[i] = (float)cn_rng_normal(&r);
+    for (size_t i = 0; i < d.no; i++) g[i] = (float)cn_rng_normal(&r);
+    for (int k = 0; k < 2; k++) {
+        o[k] = xmalloc(4 * d.no); dx[k] = xmalloc(4 * d.nx); dw[k] = xmalloc(4 * d.nw); db[k] = xmalloc(4 * s.F);
+    }
+    int same = 1, rc = 0;
+    rc |= cn_conv_forward_f32(ctx, o[0], x, w, b, &s);
+    rc |= cn_conv_backward_f32(ctx, dx[0], dw[0], db[0], g, x, w, &s);
+    for (int rep = 0; rep < 5; rep++) {
+        rc |= cn_conv_forward_f32(ctx, o[1], x, w, b, &s);
+        rc |= cn_conv_backward_f32(ctx, dx[1], dw[1], db[1], g, x, w, &s);
+        same &= !memcmp(o[0], o[1], 4 * d.no) && !memcmp(dx[0], dx[1], 4 * d.nx) &&
+                !memcmp(dw[0], dw[1], 4 * d.nw) && !memcmp(db[0], db[1], 4 * s.F);
+    }
+    char name[160];
+    snprintf(name, sizeof name, "repeatable: 6 runs bit-identical, %d threads %s", cn_ctx_threads(ctx), shape_tag(&s));
+    check_true(name, !rc && same, NULL);
+    free(x); free(w); free(b); free(g);
+    for (int k = 0; k < 2; k++) { free(o[k]); free(dx[k]); free(dw[k]); free(db[k]); }
+}
+
 /* ---- bad arguments ------------------------------------------------------------ */
 static void bad_args(cn_ctx *ctx) {
     float x[2 * 3 * 4 * 4] = {0}, w[8 * 3 * 7 * 7] = {0}, b[8] = {0}, out[1024], g[1024];
@@ -301,6 +331,8 @@ int main(void) {
     cn_ctx_free(c5);
     cn_ctx_set_threads(ctx, 2);
 
+    repeatable(ctx, shapes[8]);
+    repeatable(ctx, shapes[9]);
     bad_args(ctx);
     cn_ctx_free(ctx);
     return check_done();

@@ -460,6 +460,8 @@ typedef struct {
     size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, per_thread;
     real *ws;
     int *off;          /* [K] implicit tap offsets into xpad, or NULL */
+    int groups;        /* backward: dw/db item groups (2 per thread) */
+    real *gsum;        /* backward: [groups, F*K + F] group sums */
     geo g;
     const kernels *kern;
 } conv_plan;
@@ -513,6 +515,9 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->nt = items < (size_t)nt ? (int)items : nt;
     pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
     pl->shared_sz = pl->implicit ? round16(pl->K) : 0; /* K ints fit in K reals */
+    pl->groups = items < 2 * (size_t)pl->nt ? (int)items : 2 * pl->nt;
+    size_t gsum_off = pl->shared_sz;
+    if (backward) pl->shared_sz += round16(cn__mul(pl->groups, (size_t)s->F * pl->K + s->F));
     pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
     pl->col_sz = pl->implicit ? 0 : round16((size_t)pl->K * cp); /* im2col / dcol */
     pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
@@ -532,6 +537,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     if (!pl->ws) return CN_ENOMEM;
     pl->g = (geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride};
     pl->kern = pick_kernels();
+    pl->gsum = backward ? pl->ws + gsum_off : NULL;
     pl->off = NULL;
     if (pl->implicit) {
         pl->off = (int *)pl->ws;
@@ -612,7 +618,7 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
     {
         thr_bufs t = thr(&pl, thread_id());
         int have = -1; /* sample now in xpad */
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < items; it++) {
             int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
             int len = P - p0 < cp ? P - p0 : cp, ncols = (len + VL - 1) / VL * VL;
@@ -651,51 +657,56 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
     const int nt = pl.nt, vpart = pl.vpart;
     const size_t fk = (size_t)F * K, dbo = vpart ? fk * VL : fk; /* db after dw in part */
 
-    /* dw, db: every thread sums its items into its partials */
+    /* dw, db: the items are cut into `groups` fixed ranges, taken by the
+     * threads dynamically (a thread that loses its core to another process
+     * does not hold the others up). A group sums into its thread's partials,
+     * then folds them into its own row of gsum; the rows are added in order,
+     * so the result does not depend on which thread ran which group. */
     if (dw || db) {
-        int team = 1; /* the threads OpenMP gave (may be fewer than nt) */
+        const int groups = pl.groups;
+        real *gsum = pl.gsum; /* [groups, F*K + F] */
 #pragma omp parallel num_threads(nt)
         {
             thr_bufs t = thr(&pl, thread_id());
-            memset(t.part, 0, sizeof(real) * pl.part_sz);
-#ifdef _OPENMP
-#pragma omp master
-            team = omp_get_num_threads();
-#endif
             int have = -1;
-#pragma omp for schedule(static)
-            for (long it = 0; it < items; it++) {
-                int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
-                int len = P - p0 < cp ? P - p0 : cp;
-                const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
-                if (dw) {
-                    if (n != have) {
-                        pad_sample(t.xpad, x + n * xs, s, pl.Hp, pl.Wp);
-                        have = n;
+#pragma omp for schedule(dynamic, 1)
+            for (int gi = 0; gi < groups; gi++) {
+                memset(t.part, 0, sizeof(real) * pl.part_sz);
+                long i0 = items * gi / groups, i1 = items * (gi + 1) / groups;
+                for (long it = i0; it < i1; it++) {
+                    int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
+                    int len = P - p0 < cp ? P - p0 : cp;
+                    const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
+                    if (dw) {
+                        if (n != have) {
+                            pad_sample(t.xpad, x + n * xs, s, pl.Hp, pl.Wp);
+                            have = n;
+                        }
+                        const real *X = columns(&pl, &t, p0, len);
+                        int lv = len / VL * VL; /* implicit: lv == len */
+                        pl.kern->dw(F, K, lv, len - lv, g, P, X, cp, pl.off, t.vb, t.part, vpart);
                     }
-                    const real *X = columns(&pl, &t, p0, len);
-                    int lv = len / VL * VL; /* implicit: lv == len */
-                    pl.kern->dw(F, K, lv, len - lv, g, P, X, cp, pl.off, t.vb, t.part, vpart);
+                    if (db) pl.kern->rowsum(F, len, g, P, t.part + dbo);
                 }
-                if (db) pl.kern->rowsum(F, len, g, P, t.part + dbo);
+                real *row = gsum + (size_t)gi * (fk + F);
+                if (dw)
+                    for (size_t q = 0; q < fk; q++) {
+                        real v = 0;
+                        if (vpart)
+                            for (int l = 0; l < VL; l++) v += t.part[q * VL + l];
+                        else
+                            v = t.part[q];
+                        row[q] = v;
+                    }
+                if (db) memcpy(row + fk, t.part + dbo, sizeof(real) * F);
             }
         }
-        /* fixed-order reduction over threads */
-        for (int t = 0; t < team; t++) {
-            const real *part = thr(&pl, t).part;
+        for (int gi = 0; gi < groups; gi++) { /* fixed order */
+            const real *row = gsum + (size_t)gi * (fk + F);
             if (dw)
-                for (size_t q = 0; q < fk; q++) {
-                    real v;
-                    if (vpart) {
-                        v = 0;
-                        for (int l = 0; l < VL; l++) v += part[q * VL + l];
-                    } else {
-                        v = part[q];
-                    }
-                    dw[q] = t ? dw[q] + v : v;
-                }
+                for (size_t q = 0; q < fk; q++) dw[q] = gi ? dw[q] + row[q] : row[q];
             if (db)
-                for (int f = 0; f < F; f++) db[f] = t ? db[f] + part[dbo + f] : part[dbo + f];
+                for (int f = 0; f < F; f++) db[f] = gi ? db[f] + row[fk + f] : row[fk + f];
         }
     }
 
@@ -706,7 +717,7 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
         {
             thr_bufs t = thr(&pl, thread_id());
             real *xpad = t.xpad, *dcol = t.col, *tile = t.tile;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
             for (int n = 0; n < s->N; n++) {
                 memset(xpad, 0, sizeof(real) * (size_t)s->C * pl.Hp * pl.Wp);
                 for (int ch = 0; ch < nch; ch++) {
