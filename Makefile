@@ -9,7 +9,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp \
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp -fno-math-errno \
            -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS  += -lopenblas -lz -lpng -ljpeg $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo) -lm
 CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null)

@@ -2,14 +2,24 @@
  * parameters (they live in one contiguous block). */
 #include "real.h"
 
-int FN(cn_sgd)(real *w, const real *dw, size_t n, double lr) {
+/* These loops are elementwise (no reassociation), so vectorizing them gives
+ * the same bits; each is built for AVX-512, AVX2 and baseline x86-64 and the
+ * loader picks one for the CPU it runs on. */
+#pragma GCC optimize("O3")
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define CN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CN_CLONES
+#endif
+
+CN_CLONES int FN(cn_sgd)(real *w, const real *dw, size_t n, double lr) {
     const real a = (real)lr;
     for (size_t i = 0; i < n; i++) w[i] -= a * dw[i];
     return CN_OK;
 }
 
 /* v = momentum * v - lr * dw; w += v */
-int FN(cn_sgd_momentum)(real *w, const real *dw, real *v, size_t n, double lr, double momentum) {
+CN_CLONES int FN(cn_sgd_momentum)(real *w, const real *dw, real *v, size_t n, double lr, double momentum) {
     const real a = (real)lr, mu = (real)momentum;
     for (size_t i = 0; i < n; i++) {
         v[i] = mu * v[i] - a * dw[i];
@@ -19,7 +29,7 @@ int FN(cn_sgd_momentum)(real *w, const real *dw, real *v, size_t n, double lr, d
 }
 
 /* cache = decay * cache + (1 - decay) * dw^2; w -= lr * dw / (sqrt(cache) + eps) */
-int FN(cn_rmsprop)(real *w, const real *dw, real *cache, size_t n, double lr, double decay_rate,
+CN_CLONES int FN(cn_rmsprop)(real *w, const real *dw, real *cache, size_t n, double lr, double decay_rate,
                    double eps) {
     const real a = (real)lr, d = (real)decay_rate, e = (real)eps;
     for (size_t i = 0; i < n; i++) {
@@ -31,7 +41,7 @@ int FN(cn_rmsprop)(real *w, const real *dw, real *cache, size_t n, double lr, do
 
 /* m = b1 m + (1-b1) dw; mt = m / (1-b1^t); v = b2 v + (1-b2) dw^2;
  * vt = v / (1-b2^t); w -= lr * mt / (sqrt(vt) + eps) */
-int FN(cn_adam)(real *w, const real *dw, real *m, real *v, size_t n, double lr, double beta1,
+CN_CLONES int FN(cn_adam)(real *w, const real *dw, real *m, real *v, size_t n, double lr, double beta1,
                 double beta2, double eps, long t) {
     const real b1 = (real)beta1, b2 = (real)beta2, e = (real)eps, a = (real)lr;
     const real c1 = (real)(1.0 / (1.0 - pow(beta1, (double)t)));
