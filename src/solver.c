@@ -153,20 +153,6 @@ static const char *nonfinite_param(const cn_net *net) {
     return NULL;
 }
 
-/* 1 when none of n values is Inf or NaN: an exponent-bits test, one
- * vectorizable pass (no float reduction, so no reassociation needed). */
-static int all_finite(const void *p, size_t n, int f32) {
-    int bad = 0;
-    if (f32) {
-        const uint32_t *u = p;
-        for (size_t i = 0; i < n; i++) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
-    } else {
-        const uint64_t *u = p;
-        for (size_t i = 0; i < n; i++) bad |= (u[i] & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
-    }
-    return !bad;
-}
-
 /* "parameter W2[i] is nan" for the first non-finite value, else "the
  * gradient of W2[i] is inf" for the first non-finite gradient (a bad value
  * poisons every gradient, so values are searched first); with everything
@@ -193,6 +179,25 @@ static void describe_params(const cn_net *net, char *buf, size_t len) {
              big ? big : "?");
 }
 
+/* "the gradient of W2[i] is inf" (grads = 1) or "parameter W2[i] is nan":
+ * the first non-finite value; 0 when there is none. */
+static int describe_nonfinite(const cn_net *net, int grads, char *buf, size_t len) {
+    for (int i = 0; i < net->nparams; i++) {
+        const cn_param *p = &net->params[i];
+        const void *d = grads ? p->grad : p->data;
+        if (!d) continue;
+        for (size_t e = 0; e < p->size; e++) {
+            double x = net->dtype == CN_F32 ? ((const float *)d)[e] : ((const double *)d)[e];
+            if (!isfinite(x)) {
+                snprintf(buf, len, "%s %s[%zu] is %g", grads ? "the gradient of" : "parameter", p->name, e, x);
+                return 1;
+            }
+        }
+    }
+    snprintf(buf, len, "the L2 term reg*w overflowed");
+    return 0;
+}
+
 int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     const cn_split *tr = &s->ds->train;
     int B = s->cfg.batch_size;
@@ -202,15 +207,12 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     s->t_batch += cn__now() - t0;
     if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
     double loss;
+    s->net->defer_reg = 1; /* the fused update below adds the L2 term */
     rc = cn_net_loss(ctx, s->net, &loss, NULL, s->xb, s->yb, B);
+    s->net->defer_reg = 0;
     if (rc) return rc;
-    size_t n;
-    void *w = cn_net_flat_params(s->net, &n), *dw = cn_net_flat_grads(s->net, NULL);
     const cn_solver_config *c = &s->cfg;
-    int f32 = s->net->dtype == CN_F32;
-    /* a NaN or Inf stops the run before the update spreads it: parameters and
-     * optimizer state stay as they were after the last good iteration */
-    if (!isfinite(loss) || !all_finite(dw, n, f32)) {
+    if (!isfinite(loss)) {
         char what[160];
         describe_params(s->net, what, sizeof what);
         return CN_ERR(ctx, CN_ENUM, "iteration %d: the loss is %g; %s; stopped before the update", s->t + 1,
@@ -219,10 +221,17 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     t0 = cn__now();
     int rule = rule_id(c->update_rule);
     if (rule == 3) s->adam_t++;
-    /* one flat loop over every parameter, split into per-thread chunks */
-    size_t esz = s->net->esz;
+    /* The fused step (layers/optim.c): one pass over each parameter adds the
+     * L2 gradient, sums w^2 for the loss, updates, and checks g and the new w
+     * are finite. The flat block is split into one chunk per thread. */
+    cn_net *net = s->net;
+    size_t n = net->ntrain, esz = net->esz;
     int nt = cn_ctx_threads(ctx);
     if (n < 65536) nt = 1;
+    if (nt > 64) nt = 64;
+    double part[64] = {0};
+    int badp[64] = {0};
+    double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
 #pragma omp parallel num_threads(nt)
     {
         int T = 1, id = 0;
@@ -232,33 +241,43 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
 #endif
         size_t chunk = (n / T + 15) & ~(size_t)15, lo = chunk * id, hi = lo + chunk;
         if (hi > n) hi = n;
-        if (lo < hi) {
-            size_t m = hi - lo;
-            char *W = (char *)w + lo * esz, *D = (char *)dw + lo * esz;
-            char *M = (char *)s->m + lo * esz, *V = (char *)s->v + lo * esz;
-            switch (rule) {
-            case 0: f32 ? cn_sgd_f32((float *)W, (float *)D, m, s->lr) : cn_sgd_f64((double *)W, (double *)D, m, s->lr); break;
-            case 1:
-                f32 ? cn_sgd_momentum_f32((float *)W, (float *)D, (float *)M, m, s->lr, c->momentum)
-                    : cn_sgd_momentum_f64((double *)W, (double *)D, (double *)M, m, s->lr, c->momentum);
-                break;
-            case 2:
-                f32 ? cn_rmsprop_f32((float *)W, (float *)D, (float *)M, m, s->lr, c->decay_rate, c->epsilon)
-                    : cn_rmsprop_f64((double *)W, (double *)D, (double *)M, m, s->lr, c->decay_rate, c->epsilon);
-                break;
-            case 3:
-                f32 ? cn_adam_f32((float *)W, (float *)D, (float *)M, (float *)V, m, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t)
-                    : cn_adam_f64((double *)W, (double *)D, (double *)M, (double *)V, m, s->lr, c->beta1, c->beta2, c->epsilon, s->adam_t);
-                break;
-            }
+        /* walk the parameter tensors that overlap [lo, hi) */
+        for (int i = 0; i < net->nparams && lo < hi; i++) {
+            const cn_param *p = &net->params[i];
+            if (!p->trainable) continue;
+            size_t a = ((char *)p->data - (char *)net->pblock) / esz, b = a + p->size;
+            if (b <= lo || a >= hi) continue;
+            size_t from = a > lo ? a : lo, to = b < hi ? b : hi, cnt = to - from;
+            double reg = p->regularized ? net->reg : 0.0;
+            char *W = (char *)net->pblock + from * esz, *D = (char *)net->gblock + from * esz;
+            char *M = (char *)s->m + from * esz, *V = (char *)s->v + from * esz;
+            int r = esz == 4 ? cn__update_fused_f32(rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, s->lr,
+                                                    p1, c->beta2, c->epsilon, s->adam_t, p->regularized ? &part[id] : &(double){0})
+                             : cn__update_fused_f64(rule, (double *)W, (double *)D, (double *)M, (double *)V, cnt, reg,
+                                                    s->lr, p1, c->beta2, c->epsilon, s->adam_t,
+                                                    p->regularized ? &part[id] : &(double){0});
+            badp[id] |= r != CN_OK;
         }
     }
+    double sumsq = 0;
+    int bad = 0;
+    for (int i = 0; i < nt; i++) {
+        sumsq += part[i];
+        bad |= badp[i];
+    }
+    loss += 0.5 * net->reg * sumsq;
     s->t_update += cn__now() - t0;
-    if (!all_finite(w, n, f32)) {
+    if (bad) {
+        /* the raw gradients are intact: name the first non-finite one, else
+         * the first parameter the update made non-finite */
         char what[160];
-        describe_params(s->net, what, sizeof what);
-        return CN_ERR(ctx, CN_ENUM, "iteration %d: after the %s update (learning rate %g), %s", s->t + 1,
-                      c->update_rule, s->lr, what);
+        const char *kind = "gradient";
+        if (!describe_nonfinite(net, 1, what, sizeof what)) {
+            kind = "update";
+            describe_nonfinite(net, 0, what, sizeof what);
+        }
+        return CN_ERR(ctx, CN_ENUM, "iteration %d: non-finite %s in the %s step (learning rate %g): %s; training stopped, "
+                      "the last checkpoint is left as it was", s->t + 1, kind, c->update_rule, s->lr, what);
     }
     if (loss_out) *loss_out = loss;
     return CN_OK;

@@ -148,7 +148,7 @@ int FN(cn__net_loss)(cn_ctx *ctx, cn_net *net, double *loss, real *scores, const
     if (rc) return rc;
     /* L2 on the weights: loss += 0.5 reg sum W^2, dW += reg W */
     double l2 = 0;
-    if (net->reg == 0) {
+    if (net->reg == 0 || net->defer_reg) {
         *loss = data_loss;
         return CN_OK;
     }
