@@ -9,8 +9,15 @@
  * with abort() (libFuzzer reports it as a crash). */
 #ifndef CN_FUZZ_COMMON_H
 #define CN_FUZZ_COMMON_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw flags */
+#endif
 #include "convnet.h"
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +39,37 @@ static inline cn_ctx *fz_ctx(void) {
     return ctx;
 }
 
-/* A scratch directory of this process: /dev/shm/cnfuzz-<tag>-<pid> (or /tmp). */
+static char fz_scratch[256];
+
+static int fz_rm(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)sb; (void)flag; (void)f;
+    return remove(p);
+}
+
+/* A scratch directory of this process: /dev/shm/cnfuzz-<tag>-<pid> (or
+ * /tmp). libFuzzer ends without running atexit handlers, so each process
+ * instead removes the directories of its tag's earlier, finished processes. */
 static inline const char *fz_dir(const char *tag) {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!fz_scratch[0]) {
         const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        snprintf(dir, sizeof dir, "%s/cnfuzz-%s-%d", base, tag, (int)getpid());
-        if (mkdir(dir, 0700) != 0 && access(dir, W_OK) != 0) abort();
+        char prefix[64];
+        int pl = snprintf(prefix, sizeof prefix, "cnfuzz-%s-", tag);
+        DIR *d = opendir(base);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, prefix, (size_t)pl)) continue;
+            int pid = atoi(e->d_name + pl);
+            if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+                char old[512];
+                snprintf(old, sizeof old, "%s/%s", base, e->d_name);
+                nftw(old, fz_rm, 8, FTW_DEPTH | FTW_PHYS);
+            }
+        }
+        if (d) closedir(d);
+        snprintf(fz_scratch, sizeof fz_scratch, "%s/%s%d", base, prefix, (int)getpid());
+        if (mkdir(fz_scratch, 0700) != 0 && access(fz_scratch, W_OK) != 0) abort();
     }
-    return dir;
+    return fz_scratch;
 }
 
 static inline void fz_path(char *buf, size_t cap, const char *tag, const char *name) {
