@@ -37,8 +37,10 @@ int cn_ctx_set_threads(cn_ctx *ctx, int nthreads) {
     if (nthreads <= 0) nthreads = default_threads();
     if (nthreads > 256) nthreads = 256;
     ctx->nthreads = nthreads;
-    /* OpenBLAS keeps one process-wide pool; this is the one place we set it */
-    openblas_set_num_threads(nthreads);
+    /* BLAS calls are split across threads by the layers themselves (OpenMP),
+     * so OpenBLAS's own pool stays at one thread: two pools on the same cores
+     * spin against each other. (OpenBLAS's setting is process-wide.) */
+    openblas_set_num_threads(1);
     return CN_OK;
 }
 

@@ -1,6 +1,12 @@
 /* affine.c — affine, relu, softmax loss and the affine-relu sandwich.
  * Naive (direct loops, as the original) beside fast (BLAS GEMM). */
 #include "real.h"
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_num_threads(void) { return 1; }
+static inline int omp_get_thread_num(void) { return 0; }
+#endif
 
 static int check_affine(cn_ctx *ctx, int N, int D, int M) {
     if (N <= 0 || D <= 0 || M <= 0)
@@ -22,12 +28,31 @@ int FN(cn_affine_forward_naive)(cn_ctx *ctx, real *out, const real *x, const rea
     return CN_OK;
 }
 
+/* [lo, hi) of n items for thread id of T, in blocks of 16 (vector friendly) */
+static void split16(int n, int T, int id, int *lo, int *hi) {
+    int blocks = (n + 15) / 16, per = blocks / T, extra = blocks % T;
+    int b0 = id * per + (id < extra ? id : extra), b1 = b0 + per + (id < extra);
+    *lo = b0 * 16 < n ? b0 * 16 : n;
+    *hi = b1 * 16 < n ? b1 * 16 : n;
+}
+
+/* BLAS runs single-threaded (the context sets it so): the threads here split
+ * the output so OpenBLAS's own pool never competes with OpenMP's. */
 int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
                           const real *b, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    for (int n = 0; n < N; n++) memcpy(out + (size_t)n * M, b, sizeof(real) * M);
-    cn_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, M, D, 1, x, D, w, M, 1, out, M);
+    int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        split16(M, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        if (lo < hi) {
+            for (int n = 0; n < N; n++) memcpy(out + (size_t)n * M + lo, b + lo, sizeof(real) * (hi - lo));
+            /* out[:, lo:hi] = x[N,D] w[:, lo:hi] + out */
+            cn_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hi - lo, D, 1, x, D, w + lo, M, 1, out + lo, M);
+        }
+    }
     return CN_OK;
 }
 
@@ -61,8 +86,21 @@ int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real
                            const real *x, const real *w, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    if (dx) cn_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, M, 1, dout, M, w, M, 0, dx, D);
-    cn_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, M, N, 1, x, D, dout, M, 0, dw, M);
+    int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        split16(D, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        if (lo < hi) {
+            /* dx[:, lo:hi] = dout[N,M] w[lo:hi, :]^T */
+            if (dx)
+                cn_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hi - lo, M, 1, dout, M, w + (size_t)lo * M, M, 0,
+                        dx + lo, D);
+            /* dw[lo:hi, :] = x[:, lo:hi]^T dout[N,M] */
+            cn_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, M, N, 1, x + lo, D, dout, M, 0,
+                    dw + (size_t)lo * M, M);
+        }
+    }
     for (int m = 0; m < M; m++) db[m] = 0;
     for (int n = 0; n < N; n++)
         for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
