@@ -6,13 +6,15 @@
  *   col   [K, cp]       the chunk's columns, K = C*HH*WW (row k = tap c,kh,kw)
  *   forward   out[n][f][p] = b[f] + sum_k w[f][k] col[k][p]        (tile GEMM)
  *   dw        dw[f][k]    += sum_p dout[n][f][p] col[k][p]          (tile dots)
- *   dx        dcol[k][p]   = sum_f w[f][k] dout[n][f][p]; col2im into xpad
+ *   dx        dcol[k][p]   = sum_f w[f][k] dout[n][f][p]; col2im into a zeroed
+ *             xpad, whose interior is dx[n] (one sample stays in one thread)
  * For stride 1 with W' a multiple of the vector length the columns are not
  * built: the kernels read (and, for dx, add into) xpad in place through a
  * table of tap offsets (see tile_body). Otherwise col is an im2col buffer.
- * Samples/chunks are spread over OpenMP threads, each with its own buffers in
- * one CN_WS_IM2COL workspace; dw/db are reduced from per-thread partials in a
- * fixed order (deterministic for a given thread count). The inner kernels are
+ * Work items (sample, chunk) are taken by OpenMP threads dynamically, each
+ * thread with its own buffers in one CN_WS_IM2COL workspace. dw/db go through
+ * fixed groups of items whose sums are added in order, so results are
+ * bit-identical from run to run for a given thread count. The inner kernels are
  * register-tiled loops on GCC vector types, compiled for AVX-512, AVX2+FMA
  * and baseline x86-64 and picked at run time (CN_SIMD=avx2|generic caps the
  * choice, for testing). */
