@@ -29,10 +29,6 @@ static void relu_mask(real *d, const real *g, const real *r, size_t n) {
     for (; i < n; i++) d[i] = r[i] > 0 ? g[i] : 0;
 }
 
-/* conv.c: out = conv(x), relu'd when relu != 0 */
-int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
-                             const real *b, const cn_conv_shape *s, int relu);
-
 int FN(cn_conv_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
                              const real *b, const cn_conv_shape *s) {
     return FN(cn__conv_forward_act)(ctx, out, x, w, b, s, 1);
