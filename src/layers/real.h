@@ -26,11 +26,6 @@ typedef float real;
 #define r_sqrt sqrtf
 #define r_exp expf
 #define r_log logf
-/* Shared between layer files (conv.c defines it, sandwich.c uses it):
- * out = conv(x), with the ReLU applied in the kernel's store when relu != 0. */
-int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
-                             const cn_conv_shape *s, int relu);
-
 #endif
 
 /* Shared between layer files (conv.c defines it, sandwich.c uses it):
