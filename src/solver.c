@@ -279,6 +279,14 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         return CN_ERR(ctx, CN_ENUM, "iteration %d: non-finite %s in the %s step (learning rate %g): %s; training stopped, "
                       "the last checkpoint is left as it was", s->t + 1, kind, c->update_rule, s->lr, what);
     }
+    if (!isfinite(loss)) {
+        /* the data loss was finite: the L2 term the fused pass added overflowed */
+        char what[160];
+        describe_params(net, what, sizeof what);
+        return CN_ERR(ctx, CN_ENUM,
+                      "iteration %d: the loss is %g: the L2 term 0.5*reg*sum(W^2) (reg %g) overflowed; %s; training "
+                      "stopped, the last checkpoint is left as it was", s->t + 1, loss, net->reg, what);
+    }
     if (loss_out) *loss_out = loss;
     return CN_OK;
 }

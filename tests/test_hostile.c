@@ -715,6 +715,25 @@ static void test_numerics(void) {
     }
     cn_dataset_free(&ds);
 
+    /* a finite data loss whose L2 term overflows (float64): W1 row 0 = 1e200
+     * meets an input pixel that is constant (0 after the mean), so the
+     * forward pass and the gradients stay finite, but 0.5*reg*sum(W^2) = inf */
+    synth(&ds, 2, 3, 3, 16, 8, 9);
+    for (int i = 0; i < ds.train.n; i++) ds.train.x[(size_t)i * 18] = 100;
+    for (int i = 0; i < ds.val.n; i++) ds.val.x[(size_t)i * 18] = 100;
+    ds.mean[0] = 100;
+    rc = make_run(&r, &ds, "affine5-relu-affine3", "sgd", CN_F64, 1e-3, 1e-2, 1e-2);
+    if (check_true("L2 overflow: run builds", rc == CN_OK, rc ? cn_ctx_error(ctx) : "")) {
+        double *W1 = cn_net_find(r.net, "W1")->data; /* (18, 5): row 0 is pixel 0 */
+        for (int j = 0; j < 5; j++) W1[j] = 1e200;
+        double loss = 0;
+        rc = cn_solver_step(ctx, r.s, &loss);
+        check_true("L2 overflow: CN_ENUM naming iteration 1, the L2 term and W1 (the largest weight)",
+                   rc == CN_ENUM && has("iteration 1:") && has("L2") && has("W1"), cn_ctx_error(ctx));
+        free_run(&r);
+    }
+    cn_dataset_free(&ds);
+
     /* an update that overflows float32 (learning rate 1e300): stops at once */
     rc = make_run(&r, &ds16, SPEC, "sgd", CN_F32, 1e-3, 1e-1, 1e300);
     if (check_true("huge learning rate: run builds", rc == CN_OK, rc ? cn_ctx_error(ctx) : "")) {
