@@ -118,12 +118,12 @@ static void log_line(void *user, const char *line, int progress) {
     (void)user;
     if (progress) {
         if (!progress_tty) return;
-        fprintf(stderr, "\r\033[K%s", line);
-        fflush(stderr);
+        printf("\r\033[K%s", line);
+        fflush(stdout);
         progress_shown = 1;
         return;
     }
-    if (progress_shown) { fprintf(stderr, "\r\033[K"); progress_shown = 0; }
+    if (progress_shown) { printf("\r\033[K"); progress_shown = 0; }
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -274,13 +274,13 @@ static int cmd_train(int argc, char **argv) {
         if (cn_solver_resume(ctx, s, resume)) return die(ctx, "resuming");
         printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
     }
-    progress_tty = isatty(2);
+    progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
     signal(SIGINT, on_sigint);
     double t1 = now_s();
     int it0 = cn_solver_iteration(s);
     int rc = cn_solver_train(ctx, s, log_line, NULL, &g_stop, save, ckpt_every);
     double secs = now_s() - t1;
-    if (progress_shown) fprintf(stderr, "\r\033[K");
+    if (progress_shown) printf("\r\033[K");
     if (rc) {
         /* interrupted (save and say how to resume) or failed: either way free
          * everything, so leak checkers see a clean exit */
