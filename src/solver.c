@@ -153,32 +153,6 @@ static const char *nonfinite_param(const cn_net *net) {
     return NULL;
 }
 
-/* "parameter W2[i] is nan" for the first non-finite value, else "the
- * gradient of W2[i] is inf" for the first non-finite gradient (a bad value
- * poisons every gradient, so values are searched first); with everything
- * finite, the parameter of largest magnitude. */
-static void describe_params(const cn_net *net, char *buf, size_t len) {
-    const char *big = NULL;
-    double bigv = -1;
-    for (int g = 0; g < 2; g++) {
-        for (int i = 0; i < net->nparams; i++) {
-            const cn_param *p = &net->params[i];
-            const void *d = g ? p->grad : p->data;
-            if (!d) continue;
-            for (size_t e = 0; e < p->size; e++) {
-                double x = net->dtype == CN_F32 ? ((const float *)d)[e] : ((const double *)d)[e];
-                if (!isfinite(x)) {
-                    snprintf(buf, len, "%s %s[%zu] is %g", g ? "the gradient of" : "parameter", p->name, e, x);
-                    return;
-                }
-                if (!g && fabs(x) > bigv) bigv = fabs(x), big = p->name;
-            }
-        }
-    }
-    snprintf(buf, len, "every parameter and gradient is finite; the largest |value| is %g in %s", bigv,
-             big ? big : "?");
-}
-
 /* "the gradient of W2[i] is inf" (grads = 1) or "parameter W2[i] is nan":
  * the first non-finite value; 0 when there is none. */
 static int describe_nonfinite(const cn_net *net, int grads, char *buf, size_t len) {
@@ -196,6 +170,26 @@ static int describe_nonfinite(const cn_net *net, int grads, char *buf, size_t le
     }
     snprintf(buf, len, "the L2 term reg*w overflowed");
     return 0;
+}
+
+
+/* "parameter W2[i] is nan" for the first non-finite value, else "the
+ * gradient of W2[i] is inf" for the first non-finite gradient (a bad value
+ * poisons every gradient, so values are searched first); with everything
+ * finite, the parameter of largest magnitude. */
+static void describe_params(const cn_net *net, char *buf, size_t len) {
+    if (describe_nonfinite(net, 0, buf, len) || describe_nonfinite(net, 1, buf, len)) return;
+    const char *big = NULL;
+    double bigv = -1;
+    for (int i = 0; i < net->nparams; i++) {
+        const cn_param *p = &net->params[i];
+        for (size_t e = 0; e < p->size; e++) {
+            double x = net->dtype == CN_F32 ? ((const float *)p->data)[e] : ((const double *)p->data)[e];
+            if (fabs(x) > bigv) bigv = fabs(x), big = p->name;
+        }
+    }
+    snprintf(buf, len, "every parameter and gradient is finite; the largest |value| is %g in %s", bigv,
+             big ? big : "?");
 }
 
 int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
