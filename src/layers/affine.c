@@ -1,5 +1,6 @@
 /* affine.c — affine, relu, softmax loss and the affine-relu sandwich.
- * Naive (direct loops, as the original) beside fast (BLAS GEMM). */
+ * Naive (direct loops, as the original) beside fast (own SIMD GEMM kernels,
+ * described at "fast path" below). */
 #include "real.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -28,70 +29,181 @@ int FN(cn_affine_forward_naive)(cn_ctx *ctx, real *out, const real *x, const rea
     return CN_OK;
 }
 
-/* ---- fast path: SIMD kernels ---------------------------------------------
- * Three GEMMs, each a loop of register tiles over packed operands:
- *   C[r][co[v] + l] (=, or += with accum)  sum_k A[k*acs + r] P[k*ldp + v*VL + l]
- * A: MR tile rows at consecutive addresses (broadcasts from one pointer);
- * P: a panel of NV vectors of columns, contiguous and aligned (no cache-line
- * splits, no set conflicts), packed from its matrix once per k block.
- *   forward  out = x w:      A = x^T (transposed per k block), P = w;
- *   dw       dw = x^T dout:  A = x[:, rows] (tile-major copy), P = dout;
- *   dx       dx = dout w^T:  A = dout^T, P = a block of w transposed.
+/* dx[N,D] = dout w^T; dw[D,M] = x^T dout; db[M] = sum_n dout */
+int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                 const real *x, const real *w, int N, int D, int M) {
+    int rc = check_affine(ctx, N, D, M);
+    if (rc) return rc;
+    if (dx)
+        for (int n = 0; n < N; n++)
+            for (int d = 0; d < D; d++) {
+                real s = 0;
+                for (int m = 0; m < M; m++) s += dout[(size_t)n * M + m] * w[(size_t)d * M + m];
+                dx[(size_t)n * D + d] = s;
+            }
+    for (int d = 0; d < D; d++)
+        for (int m = 0; m < M; m++) {
+            real s = 0;
+            for (int n = 0; n < N; n++) s += x[(size_t)n * D + d] * dout[(size_t)n * M + m];
+            dw[(size_t)d * M + m] = s;
+        }
+    for (int m = 0; m < M; m++) {
+        real s = 0;
+        for (int n = 0; n < N; n++) s += dout[(size_t)n * M + m];
+        db[m] = s;
+    }
+    return CN_OK;
+}
+
+/* ---- fast path -------------------------------------------------------------
+ * Own GEMM kernels: register tiles on GCC vector types, compiled for
+ * AVX-512, AVX2+FMA and baseline x86-64 and picked at run time
+ * (CN_SIMD=avx2|generic caps the choice, for testing), as in conv.c.
+ *
+ * The net's hidden layer is x (50, 8192) by w (8192, M), M = 500 or 100: w
+ * is 16 MB (M = 500), read by the forward and by dx, and dw (16 MB) is
+ * written. Each of them is streamed once, in place, a block ahead of use by
+ * software prefetch (a cursor advanced one cache line per k step of the
+ * tiles). x's rows, 32 KB apart, fall into a few cache sets: any access
+ * that needs all 50 rows of a block at once is avoided or copied.
+ *   forward  out = x w + b: tiles of MR rows of x (read in place, row by
+ *            row: broadcasts) by NV vectors of a row of w (read in place);
+ *            D is cut into k groups with partial sums added in order.
+ *   dw       dw = x^T dout: tiles of MR rows of dw (a copy of x[:, rows])
+ *            by NV vectors of a panel of dout (packed once).
+ *   dx       dx = dout w^T, as dx^T = w dout^T: tiles of MR rows of w (read
+ *            in place: broadcasts) by NV half-width vectors of dout^T
+ *            (packed once; N = 50 fills 56 lanes of 8), into dx^T, which
+ *            is transposed into dx.
  * A row of M columns that is not a multiple of VL gets one more vector at
- * column M - VL (overlapping the last full one): the forward keeps its sums
+ * column M - VL, overlapping the last full one: the forward keeps its sums
  * in a slot of their own, dw stores the overlapped columns again with equal
- * values. So w and dout are read in place without masked access; M < VL
- * (the net's last layer) goes through small zero-padded copies. The kernels
- * are GCC vector-type loops compiled for AVX-512, AVX2+FMA and baseline
- * x86-64, picked at run time (CN_SIMD=avx2|generic caps the choice, for
- * testing), as in conv.c. */
+ * values. So w and dout are read without masked access; M < VL (the net's
+ * last layer) goes through small zero-padded copies. Every output element
+ * is summed in a fixed order that depends on the thread count only. */
 #define VBYTES 64
 #define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
+#define HL (VL / 2)                       /* lanes of one hreal */
 typedef real vreal __attribute__((vector_size(VBYTES)));
+typedef real hreal __attribute__((vector_size(VBYTES / 2)));
 #ifdef CN_REAL_F64
 typedef int64_t vidx __attribute__((vector_size(VBYTES)));
 #else
 typedef int32_t vidx __attribute__((vector_size(VBYTES)));
 #endif
-#define VLOAD(v, p) memcpy(&(v), (p), sizeof(vreal))
-#define VSTORE(p, v) memcpy((p), &(v), sizeof(vreal))
+#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
+#define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
 #define INLINE static inline __attribute__((always_inline))
 #define MR_MAX 12
-#define NV_MAX 6
+#define NV_MAX 8
 
-/* A prefetch cursor: lines of `lpr` cache lines per row, rows `skip` bytes
- * apart after a row's last line, `left` lines to go. The tiles issue one per
- * k step, so the next block of a streamed operand (w; dw for writing) is on
- * its way while this one is computed. */
+/* A prefetch cursor: `lpr` cache lines per row, rows `skip` bytes apart
+ * after a row's last line, `left` lines to go, then `next`. */
 typedef struct pfcur {
     const char *p;
     ptrdiff_t skip;
-    int lpr, j, left;
-    const struct pfcur *next; /* taken up when this one is done */
+    int lpr, j, left, rw; /* rw: prefetch for writing */
+    const struct pfcur *next;
 } pfcur;
 
 static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes, int rows) {
-    pfcur c = {NULL, 0, 0, 0, 0, NULL};
+    pfcur c = {NULL, 0, 0, 0, 0, 0, NULL};
     if (!base || rows <= 0 || row_bytes <= 0) return c;
     uintptr_t a = (uintptr_t)base, a0 = a & ~(uintptr_t)63;
     c.p = (const char *)a0;
-    c.lpr = (int)((a + row_bytes - a0 + 63) / 64); /* misaligned rows: one line more */
+    c.lpr = (int)((a + row_bytes - a0 + 63) / 64); /* a misaligned row: one line more */
     c.skip = ld_bytes - (ptrdiff_t)c.lpr * 64;
     c.left = c.lpr * rows;
     return c;
 }
 
-/* One register tile: MR rows (A holds MR readable rows; rows >= mr are not
- * stored), NV vectors; the last vector stores lanes < last only. Sums start
- * at zero; accum adds them to C. PFW: the cursor's lines are prefetched for
- * writing. */
-INLINE void tile_body(const int MR, const int NV, const int PFW, int mr, int K, const real *A,
-                      ptrdiff_t acs, const real *P, ptrdiff_t ldp, const ptrdiff_t *bo, real *C,
-                      ptrdiff_t ldc, const ptrdiff_t *co, int accum, int last, pfcur *pc) {
+/* one line of the cursor (locals pp, pj, pleft) */
+#define PF_STEP                              \
+    if (pleft > 0) {                         \
+        if (pc->rw)                          \
+            __builtin_prefetch(pp, 1, 3);    \
+        else                                 \
+            __builtin_prefetch(pp, 0, 3);    \
+        pp += 64;                            \
+        pleft--;                             \
+        if (++pj == pc->lpr) {               \
+            pj = 0;                          \
+            pp += pc->skip;                  \
+        }                                    \
+    }
+
+/* "Rows" tiles (forward, dx): A read in place by rows, A(r, k) = A[r*ars +
+ * k]; rows >= mr repeat row mr - 1 and are not stored. P's vectors at P +
+ * k*ldp + v*W, the last one at + plast (the tail vector); C's contiguous
+ * (a buffer of the driver's); accum adds the sums to C. Stamped out for
+ * full (vreal) and half (hreal) vectors. */
+#define DEF_ROWS(SFX, VT, W)                                                                  \
+    INLINE void tile_rows_##SFX(const int MR, const int NV, int mr, int K, const real *A,     \
+                                ptrdiff_t ars, const real *P, ptrdiff_t ldp, ptrdiff_t plast, \
+                                real *C, ptrdiff_t ldc, int accum, pfcur *pc) {               \
+        VT acc[MR_MAX][NV_MAX];                                                               \
+        const real *a[MR_MAX];                                                                \
+        const char *pp = pc->p;                                                               \
+        int pj = pc->j, pleft = pc->left;                                                     \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                               \
+            a[r] = A + (r < mr ? r : mr - 1) * ars;                                           \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[r][v] = (VT){0};        \
+        }                                                                                     \
+        for (int k = 0; k < K; k++, P += ldp) {                                               \
+            PF_STEP                                                                           \
+            VT pv[NV_MAX];                                                                    \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                             \
+                VLOAD(pv[v], P + (v < NV - 1 ? v * W : plast));                               \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                           \
+                real ar = a[r][k];                                                            \
+                _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v]; \
+            }                                                                                 \
+        }                                                                                     \
+        pc->p = pp;                                                                           \
+        pc->j = pj;                                                                           \
+        pc->left = pleft;                                                                     \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) if (r < mr)                     \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) {                           \
+                real *cp = C + r * ldc + v * W;                                               \
+                if (accum) {                                                                  \
+                    VT old;                                                                   \
+                    VLOAD(old, cp);                                                           \
+                    acc[r][v] += old;                                                         \
+                }                                                                             \
+                VSTORE(cp, acc[r][v]);                                                        \
+            }                                                                                 \
+    }                                                                                         \
+    INLINE void gemm_rows_##SFX(const int MR, const int NV, GEMMR_ARGS) {                     \
+        for (int r0 = 0; r0 < R; r0 += MR) {                                                  \
+            int mr = R - r0 < MR ? R - r0 : MR;                                               \
+            while (pc->left == 0 && pc->next) *pc = *pc->next;                                \
+            const real *a = A + r0 * ars;                                                     \
+            real *c = C + r0 * ldc;                                                           \
+            if (nv == NV) tile_rows_##SFX(MR, NV, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
+            else if (NV > 7 && nv == 7) tile_rows_##SFX(MR, 7, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
+            else if (NV > 6 && nv == 6) tile_rows_##SFX(MR, 6, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
+            else if (NV > 5 && nv == 5) tile_rows_##SFX(MR, 5, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
+            else if (NV > 4 && nv == 4) tile_rows_##SFX(MR, 4, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
+            else if (NV > 3 && nv == 3) tile_rows_##SFX(MR, 3, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
+            else if (NV > 2 && nv == 2) tile_rows_##SFX(MR, 2, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
+            else tile_rows_##SFX(MR, 1, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc);     \
+        }                                                                                     \
+    }
+#define GEMMR_ARGS                                                                           \
+    int R, int nv, int K, const real *A, ptrdiff_t ars, const real *P, ptrdiff_t ldp,       \
+        ptrdiff_t plast, real *C, ptrdiff_t ldc, int accum, pfcur *pc
+#define GEMMR_PASS R, nv, K, A, ars, P, ldp, plast, C, ldc, accum, pc
+DEF_ROWS(v, vreal, VL)
+DEF_ROWS(h, hreal, HL)
+
+/* dw's tiles: A with a tile's MR rows at consecutive addresses, A(r, k) =
+ * A[k*acs + r] (x[:, rows], copied: see affine_bwd); P a packed panel, vectors at P + k*ldp + v*VL; C's
+ * vectors at C + r*ldc + co[v], the last one stored in lanes < last only;
+ * the cursor: the next rows of dw (for writing), then x for a later block. */
+INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, ptrdiff_t acs,
+                    const real *P, ptrdiff_t ldp, real *C, ptrdiff_t ldc, const ptrdiff_t *co,
+                    int last, pfcur *pc) {
     vreal acc[MR_MAX][NV_MAX];
-    ptrdiff_t bof[NV_MAX];
-#pragma GCC unroll 16
-    for (int v = 0; v < NV; v++) bof[v] = bo[v];
     const char *pp = pc->p;
     int pj = pc->j, pleft = pc->left;
 #pragma GCC unroll 16
@@ -99,18 +211,10 @@ INLINE void tile_body(const int MR, const int NV, const int PFW, int mr, int K, 
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
     for (int k = 0; k < K; k++, A += acs, P += ldp) {
-        if (pleft > 0) {
-            __builtin_prefetch(pp, PFW, 3);
-            pp += 64;
-            pleft--;
-            if (++pj == pc->lpr) {
-                pj = 0;
-                pp += pc->skip;
-            }
-        }
+        PF_STEP
         vreal pv[NV_MAX];
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(pv[v], P + bof[v]);
+        for (int v = 0; v < NV; v++) VLOAD(pv[v], P + v * VL);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
             real ar = A[r];
@@ -127,114 +231,24 @@ INLINE void tile_body(const int MR, const int NV, const int PFW, int mr, int K, 
 #pragma GCC unroll 16
             for (int v = 0; v < NV; v++) {
                 real *cp = C + r * ldc + co[v];
-                if (v < NV - 1 || last == VL) {
-                    if (accum) {
-                        vreal old;
-                        VLOAD(old, cp);
-                        acc[r][v] += old;
-                    }
-                    VSTORE(cp, acc[r][v]);
-                } else {
-                    for (int l = 0; l < last; l++) cp[l] = accum ? cp[l] + acc[r][v][l] : acc[r][v][l];
-                }
+                if (v < NV - 1 || last == VL) VSTORE(cp, acc[r][v]);
+                else
+                    for (int l = 0; l < last; l++) cp[l] = acc[r][v][l];
             }
 }
-
-/* C[R, nv vectors] (=, +=) A P: the row tiles of one panel (nv <= NV) of
- * vectors at P + k*ldp + bo[v]. Row tile t of A starts at A + t*ats (R
- * rounded up to MR rows readable). */
-#define GEMM_ARGS                                                                            \
-    int R, int nv, int K, const real *A, ptrdiff_t acs, ptrdiff_t ats, const real *P,       \
-        ptrdiff_t ldp, const ptrdiff_t *bo, real *C, ptrdiff_t ldc, const ptrdiff_t *co,    \
-        int accum, int last, pfcur *pc
-#define GEMM_PASS R, nv, K, A, acs, ats, P, ldp, bo, C, ldc, co, accum, last, pc
-#define TILE(n) tile_body(MR, n, PFW, mr, K, A + (r0 / MR) * ats, acs, P, ldp, bo, C + r0 * ldc, ldc, co, accum, last, pc)
-INLINE void gemm_body(const int MR, const int NV, const int PFW, GEMM_ARGS) {
-    for (int r0 = 0; r0 < R; r0 += MR) {
-        int mr = R - r0 < MR ? R - r0 : MR;
-        while (pc->left == 0 && pc->next) *pc = *pc->next;
-        if (nv == NV) TILE(NV);
-        else if (NV > 5 && nv == 5) TILE(5);
-        else if (NV > 4 && nv == 4) TILE(4);
-        else if (NV > 3 && nv == 3) TILE(3);
-        else if (NV > 2 && nv == 2) TILE(2);
-        else TILE(1);
-    }
-}
-#undef TILE
-
-/* The forward's tile: A read in place by rows, A(r, k) = A[r*ars + k] (x
- * itself: no transposed copy, whose 50 rows 32 KB apart would collide in
- * the caches); P's vectors at P + k*ldp + v*VL, the last one at + plast (the
- * overlapping tail vector); C = a part buffer, vectors contiguous; sums
- * added to C with accum. Rows >= mr repeat row mr - 1 and are not stored. */
-INLINE void tile_rows_body(const int MR, const int NV, int mr, int K, const real *A, ptrdiff_t ars,
-                           const real *P, ptrdiff_t ldp, ptrdiff_t plast, real *C, ptrdiff_t ldc,
-                           int accum, pfcur *pc) {
-    vreal acc[MR_MAX][NV_MAX];
-    const real *a[MR_MAX];
-    const char *pp = pc->p;
-    int pj = pc->j, pleft = pc->left;
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-        a[r] = A + (r < mr ? r : mr - 1) * ars;
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
-    }
-    for (int k = 0; k < K; k++, P += ldp) {
-        if (pleft > 0) {
-            __builtin_prefetch(pp, 0, 3);
-            pp += 64;
-            pleft--;
-            if (++pj == pc->lpr) {
-                pj = 0;
-                pp += pc->skip;
-            }
-        }
-        vreal pv[NV_MAX];
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(pv[v], P + (v < NV - 1 ? v * VL : plast));
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            real ar = a[r][k];
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v];
-        }
-    }
-    pc->p = pp;
-    pc->j = pj;
-    pc->left = pleft;
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-        if (r < mr)
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) {
-                real *cp = C + r * ldc + v * VL;
-                if (accum) {
-                    vreal old;
-                    VLOAD(old, cp);
-                    acc[r][v] += old;
-                }
-                VSTORE(cp, acc[r][v]);
-            }
-}
-
-#define GEMMR_ARGS                                                                           \
-    int R, int nv, int K, const real *A, ptrdiff_t ars, const real *P, ptrdiff_t ldp,       \
-        ptrdiff_t plast, real *C, ptrdiff_t ldc, int accum, pfcur *pc
-#define GEMMR_PASS R, nv, K, A, ars, P, ldp, plast, C, ldc, accum, pc
-#define TILE(n) tile_rows_body(MR, n, mr, K, A + r0 * ars, ars, P, ldp, plast, C + r0 * ldc, ldc, accum, pc)
-INLINE void gemm_rows_body(const int MR, const int NV, GEMMR_ARGS) {
-    for (int r0 = 0; r0 < R; r0 += MR) {
-        int mr = R - r0 < MR ? R - r0 : MR;
-        while (pc->left == 0 && pc->next) *pc = *pc->next;
-        if (nv == NV) TILE(NV);
-        else if (NV > 5 && nv == 5) TILE(5);
-        else if (NV > 4 && nv == 4) TILE(4);
-        else if (NV > 3 && nv == 3) TILE(3);
-        else if (NV > 2 && nv == 2) TILE(2);
-        else TILE(1);
-    }
+#define GEMMW_ARGS                                                                           \
+    int mr, int nv, int K, const real *A, ptrdiff_t acs, const real *P, real *C,            \
+        ptrdiff_t ldc, const ptrdiff_t *co, int last, pfcur *pc
+#define TILE(n) tile_dw(MR, n, mr, K, A, acs, P, nv * VL, C, ldc, co, last, pc)
+/* one tile of mr <= MR rows by an nv-vector panel */
+INLINE void gemm_dw_body(const int MR, const int NV, GEMMW_ARGS) {
+    while (pc->left == 0 && pc->next) *pc = *pc->next;
+    if (nv == NV) TILE(NV);
+    else if (NV > 5 && nv == 5) TILE(5);
+    else if (NV > 4 && nv == 4) TILE(4);
+    else if (NV > 3 && nv == 3) TILE(3);
+    else if (NV > 2 && nv == 2) TILE(2);
+    else TILE(1);
 }
 #undef TILE
 
@@ -250,7 +264,7 @@ INLINE void pack_body(PACK_ARGS) {
 }
 
 /* T[j*ldt + i] = S[i*lds + j] for i < rows, j < cols; T[j*ldt + i] = 0 for
- * rows <= i < ldt. Full VL x VL blocks are transposed in registers
+ * rows <= i < rpad. Full VL x VL blocks are transposed in registers
  * (log2(VL) rounds of two-source shuffles), edges element by element. */
 #ifdef CN_REAL_F64
 #define SH_LO4 (vidx){0, 1, 2, 3, 8, 9, 10, 11}
@@ -279,20 +293,27 @@ INLINE void pack_body(PACK_ARGS) {
         t[i] = lo;                                                        \
         t[i + h] = hi;                                                    \
     }
-#define TR_ARGS real *T, ptrdiff_t ldt, const real *S, ptrdiff_t lds, int rows, int cols
+
+
+
+#define PFT 8 /* transposes: T's rows are written as streams, prefetched PFT vectors ahead */
+#define TR_ARGS real *T, ptrdiff_t ldt, const real *S, ptrdiff_t lds, int rows, int cols, int rpad
 INLINE void transpose_body(TR_ARGS) {
-    for (int i0 = 0; i0 < ldt; i0 += VL) {
+    for (int i0 = 0; i0 < rpad; i0 += VL) {
         int ri = rows - i0 < 0 ? 0 : rows - i0 < VL ? rows - i0 : VL;
-        int wi = ldt - i0 < VL ? (int)(ldt - i0) : VL;
+        int wi = rpad - i0 < VL ? rpad - i0 : VL;
         int j0 = 0;
-        if (ri == VL && wi == VL)
+        if (ri == VL)
             for (; j0 + VL <= cols; j0 += VL) {
                 vreal t[VL];
 #pragma GCC unroll 16
                 for (int i = 0; i < VL; i++) VLOAD(t[i], S + (i0 + i) * lds + j0);
                 SH_ROUNDS
 #pragma GCC unroll 16
-                for (int j = 0; j < VL; j++) VSTORE(T + (j0 + j) * ldt + i0, t[j]);
+                for (int j = 0; j < VL; j++) {
+                    __builtin_prefetch(T + (j0 + j) * ldt + i0 + PFT * VL, 1, 3); /* rows of T are streams */
+                    VSTORE(T + (j0 + j) * ldt + i0, t[j]);
+                }
             }
         for (int j = j0; j < cols; j++) {
             real *tr = T + j * ldt + i0;
@@ -301,37 +322,44 @@ INLINE void transpose_body(TR_ARGS) {
     }
 }
 
-/* Tile shapes per instruction set (rows MR x vectors NV) for the forward,
- * dw and dx. AVX-512: 32 vector registers; AVX2: 16 of half a vreal; SSE2:
- * 16 of a quarter. */
+/* Tile shapes per instruction set (rows MR x vectors NV) for the forward
+ * (vreal), dw (vreal) and dx (hreal). AVX-512 (with VL: 32 registers for
+ * the half vectors too): 32 vector registers; AVX2: 16 of half a vreal;
+ * SSE2: 16 of a quarter. */
 typedef struct {
     int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x;
     void (*gemm_f)(GEMMR_ARGS);
-    void (*gemm_w)(GEMM_ARGS);
-    void (*gemm_x)(GEMM_ARGS);
+    void (*gemm_x)(GEMMR_ARGS);
+    void (*gemm_w)(GEMMW_ARGS);
     void (*pack)(PACK_ARGS);
     void (*transpose)(TR_ARGS);
 } akern;
-#define DEFINE_AKERN(SFX, ATTR, MRF, NVF, MRW, NVW, MRX, NVX)                                 \
-    ATTR static void gemm_f_##SFX(GEMMR_ARGS) { gemm_rows_body(MRF, NVF, GEMMR_PASS); }       \
-    ATTR static void gemm_w_##SFX(GEMM_ARGS) { gemm_body(MRW, NVW, 1, GEMM_PASS); }            \
-    ATTR static void gemm_x_##SFX(GEMM_ARGS) { gemm_body(MRX, NVX, 0, GEMM_PASS); }            \
-    ATTR static void pack_##SFX(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }             \
-    ATTR static void transpose_##SFX(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols); } \
-    static const akern akern_##SFX = {MRF, NVF, MRW, NVW, MRX, NVX, gemm_f_##SFX, gemm_w_##SFX, \
-                                      gemm_x_##SFX, pack_##SFX, transpose_##SFX};
+#define DEFINE_AKERN(SFX, ATTR, MRF, NVF, MRW, NVW, MRX, NVX)                                  \
+    ATTR static void gemm_f_##SFX(GEMMR_ARGS) { gemm_rows_v(MRF, NVF, GEMMR_PASS); }            \
+    ATTR static void gemm_x_##SFX(GEMMR_ARGS) { gemm_rows_h(MRX, NVX, GEMMR_PASS); }            \
+    ATTR static void gemm_w_##SFX(GEMMW_ARGS) {                                                 \
+        gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, last, pc);                          \
+    }                                                                                           \
+    ATTR static void pack_##SFX(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }              \
+    ATTR static void transpose_##SFX(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); } \
+    static const akern akern_##SFX = {MRF, NVF, MRW, NVW, MRX, NVX, gemm_f_##SFX, gemm_x_##SFX,  \
+                                      gemm_w_##SFX, pack_##SFX, transpose_##SFX};
 
-DEFINE_AKERN(generic, , 2, 1, 2, 1, 2, 1)
+DEFINE_AKERN(generic, , 2, 1, 2, 1, 2, 2)
 #if defined(__x86_64__) && defined(__GNUC__)
-DEFINE_AKERN(avx2, __attribute__((target("avx2,fma"))), 5, 1, 6, 1, 5, 1)
-DEFINE_AKERN(avx512, __attribute__((target("avx512f"))), 5, 5, 8, 3, 10, 2)
+DEFINE_AKERN(avx2, __attribute__((target("avx2,fma"))), 5, 1, 6, 1, 2, 4)
+#ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV (half vectors) */
+#define AVX512_TILES 5, 5, 8, 3, 3, 7
+#endif
+#define DEFINE_AKERN_(...) DEFINE_AKERN(__VA_ARGS__)
+DEFINE_AKERN_(avx512, __attribute__((target("avx512f,avx512vl,fma"))), AVX512_TILES)
 #endif
 
 static const akern *pick_akern(void) {
     int lvl = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) lvl = 2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) lvl = 2;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lvl = 1;
 #endif
     const char *cap = getenv("CN_SIMD"); /* a cap for testing the other paths */
@@ -347,14 +375,12 @@ static const akern *pick_akern(void) {
 /* ---- fast path: drivers ------------------------------------------------- */
 #define KC 256                          /* forward: rows of w per k block */
 #define DC 128                          /* backward: rows of w / dw per work item */
-#define MC 128                          /* backward dx: columns of w per transposed panel */
 #define PART_BYTES ((size_t)8 << 20)    /* forward: k-group partial sums, at most */
 #define WS_MAX_BYTES ((size_t)1 << 30)  /* whole workspace, at most */
 
 static size_t rup(size_t n, size_t m) { return (n + m - 1) / m * m; }
-static int thread_id(void) { return omp_get_thread_num(); }
 /* block sizes: the defaults, or (built with -DCN_AFFINE_TUNE, for tuning)
- * AKC, ADC, AMC, AG from the environment */
+ * AKC, ADC, AG from the environment */
 static int tune(const char *name, int def) {
 #ifdef CN_AFFINE_TUNE
     const char *e = getenv(name);
@@ -366,14 +392,17 @@ static int tune(const char *name, int def) {
 
 /* Column vectors of a row of M: full ones at v*VL, then (M % VL != 0,
  * M >= VL) one at M - VL; M < VL: one vector of a zero-padded copy.
- * bo[v] = B offset, co[v] = v*VL (C slot); returns the count. */
-static int col_vectors(int M, ptrdiff_t *bo, ptrdiff_t *co) {
+ * so[v] = source offset; returns the count. */
+static int col_vectors(int M, ptrdiff_t *so) {
     int nfull = M / VL, nvec = M < VL ? 1 : nfull + (M % VL != 0);
-    for (int v = 0; v < nvec; v++) {
-        bo[v] = v < nfull ? (ptrdiff_t)v * VL : M < VL ? 0 : M - VL;
-        co[v] = (ptrdiff_t)v * VL;
-    }
+    for (int v = 0; v < nvec; v++) so[v] = v < nfull ? (ptrdiff_t)v * VL : M < VL ? 0 : M - VL;
     return nvec;
+}
+
+/* panel p of np over n vectors (balanced): [*v0, *v0 + *nv) */
+static void panel(int n, int np, int p, int *v0, int *nv) {
+    *v0 = (int)((long)n * p / np);
+    *nv = (int)((long)n * (p + 1) / np) - *v0;
 }
 
 /* out[N,M] = x w + b, then max(., 0) when relu.
@@ -381,15 +410,15 @@ static int col_vectors(int M, ptrdiff_t *bo, ptrdiff_t *co) {
  * a group sums into its own part[N, Mp] (Mp = vectors * VL); the parts are
  * added in order with the bias (and ReLU) in a last pass over out, so the
  * result depends on the thread count only, not on the schedule. Per k
- * block: x^T packed, then per panel of NV vectors: w packed, every row tile. */
+ * block and panel of w: every row tile of x, the next panel prefetched. */
 static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b, int N,
                       int D, int M, int relu) {
     const akern *kern = pick_akern();
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
     const int small = M < VL, nfull = M / VL;
-    const int nvec = small ? 1 : nfull + (M % VL != 0), NV = kern->nv_f;
-    const int nblk = (nvec + NV - 1) / NV; /* panels */
+    const int nvec = small ? 1 : nfull + (M % VL != 0);
+    const int npan = (nvec + kern->nv_f - 1) / kern->nv_f; /* panels of w */
     const size_t Mp = (size_t)nvec * VL, kc = tune("AKC", KC);
     int G = 1;
     if (nt > 1) {
@@ -397,9 +426,9 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
         while (G > 1 && (cn__mul(cn__mul(G, N), Mp * sizeof(real)) > PART_BYTES || D / G < 64)) G--;
     }
     int ncc = (2 * nt + G - 1) / G;
-    if (ncc > nblk) ncc = nblk;
-    /* workspace: so, co [nvec] | part [G, N, Mp] | wp [D, VL] (small) */
-    size_t ofs_sz = rup(2 * (size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
+    if (ncc > npan) ncc = npan;
+    /* workspace: so [nvec] | part [G, N, Mp] | wp [D, VL] (small) */
+    size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
     size_t part_sz = rup(cn__mul(cn__mul(G, N), Mp), 16), wp_sz = small ? rup(cn__mul(D, VL), 16) : 0;
     size_t bytes = cn__mul(ofs_sz + part_sz + wp_sz, sizeof(real));
     if (part_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
@@ -407,9 +436,9 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;
-    ptrdiff_t *so = (ptrdiff_t *)ws, *co = so + nvec;
+    ptrdiff_t *so = (ptrdiff_t *)ws;
     real *part = ws + ofs_sz, *wp = part + part_sz;
-    col_vectors(M, so, co);
+    col_vectors(M, so);
     const real *W = w;
     ptrdiff_t ldw = M;
     if (small) { /* w [D, M] zero-padded to [D, VL] */
@@ -425,22 +454,23 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
         for (int it = 0; it < items; it++) {
             int g = it / ncc, c = it % ncc;
             int k0 = (int)((long)D * g / G), k1 = (int)((long)D * (g + 1) / G);
-            int b0 = (int)((long)nblk * c / ncc), b1 = (int)((long)nblk * (c + 1) / ncc);
+            int p0 = (int)((long)npan * c / ncc), p1 = (int)((long)npan * (c + 1) / ncc);
             real *pg = part + (size_t)g * N * Mp;
             for (int kb = k0; kb < k1; kb += (int)kc) {
                 int kn = k1 - kb < (int)kc ? k1 - kb : (int)kc;
-                for (int bl = b0; bl < b1; bl++) {
-                    int v0 = bl * NV, nv = nvec - v0 < NV ? nvec - v0 : NV;
-                    /* prefetch the next panel of w (and the next block of x) */
-                    int kb2 = bl + 1 < b1 ? kb : kb + (int)kc, bl2 = bl + 1 < b1 ? bl + 1 : b0;
+                for (int p = p0; p < p1; p++) {
+                    int v0, nv, v2, nv2;
+                    panel(nvec, npan, p, &v0, &nv);
+                    /* the next panel (or the next k block's first), prefetched */
+                    int kb2 = p + 1 < p1 ? kb : kb + (int)kc;
                     int kn2 = k1 - kb2 < (int)kc ? k1 - kb2 : (int)kc;
-                    int v2 = bl2 * NV, nv2 = nvec - v2 < NV ? nvec - v2 : NV;
+                    panel(nvec, npan, p + 1 < p1 ? p + 1 : p0, &v2, &nv2);
                     pfcur pw = {0};
                     if (kn2 > 0)
-                        pw = pf_region(W + (size_t)kb2 * ldw + so[v2], (so[v2 + nv2 - 1] + VL - so[v2]) * sizeof(real),
-                                       ldw * sizeof(real), kn2);
-                    kern->gemm_f(N, nv, kn, x + kb, D, W + (size_t)kb * ldw + so[v0], ldw, so[v0 + nv - 1] - so[v0],
-                                 pg + (size_t)v0 * VL, Mp, kb > k0, &pw);
+                        pw = pf_region(W + (size_t)kb2 * ldw + so[v2],
+                                       (so[v2 + nv2 - 1] + VL - so[v2]) * sizeof(real), ldw * sizeof(real), kn2);
+                    kern->gemm_f(N, nv, kn, x + kb, D, W + (size_t)kb * ldw + so[v0], ldw,
+                                 so[v0 + nv - 1] - so[v0], pg + (size_t)v0 * VL, Mp, kb > k0, &pw);
                 }
             }
         }
@@ -464,44 +494,12 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
     return CN_OK;
 }
 
-int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
-                          const real *b, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    return affine_fwd(ctx, out, x, w, b, N, D, M, 0);
-}
-
-/* dx[N,D] = dout w^T; dw[D,M] = x^T dout; db[M] = sum_n dout */
-int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
-                                 const real *x, const real *w, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    if (dx)
-        for (int n = 0; n < N; n++)
-            for (int d = 0; d < D; d++) {
-                real s = 0;
-                for (int m = 0; m < M; m++) s += dout[(size_t)n * M + m] * w[(size_t)d * M + m];
-                dx[(size_t)n * D + d] = s;
-            }
-    for (int d = 0; d < D; d++)
-        for (int m = 0; m < M; m++) {
-            real s = 0;
-            for (int n = 0; n < N; n++) s += x[(size_t)n * D + d] * dout[(size_t)n * M + m];
-            dw[(size_t)d * M + m] = s;
-        }
-    for (int m = 0; m < M; m++) {
-        real s = 0;
-        for (int n = 0; n < N; n++) s += dout[(size_t)n * M + m];
-        db[m] = s;
-    }
-    return CN_OK;
-}
-
 /* dx (NULL: skipped), dw, db. Work items: blocks of DC rows of w / dw, taken
- * dynamically; each computes its rows of dw (= x[:, rows]^T dout) and its
- * columns of dx (= dout w[rows, :]^T, w transposed a panel at a time), so w
- * is read and dw written once, in one pass. Every output element is summed
- * in a fixed order: results do not depend on the schedule. */
+ * dynamically; each computes its rows of dw (x[:, rows]^T dout, by row tile
+ * over every panel of dout, the next rows of dw prefetched for writing) and
+ * its columns of dx (dx^T[rows] = w[rows, :] dout^T by row tile of w, the
+ * next rows of w prefetched, then transposed into dx): w is read and dw
+ * written once, in one pass. Results do not depend on the schedule. */
 static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout, const real *x,
                       const real *w, int N, int D, int M) {
     const akern *kern = pick_akern();
@@ -509,27 +507,28 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     if (nt < 1) nt = 1;
     const int small = M < VL;
     const int nvec = small ? 1 : M / VL + (M % VL != 0);
-    const int MRW = kern->mr_w, NVW = kern->nv_w, PW = kern->nv_x * VL; /* dx panel: PW rows of w */
-    const int nblk = (nvec + NVW - 1) / NVW;
+    const int MRW = kern->mr_w, MRX = kern->mr_x;
+    const int npw = (nvec + kern->nv_w - 1) / kern->nv_w;     /* panels of dout for dw */
+    const int nhv = (N + HL - 1) / HL, nh = nhv * HL;         /* dx: N in half vectors */
+    const int npx = (nhv + kern->nv_x - 1) / kern->nv_x;      /* panels of dout^T for dx */
     const int dc = tune("ADC", DC), nch = (D + dc - 1) / dc;
     if (nt > nch) nt = nch;
-    const size_t dcw = rup(dc, MRW), mc = M < tune("AMC", MC) ? M : tune("AMC", MC);
-    const size_t npx = rup(N, kern->mr_x), gpk_sz = rup(cn__mul(N, (size_t)nblk * NVW * VL), 16);
-    /* workspace: so, co [nvec], vo [NV] | gpk: dout packed by panel [nblk][N, NVW*VL] |
-     * dt [M, npx] (dx) | gp [N, VL] (small) | per thread xs [dcw/MRW][N, MRW], wt [mc, PW] (dx) */
-    size_t ofs_sz = rup((2 * (size_t)nvec + NV_MAX) * sizeof(ptrdiff_t), 64) / sizeof(real);
-    size_t dt_sz = dx ? rup(cn__mul(M, npx), 16) : 0, gp_sz = small ? rup(cn__mul(N, VL), 16) : 0;
-    size_t xs_sz = rup(cn__mul(N, dcw), 16), wt_sz = dx ? rup(mc * PW, 16) : 0;
-    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + gp_sz + cn__mul(nt, xs_sz + wt_sz), sizeof(real));
-    if (xs_sz == 0 || gpk_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
+    /* workspace: so [nvec] | gpk: dout by panel [N, nv*VL]... | dt [M, nh] (dx) |
+     * gp [N, VL] (small) | xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) */
+    size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
+    size_t gpk_sz = rup(cn__mul(N, (size_t)nvec * VL), 16);
+    size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0, gp_sz = small ? rup(cn__mul(N, VL), 16) : 0;
+    const size_t dcr = rup(dc, MRW), xr_sz = rup(cn__mul(cn__mul(nch, N), dcr), 16);
+    size_t dxt_sz = dx ? rup(cn__mul(dc, nh), 16) : 0;
+    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + gp_sz + xr_sz + cn__mul(nt, dxt_sz), sizeof(real));
+    if (xr_sz == 0 || gpk_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;
-    ptrdiff_t *so = (ptrdiff_t *)ws, *vo = so + 2 * nvec;
-    real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *gp = dt + dt_sz, *thr0 = gp + gp_sz;
-    col_vectors(M, so, so + nvec); /* dw stores where dout is read: C offsets = so */
-    for (int v = 0; v < NV_MAX; v++) vo[v] = (ptrdiff_t)v * VL;
+    ptrdiff_t *so = (ptrdiff_t *)ws;
+    real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *gp = dt + dt_sz, *xr = gp + gp_sz, *thr0 = xr + xr_sz;
+    col_vectors(M, so); /* dw stores where dout is read: C offsets = so */
     const real *G = dout;
     ptrdiff_t ldg = M;
     if (small) { /* dout [N, M] zero-padded to [N, VL]; dw rows stored M wide */
@@ -538,72 +537,77 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
         G = gp;
         ldg = VL;
     }
-    for (int bl = 0; bl < nblk; bl++) {
-        int v0 = bl * NVW, nv = nvec - v0 < NVW ? nvec - v0 : NVW;
-        kern->pack(gpk + (size_t)bl * N * NVW * VL, G, ldg, so + v0, nv, N);
+    for (int p = 0; p < npw; p++) { /* panel p of dout at gpk + N*v0*VL */
+        int v0, nv;
+        panel(nvec, npw, p, &v0, &nv);
+        kern->pack(gpk + (size_t)N * v0 * VL, G, ldg, so + v0, nv, N);
     }
-    if (dx) kern->transpose(dt, npx, dout, M, N, M); /* dt[M, npx] = dout^T */
+    if (dx) kern->transpose(dt, nh, dout, M, N, M, nh); /* dt[M, nh] = dout^T, zero-padded */
     for (int m = 0; m < M; m++) db[m] = dout[m];
     for (int n = 1; n < N; n++)
         for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
 #pragma omp parallel num_threads(nt)
     {
-        real *xs = thr0 + (size_t)thread_id() * (xs_sz + wt_sz), *wt = xs + xs_sz;
+        real *dxt = thr0 + (size_t)omp_get_thread_num() * dxt_sz;
+        /* xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn] (zero-padded): x's rows,
+         * 32 KB apart, fall into a few cache sets, so a block of all 50 (what
+         * a dw block needs) is copied by streaming whole rows, once */
+#pragma omp for schedule(static)
+        for (int n = 0; n < N; n++)
+            for (int ch = 0; ch < nch; ch++) {
+                int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
+                real *dst = xr + ((size_t)ch * N + n) * dcr;
+                memcpy(dst, x + (size_t)n * D + d0, sizeof(real) * dn);
+                for (size_t t = dn; t < dcr; t++) dst[t] = 0;
+            }
 #pragma omp for schedule(dynamic, 1)
         for (int ch = 0; ch < nch; ch++) {
             int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
-            /* xs: x[:, d0:d0+dn] by row tile, [tile][n][MRW], zero-padded */
-            for (int t = 0; t * MRW < dn; t++) {
-                int r0 = t * MRW, rn = dn - r0 < MRW ? dn - r0 : MRW;
-                real *dst = xs + (size_t)t * N * MRW;
-                for (int n = 0; n < N; n++, dst += MRW) {
-                    const real *src = x + (size_t)n * D + d0 + r0;
-                    if (rn == MRW) memcpy(dst, src, sizeof(real) * MRW);
-                    else
-                        for (int r = 0; r < MRW; r++) dst[r] = r < rn ? src[r] : 0;
-                }
-            }
-            /* the first panel of w for dx, prefetched during dw's last row tile */
-            int pn0 = dn < PW ? dn : PW;
-            pfcur pdx = dx ? pf_region(w + (size_t)d0 * M, (M < (int)mc ? M : (int)mc) * sizeof(real),
-                                       (ptrdiff_t)M * sizeof(real), pn0)
+            const real *xs = xr + (size_t)ch * N * dcr; /* x[:, d0:d0+dn], rows dcr apart */
+            /* the first rows of w for dx, prefetched during dw's last row tile */
+            pfcur pdx = dx ? pf_region(w + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn < MRX ? dn : MRX)
                            : (pfcur){0};
             /* dw[d0:d0+dn, :] = xs^T dout: by row tile, every panel of dout
              * (rows of dw written whole, one after the other; the next row
-             * tile's rows prefetched for writing) */
-            for (int t = 0; t * MRW < dn; t++) {
-                int r0 = t * MRW, rn = dn - r0 < MRW ? dn - r0 : MRW, rn2 = dn - r0 - rn < MRW ? dn - r0 - rn : MRW;
+             * tile's rows prefetched for writing, and last, the first rows
+             * of w for dx) */
+            for (int r0 = 0; r0 < dn; r0 += MRW) {
+                int rn = dn - r0 < MRW ? dn - r0 : MRW, rn2 = dn - r0 - rn < MRW ? dn - r0 - rn : MRW;
                 pfcur pc = rn2 > 0 ? pf_region(dw + (size_t)(d0 + r0 + rn) * M, M * sizeof(real), M * sizeof(real), rn2)
                                    : pdx;
-                for (int bl = 0; bl < nblk; bl++) {
-                    int v0 = bl * NVW, nv = nvec - v0 < NVW ? nvec - v0 : NVW;
-                    kern->gemm_w(rn, nv, N, xs + (size_t)t * N * MRW, MRW, 0, gpk + (size_t)bl * N * NVW * VL,
-                                 nv * VL, vo, dw + (size_t)(d0 + r0) * M, M, so + v0, 0, bl == nblk - 1 && small ? M : VL,
-                                 &pc);
+                if (rn2 > 0) pc.rw = 1;
+                for (int p = 0; p < npw; p++) {
+                    int v0, nv;
+                    panel(nvec, npw, p, &v0, &nv);
+                    kern->gemm_w(rn, nv, N, xs + r0, dcr, gpk + (size_t)N * v0 * VL, dw + (size_t)(d0 + r0) * M, M,
+                                 so + v0, p == npw - 1 && small ? M : VL, &pc);
                 }
             }
             if (!dx) continue;
-            /* dx[:, d0:d0+dn] = dout w[d0:d0+dn, :]^T by panels of PW rows of w,
-             * mc columns at a time (transposed into wt[mn, nvp*VL]); the next
-             * block of w prefetched meanwhile */
-            for (int p0 = 0; p0 < dn; p0 += PW) {
-                int pn = dn - p0 < PW ? dn - p0 : PW, nvp = (pn + VL - 1) / VL;
-                int lastx = pn % VL ? pn % VL : VL;
-                for (int m0 = 0; m0 < M; m0 += (int)mc) {
-                    int mn = M - m0 < (int)mc ? M - m0 : (int)mc;
-                    int p2 = m0 + mn < M ? p0 : p0 + PW, m2 = m0 + mn < M ? m0 + (int)mc : 0;
-                    int pn2 = dn - p2 < PW ? dn - p2 : PW, mn2 = M - m2 < (int)mc ? M - m2 : (int)mc;
-                    pfcur pc = pn2 > 0 ? pf_region(w + (size_t)(d0 + p2) * M + m2, mn2 * sizeof(real),
-                                                   (ptrdiff_t)M * sizeof(real), pn2)
+            /* dx^T[d0:d0+dn, :] = w[d0:d0+dn, :] dout^T into dxt[dn, nh], by
+             * row tile of w (the next tile's rows prefetched), then transposed */
+            for (int p = 0; p < npx; p++) {
+                int v0, nv;
+                panel(nhv, npx, p, &v0, &nv);
+                for (int r0 = 0; r0 < dn; r0 += MRX) {
+                    int rn = dn - r0 < MRX ? dn - r0 : MRX, r2 = r0 + rn, rn2 = dn - r2 < MRX ? dn - r2 : MRX;
+                    pfcur pc = rn2 > 0 ? pf_region(w + (size_t)(d0 + r2) * M, M * sizeof(real), M * sizeof(real), rn2)
                                        : (pfcur){0};
-                    kern->transpose(wt, nvp * VL, w + (size_t)(d0 + p0) * M + m0, M, pn, mn);
-                    kern->gemm_x(N, nvp, mn, dt + (size_t)m0 * npx, npx, kern->mr_x, wt, nvp * VL, vo,
-                                 dx + d0 + p0, D, vo, m0 > 0, lastx, &pc);
+                    kern->gemm_x(rn, nv, M, w + (size_t)(d0 + r0) * M, M, dt + (size_t)v0 * HL, nh,
+                                 (ptrdiff_t)(nv - 1) * HL, dxt + (size_t)r0 * nh + (size_t)v0 * HL, nh, 0, &pc);
                 }
             }
+            kern->transpose(dx + d0, D, dxt, nh, dn, N, dn); /* dx[:, d0:d0+dn] = dxt^T */
         }
     }
     return CN_OK;
+}
+
+int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                          const real *b, int N, int D, int M) {
+    int rc = check_affine(ctx, N, D, M);
+    if (rc) return rc;
+    return affine_fwd(ctx, out, x, w, b, N, D, M, 0);
 }
 
 int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
