@@ -79,6 +79,99 @@ static void test_affine_fast_naive(cn_ctx *ctx, cn_rng *r, int N, int D, int M) 
     free(dx2); free(dw2); free(db2); free(xf); free(wf); free(bf); free(doutf); free(of); free(dxf); free(dwf); free(dbf);
 }
 
+/* The fast path's edges (see affine.c): M around the vector width (16 f32,
+ * 8 f64) and its multiples, the overlapping tail vector, M < VL through the
+ * padded copies; N around the tile rows and the half vectors of dx (8 f32);
+ * D around the blocks (backward rows per item 128, forward k block 256);
+ * dx = NULL; fused ReLU; every path in both dtypes against the naive loops.
+ * Shapes big enough (N*D*M > 2e6) run on the context's threads. */
+static void test_affine_edges(cn_ctx *ctx, cn_rng *r, const char *tag, int N, int D, int M) {
+    double *x = xmalloc(8 * (size_t)N * D), *w = xmalloc(8 * (size_t)D * M), *b = xmalloc(8 * (size_t)M);
+    double *dout = xmalloc(8 * (size_t)N * M), *o1 = xmalloc(8 * (size_t)N * M), *o2 = xmalloc(8 * (size_t)N * M);
+    double *dx1 = xmalloc(8 * (size_t)N * D), *dw1 = xmalloc(8 * (size_t)D * M), *db1 = xmalloc(8 * (size_t)M);
+    double *dx2 = xmalloc(8 * (size_t)N * D), *dw2 = xmalloc(8 * (size_t)D * M), *db2 = xmalloc(8 * (size_t)M);
+    float *xf = xmalloc(4 * (size_t)N * D), *wf = xmalloc(4 * (size_t)D * M), *bf = xmalloc(4 * (size_t)M);
+    float *doutf = xmalloc(4 * (size_t)N * M), *of = xmalloc(4 * (size_t)N * M), *ofr = xmalloc(4 * (size_t)N * M);
+    float *dxf = xmalloc(4 * (size_t)N * D), *dwf = xmalloc(4 * (size_t)D * M), *dbf = xmalloc(4 * (size_t)M);
+    float *dwf2 = xmalloc(4 * (size_t)D * M), *dbf2 = xmalloc(4 * (size_t)M);
+    fill_normal(r, x, (size_t)N * D, 1); fill_normal(r, w, (size_t)D * M, 1); fill_normal(r, b, M, 1);
+    fill_normal(r, dout, (size_t)N * M, 1);
+    to_f32(xf, x, (size_t)N * D); to_f32(wf, w, (size_t)D * M); to_f32(bf, b, M); to_f32(doutf, dout, (size_t)N * M);
+    cn_affine_forward_naive_f64(ctx, o1, x, w, b, N, D, M);
+    cn_affine_backward_naive_f64(ctx, dx1, dw1, db1, dout, x, w, N, D, M);
+    /* f64 fast: out, dx/dw/db, then dw/db again with dx = NULL (dx2 poisoned) */
+    cn_affine_forward_f64(ctx, o2, x, w, b, N, D, M);
+    double e = scaled_error(o2, o1, (size_t)N * M);
+    cn_affine_backward_f64(ctx, dx2, dw2, db2, dout, x, w, N, D, M);
+    e = fmax(e, fmax(scaled_error(dx2, dx1, (size_t)N * D), fmax(scaled_error(dw2, dw1, (size_t)D * M),
+                                                                   scaled_error(db2, db1, M))));
+    for (size_t i = 0; i < (size_t)N * D; i++) dx2[i] = 12345;
+    memset(dw2, 0, 8 * (size_t)D * M);
+    cn_affine_backward_f64(ctx, NULL, dw2, db2, dout, x, w, N, D, M);
+    e = fmax(e, fmax(scaled_error(dw2, dw1, (size_t)D * M), scaled_error(db2, db1, M)));
+    char buf[160];
+    snprintf(buf, sizeof buf, "affine %s f64 fast vs naive out,dx,dw,db; dx=NULL (N=%d D=%d M=%d)", tag, N, D, M);
+    check_le(buf, e, 1e-12);
+    /* f32 fast vs f64 naive; relu fused = relu of the plain forward; dx = NULL
+     * gives the same dw, db bit for bit; a second run is bitwise the same */
+    cn_affine_forward_f32(ctx, of, xf, wf, bf, N, D, M);
+    cn_affine_backward_f32(ctx, dxf, dwf, dbf, doutf, xf, wf, N, D, M);
+    e = fmax(fmax(scaled_error_f32(of, o1, (size_t)N * M), scaled_error_f32(dxf, dx1, (size_t)N * D)),
+             fmax(scaled_error_f32(dwf, dw1, (size_t)D * M), scaled_error_f32(dbf, db1, M)));
+    snprintf(buf, sizeof buf, "affine %s f32 fast vs f64 naive out,dx,dw,db (N=%d D=%d M=%d)", tag, N, D, M);
+    check_le(buf, e, 1e-5);
+    cn_affine_relu_forward_f32(ctx, ofr, xf, wf, bf, N, D, M);
+    int same = 1;
+    for (size_t i = 0; i < (size_t)N * M; i++) same &= ofr[i] == (of[i] > 0 ? of[i] : 0);
+    cn_affine_backward_f32(ctx, NULL, dwf2, dbf2, doutf, xf, wf, N, D, M);
+    same &= !memcmp(dwf2, dwf, 4 * (size_t)D * M) && !memcmp(dbf2, dbf, 4 * (size_t)M);
+    float *of2 = xmalloc(4 * (size_t)N * M), *dxf2 = xmalloc(4 * (size_t)N * D);
+    cn_affine_forward_f32(ctx, of2, xf, wf, bf, N, D, M);
+    cn_affine_backward_f32(ctx, dxf2, dwf2, dbf2, doutf, xf, wf, N, D, M);
+    same &= !memcmp(of2, of, 4 * (size_t)N * M) && !memcmp(dxf2, dxf, 4 * (size_t)N * D) &&
+            !memcmp(dwf2, dwf, 4 * (size_t)D * M);
+    snprintf(buf, sizeof buf, "affine %s f32 relu fused, dx=NULL, rerun: bitwise equal (N=%d D=%d M=%d)", tag, N, D, M);
+    check_true(buf, same, "");
+    free(of2); free(dxf2);
+    free(x); free(w); free(b); free(dout); free(o1); free(o2); free(dx1); free(dw1); free(db1);
+    free(dx2); free(dw2); free(db2); free(xf); free(wf); free(bf); free(doutf); free(of); free(ofr);
+    free(dxf); free(dwf); free(dbf); free(dwf2); free(dbf2);
+}
+
+/* The fast path with 1, 2 and 3 threads gives one result per thread count,
+ * each within float32 rounding of the others (the forward's k groups). */
+static void test_affine_threads(cn_rng *r) {
+    const int N = 50, D = 1031, M = 100; /* > 2e6: threaded */
+    float *x = xmalloc(4 * N * D), *w = xmalloc(4 * D * M), *b = xmalloc(4 * M), *g = xmalloc(4 * N * M);
+    double *tmp = xmalloc(8 * (size_t)D * M);
+    fill_normal(r, tmp, (size_t)N * D, 1); to_f32(x, tmp, (size_t)N * D);
+    fill_normal(r, tmp, (size_t)D * M, 1); to_f32(w, tmp, (size_t)D * M);
+    fill_normal(r, tmp, M, 1); to_f32(b, tmp, M);
+    fill_normal(r, tmp, (size_t)N * M, 1); to_f32(g, tmp, (size_t)N * M);
+    float *o[3], *dx[3], *dw[3], *db[3];
+    int bwd_same = 1;
+    double e = 0;
+    for (int t = 0; t < 3; t++) {
+        cn_ctx *c = cn_ctx_new(t + 1);
+        o[t] = xmalloc(4 * N * M); dx[t] = xmalloc(4 * N * D); dw[t] = xmalloc(4 * D * M); db[t] = xmalloc(4 * M);
+        cn_affine_forward_f32(c, o[t], x, w, b, N, D, M);
+        cn_affine_backward_f32(c, dx[t], dw[t], db[t], g, x, w, N, D, M);
+        cn_ctx_free(c);
+        if (t) {
+            /* dx, dw: one sum per element whatever the threads */
+            bwd_same &= !memcmp(dx[t], dx[0], 4 * N * D) && !memcmp(dw[t], dw[0], 4 * D * M) &&
+                        !memcmp(db[t], db[0], 4 * M);
+            double m = 1e-30, d = 0;
+            for (int i = 0; i < N * M; i++) m = fmax(m, fabs(o[0][i])), d = fmax(d, fabs(o[t][i] - o[0][i]));
+            e = fmax(e, d / m);
+        }
+    }
+    check_true("affine backward: 1, 2, 3 threads bitwise equal (N=50 D=1031 M=100)", bwd_same, "");
+    check_le("affine forward: 2, 3 threads vs 1 (N=50 D=1031 M=100)", e, 1e-5);
+    for (int t = 0; t < 3; t++) { free(o[t]); free(dx[t]); free(dw[t]); free(db[t]); }
+    free(x); free(w); free(b); free(g); free(tmp);
+}
+
 typedef struct { cn_ctx *ctx; double *x; int32_t *y; int N, C; } sm_user;
 static double softmax_fn(void *u) {
     sm_user *s = u;
@@ -159,6 +252,25 @@ int main(void) {
     test_affine_fast_naive(ctx, &r, 7, 13, 5);
     test_affine_fast_naive(ctx, &r, 50, 8192, 100);
     test_affine_fast_naive(ctx, &r, 1, 1, 1);
+    /* edges of the fast path's kernels: {N, D, M} */
+    static const int edges[][3] = {
+        {50, 500, 10},  {50, 100, 10},  /* the net's last layer: M < VL */
+        {3, 7, 1},      {2, 9, 15},     {5, 20, 16},   {6, 33, 17},    {7, 129, 31},
+        {1, 300, 33},   {4, 257, 47},   {9, 130, 64},  {11, 5, 80},    {13, 64, 97},
+        {50, 131, 100}, {51, 200, 113}, {57, 77, 130}, {64, 40, 48},   {49, 3, 500},
+        {1, 1, 20},     {17, 515, 7},
+        {50, 2053, 37}, /* > 2e6: threaded, odd everything */
+    };
+    const int ne = sizeof edges / sizeof edges[0];
+    for (int i = 0; i < ne; i++) test_affine_edges(ctx, &r, "auto", edges[i][0], edges[i][1], edges[i][2]);
+    /* the other SIMD paths (a cap read on each call) */
+    static const int some[] = {0, 3, 5, 7, 12, 13, 14, 19};
+    setenv("CN_SIMD", "avx2", 1);
+    for (int i = 0; i < 8; i++) test_affine_edges(ctx, &r, "avx2", edges[some[i]][0], edges[some[i]][1], edges[some[i]][2]);
+    setenv("CN_SIMD", "generic", 1);
+    for (int i = 0; i < 8; i++) test_affine_edges(ctx, &r, "generic", edges[some[i]][0], edges[some[i]][1], edges[some[i]][2]);
+    unsetenv("CN_SIMD");
+    test_affine_threads(&r);
     test_softmax(ctx, &r);
     cn_ctx_free(ctx);
     return check_done();
