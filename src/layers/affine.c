@@ -78,9 +78,10 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
  * A row of M columns that is not a multiple of VL gets one more vector at
  * column M - VL, overlapping the last full one: the forward keeps its sums
  * in a slot of their own, dw stores the overlapped columns again with equal
- * values. So w and dout are read without masked access; M < VL (the net's
- * last layer) goes through small zero-padded copies. Every output element
- * is summed in a fixed order that depends on the thread count only. */
+ * values. So w and dout are read without masked access. Every output
+ * element is summed in a fixed order that depends on the thread count only.
+ * M < VL (the net's last layer, 10 classes) goes to OpenBLAS, which
+ * dev/gemm_compare measured faster there (a row narrower than a vector). */
 #define VBYTES 64
 #define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
 #define HL (VL / 2)                       /* lanes of one hreal */
@@ -197,12 +198,12 @@ DEF_ROWS(v, vreal, VL)
 DEF_ROWS(h, hreal, HL)
 
 /* dw's tiles: A with a tile's MR rows at consecutive addresses, A(r, k) =
- * A[k*acs + r] (x[:, rows], copied: see affine_bwd); P a packed panel, vectors at P + k*ldp + v*VL; C's
- * vectors at C + r*ldc + co[v], the last one stored in lanes < last only;
- * the cursor: the next rows of dw (for writing), then x for a later block. */
+ * A[k*acs + r] (x[:, rows], copied: see affine_bwd); P a packed panel,
+ * vectors at P + k*ldp + v*VL; C's vectors at C + r*ldc + co[v]; the
+ * cursor: the next rows of dw (prefetched for writing), then w's for dx. */
 INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, ptrdiff_t acs,
                     const real *P, ptrdiff_t ldp, real *C, ptrdiff_t ldc, const ptrdiff_t *co,
-                    int last, pfcur *pc) {
+                    pfcur *pc) {
     vreal acc[MR_MAX][NV_MAX];
     const char *pp = pc->p;
     int pj = pc->j, pleft = pc->left;
@@ -229,17 +230,12 @@ INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, pt
     for (int r = 0; r < MR; r++)
         if (r < mr)
 #pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) {
-                real *cp = C + r * ldc + co[v];
-                if (v < NV - 1 || last == VL) VSTORE(cp, acc[r][v]);
-                else
-                    for (int l = 0; l < last; l++) cp[l] = acc[r][v][l];
-            }
+            for (int v = 0; v < NV; v++) VSTORE(C + r * ldc + co[v], acc[r][v]);
 }
 #define GEMMW_ARGS                                                                           \
     int mr, int nv, int K, const real *A, ptrdiff_t acs, const real *P, real *C,            \
-        ptrdiff_t ldc, const ptrdiff_t *co, int last, pfcur *pc
-#define TILE(n) tile_dw(MR, n, mr, K, A, acs, P, nv * VL, C, ldc, co, last, pc)
+        ptrdiff_t ldc, const ptrdiff_t *co, pfcur *pc
+#define TILE(n) tile_dw(MR, n, mr, K, A, acs, P, nv * VL, C, ldc, co, pc)
 /* one tile of mr <= MR rows by an nv-vector panel */
 INLINE void gemm_dw_body(const int MR, const int NV, GEMMW_ARGS) {
     while (pc->left == 0 && pc->next) *pc = *pc->next;
@@ -338,7 +334,7 @@ typedef struct {
     ATTR static void gemm_f_##SFX(GEMMR_ARGS) { gemm_rows_v(MRF, NVF, GEMMR_PASS); }            \
     ATTR static void gemm_x_##SFX(GEMMR_ARGS) { gemm_rows_h(MRX, NVX, GEMMR_PASS); }            \
     ATTR static void gemm_w_##SFX(GEMMW_ARGS) {                                                 \
-        gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, last, pc);                          \
+        gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc);                          \
     }                                                                                           \
     ATTR static void pack_##SFX(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }              \
     ATTR static void transpose_##SFX(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); } \
@@ -390,12 +386,11 @@ static int tune(const char *name, int def) {
     return def;
 }
 
-/* Column vectors of a row of M: full ones at v*VL, then (M % VL != 0,
- * M >= VL) one at M - VL; M < VL: one vector of a zero-padded copy.
- * so[v] = source offset; returns the count. */
+/* Column vectors of a row of M >= VL: full ones at v*VL, then (M % VL !=
+ * 0) one at M - VL. so[v] = offset; returns the count. */
 static int col_vectors(int M, ptrdiff_t *so) {
-    int nfull = M / VL, nvec = M < VL ? 1 : nfull + (M % VL != 0);
-    for (int v = 0; v < nvec; v++) so[v] = v < nfull ? (ptrdiff_t)v * VL : M < VL ? 0 : M - VL;
+    int nfull = M / VL, nvec = nfull + (M % VL != 0);
+    for (int v = 0; v < nvec; v++) so[v] = v < nfull ? (ptrdiff_t)v * VL : M - VL;
     return nvec;
 }
 
@@ -416,8 +411,7 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
     const akern *kern = pick_akern();
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
-    const int small = M < VL, nfull = M / VL;
-    const int nvec = small ? 1 : nfull + (M % VL != 0);
+    const int nfull = M / VL, nvec = nfull + (M % VL != 0); /* M >= VL */
     const int npan = (nvec + kern->nv_f - 1) / kern->nv_f; /* panels of w */
     const size_t Mp = (size_t)nvec * VL, kc = tune("AKC", KC);
     int G = 1;
@@ -427,26 +421,20 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
     }
     int ncc = (2 * nt + G - 1) / G;
     if (ncc > npan) ncc = npan;
-    /* workspace: so [nvec] | part [G, N, Mp] | wp [D, VL] (small) */
+    /* workspace: so [nvec] | part [G, N, Mp] */
     size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
-    size_t part_sz = rup(cn__mul(cn__mul(G, N), Mp), 16), wp_sz = small ? rup(cn__mul(D, VL), 16) : 0;
-    size_t bytes = cn__mul(ofs_sz + part_sz + wp_sz, sizeof(real));
+    size_t part_sz = rup(cn__mul(cn__mul(G, N), Mp), 16);
+    size_t bytes = cn__mul(ofs_sz + part_sz, sizeof(real));
     if (part_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;
     ptrdiff_t *so = (ptrdiff_t *)ws;
-    real *part = ws + ofs_sz, *wp = part + part_sz;
+    real *part = ws + ofs_sz;
     col_vectors(M, so);
     const real *W = w;
-    ptrdiff_t ldw = M;
-    if (small) { /* w [D, M] zero-padded to [D, VL] */
-        for (int d = 0; d < D; d++)
-            for (int m = 0; m < VL; m++) wp[(size_t)d * VL + m] = m < M ? w[(size_t)d * M + m] : 0;
-        W = wp;
-        ldw = VL;
-    }
+    const ptrdiff_t ldw = M;
     const int items = G * ncc;
 #pragma omp parallel num_threads(nt)
     {
@@ -478,7 +466,7 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
             real *o = out + (size_t)n * M;
-            const int mf = small ? M : nfull * VL; /* columns in their own lane */
+            const int mf = nfull * VL; /* columns in their own lane */
             const size_t tl = (size_t)nfull * VL - (M - VL); /* tail column m is at lane m + tl */
             for (int m = 0; m < mf; m++) o[m] = b[m] + part[(size_t)n * Mp + m];
             for (int m = mf; m < M; m++) o[m] = b[m] + part[(size_t)n * Mp + m + tl];
@@ -505,8 +493,7 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     const akern *kern = pick_akern();
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
-    const int small = M < VL;
-    const int nvec = small ? 1 : M / VL + (M % VL != 0);
+    const int nvec = M / VL + (M % VL != 0); /* M >= VL */
     const int MRW = kern->mr_w, MRX = kern->mr_x;
     const int npw = (nvec + kern->nv_w - 1) / kern->nv_w;     /* panels of dout for dw */
     const int nhv = (N + HL - 1) / HL, nh = nhv * HL;         /* dx: N in half vectors */
@@ -514,33 +501,25 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     const int dc = tune("ADC", DC), nch = (D + dc - 1) / dc;
     if (nt > nch) nt = nch;
     /* workspace: so [nvec] | gpk: dout by panel [N, nv*VL]... | dt [M, nh] (dx) |
-     * gp [N, VL] (small) | xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) */
+     * xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) */
     size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
     size_t gpk_sz = rup(cn__mul(N, (size_t)nvec * VL), 16);
-    size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0, gp_sz = small ? rup(cn__mul(N, VL), 16) : 0;
+    size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0;
     const size_t dcr = rup(dc, MRW), xr_sz = rup(cn__mul(cn__mul(nch, N), dcr), 16);
     size_t dxt_sz = dx ? rup(cn__mul(dc, nh), 16) : 0;
-    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + gp_sz + xr_sz + cn__mul(nt, dxt_sz), sizeof(real));
+    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + xr_sz + cn__mul(nt, dxt_sz), sizeof(real));
     if (xr_sz == 0 || gpk_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;
     ptrdiff_t *so = (ptrdiff_t *)ws;
-    real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *gp = dt + dt_sz, *xr = gp + gp_sz, *thr0 = xr + xr_sz;
+    real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *xr = dt + dt_sz, *thr0 = xr + xr_sz;
     col_vectors(M, so); /* dw stores where dout is read: C offsets = so */
-    const real *G = dout;
-    ptrdiff_t ldg = M;
-    if (small) { /* dout [N, M] zero-padded to [N, VL]; dw rows stored M wide */
-        for (int n = 0; n < N; n++)
-            for (int m = 0; m < VL; m++) gp[(size_t)n * VL + m] = m < M ? dout[(size_t)n * M + m] : 0;
-        G = gp;
-        ldg = VL;
-    }
     for (int p = 0; p < npw; p++) { /* panel p of dout at gpk + N*v0*VL */
         int v0, nv;
         panel(nvec, npw, p, &v0, &nv);
-        kern->pack(gpk + (size_t)N * v0 * VL, G, ldg, so + v0, nv, N);
+        kern->pack(gpk + (size_t)N * v0 * VL, dout, M, so + v0, nv, N);
     }
     if (dx) kern->transpose(dt, nh, dout, M, N, M, nh); /* dt[M, nh] = dout^T, zero-padded */
     for (int m = 0; m < M; m++) db[m] = dout[m];
@@ -580,7 +559,7 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
                     int v0, nv;
                     panel(nvec, npw, p, &v0, &nv);
                     kern->gemm_w(rn, nv, N, xs + r0, dcr, gpk + (size_t)N * v0 * VL, dw + (size_t)(d0 + r0) * M, M,
-                                 so + v0, p == npw - 1 && small ? M : VL, &pc);
+                                 so + v0, &pc);
                 }
             }
             if (!dx) continue;
@@ -603,18 +582,65 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     return CN_OK;
 }
 
+/* M < VL: OpenBLAS (single-threaded by the context), the threads splitting
+ * the output: rows of out, rows of dw / columns of dx. */
+static void span(int n, int T, int id, int *lo, int *hi) {
+    *lo = (int)((long)n * id / T);
+    *hi = (int)((long)n * (id + 1) / T);
+}
+
+static int affine_fwd_blas(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b, int N,
+                           int D, int M, int relu) {
+    int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        span(N, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        if (lo < hi) {
+            for (int n = lo; n < hi; n++) memcpy(out + (size_t)n * M, b, sizeof(real) * M);
+            cn_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, M, D, 1, x + (size_t)lo * D, D, w, M, 1,
+                    out + (size_t)lo * M, M);
+            if (relu)
+                for (size_t i = (size_t)lo * M; i < (size_t)hi * M; i++) out[i] = out[i] > 0 ? out[i] : 0;
+        }
+    }
+    return CN_OK;
+}
+
+static int affine_bwd_blas(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout, const real *x,
+                           const real *w, int N, int D, int M) {
+    int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        span(D, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        if (lo < hi) {
+            if (dx) /* dx[:, lo:hi] = dout w[lo:hi, :]^T */
+                cn_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hi - lo, M, 1, dout, M, w + (size_t)lo * M, M, 0,
+                        dx + lo, D);
+            /* dw[lo:hi, :] = x[:, lo:hi]^T dout */
+            cn_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, M, N, 1, x + lo, D, dout, M, 0,
+                    dw + (size_t)lo * M, M);
+        }
+    }
+    for (int m = 0; m < M; m++) db[m] = dout[m];
+    for (int n = 1; n < N; n++)
+        for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+    return CN_OK;
+}
+
 int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
                           const real *b, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    return affine_fwd(ctx, out, x, w, b, N, D, M, 0);
+    return M < VL ? affine_fwd_blas(ctx, out, x, w, b, N, D, M, 0) : affine_fwd(ctx, out, x, w, b, N, D, M, 0);
 }
 
 int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                            const real *x, const real *w, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    return affine_bwd(ctx, dx, dw, db, dout, x, w, N, D, M);
+    return M < VL ? affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M) : affine_bwd(ctx, dx, dw, db, dout, x, w, N, D, M);
 }
 
 int FN(cn_relu_forward)(cn_ctx *ctx, real *out, const real *x, size_t n) {
@@ -689,7 +715,7 @@ int FN(cn_affine_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real
                                const real *b, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    return affine_fwd(ctx, out, x, w, b, N, D, M, 1);
+    return M < VL ? affine_fwd_blas(ctx, out, x, w, b, N, D, M, 1) : affine_fwd(ctx, out, x, w, b, N, D, M, 1);
 }
 
 int FN(cn_affine_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
