@@ -2,6 +2,7 @@
  * Naive (direct loops, as the original) beside fast (own SIMD GEMM kernels,
  * described at "fast path" below). */
 #include "real.h"
+#include <sched.h>
 #ifdef _OPENMP
 #include <omp.h>
 #else
@@ -436,9 +437,10 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
     const real *W = w;
     const ptrdiff_t ldw = M;
     const int items = G * ncc;
+    int done = 0; /* threads through their items */
 #pragma omp parallel num_threads(nt)
     {
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
         for (int it = 0; it < items; it++) {
             int g = it / ncc, c = it % ncc;
             int k0 = (int)((long)D * g / G), k1 = (int)((long)D * (g + 1) / G);
@@ -462,22 +464,24 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
                 }
             }
         }
-        /* out = b + part[0] + part[1] + ... (+ ReLU) */
-#pragma omp for schedule(static)
-        for (int n = 0; n < N; n++) {
-            real *o = out + (size_t)n * M;
-            const int mf = nfull * VL; /* columns in their own lane */
-            const size_t tl = (size_t)nfull * VL - (M - VL); /* tail column m is at lane m + tl */
-            for (int m = 0; m < mf; m++) o[m] = b[m] + part[(size_t)n * Mp + m];
-            for (int m = mf; m < M; m++) o[m] = b[m] + part[(size_t)n * Mp + m + tl];
-            for (int g = 1; g < G; g++) {
-                const real *pg = part + ((size_t)g * N + n) * Mp;
-                for (int m = 0; m < mf; m++) o[m] += pg[m];
-                for (int m = mf; m < M; m++) o[m] += pg[m + tl];
+        /* out = b + part[0] + part[1] + ... (+ ReLU), by the thread that
+         * finishes last (no second barrier: under a busy machine, every
+         * barrier can wait out another process's time slice) */
+        if (__atomic_add_fetch(&done, 1, __ATOMIC_ACQ_REL) == omp_get_num_threads())
+            for (int n = 0; n < N; n++) {
+                real *o = out + (size_t)n * M;
+                const int mf = nfull * VL; /* columns in their own lane */
+                const size_t tl = (size_t)nfull * VL - (M - VL); /* tail column m is at lane m + tl */
+                for (int m = 0; m < mf; m++) o[m] = b[m] + part[(size_t)n * Mp + m];
+                for (int m = mf; m < M; m++) o[m] = b[m] + part[(size_t)n * Mp + m + tl];
+                for (int g = 1; g < G; g++) {
+                    const real *pg = part + ((size_t)g * N + n) * Mp;
+                    for (int m = 0; m < mf; m++) o[m] += pg[m];
+                    for (int m = mf; m < M; m++) o[m] += pg[m + tl];
+                }
+                if (relu)
+                    for (int m = 0; m < M; m++) o[m] = o[m] > 0 ? o[m] : 0;
             }
-            if (relu)
-                for (int m = 0; m < M; m++) o[m] = o[m] > 0 ? o[m] : 0;
-        }
     }
     return CN_OK;
 }
@@ -501,13 +505,13 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     const int dc = tune("ADC", DC), nch = (D + dc - 1) / dc;
     if (nt > nch) nt = nch;
     /* workspace: so [nvec] | gpk: dout by panel [N, nv*VL]... | dt [M, nh] (dx) |
-     * xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) */
+     * xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) | ready [2 nt] (ints) */
     size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
     size_t gpk_sz = rup(cn__mul(N, (size_t)nvec * VL), 16);
     size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0;
     const size_t dcr = rup(dc, MRW), xr_sz = rup(cn__mul(cn__mul(nch, N), dcr), 16);
     size_t dxt_sz = dx ? rup(cn__mul(dc, nh), 16) : 0;
-    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + xr_sz + cn__mul(nt, dxt_sz), sizeof(real));
+    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + xr_sz + cn__mul(nt, dxt_sz) + 16 * (size_t)nt, sizeof(real));
     if (xr_sz == 0 || gpk_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
@@ -525,22 +529,37 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     for (int m = 0; m < M; m++) db[m] = dout[m];
     for (int n = 1; n < N; n++)
         for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+    /* Items, taken dynamically in order: first nrg copies of x, each of
+     * whole row segments for a range of chunks (x's rows, 32 KB apart, fall
+     * into a few cache sets, so the 50-row block a chunk needs is not read
+     * from x itself but from xr, filled by streaming along the rows), then
+     * the chunks, each waiting for its range's copy (no barrier: on a busy
+     * machine a barrier can wait out another process's time slice). */
+    const int nrg = nch < 2 * nt ? nch : 2 * nt;
+    int *ready = (int *)(thr0 + (size_t)nt * dxt_sz); /* [nrg] */
+    memset(ready, 0, sizeof(int) * nrg);
 #pragma omp parallel num_threads(nt)
     {
         real *dxt = thr0 + (size_t)omp_get_thread_num() * dxt_sz;
-        /* xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn] (zero-padded): x's rows,
-         * 32 KB apart, fall into a few cache sets, so a block of all 50 (what
-         * a dw block needs) is copied by streaming whole rows, once */
-#pragma omp for schedule(static)
-        for (int n = 0; n < N; n++)
-            for (int ch = 0; ch < nch; ch++) {
-                int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
-                real *dst = xr + ((size_t)ch * N + n) * dcr;
-                memcpy(dst, x + (size_t)n * D + d0, sizeof(real) * dn);
-                for (size_t t = dn; t < dcr; t++) dst[t] = 0;
-            }
 #pragma omp for schedule(dynamic, 1)
-        for (int ch = 0; ch < nch; ch++) {
+        for (int it = 0; it < nrg + nch; it++) {
+            if (it < nrg) { /* xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn], zero-padded */
+                int c0 = (int)((long)nch * it / nrg), c1 = (int)((long)nch * (it + 1) / nrg);
+                for (int n = 0; n < N; n++)
+                    for (int ch = c0; ch < c1; ch++) {
+                        int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
+                        real *dst = xr + ((size_t)ch * N + n) * dcr;
+                        memcpy(dst, x + (size_t)n * D + d0, sizeof(real) * dn);
+                        for (size_t t = dn; t < dcr; t++) dst[t] = 0;
+                    }
+                __atomic_store_n(&ready[it], 1, __ATOMIC_RELEASE);
+                continue;
+            }
+            const int ch = it - nrg;
+            int rg = (int)((long)ch * nrg / nch); /* the copy range holding ch */
+            while (rg + 1 < nrg && (long)nch * (rg + 1) / nrg <= ch) rg++;
+            while ((long)nch * rg / nrg > ch) rg--;
+            while (!__atomic_load_n(&ready[rg], __ATOMIC_ACQUIRE)) sched_yield();
             int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
             const real *xs = xr + (size_t)ch * N * dcr; /* x[:, d0:d0+dn], rows dcr apart */
             /* the first rows of w for dx, prefetched during dw's last row tile */
