@@ -73,9 +73,9 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
  *   dw       dw = x^T dout: tiles of MR rows of dw (a copy of x[:, rows])
  *            by NV vectors of a panel of dout (packed once).
  *   dx       dx = dout w^T, as dx^T = w dout^T: tiles of MR rows of w (read
- *            in place: broadcasts) by NV half-width vectors of dout^T
- *            (packed once; N = 50 fills 56 lanes of 8), into dx^T, which
- *            is transposed into dx.
+ *            in place: broadcasts) by NV vectors of dout^T (packed once),
+ *            into dx^T, which is transposed into dx; the N % VL rows of dx
+ *            left over (N = 50: 2) as dot products of rows of dout and w.
  * A row of M columns that is not a multiple of VL gets one more vector at
  * column M - VL, overlapping the last full one: the forward keeps its sums
  * in a slot of their own, dw stores the overlapped columns again with equal
@@ -85,9 +85,7 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
  * dev/gemm_compare measured faster there (a row narrower than a vector). */
 #define VBYTES 64
 #define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
-#define HL (VL / 2)                       /* lanes of one hreal */
 typedef real vreal __attribute__((vector_size(VBYTES)));
-typedef real hreal __attribute__((vector_size(VBYTES / 2)));
 #ifdef CN_REAL_F64
 typedef int64_t vidx __attribute__((vector_size(VBYTES)));
 #else
@@ -98,6 +96,8 @@ typedef int32_t vidx __attribute__((vector_size(VBYTES)));
 #define INLINE static inline __attribute__((always_inline))
 #define MR_MAX 12
 #define NV_MAX 8
+#define RN_MAX 4
+#define DK_MAX 8
 
 /* A prefetch cursor: `lpr` cache lines per row, rows `skip` bytes apart
  * after a row's last line, `left` lines to go, then `next`. */
@@ -137,8 +137,8 @@ static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes
 /* "Rows" tiles (forward, dx): A read in place by rows, A(r, k) = A[r*ars +
  * k]; rows >= mr repeat row mr - 1 and are not stored. P's vectors at P +
  * k*ldp + v*W, the last one at + plast (the tail vector); C's contiguous
- * (a buffer of the driver's); accum adds the sums to C. Stamped out for
- * full (vreal) and half (hreal) vectors. */
+ * (a buffer of the driver's); accum adds the sums to C. (A macro, so that
+ * a half-width vector type could be stamped out too.) */
 #define DEF_ROWS(SFX, VT, W)                                                                  \
     INLINE void tile_rows_##SFX(const int MR, const int NV, int mr, int K, const real *A,     \
                                 ptrdiff_t ars, const real *P, ptrdiff_t ldp, ptrdiff_t plast, \
@@ -196,7 +196,56 @@ static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes
         ptrdiff_t plast, real *C, ptrdiff_t ldc, int accum, pfcur *pc
 #define GEMMR_PASS R, nv, K, A, ars, P, ldp, plast, C, ldc, accum, pc
 DEF_ROWS(v, vreal, VL)
-DEF_ROWS(h, hreal, HL)
+
+/* dx's left-over rows: out[n*ldo + d] = sum_v G[n*ldg + v*VL ..] . W[d*ldw +
+ * so[v] ..] for n < rn, d < dk: dot products of packed rows of dout (the
+ * tail vector's overlapped lanes zeroed) with rows of w read in place. */
+#define DOT_ARGS                                                                             \
+    int rn, int dk, int nvec, const real *G, ptrdiff_t ldg, const real *W, ptrdiff_t ldw,   \
+        const ptrdiff_t *so, real *out, ptrdiff_t ldo
+INLINE real hsum(const vreal *pv) {
+    vreal v = *pv;
+#ifdef CN_REAL_F64
+    v += __builtin_shuffle(v, (vidx){4, 5, 6, 7, 0, 1, 2, 3});
+#else
+    v += __builtin_shuffle(v, (vidx){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, (vidx){4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
+#endif
+    real s = 0;
+    for (int l = 0; l < (VL > 4 ? 4 : VL); l++) s += v[l];
+    return s;
+}
+INLINE void dot_body(const int RN, const int DK, DOT_ARGS) {
+    vreal acc[RN_MAX][DK_MAX];
+    const real *g[RN_MAX], *wr[DK_MAX];
+#pragma GCC unroll 16
+    for (int n = 0; n < RN; n++) g[n] = G + (n < rn ? n : rn - 1) * ldg;
+#pragma GCC unroll 16
+    for (int d = 0; d < DK; d++) wr[d] = W + (d < dk ? d : dk - 1) * ldw;
+#pragma GCC unroll 16
+    for (int n = 0; n < RN; n++)
+#pragma GCC unroll 16
+        for (int d = 0; d < DK; d++) acc[n][d] = (vreal){0};
+    for (int v = 0; v < nvec; v++) {
+        vreal gv[RN_MAX];
+#pragma GCC unroll 16
+        for (int n = 0; n < RN; n++) VLOAD(gv[n], g[n] + v * VL);
+        ptrdiff_t o = so[v];
+#pragma GCC unroll 16
+        for (int d = 0; d < DK; d++) {
+            vreal wv;
+            VLOAD(wv, wr[d] + o);
+#pragma GCC unroll 16
+            for (int n = 0; n < RN; n++) acc[n][d] += gv[n] * wv;
+        }
+    }
+#pragma GCC unroll 16
+    for (int n = 0; n < RN; n++)
+        if (n < rn)
+#pragma GCC unroll 16
+            for (int d = 0; d < DK; d++)
+                if (d < dk) out[n * ldo + d] = hsum(&acc[n][d]);
+}
 
 /* dw's tiles: A with a tile's MR rows at consecutive addresses, A(r, k) =
  * A[k*acs + r] (x[:, rows], copied: see affine_bwd); P a packed panel,
@@ -320,33 +369,35 @@ INLINE void transpose_body(TR_ARGS) {
 }
 
 /* Tile shapes per instruction set (rows MR x vectors NV) for the forward
- * (vreal), dw (vreal) and dx (hreal). AVX-512 (with VL: 32 registers for
- * the half vectors too): 32 vector registers; AVX2: 16 of half a vreal;
- * SSE2: 16 of a quarter. */
+ * dw and dx; dots RN x DK for dx's left-over rows. AVX-512: 32 vector
+ * registers; AVX2: 16 of half a vreal; SSE2: 16 of a quarter. */
 typedef struct {
-    int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x;
+    int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x, rn_d, dk_d;
     void (*gemm_f)(GEMMR_ARGS);
     void (*gemm_x)(GEMMR_ARGS);
     void (*gemm_w)(GEMMW_ARGS);
+    void (*dot)(DOT_ARGS);
     void (*pack)(PACK_ARGS);
     void (*transpose)(TR_ARGS);
 } akern;
-#define DEFINE_AKERN(SFX, ATTR, MRF, NVF, MRW, NVW, MRX, NVX)                                  \
+#define DEFINE_AKERN(SFX, ATTR, MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD)                        \
     ATTR static void gemm_f_##SFX(GEMMR_ARGS) { gemm_rows_v(MRF, NVF, GEMMR_PASS); }            \
-    ATTR static void gemm_x_##SFX(GEMMR_ARGS) { gemm_rows_h(MRX, NVX, GEMMR_PASS); }            \
+    ATTR static void gemm_x_##SFX(GEMMR_ARGS) { gemm_rows_v(MRX, NVX, GEMMR_PASS); }            \
+    ATTR static void dot_##SFX(DOT_ARGS) { dot_body(RND, DKD, rn, dk, nvec, G, ldg, W, ldw, so, out, ldo); } \
     ATTR static void gemm_w_##SFX(GEMMW_ARGS) {                                                 \
         gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc);                          \
     }                                                                                           \
     ATTR static void pack_##SFX(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }              \
     ATTR static void transpose_##SFX(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); } \
-    static const akern akern_##SFX = {MRF, NVF, MRW, NVW, MRX, NVX, gemm_f_##SFX, gemm_x_##SFX,  \
-                                      gemm_w_##SFX, pack_##SFX, transpose_##SFX};
+    static const akern akern_##SFX = {MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD, gemm_f_##SFX,   \
+                                      gemm_x_##SFX, gemm_w_##SFX, dot_##SFX, pack_##SFX,        \
+                                      transpose_##SFX};
 
-DEFINE_AKERN(generic, , 2, 1, 2, 1, 2, 2)
+DEFINE_AKERN(generic, , 2, 1, 2, 1, 2, 1, 1, 2)
 #if defined(__x86_64__) && defined(__GNUC__)
-DEFINE_AKERN(avx2, __attribute__((target("avx2,fma"))), 5, 1, 6, 1, 2, 4)
-#ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV (half vectors) */
-#define AVX512_TILES 5, 5, 8, 3, 3, 7
+DEFINE_AKERN(avx2, __attribute__((target("avx2,fma"))), 5, 1, 6, 1, 5, 1, 1, 4)
+#ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV; dx dots RN, DK */
+#define AVX512_TILES 5, 5, 8, 3, 8, 3, 2, 8
 #endif
 #define DEFINE_AKERN_(...) DEFINE_AKERN(__VA_ARGS__)
 DEFINE_AKERN_(avx512, __attribute__((target("avx512f,avx512vl,fma"))), AVX512_TILES)
@@ -498,34 +549,43 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
     const int nvec = M / VL + (M % VL != 0); /* M >= VL */
-    const int MRW = kern->mr_w, MRX = kern->mr_x;
+    const int MRW = kern->mr_w, MRX = kern->mr_x, RND = kern->rn_d, DKD = kern->dk_d;
     const int npw = (nvec + kern->nv_w - 1) / kern->nv_w;     /* panels of dout for dw */
-    const int nhv = (N + HL - 1) / HL, nh = nhv * HL;         /* dx: N in half vectors */
-    const int npx = (nhv + kern->nv_x - 1) / kern->nv_x;      /* panels of dout^T for dx */
+    const int nfv = N / VL, nh = nfv * VL;                    /* dx: rows of dx by vectors */
+    const int npx = nfv ? (nfv + kern->nv_x - 1) / kern->nv_x : 0; /* panels of dout^T */
+    const int nrem = N - nh;                                  /* dx: rows left over, by dots */
     const int dc = tune("ADC", DC), nch = (D + dc - 1) / dc;
     if (nt > nch) nt = nch;
     /* workspace: so [nvec] | gpk: dout by panel [N, nv*VL]... | dt [M, nh] (dx) |
-     * xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) | ready [2 nt] (ints) */
+     * dr [nrem, nvec*VL] (dx) | xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) |
+     * ready [2 nt] (ints) */
     size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
     size_t gpk_sz = rup(cn__mul(N, (size_t)nvec * VL), 16);
-    size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0;
+    size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0, dr_sz = dx ? rup(cn__mul(nrem, (size_t)nvec * VL), 16) : 0;
     const size_t dcr = rup(dc, MRW), xr_sz = rup(cn__mul(cn__mul(nch, N), dcr), 16);
     size_t dxt_sz = dx ? rup(cn__mul(dc, nh), 16) : 0;
-    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + xr_sz + cn__mul(nt, dxt_sz) + 16 * (size_t)nt, sizeof(real));
+    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + dr_sz + xr_sz + cn__mul(nt, dxt_sz) + 16 * (size_t)nt, sizeof(real));
     if (xr_sz == 0 || gpk_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;
     ptrdiff_t *so = (ptrdiff_t *)ws;
-    real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *xr = dt + dt_sz, *thr0 = xr + xr_sz;
+    real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *dr = dt + dt_sz, *xr = dr + dr_sz, *thr0 = xr + xr_sz;
     col_vectors(M, so); /* dw stores where dout is read: C offsets = so */
     for (int p = 0; p < npw; p++) { /* panel p of dout at gpk + N*v0*VL */
         int v0, nv;
         panel(nvec, npw, p, &v0, &nv);
         kern->pack(gpk + (size_t)N * v0 * VL, dout, M, so + v0, nv, N);
     }
-    if (dx) kern->transpose(dt, nh, dout, M, N, M, nh); /* dt[M, nh] = dout^T, zero-padded */
+    if (dx && nh) kern->transpose(dt, nh, dout, M, nh, M, nh); /* dt[M, nh] = dout[0:nh, :]^T */
+    if (dx) /* dr: dout's left-over rows by vector so[v], the tail's overlapped lanes zero */
+        for (int n = 0; n < nrem; n++)
+            for (int v = 0; v < nvec; v++)
+                for (int l = 0; l < VL; l++) {
+                    ptrdiff_t c = so[v] + l;
+                    dr[((size_t)n * nvec + v) * VL + l] = v == M / VL && c < (ptrdiff_t)v * VL ? 0 : dout[(size_t)(nh + n) * M + c];
+                }
     for (int m = 0; m < M; m++) db[m] = dout[m];
     for (int n = 1; n < N; n++)
         for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
@@ -582,20 +642,27 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
                 }
             }
             if (!dx) continue;
-            /* dx^T[d0:d0+dn, :] = w[d0:d0+dn, :] dout^T into dxt[dn, nh], by
-             * row tile of w (the next tile's rows prefetched), then transposed */
+            /* dx^T[d0:d0+dn, 0:nh] = w[d0:d0+dn, :] dout[0:nh, :]^T into
+             * dxt[dn, nh], by row tile of w (the next tile's rows
+             * prefetched), transposed into dx[0:nh, d0:d0+dn] */
             for (int p = 0; p < npx; p++) {
                 int v0, nv;
-                panel(nhv, npx, p, &v0, &nv);
+                panel(nfv, npx, p, &v0, &nv);
                 for (int r0 = 0; r0 < dn; r0 += MRX) {
                     int rn = dn - r0 < MRX ? dn - r0 : MRX, r2 = r0 + rn, rn2 = dn - r2 < MRX ? dn - r2 : MRX;
                     pfcur pc = rn2 > 0 ? pf_region(w + (size_t)(d0 + r2) * M, M * sizeof(real), M * sizeof(real), rn2)
                                        : (pfcur){0};
-                    kern->gemm_x(rn, nv, M, w + (size_t)(d0 + r0) * M, M, dt + (size_t)v0 * HL, nh,
-                                 (ptrdiff_t)(nv - 1) * HL, dxt + (size_t)r0 * nh + (size_t)v0 * HL, nh, 0, &pc);
+                    kern->gemm_x(rn, nv, M, w + (size_t)(d0 + r0) * M, M, dt + (size_t)v0 * VL, nh,
+                                 (ptrdiff_t)(nv - 1) * VL, dxt + (size_t)r0 * nh + (size_t)v0 * VL, nh, 0, &pc);
                 }
             }
-            kern->transpose(dx + d0, D, dxt, nh, dn, N, dn); /* dx[:, d0:d0+dn] = dxt^T */
+            if (nh) kern->transpose(dx + d0, D, dxt, nh, dn, nh, dn);
+            /* dx[nh:N, d0:d0+dn]: dots of dout's left-over rows and w's rows */
+            for (int n0 = 0; n0 < nrem; n0 += RND)
+                for (int e0 = 0; e0 < dn; e0 += DKD)
+                    kern->dot(nrem - n0 < RND ? nrem - n0 : RND, dn - e0 < DKD ? dn - e0 : DKD, nvec,
+                              dr + (size_t)n0 * nvec * VL, (ptrdiff_t)nvec * VL, w + (size_t)(d0 + e0) * M, M, so,
+                              dx + (size_t)(nh + n0) * D + d0 + e0, D);
         }
     }
     return CN_OK;
