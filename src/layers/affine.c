@@ -57,9 +57,11 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
 }
 
 /* ---- fast path -------------------------------------------------------------
- * Own GEMM kernels: register tiles on GCC vector types, compiled for
- * AVX-512, AVX2+FMA and baseline x86-64 and picked at run time
- * (CN_SIMD=avx2|generic caps the choice, for testing), as in conv.c.
+ * Own GEMM kernels: register tiles on GCC vector types (64 bytes), compiled
+ * for AVX-512 and picked at run time. Without AVX-512 (or with
+ * CN_SIMD=avx2|generic, for testing) the fast path is OpenBLAS, as before:
+ * GCC keeps 64-byte vector tiles in memory on narrower targets, which made
+ * AVX2 and SSE2 builds of these kernels 7x slower than OpenBLAS.
  *
  * The net's hidden layer is x (50, 8192) by w (8192, M), M = 500 or 100: w
  * is 16 MB (M = 500), read by the forward and by dx, and dw (16 MB) is
@@ -81,7 +83,7 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
  * in a slot of their own, dw stores the overlapped columns again with equal
  * values. So w and dout are read without masked access. Every output
  * element is summed in a fixed order that depends on the thread count only.
- * M < VL (the net's last layer, 10 classes) goes to OpenBLAS, which
+ * M < VL (the net's last layer, 10 classes) goes to OpenBLAS too, which
  * dev/gemm_compare measured faster there (a row narrower than a vector). */
 #define VBYTES 64
 #define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
@@ -137,8 +139,7 @@ static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes
 /* "Rows" tiles (forward, dx): A read in place by rows, A(r, k) = A[r*ars +
  * k]; rows >= mr repeat row mr - 1 and are not stored. P's vectors at P +
  * k*ldp + v*W, the last one at + plast (the tail vector); C's contiguous
- * (a buffer of the driver's); accum adds the sums to C. (A macro, so that
- * a half-width vector type could be stamped out too.) */
+ * (a buffer of the driver's); accum adds the sums to C. */
 #define DEF_ROWS(SFX, VT, W)                                                                  \
     INLINE void tile_rows_##SFX(const int MR, const int NV, int mr, int K, const real *A,     \
                                 ptrdiff_t ars, const real *P, ptrdiff_t ldp, ptrdiff_t plast, \
@@ -368,9 +369,8 @@ INLINE void transpose_body(TR_ARGS) {
     }
 }
 
-/* Tile shapes per instruction set (rows MR x vectors NV) for the forward
- * dw and dx; dots RN x DK for dx's left-over rows. AVX-512: 32 vector
- * registers; AVX2: 16 of half a vreal; SSE2: 16 of a quarter. */
+/* Tile shapes (rows MR x vectors NV) for the forward, dw and dx; dots RN x
+ * DK for dx's left-over rows; AVX-512 has 32 vector registers. */
 typedef struct {
     int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x, rn_d, dk_d;
     void (*gemm_f)(GEMMR_ARGS);
@@ -393,31 +393,25 @@ typedef struct {
                                       gemm_x_##SFX, gemm_w_##SFX, dot_##SFX, pack_##SFX,        \
                                       transpose_##SFX};
 
-DEFINE_AKERN(generic, , 2, 1, 2, 1, 2, 1, 1, 2)
 #if defined(__x86_64__) && defined(__GNUC__)
-DEFINE_AKERN(avx2, __attribute__((target("avx2,fma"))), 5, 1, 6, 1, 5, 1, 1, 4)
+#define HAVE_AKERN 1
 #ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV; dx dots RN, DK */
 #define AVX512_TILES 5, 5, 8, 3, 8, 3, 2, 8
 #endif
 #define DEFINE_AKERN_(...) DEFINE_AKERN(__VA_ARGS__)
-DEFINE_AKERN_(avx512, __attribute__((target("avx512f,avx512vl,fma"))), AVX512_TILES)
+DEFINE_AKERN_(avx512, __attribute__((target("avx512f,fma"))), AVX512_TILES)
 #endif
 
+/* The kernels, or NULL: no AVX-512 (or CN_SIMD=avx2|generic, a cap for
+ * testing the other path) */
 static const akern *pick_akern(void) {
-    int lvl = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef HAVE_AKERN
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) lvl = 2;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lvl = 1;
+    const char *cap = getenv("CN_SIMD");
+    if (__builtin_cpu_supports("avx512f") && !(cap && (!strcmp(cap, "generic") || !strcmp(cap, "avx2"))))
+        return &akern_avx512;
 #endif
-    const char *cap = getenv("CN_SIMD"); /* a cap for testing the other paths */
-    if (cap && !strcmp(cap, "generic")) lvl = 0;
-    else if (cap && !strcmp(cap, "avx2") && lvl > 1) lvl = 1;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (lvl == 2) return &akern_avx512;
-    if (lvl == 1) return &akern_avx2;
-#endif
-    return &akern_generic;
+    return NULL;
 }
 
 /* ---- fast path: drivers ------------------------------------------------- */
@@ -458,9 +452,8 @@ static void panel(int n, int np, int p, int *v0, int *nv) {
  * added in order with the bias (and ReLU) in a last pass over out, so the
  * result depends on the thread count only, not on the schedule. Per k
  * block and panel of w: every row tile of x, the next panel prefetched. */
-static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b, int N,
-                      int D, int M, int relu) {
-    const akern *kern = pick_akern();
+static int affine_fwd(cn_ctx *ctx, const akern *kern, real *out, const real *x, const real *w,
+                      const real *b, int N, int D, int M, int relu) {
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
     const int nfull = M / VL, nvec = nfull + (M % VL != 0); /* M >= VL */
@@ -543,9 +536,8 @@ static int affine_fwd(cn_ctx *ctx, real *out, const real *x, const real *w, cons
  * its columns of dx (dx^T[rows] = w[rows, :] dout^T by row tile of w, the
  * next rows of w prefetched, then transposed into dx): w is read and dw
  * written once, in one pass. Results do not depend on the schedule. */
-static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout, const real *x,
-                      const real *w, int N, int D, int M) {
-    const akern *kern = pick_akern();
+static int affine_bwd(cn_ctx *ctx, const akern *kern, real *dx, real *dw, real *db,
+                      const real *dout, const real *x, const real *w, int N, int D, int M) {
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
     const int nvec = M / VL + (M % VL != 0); /* M >= VL */
@@ -668,11 +660,14 @@ static int affine_bwd(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dou
     return CN_OK;
 }
 
-/* M < VL: OpenBLAS (single-threaded by the context), the threads splitting
- * the output: rows of out, rows of dw / columns of dx. */
-static void span(int n, int T, int id, int *lo, int *hi) {
-    *lo = (int)((long)n * id / T);
-    *hi = (int)((long)n * (id + 1) / T);
+/* OpenBLAS (M < VL, or no AVX-512), single-threaded by the context; the
+ * threads split the output: columns of out (in blocks of 16), rows of dw
+ * and columns of dx, so OpenBLAS's own pool never competes with OpenMP's. */
+static void split16(int n, int T, int id, int *lo, int *hi) {
+    int blocks = (n + 15) / 16, per = blocks / T, extra = blocks % T;
+    int b0 = id * per + (id < extra ? id : extra), b1 = b0 + per + (id < extra);
+    *lo = b0 * 16 < n ? b0 * 16 : n;
+    *hi = b1 * 16 < n ? b1 * 16 : n;
 }
 
 static int affine_fwd_blas(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b, int N,
@@ -681,13 +676,17 @@ static int affine_fwd_blas(cn_ctx *ctx, real *out, const real *x, const real *w,
 #pragma omp parallel num_threads(nt)
     {
         int lo, hi;
-        span(N, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        split16(M, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         if (lo < hi) {
-            for (int n = lo; n < hi; n++) memcpy(out + (size_t)n * M, b, sizeof(real) * M);
-            cn_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, M, D, 1, x + (size_t)lo * D, D, w, M, 1,
-                    out + (size_t)lo * M, M);
+            for (int n = 0; n < N; n++) memcpy(out + (size_t)n * M + lo, b + lo, sizeof(real) * (hi - lo));
+            /* out[:, lo:hi] = x[N,D] w[:, lo:hi] + out */
+            cn_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hi - lo, D, 1, x, D, w + lo, M, 1, out + lo, M);
             if (relu)
-                for (size_t i = (size_t)lo * M; i < (size_t)hi * M; i++) out[i] = out[i] > 0 ? out[i] : 0;
+                for (int n = 0; n < N; n++)
+                    for (int m = lo; m < hi; m++) {
+                        real *o = out + (size_t)n * M + m;
+                        *o = *o > 0 ? *o : 0;
+                    }
         }
     }
     return CN_OK;
@@ -699,7 +698,7 @@ static int affine_bwd_blas(cn_ctx *ctx, real *dx, real *dw, real *db, const real
 #pragma omp parallel num_threads(nt)
     {
         int lo, hi;
-        span(D, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        split16(D, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
         if (lo < hi) {
             if (dx) /* dx[:, lo:hi] = dout w[lo:hi, :]^T */
                 cn_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, hi - lo, M, 1, dout, M, w + (size_t)lo * M, M, 0,
@@ -719,14 +718,17 @@ int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
                           const real *b, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    return M < VL ? affine_fwd_blas(ctx, out, x, w, b, N, D, M, 0) : affine_fwd(ctx, out, x, w, b, N, D, M, 0);
+    const akern *kern = M < VL ? NULL : pick_akern();
+    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 0) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 0);
 }
 
 int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                            const real *x, const real *w, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    return M < VL ? affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M) : affine_bwd(ctx, dx, dw, db, dout, x, w, N, D, M);
+    const akern *kern = M < VL ? NULL : pick_akern();
+    return kern ? affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M)
+                : affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M);
 }
 
 int FN(cn_relu_forward)(cn_ctx *ctx, real *out, const real *x, size_t n) {
@@ -801,7 +803,8 @@ int FN(cn_affine_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real
                                const real *b, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    return M < VL ? affine_fwd_blas(ctx, out, x, w, b, N, D, M, 1) : affine_fwd(ctx, out, x, w, b, N, D, M, 1);
+    const akern *kern = M < VL ? NULL : pick_akern();
+    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 1) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 1);
 }
 
 int FN(cn_affine_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
