@@ -16,6 +16,9 @@
 #include <png.h>
 
 #define IMG_MAX_SIDE 16384
+/* libjpeg's own buffers (a progressive JPEG keeps every coefficient of the
+ * image: 2 bytes per pixel and component); beyond this it fails instead */
+#define JPEG_MAX_MEMORY (512L << 20)
 
 /* ------------------------------------------------------------ atomic files */
 
@@ -203,18 +206,27 @@ typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jb;
     int eof;          /* premature end of data seen */
+    int nomem;        /* libjpeg ran out of (or past the limit of) memory */
     char msg[JMSG_LENGTH_MAX];
 } jpg_err;
 
 static void jpg_error_exit(j_common_ptr cinfo) {
     jpg_err *e = (jpg_err *)cinfo->err;
-    cinfo->err->format_message(cinfo, e->msg);
+    e->nomem = cinfo->err->msg_code == JERR_NO_BACKING_STORE || cinfo->err->msg_code == JERR_OUT_OF_MEMORY;
+    if (cinfo->err->msg_code == JERR_NO_BACKING_STORE)
+        snprintf(e->msg, sizeof e->msg, "decoding needs more than the %ld MB limit of decoder memory",
+                 JPEG_MAX_MEMORY >> 20);
+    else
+        cinfo->err->format_message(cinfo, e->msg);
     longjmp(e->jb, 1);
 }
+/* The data ran out: the end of the file, or a marker inside the entropy
+ * data. libjpeg then fills the rest of the image with gray, so a tiny file
+ * could declare 16384x16384 and "decode"; both count as truncation. */
 static void jpg_emit(j_common_ptr cinfo, int level) {
     jpg_err *e = (jpg_err *)cinfo->err;
     if (level < 0) {
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF) e->eof = 1;
+        if (cinfo->err->msg_code == JWRN_JPEG_EOF || cinfo->err->msg_code == JWRN_HIT_MARKER) e->eof = 1;
         cinfo->err->num_warnings++;
     }
 }
@@ -235,9 +247,12 @@ static int read_jpeg(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int 
         jpeg_destroy_decompress(&cinfo);
         free(buf);
         if (rc) return rc;
+        if (err.nomem) return CN_ERR(ctx, CN_ENOMEM, "%s: JPEG of %ux%u: %s", path, cinfo.image_width,
+                                     cinfo.image_height, err.msg);
         return CN_ERR(ctx, CN_EFORMAT, "%s: bad or truncated JPEG: %s", path, err.msg);
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.image_width == 0 || cinfo.image_height == 0 ||
@@ -247,7 +262,12 @@ static int read_jpeg(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int 
         longjmp(err.jb, 1);
     }
     cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_start_decompress(&cinfo);
+    jpeg_start_decompress(&cinfo); /* a progressive JPEG is read whole here */
+    if (err.eof) {
+        rc = CN_ERR(ctx, CN_EFORMAT, "%s: truncated JPEG: the data ends before the %ux%u image does", path,
+                    cinfo.image_width, cinfo.image_height);
+        longjmp(err.jb, 1);
+    }
     int h = (int)cinfo.output_height, w = (int)cinfo.output_width;
     int c = cinfo.output_components;
     if (c != 1 && c != 3) {

@@ -2,7 +2,7 @@
  * cn_net_load and cn_solver_resume (flipped bytes, truncation, metadata that
  * is ours but wrong, tensors of the wrong shape, resume into a different
  * run), net specs that cannot be built, data files the loaders must refuse,
- * and numerical faults (NaN/Inf in the loss, a gradient or after an update).
+ * JPEGs that declare far more than they hold, and numerical faults (NaN/Inf in the loss, a gradient or after an update).
  *
  * Every case must give its CN_E* code and a message naming what is wrong,
  * never crash, and a failed resume must leave the solver as it was. The
@@ -15,8 +15,11 @@
 #include <ftw.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+/* jpeglib.h needs FILE first */
+#include <jpeglib.h>
 
 #define CN_MAX_NOTE 600
 
@@ -629,6 +632,87 @@ static void test_data_gaps(void) {
                cn_ctx_error(ctx));
 }
 
+/* ------------------------------------------------------------------ images
+ * A small valid JPEG whose frame header is edited to declare a huge image:
+ * libjpeg fills what the data does not hold with gray, so without the
+ * truncation check a 700-byte file "decoded" into a 16000x16000 image
+ * (768 MB), and a progressive one made libjpeg zero 1.5 GB of coefficients. */
+static size_t small_jpeg(unsigned char **out, int progressive) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned long n = 0;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, out, &n);
+    c.image_width = 16;
+    c.image_height = 16;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    if (progressive) jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    unsigned char row[16 * 3];
+    while (c.next_scanline < c.image_height) {
+        for (int i = 0; i < 48; i++) row[i] = (unsigned char)(c.next_scanline * 16 + i * 5);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return n;
+}
+
+static long maxrss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+static void test_images(void) {
+    for (int prog = 0; prog < 2; prog++) {
+        unsigned char *j = NULL;
+        size_t n = small_jpeg(&j, prog);
+        unsigned char *sof = memmem(j, n, prog ? "\xff\xc2" : "\xff\xc0", 2);
+        if (!check_true("jpeg: encoded, frame header found", sof && n > 100, "")) { free(j); continue; }
+        char f[128], name[160];
+        path_of(f, sizeof f, "big.jpg");
+        static const int sides[2] = {16000, 3000};
+        for (int k = 0; k < 2; k++) {
+            int side = sides[k];
+            sof[5] = (unsigned char)(side >> 8); sof[6] = (unsigned char)side;  /* height */
+            sof[7] = (unsigned char)(side >> 8); sof[8] = (unsigned char)side;  /* width */
+            spit(f, j, n);
+            long before = maxrss_mb();
+            uint8_t *pix = (uint8_t *)f;
+            int h, w, c;
+            int rc = cn_image_read(ctx, f, &pix, &h, &w, &c);
+            long grew = maxrss_mb() - before;
+            /* 16000^2 progressive: over libjpeg's 512 MB limit (CN_ENOMEM);
+             * otherwise the data ends long before the image: CN_EFORMAT */
+            int want = prog && side == 16000 ? CN_ENOMEM : CN_EFORMAT;
+            snprintf(name, sizeof name, "jpeg: %zu-byte %s file declaring %dx%d -> %s, no crash", n,
+                     prog ? "progressive" : "baseline", side, side, cn_strerror(want));
+            check_true(name, rc == want && pix == NULL && has(f) && (want == CN_ENOMEM ? has("512 MB") : has("truncated")),
+                       cn_ctx_error(ctx));
+            char note[64];
+            snprintf(note, sizeof note, "max RSS grew by %ld MB", grew);
+            snprintf(name, sizeof name, "jpeg: ... and memory stays bounded (%s %dx%d)", prog ? "progressive" : "baseline",
+                     side, side);
+            check_true(name, grew < 200, note);
+            if (rc == CN_OK) free(pix);
+        }
+        sof[5] = 0; sof[6] = 16; sof[7] = 0; sof[8] = 16;
+        spit(f, j, n);
+        uint8_t *pix = NULL;
+        int h, w, c;
+        int rc = cn_image_read(ctx, f, &pix, &h, &w, &c);
+        snprintf(name, sizeof name, "jpeg: the unedited 16x16 %s file reads (control)", prog ? "progressive" : "baseline");
+        check_true(name, rc == CN_OK && h == 16 && w == 16 && c == 3, rc ? cn_ctx_error(ctx) : "");
+        free(pix);
+        free(j);
+    }
+}
+
 /* ------------------------------------------------------ numerical faults */
 static int file_same(const char *path, const unsigned char *b, size_t n) {
     size_t m;
@@ -760,6 +844,7 @@ int main(void) {
     test_resume_other_runs();
     test_specs();
     test_data_gaps();
+    test_images();
     test_numerics();
     cn_dataset_free(&ds16);
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
