@@ -32,5 +32,8 @@ typedef float real;
  * out = conv(x), with the ReLU applied in the kernel's store when relu != 0. */
 int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
                              const cn_conv_shape *s, int relu);
+/* pool.c, used by sandwich.c: one plane of the fast pool backward (zero d,
+ * scatter-add g at ix); the first out-of-plane index's position, or -1. */
+long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, size_t in, size_t on);
 
 #endif

@@ -98,15 +98,10 @@ int FN(cn_conv_relu_pool_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, co
         const real *r = relu_out + p * in;   /* [H', W'] */
         const real *g = dout + p * on;       /* [H'', W''] */
         const int32_t *ix = pool_idx + p * on;
-        memset(d, 0, sizeof(real) * in);
-        for (size_t o = 0; o < on; o++) {
-            int32_t at = ix[o];
-            if (at < 0 || (size_t)at >= in) {
+        long b = FN(cn__pool_scatter)(d, g, ix, in, on);
+        if (b >= 0) {
 #pragma omp atomic write
-                bad = (long)(p * on + o);
-                continue;
-            }
-            d[at] += g[o];
+            bad = (long)(p * on) + b;
         }
         relu_mask(d, d, r, in);
     }
