@@ -18,8 +18,22 @@ LDFLAGS += -fopenmp
 
 LAYER_SRC := $(wildcard src/layers/*.c)
 PLAIN_SRC := $(wildcard src/*.c)
+# Kernels (src/layers/simd/*.c): compiled once per SIMD level and element
+# type, each with its level's -m flags (src/layers/simd.h); the context picks
+# a level at run time. Non-x86 builds have the generic level only.
+KERN_SRC    := $(wildcard src/layers/simd/*.c)
+ifeq ($(shell uname -m),x86_64)
+SIMD_LEVELS := generic avx2 avx512
+else
+SIMD_LEVELS := generic
+endif
+SIMD_generic := -DCN_SIMD_LEVEL=0
+SIMD_avx2    := -DCN_SIMD_LEVEL=1 -mavx2 -mfma
+SIMD_avx512  := -DCN_SIMD_LEVEL=2 -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
+kern_obj = $(foreach l,$(SIMD_LEVELS),$(foreach t,f32 f64,$(patsubst src/layers/simd/%.c,$(1)/obj/k_%_$(l)_$(t).o,$(KERN_SRC))))
 LIB_OBJ   := $(patsubst src/layers/%.c,$(BUILD)/obj/%_f32.o,$(LAYER_SRC)) \
              $(patsubst src/layers/%.c,$(BUILD)/obj/%_f64.o,$(LAYER_SRC)) \
+             $(call kern_obj,$(BUILD)) \
              $(patsubst src/%.c,$(BUILD)/obj/%.o,$(PLAIN_SRC))
 HDRS      := include/convnet.h $(wildcard src/*.h src/layers/*.h)
 TOOL_SRC  := $(wildcard tools/*.c)
@@ -32,7 +46,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
-	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512f; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas"
+	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas"
 
 $(BUILD)/obj/%_f32.o: src/layers/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -40,6 +54,15 @@ $(BUILD)/obj/%_f32.o: src/layers/%.c $(HDRS)
 $(BUILD)/obj/%_f64.o: src/layers/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DCN_REAL_F64 -c $< -o $@
+define KERN_RULES
+$$(BUILD)/obj/k_%_$(1)_f32.o: src/layers/simd/%.c $$(HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(SIMD_$(1)) -c $$< -o $$@
+$$(BUILD)/obj/k_%_$(1)_f64.o: src/layers/simd/%.c $$(HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(SIMD_$(1)) -DCN_REAL_F64 -c $$< -o $$@
+endef
+$(foreach l,$(SIMD_LEVELS),$(eval $(call KERN_RULES,$(l))))
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -107,7 +130,8 @@ FUZZ_BINS    := $(patsubst %,build-fuzz/fuzz/fuzz_%,$(FUZZ_TARGETS))
 # gcc + ASan and linked in; libomp provides the GOMP_* entry points they call.
 FUZZ_LAYER_CC  ?= gcc
 FUZZ_LAYER_OBJ := $(patsubst src/layers/%.c,build-fuzz/gcc/obj/%_f32.o,$(LAYER_SRC)) \
-                  $(patsubst src/layers/%.c,build-fuzz/gcc/obj/%_f64.o,$(LAYER_SRC))
+                  $(patsubst src/layers/%.c,build-fuzz/gcc/obj/%_f64.o,$(LAYER_SRC)) \
+                  $(call kern_obj,build-fuzz/gcc)
 FUZZ_PLAIN_OBJ := $(patsubst src/%.c,build-fuzz/obj/%.o,$(PLAIN_SRC))
 FUZZ_LIB       := build-fuzz/libconvnet-fuzz.a
 

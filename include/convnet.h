@@ -72,8 +72,16 @@ int cn_error(cn_ctx *ctx, int code, const char *fmt, ...)
     ;
 /* A human name for a status code. */
 const char *cn_strerror(int code);
-/* What the build and the CPU provide, e.g.
- * "simd=avx512 gemm=OpenBLAS 0.3.21 (Haswell kernels) threads=2". */
+/* SIMD level of the context's kernels: "avx512", "avx2" or "generic"
+ * (16-byte vectors, the x86-64 baseline). cn_ctx_new picks the best the CPU
+ * has, capped by the environment variable CN_SIMD (avx2|generic); set_simd
+ * takes one of those names or "auto" and refuses a level the CPU lacks.
+ * Every level gives results within rounding of the others; a level, thread
+ * count and input give bit-identical results from run to run. */
+int cn_ctx_set_simd(cn_ctx *ctx, const char *level);
+const char *cn_ctx_simd(const cn_ctx *ctx);
+/* What the build and the CPU provide, e.g. "simd=avx512 (cpu avx512)
+ * gemm=OpenBLAS 0.3.21 ... threads=2": simd= is the level in use. */
 const char *cn_build_info(cn_ctx *ctx);
 
 /* ---- random numbers (xoshiro256**; state is 4 x u64, saved in checkpoints) */

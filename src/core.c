@@ -18,12 +18,60 @@ static int default_threads(void) {
     return n > 0 ? (int)n : 1;
 }
 
+/* The best level this CPU runs. */
+static int cpu_simd(void) {
+#ifdef CN_X86_LEVELS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("fma"))
+        return CN_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CN_SIMD_AVX2;
+#endif
+    return CN_SIMD_GENERIC;
+}
+
+static const char *const simd_names[] = {"generic", "avx2", "avx512"};
+
+static int simd_by_name(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, simd_names[i])) return i;
+    return -1;
+}
+
 cn_ctx *cn_ctx_new(int nthreads) {
     cn_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     cn_ctx_set_threads(ctx, nthreads);
+    /* CN_SIMD=avx2|generic caps the level (for tests and benchmarks of the
+     * lower levels on a bigger CPU); an unknown value is ignored here and
+     * refused by cn_ctx_set_simd. */
+    ctx->simd = cpu_simd();
+    const char *cap = getenv("CN_SIMD");
+    int lv = cap ? simd_by_name(cap) : -1;
+    if (lv >= 0 && lv < ctx->simd) ctx->simd = lv;
     return ctx;
 }
+
+int cn__simd(const cn_ctx *ctx) { return ctx ? ctx->simd : cpu_simd(); }
+
+int cn_ctx_set_simd(cn_ctx *ctx, const char *level) {
+    int best = cpu_simd();
+    if (!level || !strcmp(level, "auto")) {
+        ctx->simd = best;
+        return CN_OK;
+    }
+    int lv = simd_by_name(level);
+    if (lv < 0)
+        return cn_error(ctx, CN_EINVAL, "unknown SIMD level '%s' (auto, avx512, avx2, generic)", level);
+    if (lv > best)
+        return cn_error(ctx, CN_EINVAL, "SIMD level '%s' is not available on this CPU (best: %s)",
+                        level, simd_names[best]);
+    ctx->simd = lv;
+    return CN_OK;
+}
+
+const char *cn_ctx_simd(const cn_ctx *ctx) { return simd_names[cn__simd(ctx)]; }
 
 void cn_ctx_free(cn_ctx *ctx) {
     if (!ctx) return;
@@ -86,22 +134,11 @@ void *cn__ws(cn_ctx *ctx, int slot, size_t bytes) {
     return p;
 }
 
-static const char *simd_level(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return "avx512";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2+fma";
-    if (__builtin_cpu_supports("avx")) return "avx";
-    return "sse2";
-#else
-    return "generic";
-#endif
-}
-
 const char *cn_build_info(cn_ctx *ctx) {
     const char *ct = getenv("OPENBLAS_CORETYPE");
     snprintf(ctx->info, sizeof ctx->info,
-             "simd=%s gemm=%s core=%s%s%s threads=%d openmp=%s", simd_level(),
+             "simd=%s (cpu %s) gemm=%s core=%s%s%s threads=%d openmp=%s", cn_ctx_simd(ctx),
+             simd_names[cpu_simd()],
              openblas_get_config(), openblas_get_corename(),
              ct ? " OPENBLAS_CORETYPE=" : "", ct ? ct : "", ctx->nthreads,
 #ifdef _OPENMP

@@ -10,8 +10,16 @@
 #define CN_ERRMAX 512
 #define CN_WS_SLOTS 4
 
+/* SIMD levels of the kernels (src/layers/simd.h). The x86 levels exist in
+ * builds for x86-64 (the Makefile compiles the kernels for each). */
+enum { CN_SIMD_GENERIC = 0, CN_SIMD_AVX2 = 1, CN_SIMD_AVX512 = 2 };
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CN_X86_LEVELS 1
+#endif
+
 struct cn_ctx {
     int nthreads;
+    int simd;                   /* CN_SIMD_*: the kernels' level, chosen in cn_ctx_new */
     char err[CN_ERRMAX];
     void *ws[CN_WS_SLOTS];      /* reusable workspaces, grown on demand */
     size_t ws_size[CN_WS_SLOTS];
@@ -36,6 +44,9 @@ void *cn__ws(cn_ctx *ctx, int slot, size_t bytes);
 
 /* Monotonic wall clock in seconds. */
 double cn__now(void);
+
+/* The SIMD level of a context's kernels (NULL ctx: the CPU's best). */
+int cn__simd(const cn_ctx *ctx);
 
 /* Threads for an OpenMP region. */
 static inline int cn__nt(const cn_ctx *ctx) { return ctx ? ctx->nthreads : 1; }

@@ -314,13 +314,16 @@ int main(void) {
     };
     const int ns = sizeof shapes / sizeof shapes[0];
     for (int i = 0; i < ns; i++) fast_vs_naive(ctx, "auto", shapes[i], 100 + i, 0);
-    /* the other SIMD paths (a cap read on each call) */
-    const int some[] = {1, 2, 6, 8, 10, 11, 13};
-    setenv("CN_SIMD", "avx2", 1);
-    for (int i = 0; i < 7; i++) fast_vs_naive(ctx, "avx2", shapes[some[i]], 200 + i, 1);
-    setenv("CN_SIMD", "generic", 1);
-    for (int i = 0; i < 7; i++) fast_vs_naive(ctx, "generic", shapes[some[i]], 300 + i, 1);
-    unsetenv("CN_SIMD");
+    /* every other SIMD level this CPU runs, on every shape */
+    static const char *const levels[] = {"avx512", "avx2", "generic"};
+    for (int l = 0; l < 3; l++) {
+        if (!strcmp(levels[l], cn_ctx_simd(ctx)) || cn_ctx_set_simd(ctx, levels[l])) continue;
+        for (int i = 0; i < ns; i++) fast_vs_naive(ctx, levels[l], shapes[i], 200 + 100 * l + i, 1);
+        cn_ctx_set_simd(ctx, "auto");
+    }
+    cn_ctx_set_simd(ctx, "auto");
+    check_true("cn_ctx_set_simd refuses an unknown level", cn_ctx_set_simd(ctx, "sse9") == CN_EINVAL,
+               cn_ctx_error(ctx));
     /* other thread counts (1, and more threads than samples) */
     cn_ctx *c1 = cn_ctx_new(1), *c5 = cn_ctx_new(5);
     fast_vs_naive(c1, "auto 1 thread", shapes[1], 400, 1);

@@ -18,7 +18,7 @@
  * register-tiled loops on GCC vector types, compiled for AVX-512, AVX2+FMA
  * and baseline x86-64 and picked at run time (CN_SIMD=avx2|generic caps the
  * choice, for testing). */
-#include "real.h"
+#include "kern.h"
 #include <limits.h>
 #include <stddef.h>
 #ifdef _OPENMP
@@ -94,359 +94,10 @@ int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const 
     return CN_OK;
 }
 
-/* ---- fast path: SIMD kernels ------------------------------------------------ */
-#define VBYTES 64
-#define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
-typedef real vreal __attribute__((vector_size(VBYTES)));
-#ifdef CN_REAL_F64
-typedef int64_t vmask __attribute__((vector_size(VBYTES)));
-#else
-typedef int32_t vmask __attribute__((vector_size(VBYTES)));
-#endif
-/* unaligned load/store (memcpy keeps it free of aliasing questions) */
-#define VLOAD(v, p) memcpy(&(v), (p), sizeof(vreal))
-#define VSTORE(p, v) memcpy((p), &(v), sizeof(vreal))
-#define INLINE static inline __attribute__((always_inline))
-/* the largest register tiles (arrays have fixed sizes so they live in registers) */
-#define MR_MAX 8
-#define NV_MAX 3
-#define DF_MAX 4
-#define DK_MAX 6
-
-/* Column data (K rows: taps c,kh,kw; columns: output pixels) is addressed
- * one of two ways:
- *   explicit: im2col rows, col[k*ld + q];
- *   implicit: in place in the padded input, xpad[off[k] + vb[q/VL] + q%VL],
- *     with off[k] = (c*Hp + kh)*Wp + kw and vb[v] = i*Wp + j the first pixel
- *     (i, j) of column vector v. Valid for stride 1 when W' is a multiple of
- *     VL (a vector never straddles two output rows): no im2col, no col2im.
- * GEMM modes: MODE_NN  C = A B, all explicit;
- *             MODE_IMB C = A B with B implicit (forward: B = columns);
- *             MODE_IMC C += A B scattered into implicit C (dx: C = xpad,
- *                      rows = taps; the adjoint of im2col, fused). */
-enum { MODE_NN = 0, MODE_IMB = 1, MODE_IMC = 2 };
-
-/* One register tile of A[M, Kr] B[Kr, ncols] (+ init) into C:
- * rows r < mr (<= MR; missing rows repeat the last one and are not stored),
- * NV vectors of columns. A(r, k) = A[r*ars + k*acs]. off/vb as above: for
- * MODE_IMB they address B (off by k), for MODE_IMC they address C (off by
- * row); vb holds this tile's NV vector bases. init: bias[r] if bias, else 0.
- * relu: max(c, 0) before the store. */
-INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr, const real *A,
-                      ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb, const int *off,
-                      const int *vb, real *C, ptrdiff_t ldc, const real *bias, int relu) {
-    vreal acc[MR_MAX][NV_MAX]; /* fixed sizes: MR, NV are constants after inlining */
-    const real *a[MR_MAX];
-    ptrdiff_t vo[NV_MAX];
-#pragma GCC unroll 16
-    for (int v = 0; v < NV; v++) vo[v] = MODE == MODE_IMB ? vb[v] : v * VL;
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-        int rr = r < mr ? r : mr - 1;
-        a[r] = A + rr * ars;
-        real b0 = bias ? bias[rr] : 0;
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0} + b0;
-    }
-    for (int k = 0; k < Kr; k++) {
-        const real *brow = MODE == MODE_IMB ? B + off[k] : B + k * ldb;
-        vreal bv[NV_MAX];
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(bv[v], brow + vo[v]);
-        ptrdiff_t ko = k * acs;
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            real ar = a[r][ko];
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) acc[r][v] += ar * bv[v];
-        }
-    }
-    if (relu) {
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++)
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) {
-                vmask m = acc[r][v] > (vreal){0};
-                acc[r][v] = (vreal)((vmask)acc[r][v] & m);
-            }
-    }
-    if (MODE == MODE_IMC) { /* rows in order: overlapping taps add up */
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++)
-            if (r < mr)
-#pragma GCC unroll 16
-                for (int v = 0; v < NV; v++) {
-                    real *cp = C + off[r] + vb[v];
-                    vreal old;
-                    VLOAD(old, cp);
-                    old += acc[r][v];
-                    VSTORE(cp, old);
-                }
-        return;
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-        if (r < mr)
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) VSTORE(C + r * ldc + v * VL, acc[r][v]);
-}
-
-/* C[M, ncols] = A B (+ bias, relu); ncols a multiple of VL. */
-INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int ncols, int Kr,
-                      const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb,
-                      const int *off, const int *vb, real *C, ptrdiff_t ldc, const real *bias,
-                      int relu) {
-    int nvec = ncols / VL;
-    for (int v0 = 0; v0 < nvec; v0 += NV) {
-        int nv = nvec - v0 < NV ? nvec - v0 : NV;
-        const real *bb = MODE == MODE_IMB ? B : B + v0 * VL;
-        const int *vbb = MODE != MODE_NN ? vb + v0 : NULL;
-        for (int m0 = 0; m0 < M; m0 += MR) {
-            int mr = M - m0 < MR ? M - m0 : MR;
-            const real *a = A + m0 * ars, *bi = bias ? bias + m0 : NULL;
-            real *c = MODE == MODE_IMC ? C : C + m0 * ldc + v0 * VL;
-            const int *o = MODE == MODE_IMC ? off + m0 : off;
-            if (nv == NV)
-                tile_body(MODE, MR, NV, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
-            else if (nv == 2)
-                tile_body(MODE, MR, 2, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
-            else
-                tile_body(MODE, MR, 1, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
-        }
-    }
-}
-
-/* One tile of dots: for f < fr (<= DF), k < kr (<= DK):
- *   sum_q G[f][q] X(k, q) over q < len (len a multiple of VL) plus scalar q
- *   in [len, len+tail) (explicit only), added to part: vector partials
- *   part[(f*ldp + k)*VL + lane] when vpart, else scalar part[f*ldp + k].
- *   X(k, q) is explicit X[k*ldx + q] or implicit X[off[k] + vb[q/VL] + q%VL]. */
-INLINE void dot_body(const int IMPL, const int DF, const int DK, int fr, int kr, int len,
-                     int tail, const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx,
-                     const int *off, const int *vb, real *part, ptrdiff_t ldp, int vpart) {
-    vreal acc[DF_MAX][DK_MAX];
-    const real *g[DF_MAX], *xr[DK_MAX];
-#pragma GCC unroll 16
-    for (int f = 0; f < DF; f++) g[f] = G + (f < fr ? f : fr - 1) * ldg;
-#pragma GCC unroll 16
-    for (int k = 0; k < DK; k++) {
-        int kk = k < kr ? k : kr - 1;
-        xr[k] = IMPL ? X + off[kk] : X + kk * ldx;
-    }
-#pragma GCC unroll 16
-    for (int f = 0; f < DF; f++)
-#pragma GCC unroll 16
-        for (int k = 0; k < DK; k++) acc[f][k] = (vreal){0};
-    for (int q = 0; q < len; q += VL) {
-        ptrdiff_t xo = IMPL ? vb[q / VL] : q;
-        vreal gv[DF_MAX];
-#pragma GCC unroll 16
-        for (int f = 0; f < DF; f++) VLOAD(gv[f], g[f] + q);
-#pragma GCC unroll 16
-        for (int k = 0; k < DK; k++) {
-            vreal xv;
-            VLOAD(xv, xr[k] + xo);
-#pragma GCC unroll 16
-            for (int f = 0; f < DF; f++) acc[f][k] += gv[f] * xv;
-        }
-    }
-#pragma GCC unroll 16
-    for (int f = 0; f < DF; f++)
-#pragma GCC unroll 16
-        for (int k = 0; k < DK; k++) {
-            if (f >= fr || k >= kr) continue;
-            real t = 0;
-            if (!IMPL)
-                for (int q = len; q < len + tail; q++) t += g[f][q] * xr[k][q];
-            if (vpart) {
-                real *pp = part + (f * ldp + k) * VL;
-                vreal old;
-                VLOAD(old, pp);
-                old += acc[f][k];
-                old[0] += t;
-                VSTORE(pp, old);
-            } else {
-                real sum = t;
-                for (int l = 0; l < VL; l++) sum += acc[f][k][l];
-                part[f * ldp + k] += sum;
-            }
-        }
-}
-
-/* part[F,K(,VL)] += G[F, n] X[K, n]^T, n = len + tail columns. */
-INLINE void dw_body(const int IMPL, const int DF, const int DK, int F, int K, int len, int tail,
-                    const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx, const int *off,
-                    const int *vb, real *part, int vpart) {
-    for (int f0 = 0; f0 < F; f0 += DF) {
-        int fr = F - f0 < DF ? F - f0 : DF;
-        for (int k0 = 0; k0 < K; k0 += DK) {
-            int kr = K - k0 < DK ? K - k0 : DK;
-            dot_body(IMPL, DF, DK, fr, kr, len, tail, G + f0 * ldg, ldg,
-                     IMPL ? X : X + k0 * ldx, ldx, IMPL ? off + k0 : NULL, vb,
-                     part + (vpart ? (f0 * (ptrdiff_t)K + k0) * VL : f0 * (ptrdiff_t)K + k0), K,
-                     vpart);
-        }
-    }
-}
-
-/* sums[r] += sum_p G[r][p], p < n (vector accumulators, then the lanes) */
-INLINE void rowsum_body(int R, int n, const real *G, ptrdiff_t ldg, real *sums) {
-    for (int r = 0; r < R; r++) {
-        const real *g = G + r * ldg;
-        vreal a0 = {0}, a1 = {0};
-        int p = 0;
-        for (; p + 2 * VL <= n; p += 2 * VL) {
-            vreal u, v;
-            VLOAD(u, g + p);
-            VLOAD(v, g + p + VL);
-            a0 += u;
-            a1 += v;
-        }
-        a0 += a1;
-        real t = 0;
-        for (; p < n; p++) t += g[p];
-        for (int l = 0; l < VL; l++) t += a0[l];
-        sums[r] += t;
-    }
-}
-
-/* Row segment copy/add of n elements, src stride st (dst contiguous). */
-INLINE void copy_seg(real *dst, const real *src, int n, int st) {
-    int t = 0;
-    if (st == 1)
-        for (; t + VL <= n; t += VL) {
-            vreal v;
-            VLOAD(v, src + t);
-            VSTORE(dst + t, v);
-        }
-    for (; t < n; t++) dst[t] = src[(ptrdiff_t)t * st];
-}
-INLINE void add_seg(real *dst, const real *src, int n, int st) {
-    int t = 0;
-    if (st == 1)
-        for (; t + VL <= n; t += VL) {
-            vreal v, u;
-            VLOAD(v, src + t);
-            VLOAD(u, dst + t);
-            u += v;
-            VSTORE(dst + t, u);
-        }
-    for (; t < n; t++) dst[(ptrdiff_t)t * st] += src[t];
-}
-
-/* Geometry shared by im2col/col2im. */
-typedef struct {
-    int C, HH, WW, Hp, Wp, Ho, Wo, st;
-} geo;
-
-/* col[K, ldc]: col[k][q] = xpad[c][(i*st+kh)][j*st+kw] for output pixel
- * p0+q = (i, j), q < n; columns [n, ldc) are zeroed. */
-INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, const geo *g, int p0, int n) {
-    int k = 0;
-    for (int c = 0; c < g->C; c++)
-        for (int kh = 0; kh < g->HH; kh++)
-            for (int kw = 0; kw < g->WW; kw++, k++) {
-                real *row = col + k * ldc;
-                const real *xc = xpad + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
-                int i = p0 / g->Wo, j = p0 % g->Wo, q = 0;
-                while (q < n) {
-                    int seg = g->Wo - j < n - q ? g->Wo - j : n - q;
-                    copy_seg(row + q, xc + ((ptrdiff_t)i * g->Wp + j) * g->st, seg, g->st);
-                    q += seg;
-                    j = 0;
-                    i++;
-                }
-                for (; q < ldc; q++) row[q] = 0;
-            }
-}
-
-/* xpad[c][i*st+kh][j*st+kw] += col[k][q] (the adjoint of im2col_body). */
-INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const geo *g, int p0, int n) {
-    int k = 0;
-    for (int c = 0; c < g->C; c++)
-        for (int kh = 0; kh < g->HH; kh++)
-            for (int kw = 0; kw < g->WW; kw++, k++) {
-                const real *row = col + k * ldc;
-                real *xc = xpad + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
-                int i = p0 / g->Wo, j = p0 % g->Wo, q = 0;
-                while (q < n) {
-                    int seg = g->Wo - j < n - q ? g->Wo - j : n - q;
-                    add_seg(xc + ((ptrdiff_t)i * g->Wp + j) * g->st, row + q, seg, g->st);
-                    q += seg;
-                    j = 0;
-                    i++;
-                }
-            }
-}
-
-/* The kernels, compiled once per instruction set. Tiles: AVX-512 has 32
- * vector registers (8x3 GEMM tile, 4x6 dots); AVX2 16 registers of half a
- * vreal; SSE2 16 registers of a quarter. */
-#define GEMM_ARGS                                                                          \
-    int mode, int M, int ncols, int Kr, const real *A, ptrdiff_t ars, ptrdiff_t acs,      \
-        const real *B, ptrdiff_t ldb, const int *off, const int *vb, real *C, ptrdiff_t ldc, \
-        const real *bias, int relu
-#define GEMM_PASS M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu
-#define DW_ARGS                                                                            \
-    int F, int K, int len, int tail, const real *G, ptrdiff_t ldg, const real *X,         \
-        ptrdiff_t ldx, const int *off, const int *vb, real *part, int vpart
-#define DW_PASS F, K, len, tail, G, ldg, X, ldx, off, vb, part, vpart
-
-typedef struct {
-    void (*gemm)(GEMM_ARGS);
-    void (*dw)(DW_ARGS);
-    void (*rowsum)(int R, int n, const real *G, ptrdiff_t ldg, real *sums);
-    void (*im2col)(real *col, ptrdiff_t ldc, const real *xpad, const geo *g, int p0, int n);
-    void (*col2im)(real *xpad, const real *col, ptrdiff_t ldc, const geo *g, int p0, int n);
-} kernels;
-
-#define DEFINE_KERNELS(SFX, ATTR, MR, NV, DF, DK)                                           \
-    ATTR static void gemm_##SFX(GEMM_ARGS) {                                                 \
-        if (mode == MODE_IMB) gemm_body(MODE_IMB, MR, NV, GEMM_PASS);                        \
-        else if (mode == MODE_IMC) gemm_body(MODE_IMC, MR, NV, GEMM_PASS);                   \
-        else gemm_body(MODE_NN, MR, NV, GEMM_PASS);                                          \
-    }                                                                                        \
-    ATTR static void dw_##SFX(DW_ARGS) {                                                     \
-        if (off) dw_body(1, DF, DK, DW_PASS);                                                \
-        else dw_body(0, DF, DK, DW_PASS);                                                    \
-    }                                                                                        \
-    ATTR static void rowsum_##SFX(int R, int n, const real *G, ptrdiff_t ldg, real *sums) {  \
-        rowsum_body(R, n, G, ldg, sums);                                                     \
-    }                                                                                        \
-    ATTR static void im2col_##SFX(real *col, ptrdiff_t ldc, const real *xpad, const geo *g, \
-                                  int p0, int n) {                                           \
-        im2col_body(col, ldc, xpad, g, p0, n);                                               \
-    }                                                                                        \
-    ATTR static void col2im_##SFX(real *xpad, const real *col, ptrdiff_t ldc, const geo *g, \
-                                  int p0, int n) {                                           \
-        col2im_body(xpad, col, ldc, g, p0, n);                                               \
-    }                                                                                        \
-    static const kernels kern_##SFX = {gemm_##SFX, dw_##SFX, rowsum_##SFX, im2col_##SFX,     \
-                                       col2im_##SFX};
-
-DEFINE_KERNELS(generic, , 2, 1, 1, 2)
-#if defined(__x86_64__) && defined(__GNUC__)
-DEFINE_KERNELS(avx2, __attribute__((target("avx2,fma"))), 6, 1, 2, 3)
-DEFINE_KERNELS(avx512, __attribute__((target("avx512f"))), 8, 3, 4, 6)
-#endif
-
-static const kernels *pick_kernels(void) {
-    int lvl = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) lvl = 2;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lvl = 1;
-#endif
-    const char *cap = getenv("CN_SIMD"); /* a cap for testing the other paths */
-    if (cap && !strcmp(cap, "generic")) lvl = 0;
-    else if (cap && !strcmp(cap, "avx2") && lvl > 1) lvl = 1;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (lvl == 2) return &kern_avx512;
-    if (lvl == 1) return &kern_avx2;
-#endif
-    return &kern_generic;
-}
-
+/* ---- fast path ---------------------------------------------------------------
+ * The kernels (GEMM tiles, dots, im2col) are in simd/conv.c, one table per
+ * SIMD level (kern.h); the plan takes the context's level and its vector
+ * length VL (the chunk and tile sizes below follow it). */
 /* ---- fast path: plan and workspace ---------------------------------------- */
 #define COL_BYTES ((size_t)1 << 20)        /* per-thread column chunk: about L2 */
 #define VPART_BYTES ((size_t)8 << 20)      /* per-thread vector dw partials, at most */
@@ -464,8 +115,9 @@ typedef struct {
     int *off;          /* [K] implicit tap offsets into xpad, or NULL */
     int groups;        /* backward: dw/db item groups (2 per thread) */
     real *gsum;        /* backward: [groups, F*K + F] group sums */
-    geo g;
-    const kernels *kern;
+    conv_geo g;
+    const conv_kern *kern;
+    int vl;            /* the kernels' vector length */
 } conv_plan;
 
 enum { PLAN_FORWARD, PLAN_BACKWARD, PLAN_BACKWARD_DX };
@@ -499,8 +151,10 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->K = s->C * s->HH * s->WW;
     int nt = cn__nt(ctx);
     if (nt < 1) nt = 1;
-    /* chunk: a multiple of 3*VL columns whose im2col fits COL_BYTES */
-    const int CB = 3 * VL;
+    pl->kern = conv_kern_for(cn__simd(ctx));
+    const int VL = pl->vl = pl->kern->vl;
+    /* chunk: a multiple of the GEMM tile's columns whose im2col fits COL_BYTES */
+    const int CB = pl->kern->nv * VL;
     size_t cpmax = COL_BYTES / ((size_t)pl->K * sizeof(real)) / CB * CB;
     if (cpmax < (size_t)CB) cpmax = CB;
     size_t Pr = ((size_t)pl->P + VL - 1) / VL * VL;
@@ -537,8 +191,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->per_thread = per;
     pl->ws = cn__ws(ctx, CN_WS_IM2COL, bytes);
     if (!pl->ws) return CN_ENOMEM;
-    pl->g = (geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride};
-    pl->kern = pick_kernels();
+    pl->g = (conv_geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride};
     pl->gsum = backward ? pl->ws + gsum_off : NULL;
     pl->off = NULL;
     if (pl->implicit) {
@@ -555,6 +208,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
  * padded input is in t->xpad: im2col into t->col, or (implicit) the vector
  * bases t->vb. Returns the column source for the kernels. */
 static const real *columns(const conv_plan *pl, const thr_bufs *t, int p0, int len) {
+    const int VL = pl->vl;
     if (!pl->implicit) {
         pl->kern->im2col(t->col, pl->cp, t->xpad, &pl->g, p0, len);
         return t->col;
@@ -575,7 +229,7 @@ static int thread_id(void) {
 }
 
 /* xpad[C, Hp, Wp] = x[n] with `pad` zeros around each plane (+ VL zeros after). */
-static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int Hp, int Wp) {
+static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int Hp, int Wp, int VL) {
     int p = s->pad;
     for (int c = 0; c < s->C; c++) {
         real *dst = xpad + (size_t)c * Hp * Wp;
@@ -612,7 +266,7 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
     conv_plan pl;
     int rc = make_plan(ctx, s, PLAN_FORWARD, &pl);
     if (rc) return rc;
-    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch;
+    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch, VL = pl.vl;
     const int direct = P % cp == 0; /* every chunk full: write out in place */
     const int mode = pl.implicit ? MODE_IMB : MODE_NN;
     const long items = (long)s->N * nch;
@@ -625,7 +279,7 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
             int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
             int len = P - p0 < cp ? P - p0 : cp, ncols = (len + VL - 1) / VL * VL;
             if (n != have) {
-                pad_sample(t.xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp);
+                pad_sample(t.xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp, pl.vl);
                 have = n;
             }
             const real *B = columns(&pl, &t, p0, len);
@@ -653,7 +307,7 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
     conv_plan pl;
     int rc = make_plan(ctx, s, dx ? PLAN_BACKWARD_DX : PLAN_BACKWARD, &pl);
     if (rc) return rc;
-    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch;
+    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch, VL = pl.vl;
     const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
     const long items = (long)s->N * nch;
     const int nt = pl.nt, vpart = pl.vpart;
@@ -681,7 +335,7 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
                     const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
                     if (dw) {
                         if (n != have) {
-                            pad_sample(t.xpad, x + n * xs, s, pl.Hp, pl.Wp);
+                            pad_sample(t.xpad, x + n * xs, s, pl.Hp, pl.Wp, pl.vl);
                             have = n;
                         }
                         const real *X = columns(&pl, &t, p0, len);

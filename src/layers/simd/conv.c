@@ -1,0 +1,312 @@
+/* simd/conv.c — the convolution's kernels, compiled once per SIMD level
+ * (simd.h): register-tiled GEMM (forward; dx), tiles of dot products (dw),
+ * row sums (db), im2col and its adjoint. The drivers (plan, threads,
+ * workspaces) are in ../conv.c. Register tiles per level: avx512 has 32
+ * vector registers (GEMM 8 rows x 3 vectors = 24 accumulators, dots 4x6);
+ * avx2 16 (GEMM 6x2 = 12, the BLIS 6x16 float tile; dots 2x6); generic
+ * (SSE2, no FMA: a product and a sum per step) 16 (GEMM 4x2, dots 2x4). */
+#include "../simd.h"
+#include "../kern.h"
+
+#if CN_SIMD_LEVEL == 2
+#define T_MR 8
+#define T_NV 3
+#define T_DF 4
+#define T_DK 6
+#elif CN_SIMD_LEVEL == 1
+#define T_MR 6
+#define T_NV 2
+#define T_DF 2
+#define T_DK 6
+#else
+#define T_MR 4
+#define T_NV 2
+#define T_DF 2
+#define T_DK 4
+#endif
+/* the largest register tiles (arrays have fixed sizes so they live in registers) */
+#define MR_MAX T_MR
+#define NV_MAX T_NV
+#define DF_MAX T_DF
+#define DK_MAX T_DK
+
+/* Column data (K rows: taps c,kh,kw; columns: output pixels) is addressed
+ * one of two ways:
+ *   explicit: im2col rows, col[k*ld + q];
+ *   implicit: in place in the padded input, xpad[off[k] + vb[q/VL] + q%VL],
+ *     with off[k] = (c*Hp + kh)*Wp + kw and vb[v] = i*Wp + j the first pixel
+ *     (i, j) of column vector v. Valid for stride 1 when W' is a multiple of
+ *     VL (a vector never straddles two output rows): no im2col, no col2im.
+ * GEMM modes: MODE_NN  C = A B, all explicit;
+ *             MODE_IMB C = A B with B implicit (forward: B = columns);
+ *             MODE_IMC C += A B scattered into implicit C (dx: C = xpad,
+ *                      rows = taps; the adjoint of im2col, fused). */
+
+/* One register tile of A[M, Kr] B[Kr, ncols] (+ init) into C:
+ * rows r < mr (<= MR; missing rows repeat the last one and are not stored),
+ * NV vectors of columns. A(r, k) = A[r*ars + k*acs]. off/vb as above: for
+ * MODE_IMB they address B (off by k), for MODE_IMC they address C (off by
+ * row); vb holds this tile's NV vector bases. init: bias[r] if bias, else 0.
+ * relu: max(c, 0) before the store. */
+INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr, const real *A,
+                      ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb, const int *off,
+                      const int *vb, real *C, ptrdiff_t ldc, const real *bias, int relu) {
+    vreal acc[MR_MAX][NV_MAX]; /* fixed sizes: MR, NV are constants after inlining */
+    const real *a[MR_MAX];
+    ptrdiff_t vo[NV_MAX];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; v++) vo[v] = MODE == MODE_IMB ? vb[v] : v * VL;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        int rr = r < mr ? r : mr - 1;
+        a[r] = A + rr * ars;
+        real b0 = bias ? bias[rr] : 0;
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0} + b0;
+    }
+    for (int k = 0; k < Kr; k++) {
+        const real *brow = MODE == MODE_IMB ? B + off[k] : B + k * ldb;
+        vreal bv[NV_MAX];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) VLOAD(bv[v], brow + vo[v]);
+        ptrdiff_t ko = k * acs;
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            real ar = a[r][ko];
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) acc[r][v] += ar * bv[v];
+        }
+    }
+    if (relu) {
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) {
+                vmask m = acc[r][v] > (vreal){0};
+                acc[r][v] = (vreal)((vmask)acc[r][v] & m);
+            }
+    }
+    if (MODE == MODE_IMC) { /* rows in order: overlapping taps add up */
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++)
+            if (r < mr)
+#pragma GCC unroll 16
+                for (int v = 0; v < NV; v++) {
+                    real *cp = C + off[r] + vb[v];
+                    vreal old;
+                    VLOAD(old, cp);
+                    old += acc[r][v];
+                    VSTORE(cp, old);
+                }
+        return;
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+        if (r < mr)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) VSTORE(C + r * ldc + v * VL, acc[r][v]);
+}
+
+/* C[M, ncols] = A B (+ bias, relu); ncols a multiple of VL. */
+INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int ncols, int Kr,
+                      const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb,
+                      const int *off, const int *vb, real *C, ptrdiff_t ldc, const real *bias,
+                      int relu) {
+    int nvec = ncols / VL;
+    for (int v0 = 0; v0 < nvec; v0 += NV) {
+        int nv = nvec - v0 < NV ? nvec - v0 : NV;
+        const real *bb = MODE == MODE_IMB ? B : B + v0 * VL;
+        const int *vbb = MODE != MODE_NN ? vb + v0 : NULL;
+        for (int m0 = 0; m0 < M; m0 += MR) {
+            int mr = M - m0 < MR ? M - m0 : MR;
+            const real *a = A + m0 * ars, *bi = bias ? bias + m0 : NULL;
+            real *c = MODE == MODE_IMC ? C : C + m0 * ldc + v0 * VL;
+            const int *o = MODE == MODE_IMC ? off + m0 : off;
+            if (nv == NV)
+                tile_body(MODE, MR, NV, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
+            else if (nv == 2)
+                tile_body(MODE, MR, 2, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
+            else
+                tile_body(MODE, MR, 1, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
+        }
+    }
+}
+
+/* One tile of dots: for f < fr (<= DF), k < kr (<= DK):
+ *   sum_q G[f][q] X(k, q) over q < len (len a multiple of VL) plus scalar q
+ *   in [len, len+tail) (explicit only), added to part: vector partials
+ *   part[(f*ldp + k)*VL + lane] when vpart, else scalar part[f*ldp + k].
+ *   X(k, q) is explicit X[k*ldx + q] or implicit X[off[k] + vb[q/VL] + q%VL]. */
+INLINE void dot_body(const int IMPL, const int DF, const int DK, int fr, int kr, int len,
+                     int tail, const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx,
+                     const int *off, const int *vb, real *part, ptrdiff_t ldp, int vpart) {
+    vreal acc[DF_MAX][DK_MAX];
+    const real *g[DF_MAX], *xr[DK_MAX];
+#pragma GCC unroll 16
+    for (int f = 0; f < DF; f++) g[f] = G + (f < fr ? f : fr - 1) * ldg;
+#pragma GCC unroll 16
+    for (int k = 0; k < DK; k++) {
+        int kk = k < kr ? k : kr - 1;
+        xr[k] = IMPL ? X + off[kk] : X + kk * ldx;
+    }
+#pragma GCC unroll 16
+    for (int f = 0; f < DF; f++)
+#pragma GCC unroll 16
+        for (int k = 0; k < DK; k++) acc[f][k] = (vreal){0};
+    for (int q = 0; q < len; q += VL) {
+        ptrdiff_t xo = IMPL ? vb[q / VL] : q;
+        vreal gv[DF_MAX];
+#pragma GCC unroll 16
+        for (int f = 0; f < DF; f++) VLOAD(gv[f], g[f] + q);
+#pragma GCC unroll 16
+        for (int k = 0; k < DK; k++) {
+            vreal xv;
+            VLOAD(xv, xr[k] + xo);
+#pragma GCC unroll 16
+            for (int f = 0; f < DF; f++) acc[f][k] += gv[f] * xv;
+        }
+    }
+#pragma GCC unroll 16
+    for (int f = 0; f < DF; f++)
+#pragma GCC unroll 16
+        for (int k = 0; k < DK; k++) {
+            if (f >= fr || k >= kr) continue;
+            real t = 0;
+            if (!IMPL)
+                for (int q = len; q < len + tail; q++) t += g[f][q] * xr[k][q];
+            if (vpart) {
+                real *pp = part + (f * ldp + k) * VL;
+                vreal old;
+                VLOAD(old, pp);
+                old += acc[f][k];
+                old[0] += t;
+                VSTORE(pp, old);
+            } else {
+                real sum = t;
+                for (int l = 0; l < VL; l++) sum += acc[f][k][l];
+                part[f * ldp + k] += sum;
+            }
+        }
+}
+
+/* part[F,K(,VL)] += G[F, n] X[K, n]^T, n = len + tail columns. */
+INLINE void dw_body(const int IMPL, const int DF, const int DK, int F, int K, int len, int tail,
+                    const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx, const int *off,
+                    const int *vb, real *part, int vpart) {
+    for (int f0 = 0; f0 < F; f0 += DF) {
+        int fr = F - f0 < DF ? F - f0 : DF;
+        for (int k0 = 0; k0 < K; k0 += DK) {
+            int kr = K - k0 < DK ? K - k0 : DK;
+            dot_body(IMPL, DF, DK, fr, kr, len, tail, G + f0 * ldg, ldg,
+                     IMPL ? X : X + k0 * ldx, ldx, IMPL ? off + k0 : NULL, vb,
+                     part + (vpart ? (f0 * (ptrdiff_t)K + k0) * VL : f0 * (ptrdiff_t)K + k0), K,
+                     vpart);
+        }
+    }
+}
+
+/* sums[r] += sum_p G[r][p], p < n (vector accumulators, then the lanes) */
+INLINE void rowsum_body(int R, int n, const real *G, ptrdiff_t ldg, real *sums) {
+    for (int r = 0; r < R; r++) {
+        const real *g = G + r * ldg;
+        vreal a0 = {0}, a1 = {0};
+        int p = 0;
+        for (; p + 2 * VL <= n; p += 2 * VL) {
+            vreal u, v;
+            VLOAD(u, g + p);
+            VLOAD(v, g + p + VL);
+            a0 += u;
+            a1 += v;
+        }
+        a0 += a1;
+        real t = 0;
+        for (; p < n; p++) t += g[p];
+        for (int l = 0; l < VL; l++) t += a0[l];
+        sums[r] += t;
+    }
+}
+
+/* Row segment copy/add of n elements, src stride st (dst contiguous). */
+INLINE void copy_seg(real *dst, const real *src, int n, int st) {
+    int t = 0;
+    if (st == 1)
+        for (; t + VL <= n; t += VL) {
+            vreal v;
+            VLOAD(v, src + t);
+            VSTORE(dst + t, v);
+        }
+    for (; t < n; t++) dst[t] = src[(ptrdiff_t)t * st];
+}
+INLINE void add_seg(real *dst, const real *src, int n, int st) {
+    int t = 0;
+    if (st == 1)
+        for (; t + VL <= n; t += VL) {
+            vreal v, u;
+            VLOAD(v, src + t);
+            VLOAD(u, dst + t);
+            u += v;
+            VSTORE(dst + t, u);
+        }
+    for (; t < n; t++) dst[(ptrdiff_t)t * st] += src[t];
+}
+
+
+/* col[K, ldc]: col[k][q] = xpad[c][(i*st+kh)][j*st+kw] for output pixel
+ * p0+q = (i, j), q < n; columns [n, ldc) are zeroed. */
+INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n) {
+    int k = 0;
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->HH; kh++)
+            for (int kw = 0; kw < g->WW; kw++, k++) {
+                real *row = col + k * ldc;
+                const real *xc = xpad + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
+                int i = p0 / g->Wo, j = p0 % g->Wo, q = 0;
+                while (q < n) {
+                    int seg = g->Wo - j < n - q ? g->Wo - j : n - q;
+                    copy_seg(row + q, xc + ((ptrdiff_t)i * g->Wp + j) * g->st, seg, g->st);
+                    q += seg;
+                    j = 0;
+                    i++;
+                }
+                for (; q < ldc; q++) row[q] = 0;
+            }
+}
+
+/* xpad[c][i*st+kh][j*st+kw] += col[k][q] (the adjoint of im2col_body). */
+INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo *g, int p0, int n) {
+    int k = 0;
+    for (int c = 0; c < g->C; c++)
+        for (int kh = 0; kh < g->HH; kh++)
+            for (int kw = 0; kw < g->WW; kw++, k++) {
+                const real *row = col + k * ldc;
+                real *xc = xpad + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
+                int i = p0 / g->Wo, j = p0 % g->Wo, q = 0;
+                while (q < n) {
+                    int seg = g->Wo - j < n - q ? g->Wo - j : n - q;
+                    add_seg(xc + ((ptrdiff_t)i * g->Wp + j) * g->st, row + q, seg, g->st);
+                    q += seg;
+                    j = 0;
+                    i++;
+                }
+            }
+}
+
+
+static void gemm_k(CONV_GEMM_ARGS) {
+    if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+}
+static void dw_k(CONV_DW_ARGS) {
+    if (off) dw_body(1, T_DF, T_DK, F, K, len, tail, G, ldg, X, ldx, off, vb, part, vpart);
+    else dw_body(0, T_DF, T_DK, F, K, len, tail, G, ldg, X, ldx, off, vb, part, vpart);
+}
+static void rowsum_k(int R, int n, const real *G, ptrdiff_t ldg, real *sums) { rowsum_body(R, n, G, ldg, sums); }
+static void im2col_k(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n) {
+    im2col_body(col, ldc, xpad, g, p0, n);
+}
+static void col2im_k(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo *g, int p0, int n) {
+    col2im_body(xpad, col, ldc, g, p0, n);
+}
+
+const conv_kern KFN(cn__conv_kern) = {VL, T_NV, gemm_k, dw_k, rowsum_k, im2col_k, col2im_k};
