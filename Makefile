@@ -35,7 +35,7 @@ LIB_OBJ   := $(patsubst src/layers/%.c,$(BUILD)/obj/%_f32.o,$(LAYER_SRC)) \
              $(patsubst src/layers/%.c,$(BUILD)/obj/%_f64.o,$(LAYER_SRC)) \
              $(call kern_obj,$(BUILD)) \
              $(patsubst src/%.c,$(BUILD)/obj/%.o,$(PLAIN_SRC))
-HDRS      := include/convnet.h $(wildcard src/*.h src/layers/*.h)
+HDRS      := include/convnet.h $(wildcard src/*.h src/layers/*.h src/layers/simd/*.h)
 TOOL_SRC  := $(wildcard tools/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))

@@ -138,11 +138,11 @@ static void test_affine_edges(cn_ctx *ctx, cn_rng *r, const char *tag, int N, in
     free(dxf); free(dwf); free(dbf); free(dwf2); free(dbf2);
 }
 
-/* The fast path with 1, 2 and 3 threads: the forward within float32
- * rounding (its k groups depend on the threads); the backward's own kernels
- * (AVX-512) sum every element in one order whatever the threads: bitwise
- * equal (OpenBLAS, the path elsewhere: within rounding). */
-static void test_affine_threads(cn_rng *r) {
+/* The fast path with 1, 2 and 3 threads, at a SIMD level: the forward
+ * within float32 rounding (its k groups depend on the threads); the
+ * backward's own kernels sum every element in one order whatever the
+ * threads: bitwise equal. */
+static void test_affine_threads(cn_rng *r, const char *level) {
     const int N = 50, D = 1031, M = 100; /* > 2e6: threaded */
     float *x = xmalloc(4 * N * D), *w = xmalloc(4 * D * M), *b = xmalloc(4 * M), *g = xmalloc(4 * N * M);
     double *tmp = xmalloc(8 * (size_t)D * M);
@@ -155,6 +155,7 @@ static void test_affine_threads(cn_rng *r) {
     double e = 0;
     for (int t = 0; t < 3; t++) {
         cn_ctx *c = cn_ctx_new(t + 1);
+        cn_ctx_set_simd(c, level);
         o[t] = xmalloc(4 * N * M); dx[t] = xmalloc(4 * N * D); dw[t] = xmalloc(4 * D * M); db[t] = xmalloc(4 * M);
         cn_affine_forward_f32(c, o[t], x, w, b, N, D, M);
         cn_affine_backward_f32(c, dx[t], dw[t], db[t], g, x, w, N, D, M);
@@ -168,12 +169,9 @@ static void test_affine_threads(cn_rng *r) {
             e = fmax(e, d / m);
         }
     }
-    int own = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    own = __builtin_cpu_supports("avx512f") && !getenv("CN_SIMD");
-#endif
-    if (own) check_true("affine backward: 1, 2, 3 threads bitwise equal (N=50 D=1031 M=100)", bwd_same, "");
+    char name[120];
+    snprintf(name, sizeof name, "affine %s backward: 1, 2, 3 threads bitwise equal (N=50 D=1031 M=100)", level);
+    check_true(name, bwd_same, "");
     double eb = 0;
     for (int t = 1; t < 3; t++) {
         double m = 1e-30, d = 0;
@@ -183,8 +181,10 @@ static void test_affine_threads(cn_rng *r) {
         for (int i = 0; i < N * D; i++) m = fmax(m, fabs(dx[0][i])), d = fmax(d, fabs(dx[t][i] - dx[0][i]));
         eb = fmax(eb, d / m);
     }
-    check_le("affine backward: 2, 3 threads vs 1 (N=50 D=1031 M=100)", eb, 1e-5);
-    check_le("affine forward: 2, 3 threads vs 1 (N=50 D=1031 M=100)", e, 1e-5);
+    snprintf(name, sizeof name, "affine %s backward: 2, 3 threads vs 1 (N=50 D=1031 M=100)", level);
+    check_le(name, eb, 1e-5);
+    snprintf(name, sizeof name, "affine %s forward: 2, 3 threads vs 1 (N=50 D=1031 M=100)", level);
+    check_le(name, e, 1e-5);
     for (int t = 0; t < 3; t++) { free(o[t]); free(dx[t]); free(dw[t]); free(db[t]); }
     free(x); free(w); free(b); free(g); free(tmp);
 }
@@ -280,14 +280,17 @@ int main(void) {
     };
     const int ne = sizeof edges / sizeof edges[0];
     for (int i = 0; i < ne; i++) test_affine_edges(ctx, &r, "auto", edges[i][0], edges[i][1], edges[i][2]);
-    /* without AVX-512: OpenBLAS (CN_SIMD=avx2|generic, a cap read on each call) */
-    static const int some[] = {0, 3, 5, 7, 12, 13, 14, 19};
-    setenv("CN_SIMD", "avx2", 1);
-    for (int i = 0; i < 8; i++) test_affine_edges(ctx, &r, "avx2", edges[some[i]][0], edges[some[i]][1], edges[some[i]][2]);
-    setenv("CN_SIMD", "generic", 1);
-    for (int i = 0; i < 8; i++) test_affine_edges(ctx, &r, "generic", edges[some[i]][0], edges[some[i]][1], edges[some[i]][2]);
-    unsetenv("CN_SIMD");
-    test_affine_threads(&r);
+    /* every other SIMD level this CPU runs: every edge, and the threads */
+    static const char *const levels[] = {"avx512", "avx2", "generic"};
+    const char *native = cn_ctx_simd(ctx); /* ran above */
+    for (int l = 0; l < 3; l++) {
+        if (cn_ctx_set_simd(ctx, levels[l])) continue; /* not on this CPU */
+        if (strcmp(levels[l], native))
+            for (int i = 0; i < ne; i++)
+                test_affine_edges(ctx, &r, levels[l], edges[i][0], edges[i][1], edges[i][2]);
+        test_affine_threads(&r, levels[l]);
+    }
+    cn_ctx_set_simd(ctx, "auto");
     test_softmax(ctx, &r);
     cn_ctx_free(ctx);
     return check_done();

@@ -1,7 +1,7 @@
 /* affine.c — affine, relu, softmax loss and the affine-relu sandwich.
  * Naive (direct loops, as the original) beside fast (own SIMD GEMM kernels,
  * described at "fast path" below). */
-#include "real.h"
+#include "kern.h"
 #include <sched.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -57,11 +57,9 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
 }
 
 /* ---- fast path -------------------------------------------------------------
- * Own GEMM kernels: register tiles on GCC vector types (64 bytes), compiled
- * for AVX-512 and picked at run time. Without AVX-512 (or with
- * CN_SIMD=avx2|generic, for testing) the fast path is OpenBLAS, as before:
- * GCC keeps 64-byte vector tiles in memory on narrower targets, which made
- * AVX2 and SSE2 builds of these kernels 7x slower than OpenBLAS.
+ * Own GEMM kernels: register tiles on GCC vector types, in simd/affine.c,
+ * compiled once per SIMD level with that level's vector width (kern.h);
+ * the context's level picks the table and its vector length VL.
  *
  * The net's hidden layer is x (50, 8192) by w (8192, M), M = 500 or 100: w
  * is 16 MB (M = 500), read by the forward and by dx, and dw (16 MB) is
@@ -85,31 +83,6 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
  * element is summed in a fixed order that depends on the thread count only.
  * M < VL (the net's last layer, 10 classes) goes to OpenBLAS too, which
  * dev/gemm_compare measured faster there (a row narrower than a vector). */
-#define VBYTES 64
-#define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
-typedef real vreal __attribute__((vector_size(VBYTES)));
-#ifdef CN_REAL_F64
-typedef int64_t vidx __attribute__((vector_size(VBYTES)));
-#else
-typedef int32_t vidx __attribute__((vector_size(VBYTES)));
-#endif
-#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
-#define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
-#define INLINE static inline __attribute__((always_inline))
-#define MR_MAX 12
-#define NV_MAX 8
-#define RN_MAX 4
-#define DK_MAX 8
-
-/* A prefetch cursor: `lpr` cache lines per row, rows `skip` bytes apart
- * after a row's last line, `left` lines to go, then `next`. */
-typedef struct pfcur {
-    const char *p;
-    ptrdiff_t skip;
-    int lpr, j, left, rw; /* rw: prefetch for writing */
-    const struct pfcur *next;
-} pfcur;
-
 static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes, int rows) {
     pfcur c = {NULL, 0, 0, 0, 0, 0, NULL};
     if (!base || rows <= 0 || row_bytes <= 0) return c;
@@ -120,300 +93,6 @@ static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes
     c.left = c.lpr * rows;
     return c;
 }
-
-/* one line of the cursor (locals pp, pj, pleft) */
-#define PF_STEP                              \
-    if (pleft > 0) {                         \
-        if (pc->rw)                          \
-            __builtin_prefetch(pp, 1, 3);    \
-        else                                 \
-            __builtin_prefetch(pp, 0, 3);    \
-        pp += 64;                            \
-        pleft--;                             \
-        if (++pj == pc->lpr) {               \
-            pj = 0;                          \
-            pp += pc->skip;                  \
-        }                                    \
-    }
-
-/* "Rows" tiles (forward, dx): A read in place by rows, A(r, k) = A[r*ars +
- * k]; rows >= mr repeat row mr - 1 and are not stored. P's vectors at P +
- * k*ldp + v*W, the last one at + plast (the tail vector); C's contiguous
- * (a buffer of the driver's); accum adds the sums to C. */
-#define DEF_ROWS(SFX, VT, W)                                                                  \
-    INLINE void tile_rows_##SFX(const int MR, const int NV, int mr, int K, const real *A,     \
-                                ptrdiff_t ars, const real *P, ptrdiff_t ldp, ptrdiff_t plast, \
-                                real *C, ptrdiff_t ldc, int accum, pfcur *pc) {               \
-        VT acc[MR_MAX][NV_MAX];                                                               \
-        const real *a[MR_MAX];                                                                \
-        const char *pp = pc->p;                                                               \
-        int pj = pc->j, pleft = pc->left;                                                     \
-        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                               \
-            a[r] = A + (r < mr ? r : mr - 1) * ars;                                           \
-            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[r][v] = (VT){0};        \
-        }                                                                                     \
-        for (int k = 0; k < K; k++, P += ldp) {                                               \
-            PF_STEP                                                                           \
-            VT pv[NV_MAX];                                                                    \
-            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                             \
-                VLOAD(pv[v], P + (v < NV - 1 ? v * W : plast));                               \
-            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                           \
-                real ar = a[r][k];                                                            \
-                _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v]; \
-            }                                                                                 \
-        }                                                                                     \
-        pc->p = pp;                                                                           \
-        pc->j = pj;                                                                           \
-        pc->left = pleft;                                                                     \
-        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) if (r < mr)                     \
-            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) {                           \
-                real *cp = C + r * ldc + v * W;                                               \
-                if (accum) {                                                                  \
-                    VT old;                                                                   \
-                    VLOAD(old, cp);                                                           \
-                    acc[r][v] += old;                                                         \
-                }                                                                             \
-                VSTORE(cp, acc[r][v]);                                                        \
-            }                                                                                 \
-    }                                                                                         \
-    INLINE void gemm_rows_##SFX(const int MR, const int NV, GEMMR_ARGS) {                     \
-        for (int r0 = 0; r0 < R; r0 += MR) {                                                  \
-            int mr = R - r0 < MR ? R - r0 : MR;                                               \
-            while (pc->left == 0 && pc->next) *pc = *pc->next;                                \
-            const real *a = A + r0 * ars;                                                     \
-            real *c = C + r0 * ldc;                                                           \
-            if (nv == NV) tile_rows_##SFX(MR, NV, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
-            else if (NV > 7 && nv == 7) tile_rows_##SFX(MR, 7, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
-            else if (NV > 6 && nv == 6) tile_rows_##SFX(MR, 6, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
-            else if (NV > 5 && nv == 5) tile_rows_##SFX(MR, 5, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
-            else if (NV > 4 && nv == 4) tile_rows_##SFX(MR, 4, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
-            else if (NV > 3 && nv == 3) tile_rows_##SFX(MR, 3, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
-            else if (NV > 2 && nv == 2) tile_rows_##SFX(MR, 2, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc); \
-            else tile_rows_##SFX(MR, 1, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc);     \
-        }                                                                                     \
-    }
-#define GEMMR_ARGS                                                                           \
-    int R, int nv, int K, const real *A, ptrdiff_t ars, const real *P, ptrdiff_t ldp,       \
-        ptrdiff_t plast, real *C, ptrdiff_t ldc, int accum, pfcur *pc
-#define GEMMR_PASS R, nv, K, A, ars, P, ldp, plast, C, ldc, accum, pc
-DEF_ROWS(v, vreal, VL)
-
-/* dx's left-over rows: out[n*ldo + d] = sum_v G[n*ldg + v*VL ..] . W[d*ldw +
- * so[v] ..] for n < rn, d < dk: dot products of packed rows of dout (the
- * tail vector's overlapped lanes zeroed) with rows of w read in place. */
-#define DOT_ARGS                                                                             \
-    int rn, int dk, int nvec, const real *G, ptrdiff_t ldg, const real *W, ptrdiff_t ldw,   \
-        const ptrdiff_t *so, real *out, ptrdiff_t ldo
-INLINE real hsum(const vreal *pv) {
-    vreal v = *pv;
-#ifdef CN_REAL_F64
-    v += __builtin_shuffle(v, (vidx){4, 5, 6, 7, 0, 1, 2, 3});
-#else
-    v += __builtin_shuffle(v, (vidx){8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-    v += __builtin_shuffle(v, (vidx){4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-#endif
-    real s = 0;
-    for (int l = 0; l < (VL > 4 ? 4 : VL); l++) s += v[l];
-    return s;
-}
-INLINE void dot_body(const int RN, const int DK, DOT_ARGS) {
-    vreal acc[RN_MAX][DK_MAX];
-    const real *g[RN_MAX], *wr[DK_MAX];
-#pragma GCC unroll 16
-    for (int n = 0; n < RN; n++) g[n] = G + (n < rn ? n : rn - 1) * ldg;
-#pragma GCC unroll 16
-    for (int d = 0; d < DK; d++) wr[d] = W + (d < dk ? d : dk - 1) * ldw;
-#pragma GCC unroll 16
-    for (int n = 0; n < RN; n++)
-#pragma GCC unroll 16
-        for (int d = 0; d < DK; d++) acc[n][d] = (vreal){0};
-    for (int v = 0; v < nvec; v++) {
-        vreal gv[RN_MAX];
-#pragma GCC unroll 16
-        for (int n = 0; n < RN; n++) VLOAD(gv[n], g[n] + v * VL);
-        ptrdiff_t o = so[v];
-#pragma GCC unroll 16
-        for (int d = 0; d < DK; d++) {
-            vreal wv;
-            VLOAD(wv, wr[d] + o);
-#pragma GCC unroll 16
-            for (int n = 0; n < RN; n++) acc[n][d] += gv[n] * wv;
-        }
-    }
-#pragma GCC unroll 16
-    for (int n = 0; n < RN; n++)
-        if (n < rn)
-#pragma GCC unroll 16
-            for (int d = 0; d < DK; d++)
-                if (d < dk) out[n * ldo + d] = hsum(&acc[n][d]);
-}
-
-/* dw's tiles: A with a tile's MR rows at consecutive addresses, A(r, k) =
- * A[k*acs + r] (x[:, rows], copied: see affine_bwd); P a packed panel,
- * vectors at P + k*ldp + v*VL; C's vectors at C + r*ldc + co[v]; the
- * cursor: the next rows of dw (prefetched for writing), then w's for dx. */
-INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, ptrdiff_t acs,
-                    const real *P, ptrdiff_t ldp, real *C, ptrdiff_t ldc, const ptrdiff_t *co,
-                    pfcur *pc) {
-    vreal acc[MR_MAX][NV_MAX];
-    const char *pp = pc->p;
-    int pj = pc->j, pleft = pc->left;
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
-    for (int k = 0; k < K; k++, A += acs, P += ldp) {
-        PF_STEP
-        vreal pv[NV_MAX];
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(pv[v], P + v * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            real ar = A[r];
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v];
-        }
-    }
-    pc->p = pp;
-    pc->j = pj;
-    pc->left = pleft;
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-        if (r < mr)
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) VSTORE(C + r * ldc + co[v], acc[r][v]);
-}
-#define GEMMW_ARGS                                                                           \
-    int mr, int nv, int K, const real *A, ptrdiff_t acs, const real *P, real *C,            \
-        ptrdiff_t ldc, const ptrdiff_t *co, pfcur *pc
-#define TILE(n) tile_dw(MR, n, mr, K, A, acs, P, nv * VL, C, ldc, co, pc)
-/* one tile of mr <= MR rows by an nv-vector panel */
-INLINE void gemm_dw_body(const int MR, const int NV, GEMMW_ARGS) {
-    while (pc->left == 0 && pc->next) *pc = *pc->next;
-    if (nv == NV) TILE(NV);
-    else if (NV > 5 && nv == 5) TILE(5);
-    else if (NV > 4 && nv == 4) TILE(4);
-    else if (NV > 3 && nv == 3) TILE(3);
-    else if (NV > 2 && nv == 2) TILE(2);
-    else TILE(1);
-}
-#undef TILE
-
-/* P[k*nv*VL + v*VL + l] = S[k*lds + so[v] + l] for k < rows, v < nv */
-#define PACK_ARGS real *P, const real *S, ptrdiff_t lds, const ptrdiff_t *so, int nv, int rows
-INLINE void pack_body(PACK_ARGS) {
-    for (int k = 0; k < rows; k++, S += lds, P += nv * VL)
-        for (int v = 0; v < nv; v++) {
-            vreal t;
-            VLOAD(t, S + so[v]);
-            VSTORE(P + v * VL, t);
-        }
-}
-
-/* T[j*ldt + i] = S[i*lds + j] for i < rows, j < cols; T[j*ldt + i] = 0 for
- * rows <= i < rpad. Full VL x VL blocks are transposed in registers
- * (log2(VL) rounds of two-source shuffles), edges element by element. */
-#ifdef CN_REAL_F64
-#define SH_LO4 (vidx){0, 1, 2, 3, 8, 9, 10, 11}
-#define SH_HI4 (vidx){4, 5, 6, 7, 12, 13, 14, 15}
-#define SH_LO2 (vidx){0, 1, 8, 9, 4, 5, 12, 13}
-#define SH_HI2 (vidx){2, 3, 10, 11, 6, 7, 14, 15}
-#define SH_LO1 (vidx){0, 8, 2, 10, 4, 12, 6, 14}
-#define SH_HI1 (vidx){1, 9, 3, 11, 5, 13, 7, 15}
-#define SH_ROUNDS SH_ROUND(4) SH_ROUND(2) SH_ROUND(1)
-#else
-#define SH_LO8 (vidx){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}
-#define SH_HI8 (vidx){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}
-#define SH_LO4 (vidx){0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}
-#define SH_HI4 (vidx){4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}
-#define SH_LO2 (vidx){0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}
-#define SH_HI2 (vidx){2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}
-#define SH_LO1 (vidx){0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}
-#define SH_HI1 (vidx){1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}
-#define SH_ROUNDS SH_ROUND(8) SH_ROUND(4) SH_ROUND(2) SH_ROUND(1)
-#endif
-/* round h: rows i and i+h (i & h == 0) swap their off-diagonal h x h blocks */
-#define SH_ROUND(h)                                                       \
-    _Pragma("GCC unroll 16") for (int i = 0; i < VL; i++) if (!(i & h)) { \
-        vreal lo = __builtin_shuffle(t[i], t[i + h], SH_LO##h);           \
-        vreal hi = __builtin_shuffle(t[i], t[i + h], SH_HI##h);           \
-        t[i] = lo;                                                        \
-        t[i + h] = hi;                                                    \
-    }
-
-
-
-#define PFT 8 /* transposes: T's rows are written as streams, prefetched PFT vectors ahead */
-#define TR_ARGS real *T, ptrdiff_t ldt, const real *S, ptrdiff_t lds, int rows, int cols, int rpad
-INLINE void transpose_body(TR_ARGS) {
-    for (int i0 = 0; i0 < rpad; i0 += VL) {
-        int ri = rows - i0 < 0 ? 0 : rows - i0 < VL ? rows - i0 : VL;
-        int wi = rpad - i0 < VL ? rpad - i0 : VL;
-        int j0 = 0;
-        if (ri == VL)
-            for (; j0 + VL <= cols; j0 += VL) {
-                vreal t[VL];
-#pragma GCC unroll 16
-                for (int i = 0; i < VL; i++) VLOAD(t[i], S + (i0 + i) * lds + j0);
-                SH_ROUNDS
-#pragma GCC unroll 16
-                for (int j = 0; j < VL; j++) {
-                    __builtin_prefetch(T + (j0 + j) * ldt + i0 + PFT * VL, 1, 3); /* rows of T are streams */
-                    VSTORE(T + (j0 + j) * ldt + i0, t[j]);
-                }
-            }
-        for (int j = j0; j < cols; j++) {
-            real *tr = T + j * ldt + i0;
-            for (int i = 0; i < wi; i++) tr[i] = i < ri ? S[(i0 + i) * lds + j] : 0;
-        }
-    }
-}
-
-/* Tile shapes (rows MR x vectors NV) for the forward, dw and dx; dots RN x
- * DK for dx's left-over rows; AVX-512 has 32 vector registers. */
-typedef struct {
-    int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x, rn_d, dk_d;
-    void (*gemm_f)(GEMMR_ARGS);
-    void (*gemm_x)(GEMMR_ARGS);
-    void (*gemm_w)(GEMMW_ARGS);
-    void (*dot)(DOT_ARGS);
-    void (*pack)(PACK_ARGS);
-    void (*transpose)(TR_ARGS);
-} akern;
-#define DEFINE_AKERN(SFX, ATTR, MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD)                        \
-    ATTR static void gemm_f_##SFX(GEMMR_ARGS) { gemm_rows_v(MRF, NVF, GEMMR_PASS); }            \
-    ATTR static void gemm_x_##SFX(GEMMR_ARGS) { gemm_rows_v(MRX, NVX, GEMMR_PASS); }            \
-    ATTR static void dot_##SFX(DOT_ARGS) { dot_body(RND, DKD, rn, dk, nvec, G, ldg, W, ldw, so, out, ldo); } \
-    ATTR static void gemm_w_##SFX(GEMMW_ARGS) {                                                 \
-        gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc);                          \
-    }                                                                                           \
-    ATTR static void pack_##SFX(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }              \
-    ATTR static void transpose_##SFX(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); } \
-    static const akern akern_##SFX = {MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD, gemm_f_##SFX,   \
-                                      gemm_x_##SFX, gemm_w_##SFX, dot_##SFX, pack_##SFX,        \
-                                      transpose_##SFX};
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define HAVE_AKERN 1
-#ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV; dx dots RN, DK */
-#define AVX512_TILES 5, 5, 8, 3, 8, 3, 2, 8
-#endif
-#define DEFINE_AKERN_(...) DEFINE_AKERN(__VA_ARGS__)
-DEFINE_AKERN_(avx512, __attribute__((target("avx512f,fma"))), AVX512_TILES)
-#endif
-
-/* The kernels, or NULL: no AVX-512 (or CN_SIMD=avx2|generic, a cap for
- * testing the other path) */
-static const akern *pick_akern(void) {
-#ifdef HAVE_AKERN
-    __builtin_cpu_init();
-    const char *cap = getenv("CN_SIMD");
-    if (__builtin_cpu_supports("avx512f") && !(cap && (!strcmp(cap, "generic") || !strcmp(cap, "avx2"))))
-        return &akern_avx512;
-#endif
-    return NULL;
-}
-
 /* ---- fast path: drivers ------------------------------------------------- */
 #define KC 256                          /* forward: rows of w per k block */
 #define DC 128                          /* backward: rows of w / dw per work item */
@@ -434,7 +113,7 @@ static int tune(const char *name, int def) {
 
 /* Column vectors of a row of M >= VL: full ones at v*VL, then (M % VL !=
  * 0) one at M - VL. so[v] = offset; returns the count. */
-static int col_vectors(int M, ptrdiff_t *so) {
+static int col_vectors(int M, int VL, ptrdiff_t *so) {
     int nfull = M / VL, nvec = nfull + (M % VL != 0);
     for (int v = 0; v < nvec; v++) so[v] = v < nfull ? (ptrdiff_t)v * VL : M - VL;
     return nvec;
@@ -452,10 +131,11 @@ static void panel(int n, int np, int p, int *v0, int *nv) {
  * added in order with the bias (and ReLU) in a last pass over out, so the
  * result depends on the thread count only, not on the schedule. Per k
  * block and panel of w: every row tile of x, the next panel prefetched. */
-static int affine_fwd(cn_ctx *ctx, const akern *kern, real *out, const real *x, const real *w,
+static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const real *x, const real *w,
                       const real *b, int N, int D, int M, int relu) {
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
+    const int VL = kern->vl;
     const int nfull = M / VL, nvec = nfull + (M % VL != 0); /* M >= VL */
     const int npan = (nvec + kern->nv_f - 1) / kern->nv_f; /* panels of w */
     const size_t Mp = (size_t)nvec * VL, kc = tune("AKC", KC);
@@ -477,7 +157,7 @@ static int affine_fwd(cn_ctx *ctx, const akern *kern, real *out, const real *x, 
     if (!ws) return CN_ENOMEM;
     ptrdiff_t *so = (ptrdiff_t *)ws;
     real *part = ws + ofs_sz;
-    col_vectors(M, so);
+    col_vectors(M, VL, so);
     const real *W = w;
     const ptrdiff_t ldw = M;
     const int items = G * ncc;
@@ -536,10 +216,11 @@ static int affine_fwd(cn_ctx *ctx, const akern *kern, real *out, const real *x, 
  * its columns of dx (dx^T[rows] = w[rows, :] dout^T by row tile of w, the
  * next rows of w prefetched, then transposed into dx): w is read and dw
  * written once, in one pass. Results do not depend on the schedule. */
-static int affine_bwd(cn_ctx *ctx, const akern *kern, real *dx, real *dw, real *db,
+static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, real *db,
                       const real *dout, const real *x, const real *w, int N, int D, int M) {
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
+    const int VL = kern->vl;
     const int nvec = M / VL + (M % VL != 0); /* M >= VL */
     const int MRW = kern->mr_w, MRX = kern->mr_x, RND = kern->rn_d, DKD = kern->dk_d;
     const int npw = (nvec + kern->nv_w - 1) / kern->nv_w;     /* panels of dout for dw */
@@ -564,7 +245,7 @@ static int affine_bwd(cn_ctx *ctx, const akern *kern, real *dx, real *dw, real *
     if (!ws) return CN_ENOMEM;
     ptrdiff_t *so = (ptrdiff_t *)ws;
     real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *dr = dt + dt_sz, *xr = dr + dr_sz, *thr0 = xr + xr_sz;
-    col_vectors(M, so); /* dw stores where dout is read: C offsets = so */
+    col_vectors(M, VL, so); /* dw stores where dout is read: C offsets = so */
     for (int p = 0; p < npw; p++) { /* panel p of dout at gpk + N*v0*VL */
         int v0, nv;
         panel(nvec, npw, p, &v0, &nv);
@@ -660,7 +341,14 @@ static int affine_bwd(cn_ctx *ctx, const akern *kern, real *dx, real *dw, real *
     return CN_OK;
 }
 
-/* OpenBLAS (M < VL, or no AVX-512), single-threaded by the context; the
+/* The context's kernels, or NULL for OpenBLAS: a row narrower than a
+ * vector (the net's 10-class layer at VL 16) was measured faster there. */
+static const affine_kern *own_kern(const cn_ctx *ctx, int M) {
+    const affine_kern *k = affine_kern_for(cn__simd(ctx));
+    return M < k->vl ? NULL : k;
+}
+
+/* OpenBLAS (M < VL), single-threaded by the context; the
  * threads split the output: columns of out (in blocks of 16), rows of dw
  * and columns of dx, so OpenBLAS's own pool never competes with OpenMP's. */
 static void split16(int n, int T, int id, int *lo, int *hi) {
@@ -718,7 +406,7 @@ int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
                           const real *b, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    const akern *kern = M < VL ? NULL : pick_akern();
+    const affine_kern *kern = own_kern(ctx, M);
     return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 0) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 0);
 }
 
@@ -726,7 +414,7 @@ int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real
                            const real *x, const real *w, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    const akern *kern = M < VL ? NULL : pick_akern();
+    const affine_kern *kern = own_kern(ctx, M);
     return kern ? affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M)
                 : affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M);
 }
@@ -803,7 +491,7 @@ int FN(cn_affine_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real
                                const real *b, int N, int D, int M) {
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
-    const akern *kern = M < VL ? NULL : pick_akern();
+    const affine_kern *kern = own_kern(ctx, M);
     return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 1) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 1);
 }
 

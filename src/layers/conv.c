@@ -100,19 +100,20 @@ int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const 
  * length VL (the chunk and tile sizes below follow it). */
 /* ---- fast path: plan and workspace ---------------------------------------- */
 #define COL_BYTES ((size_t)1 << 20)        /* per-thread column chunk: about L2 */
-#define VPART_BYTES ((size_t)8 << 20)      /* per-thread vector dw partials, at most */
 #define WS_MAX_BYTES ((size_t)1 << 30)     /* whole workspace, at most */
 
-/* Workspace (CN_WS_IM2COL): off[K] (ints, shared), then per thread
- * xpad | col | tile | part | vb; sizes in reals, each a multiple of 16. */
+/* Workspace (CN_WS_IM2COL): off[K] (ints, shared), gsum (backward), then
+ * per thread xpad | col | tile | part | vb | pix; sizes in reals, each a
+ * multiple of 16. */
 typedef struct {
     int Ho, Wo, Hp, Wp, P, K;
-    int cp, nch, nt, vpart;
+    int cp, nch, nt;
     int ldt;           /* row stride of tile: cp + VL, so rows do not alias in L1 */
+    int Fp;            /* backward: F rounded up to vectors (dout^T rows, dw^T rows) */
     int implicit;      /* columns read straight from xpad (see tile_body) */
-    size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, per_thread;
+    size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, pix_sz, per_thread;
     real *ws;
-    int *off;          /* [K] implicit tap offsets into xpad, or NULL */
+    int *off;          /* [K] tap offsets into xpad: off[k] = (c*Hp + kh)*Wp + kw */
     int groups;        /* backward: dw/db item groups (2 per thread) */
     real *gsum;        /* backward: [groups, F*K + F] group sums */
     conv_geo g;
@@ -125,7 +126,7 @@ enum { PLAN_FORWARD, PLAN_BACKWARD, PLAN_BACKWARD_DX };
 /* this thread's buffers */
 typedef struct {
     real *xpad, *col, *tile, *part;
-    int *vb;
+    int *vb, *pix;
 } thr_bufs;
 
 static thr_bufs thr(const conv_plan *pl, int t) {
@@ -136,6 +137,7 @@ static thr_bufs thr(const conv_plan *pl, int t) {
     r.tile = r.col + pl->col_sz;
     r.part = r.tile + pl->tile_sz;
     r.vb = (int *)(r.part + pl->part_sz);
+    r.pix = (int *)(r.part + pl->part_sz + pl->vb_sz);
     return r;
 }
 
@@ -170,19 +172,21 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     size_t items = (size_t)s->N * pl->nch;
     pl->nt = items < (size_t)nt ? (int)items : nt;
     pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
-    pl->shared_sz = pl->implicit ? round16(pl->K) : 0; /* K ints fit in K reals */
+    pl->shared_sz = round16(pl->K); /* off: K ints fit in K reals */
     pl->groups = items < 2 * (size_t)pl->nt ? (int)items : 2 * pl->nt;
     size_t gsum_off = pl->shared_sz;
     if (backward) pl->shared_sz += round16(cn__mul(pl->groups, (size_t)s->F * pl->K + s->F));
     pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
-    pl->col_sz = pl->implicit ? 0 : round16((size_t)pl->K * cp); /* im2col / dcol */
+    /* im2col (forward) / dcol (dx) when not implicit; dw reads xpad in place */
+    pl->col_sz = pl->implicit || mode == PLAN_BACKWARD ? 0 : round16((size_t)pl->K * cp);
     pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
+    pl->pix_sz = backward ? round16(cp) : 0;
     pl->ldt = (int)cp + VL;
+    pl->Fp = (s->F + VL - 1) / VL * VL;
     pl->tile_sz = round16(cn__mul(s->F, cp + VL));
-    size_t fk = (size_t)s->F * pl->K;
-    pl->vpart = backward && fk * VL * sizeof(real) <= VPART_BYTES;
-    pl->part_sz = backward ? round16((pl->vpart ? fk * VL : fk) + s->F) : 0;
-    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz + pl->vb_sz;
+    if (backward && cn__mul(cp, pl->Fp) > pl->tile_sz) pl->tile_sz = round16(cp * pl->Fp); /* dout^T */
+    pl->part_sz = backward ? round16(cn__mul(pl->K, pl->Fp) + s->F) : 0; /* dw^T [K, Fp] | db [F] */
+    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz + pl->vb_sz + pl->pix_sz;
     size_t bytes = cn__mul(cn__mul(per, pl->nt) + pl->shared_sz, sizeof(real));
     if (pl->xpad_sz < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM,
@@ -193,14 +197,11 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     if (!pl->ws) return CN_ENOMEM;
     pl->g = (conv_geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride};
     pl->gsum = backward ? pl->ws + gsum_off : NULL;
-    pl->off = NULL;
-    if (pl->implicit) {
-        pl->off = (int *)pl->ws;
-        int k = 0;
-        for (int c = 0; c < s->C; c++)
-            for (int kh = 0; kh < s->HH; kh++)
-                for (int kw = 0; kw < s->WW; kw++) pl->off[k++] = (c * pl->Hp + kh) * pl->Wp + kw;
-    }
+    pl->off = (int *)pl->ws;
+    int k = 0;
+    for (int c = 0; c < s->C; c++)
+        for (int kh = 0; kh < s->HH; kh++)
+            for (int kw = 0; kw < s->WW; kw++) pl->off[k++] = (c * pl->Hp + kh) * pl->Wp + kw;
     return CN_OK;
 }
 
@@ -310,14 +311,18 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
     const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch, VL = pl.vl;
     const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
     const long items = (long)s->N * nch;
-    const int nt = pl.nt, vpart = pl.vpart;
-    const size_t fk = (size_t)F * K, dbo = vpart ? fk * VL : fk; /* db after dw in part */
+    const int nt = pl.nt, Fp = pl.Fp;
+    const size_t fk = (size_t)F * K, dbo = (size_t)K * Fp; /* db after dw^T in part */
 
     /* dw, db: the items are cut into `groups` fixed ranges, taken by the
      * threads dynamically (a thread that loses its core to another process
      * does not hold the others up). A group sums into its thread's partials,
      * then folds them into its own row of gsum; the rows are added in order,
-     * so the result does not depend on which thread ran which group. */
+     * so the result does not depend on which thread ran which group.
+     * Per item, dw^T[K, Fp] += X(k, q) dout^T[q, :] over the item's pixels q
+     * (X read in place in xpad at off[k] + pix[q], any stride; dout's chunk
+     * transposed once into tile), so every register tile sums a whole chunk
+     * before it touches the partials. */
     if (dw || db) {
         const int groups = pl.groups;
         real *gsum = pl.gsum; /* [groups, F*K + F] */
@@ -338,22 +343,19 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
                             pad_sample(t.xpad, x + n * xs, s, pl.Hp, pl.Wp, pl.vl);
                             have = n;
                         }
-                        const real *X = columns(&pl, &t, p0, len);
-                        int lv = len / VL * VL; /* implicit: lv == len */
-                        pl.kern->dw(F, K, lv, len - lv, g, P, X, cp, pl.off, t.vb, t.part, vpart);
+                        pl.kern->transpose(t.tile, Fp, g, P, F, len, Fp); /* [len, Fp] */
+                        for (int q = 0; q < len; q++) {
+                            int p = p0 + q;
+                            t.pix[q] = (p / pl.Wo * pl.Wp + p % pl.Wo) * s->stride;
+                        }
+                        pl.kern->dwt(K, Fp / VL, len, t.xpad, pl.off, t.pix, t.tile, Fp, t.part, Fp);
                     }
                     if (db) pl.kern->rowsum(F, len, g, P, t.part + dbo);
                 }
                 real *row = gsum + (size_t)gi * (fk + F);
-                if (dw)
-                    for (size_t q = 0; q < fk; q++) {
-                        real v = 0;
-                        if (vpart)
-                            for (int l = 0; l < VL; l++) v += t.part[q * VL + l];
-                        else
-                            v = t.part[q];
-                        row[q] = v;
-                    }
+                if (dw) /* dw^T back to [F, K] */
+                    for (int k = 0; k < K; k++)
+                        for (int f = 0; f < F; f++) row[(size_t)f * K + k] = t.part[(size_t)k * Fp + f];
                 if (db) memcpy(row + fk, t.part + dbo, sizeof(real) * F);
             }
         }

@@ -21,23 +21,27 @@ typedef struct {
  * (Column addressing: see simd/conv.c.) */
 enum { MODE_NN = 0, MODE_IMB = 1, MODE_IMC = 2 };
 
+#define TR_ARGS real *T, ptrdiff_t ldt, const real *S, ptrdiff_t lds, int rows, int cols, int rpad
+
 #define CONV_GEMM_ARGS                                                                     \
     int mode, int M, int ncols, int Kr, const real *A, ptrdiff_t ars, ptrdiff_t acs,      \
         const real *B, ptrdiff_t ldb, const int *off, const int *vb, real *C, ptrdiff_t ldc, \
         const real *bias, int relu
-#define CONV_DW_ARGS                                                                       \
-    int F, int K, int len, int tail, const real *G, ptrdiff_t ldg, const real *X,         \
-        ptrdiff_t ldx, const int *off, const int *vb, real *part, int vpart
+#define CONV_DWT_ARGS                                                                      \
+    int K, int nvf, int len, const real *xp, const int *off, const int *pix, const real *T, \
+        ptrdiff_t ldt, real *C, ptrdiff_t ldc
 
 typedef struct {
     int vl;      /* lanes of one vector */
     int nv;      /* vectors of columns in the GEMM's register tile */
     /* C[M, ncols] = A B (+ bias, relu); ncols a multiple of vl */
     void (*gemm)(CONV_GEMM_ARGS);
-    /* part[F,K(,vl)] += G[F, n] X[K, n]^T, n = len + tail columns */
-    void (*dw)(CONV_DW_ARGS);
+    /* dw^T: C[K, nvf*vl] += sum over q < len of xp[off[k] + pix[q]] T[q, :] */
+    void (*dwt)(CONV_DWT_ARGS);
     /* sums[r] += sum_p G[r][p], p < n */
     void (*rowsum)(int R, int n, const real *G, ptrdiff_t ldg, real *sums);
+    /* T[j*ldt + i] = S[i*lds + j] (i < rows, j < cols), zero for rows <= i < rpad */
+    void (*transpose)(TR_ARGS);
     void (*im2col)(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n);
     void (*col2im)(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo *g, int p0, int n);
 } conv_kern;
@@ -54,6 +58,54 @@ static inline const conv_kern *conv_kern_for(int level) {
 #endif
     (void)level;
     return &FN(cn__conv_kern_generic);
+}
+
+/* ---- affine (kernels in simd/affine.c, drivers in affine.c) -------------- */
+/* A prefetch cursor: `lpr` cache lines per row, rows `skip` bytes apart
+ * after a row's last line, `left` lines to go, then `next`. */
+typedef struct pfcur {
+    const char *p;
+    ptrdiff_t skip;
+    int lpr, j, left, rw; /* rw: prefetch for writing */
+    const struct pfcur *next;
+} pfcur;
+
+#define GEMMR_ARGS                                                                           \
+    int R, int nv, int K, const real *A, ptrdiff_t ars, const real *P, ptrdiff_t ldp,       \
+        ptrdiff_t plast, real *C, ptrdiff_t ldc, int accum, pfcur *pc
+#define DOT_ARGS                                                                             \
+    int rn, int dk, int nvec, const real *G, ptrdiff_t ldg, const real *W, ptrdiff_t ldw,   \
+        const ptrdiff_t *so, real *out, ptrdiff_t ldo
+#define GEMMW_ARGS                                                                           \
+    int mr, int nv, int K, const real *A, ptrdiff_t acs, const real *P, real *C,            \
+        ptrdiff_t ldc, const ptrdiff_t *co, pfcur *pc
+#define PACK_ARGS real *P, const real *S, ptrdiff_t lds, const ptrdiff_t *so, int nv, int rows
+
+/* Tile shapes (rows MR x vectors NV) for the forward, dw and dx; dots RN x
+ * DK for dx's left-over rows; the kernels (see simd/affine.c for each). */
+typedef struct {
+    int vl;
+    int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x, rn_d, dk_d;
+    void (*gemm_f)(GEMMR_ARGS);
+    void (*gemm_x)(GEMMR_ARGS);
+    void (*gemm_w)(GEMMW_ARGS);
+    void (*dot)(DOT_ARGS);
+    void (*pack)(PACK_ARGS);
+    void (*transpose)(TR_ARGS);
+} affine_kern;
+
+extern const affine_kern FN(cn__affine_kern_generic);
+#ifdef CN_X86_LEVELS
+extern const affine_kern FN(cn__affine_kern_avx2), FN(cn__affine_kern_avx512);
+#endif
+
+static inline const affine_kern *affine_kern_for(int level) {
+#ifdef CN_X86_LEVELS
+    if (level == CN_SIMD_AVX512) return &FN(cn__affine_kern_avx512);
+    if (level == CN_SIMD_AVX2) return &FN(cn__affine_kern_avx2);
+#endif
+    (void)level;
+    return &FN(cn__affine_kern_generic);
 }
 
 #endif

@@ -44,6 +44,11 @@
 #endif
 
 #define VL ((int)(VBYTES / sizeof(real))) /* lanes of one vreal */
+#ifdef CN_REAL_F64 /* the same, for the preprocessor */
+#define VLN (VBYTES / 8)
+#else
+#define VLN (VBYTES / 4)
+#endif
 typedef real vreal __attribute__((vector_size(VBYTES)));
 #ifdef CN_REAL_F64
 typedef int64_t vmask __attribute__((vector_size(VBYTES)));

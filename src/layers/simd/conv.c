@@ -7,28 +7,32 @@
  * (SSE2, no FMA: a product and a sum per step) 16 (GEMM 4x2, dots 2x4). */
 #include "../simd.h"
 #include "../kern.h"
+#include "vtrans.h"
 
+/* GEMM tile T_MR x T_NV; dw tiles: DWT_NV vectors of channels at most, and
+ * the taps per tile for each width nv (DWT_MR(nv)), so that MR*NV fills the
+ * accumulator registers. */
 #if CN_SIMD_LEVEL == 2
 #define T_MR 8
 #define T_NV 3
-#define T_DF 4
-#define T_DK 6
+#define DWT_NV 4
+#define DWT_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : (nv) == 2 ? 12 : 16)
 #elif CN_SIMD_LEVEL == 1
 #define T_MR 6
 #define T_NV 2
-#define T_DF 2
-#define T_DK 6
+#define DWT_NV 2
+#define DWT_MR(nv) ((nv) == 2 ? 6 : 8)
 #else
 #define T_MR 4
 #define T_NV 2
-#define T_DF 2
-#define T_DK 4
+#define DWT_NV 2
+#define DWT_MR(nv) ((nv) == 2 ? 4 : 6)
 #endif
 /* the largest register tiles (arrays have fixed sizes so they live in registers) */
 #define MR_MAX T_MR
 #define NV_MAX T_NV
-#define DF_MAX T_DF
-#define DK_MAX T_DK
+#define DWT_MR_MAX 16
+#define NV_MAX_DWT 4
 
 /* Column data (K rows: taps c,kh,kw; columns: output pixels) is addressed
  * one of two ways:
@@ -132,77 +136,52 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
     }
 }
 
-/* One tile of dots: for f < fr (<= DF), k < kr (<= DK):
- *   sum_q G[f][q] X(k, q) over q < len (len a multiple of VL) plus scalar q
- *   in [len, len+tail) (explicit only), added to part: vector partials
- *   part[(f*ldp + k)*VL + lane] when vpart, else scalar part[f*ldp + k].
- *   X(k, q) is explicit X[k*ldx + q] or implicit X[off[k] + vb[q/VL] + q%VL]. */
-INLINE void dot_body(const int IMPL, const int DF, const int DK, int fr, int kr, int len,
-                     int tail, const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx,
-                     const int *off, const int *vb, real *part, ptrdiff_t ldp, int vpart) {
-    vreal acc[DF_MAX][DK_MAX];
-    const real *g[DF_MAX], *xr[DK_MAX];
+/* dw, transposed: C[K, nvf*VL] += A B over len output pixels, where
+ *   A(k, q) = xpad[off[k] + pix[q]]   (tap k of output pixel q, read in
+ *             place for any stride: pix[q] = i*st*Wp + j*st),
+ *   B(q, f) = T[q*ldt + f]            (dout^T, channels padded to vectors),
+ * so a register tile (MR taps by NV vectors of channels) sums over all len
+ * pixels before it touches memory once, and needs no lane reduction. */
+INLINE void tile_dwt(const int MR, const int NV, int mr, int len, const real *xp, const int *off,
+                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+    vreal acc[DWT_MR_MAX][NV_MAX_DWT];
+    const real *a[DWT_MR_MAX];
 #pragma GCC unroll 16
-    for (int f = 0; f < DF; f++) g[f] = G + (f < fr ? f : fr - 1) * ldg;
+    for (int r = 0; r < MR; r++) {
+        a[r] = xp + off[r < mr ? r : mr - 1];
 #pragma GCC unroll 16
-    for (int k = 0; k < DK; k++) {
-        int kk = k < kr ? k : kr - 1;
-        xr[k] = IMPL ? X + off[kk] : X + kk * ldx;
+        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
     }
+    for (int q = 0; q < len; q++, T += ldt) {
+        const ptrdiff_t o = pix[q];
+        vreal bv[NV_MAX_DWT];
 #pragma GCC unroll 16
-    for (int f = 0; f < DF; f++)
+        for (int v = 0; v < NV; v++) VLOAD(bv[v], T + v * VL);
 #pragma GCC unroll 16
-        for (int k = 0; k < DK; k++) acc[f][k] = (vreal){0};
-    for (int q = 0; q < len; q += VL) {
-        ptrdiff_t xo = IMPL ? vb[q / VL] : q;
-        vreal gv[DF_MAX];
+        for (int r = 0; r < MR; r++) {
+            real ar = a[r][o];
 #pragma GCC unroll 16
-        for (int f = 0; f < DF; f++) VLOAD(gv[f], g[f] + q);
-#pragma GCC unroll 16
-        for (int k = 0; k < DK; k++) {
-            vreal xv;
-            VLOAD(xv, xr[k] + xo);
-#pragma GCC unroll 16
-            for (int f = 0; f < DF; f++) acc[f][k] += gv[f] * xv;
+            for (int v = 0; v < NV; v++) acc[r][v] += ar * bv[v];
         }
     }
 #pragma GCC unroll 16
-    for (int f = 0; f < DF; f++)
+    for (int r = 0; r < MR; r++)
+        if (r < mr)
 #pragma GCC unroll 16
-        for (int k = 0; k < DK; k++) {
-            if (f >= fr || k >= kr) continue;
-            real t = 0;
-            if (!IMPL)
-                for (int q = len; q < len + tail; q++) t += g[f][q] * xr[k][q];
-            if (vpart) {
-                real *pp = part + (f * ldp + k) * VL;
+            for (int v = 0; v < NV; v++) {
+                real *cp = C + r * ldc + v * VL;
                 vreal old;
-                VLOAD(old, pp);
-                old += acc[f][k];
-                old[0] += t;
-                VSTORE(pp, old);
-            } else {
-                real sum = t;
-                for (int l = 0; l < VL; l++) sum += acc[f][k][l];
-                part[f * ldp + k] += sum;
+                VLOAD(old, cp);
+                old += acc[r][v];
+                VSTORE(cp, old);
             }
-        }
 }
 
-/* part[F,K(,VL)] += G[F, n] X[K, n]^T, n = len + tail columns. */
-INLINE void dw_body(const int IMPL, const int DF, const int DK, int F, int K, int len, int tail,
-                    const real *G, ptrdiff_t ldg, const real *X, ptrdiff_t ldx, const int *off,
-                    const int *vb, real *part, int vpart) {
-    for (int f0 = 0; f0 < F; f0 += DF) {
-        int fr = F - f0 < DF ? F - f0 : DF;
-        for (int k0 = 0; k0 < K; k0 += DK) {
-            int kr = K - k0 < DK ? K - k0 : DK;
-            dot_body(IMPL, DF, DK, fr, kr, len, tail, G + f0 * ldg, ldg,
-                     IMPL ? X : X + k0 * ldx, ldx, IMPL ? off + k0 : NULL, vb,
-                     part + (vpart ? (f0 * (ptrdiff_t)K + k0) * VL : f0 * (ptrdiff_t)K + k0), K,
-                     vpart);
-        }
-    }
+/* every tap by NV vectors of channels, MR taps a tile */
+INLINE void dwt_rows(const int MR, const int NV, int K, int len, const real *xp, const int *off,
+                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+    for (int k0 = 0; k0 < K; k0 += MR)
+        tile_dwt(MR, NV, K - k0 < MR ? K - k0 : MR, len, xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc);
 }
 
 /* sums[r] += sum_p G[r][p], p < n (vector accumulators, then the lanes) */
@@ -297,10 +276,21 @@ static void gemm_k(CONV_GEMM_ARGS) {
     else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
     else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
 }
-static void dw_k(CONV_DW_ARGS) {
-    if (off) dw_body(1, T_DF, T_DK, F, K, len, tail, G, ldg, X, ldx, off, vb, part, vpart);
-    else dw_body(0, T_DF, T_DK, F, K, len, tail, G, ldg, X, ldx, off, vb, part, vpart);
+static void dwt_k(CONV_DWT_ARGS) {
+    for (int v0 = 0; v0 < nvf; v0 += DWT_NV) {
+        const real *Tv = T + v0 * VL;
+        real *Cv = C + v0 * VL;
+        switch (nvf - v0 < DWT_NV ? nvf - v0 : DWT_NV) {
+#if DWT_NV >= 4
+        case 4: dwt_rows(DWT_MR(4), 4, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        case 3: dwt_rows(DWT_MR(3), 3, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+#endif
+        case 2: dwt_rows(DWT_MR(2), 2, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        default: dwt_rows(DWT_MR(1), 1, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        }
+    }
 }
+static void transpose_k(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }
 static void rowsum_k(int R, int n, const real *G, ptrdiff_t ldg, real *sums) { rowsum_body(R, n, G, ldg, sums); }
 static void im2col_k(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n) {
     im2col_body(col, ldc, xpad, g, p0, n);
@@ -309,4 +299,4 @@ static void col2im_k(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo 
     col2im_body(xpad, col, ldc, g, p0, n);
 }
 
-const conv_kern KFN(cn__conv_kern) = {VL, T_NV, gemm_k, dw_k, rowsum_k, im2col_k, col2im_k};
+const conv_kern KFN(cn__conv_kern) = {VL, T_NV, gemm_k, dwt_k, rowsum_k, transpose_k, im2col_k, col2im_k};

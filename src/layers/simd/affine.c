@@ -1,0 +1,214 @@
+/* simd/affine.c — the affine layer's kernels, compiled once per SIMD level
+ * (simd.h): register tiles for the forward (rows of x by vectors of a row of
+ * w), dw (rows of a copy of x^T by a packed panel of dout) and dx (rows of w
+ * by vectors of dout^T), dot products for dx's left-over rows, panel packing
+ * and register transposes. The drivers (blocking, threads, prefetch
+ * cursors) are in ../affine.c. Register tiles: avx512 has 32 vector
+ * registers (forward 5x5, dw/dx 8x3, dots 2x8); avx2 and generic 16
+ * (6x2 = 12 accumulators, dots 2x4; generic has no FMA, a product and a sum
+ * per step: 4x2). */
+#include "../simd.h"
+#include "../kern.h"
+#include "vtrans.h"
+
+#if CN_SIMD_LEVEL == 2
+#ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV; dx dots RN, DK */
+#define AVX512_TILES 5, 5, 8, 3, 8, 3, 2, 8
+#endif
+#define TILES AVX512_TILES
+#elif CN_SIMD_LEVEL == 1
+#define TILES 6, 2, 6, 2, 6, 2, 2, 4
+#else
+#define TILES 4, 2, 4, 2, 4, 2, 2, 3
+#endif
+#define MR_MAX 12
+#define NV_MAX 8
+#define RN_MAX 4
+#define DK_MAX 8
+
+#define GEMMR_PASS R, nv, K, A, ars, P, ldp, plast, C, ldc, accum, pc
+
+/* one line of the cursor (locals pp, pj, pleft) */
+#define PF_STEP                              \
+    if (pleft > 0) {                         \
+        if (pc->rw)                          \
+            __builtin_prefetch(pp, 1, 3);    \
+        else                                 \
+            __builtin_prefetch(pp, 0, 3);    \
+        pp += 64;                            \
+        pleft--;                             \
+        if (++pj == pc->lpr) {               \
+            pj = 0;                          \
+            pp += pc->skip;                  \
+        }                                    \
+    }
+
+/* "Rows" tiles (forward, dx): A read in place by rows, A(r, k) = A[r*ars +
+ * k]; rows >= mr repeat row mr - 1 and are not stored. P's vectors at P +
+ * k*ldp + v*VL, the last one at + plast (the tail vector); C's contiguous
+ * (a buffer of the driver's); accum adds the sums to C. */
+INLINE void tile_rows(const int MR, const int NV, int mr, int K, const real *A, ptrdiff_t ars,
+                      const real *P, ptrdiff_t ldp, ptrdiff_t plast, real *C, ptrdiff_t ldc,
+                      int accum, pfcur *pc) {
+    vreal acc[MR_MAX][NV_MAX];
+    const real *a[MR_MAX];
+    const char *pp = pc->p;
+    int pj = pc->j, pleft = pc->left;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        a[r] = A + (r < mr ? r : mr - 1) * ars;
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
+    }
+    for (int k = 0; k < K; k++, P += ldp) {
+        PF_STEP
+        vreal pv[NV_MAX];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) VLOAD(pv[v], P + (v < NV - 1 ? v * VL : plast));
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            real ar = a[r][k];
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v];
+        }
+    }
+    pc->p = pp;
+    pc->j = pj;
+    pc->left = pleft;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+        if (r < mr)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) {
+                real *cp = C + r * ldc + v * VL;
+                if (accum) {
+                    vreal old;
+                    VLOAD(old, cp);
+                    acc[r][v] += old;
+                }
+                VSTORE(cp, acc[r][v]);
+            }
+}
+#define TILE(n) tile_rows(MR, n, mr, K, a, ars, P, ldp, plast, c, ldc, accum, pc)
+INLINE void gemm_rows(const int MR, const int NV, GEMMR_ARGS) {
+    for (int r0 = 0; r0 < R; r0 += MR) {
+        int mr = R - r0 < MR ? R - r0 : MR;
+        while (pc->left == 0 && pc->next) *pc = *pc->next;
+        const real *a = A + r0 * ars;
+        real *c = C + r0 * ldc;
+        if (nv == NV) TILE(NV);
+        else if (NV > 7 && nv == 7) TILE(7);
+        else if (NV > 6 && nv == 6) TILE(6);
+        else if (NV > 5 && nv == 5) TILE(5);
+        else if (NV > 4 && nv == 4) TILE(4);
+        else if (NV > 3 && nv == 3) TILE(3);
+        else if (NV > 2 && nv == 2) TILE(2);
+        else TILE(1);
+    }
+}
+#undef TILE
+
+/* dx's left-over rows: out[n*ldo + d] = sum_v G[n*ldg + v*VL ..] . W[d*ldw +
+ * so[v] ..] for n < rn, d < dk: dot products of packed rows of dout (the
+ * tail vector's overlapped lanes zeroed) with rows of w read in place. */
+INLINE void dot_body(const int RN, const int DK, DOT_ARGS) {
+    vreal acc[RN_MAX][DK_MAX];
+    const real *g[RN_MAX], *wr[DK_MAX];
+#pragma GCC unroll 16
+    for (int n = 0; n < RN; n++) g[n] = G + (n < rn ? n : rn - 1) * ldg;
+#pragma GCC unroll 16
+    for (int d = 0; d < DK; d++) wr[d] = W + (d < dk ? d : dk - 1) * ldw;
+#pragma GCC unroll 16
+    for (int n = 0; n < RN; n++)
+#pragma GCC unroll 16
+        for (int d = 0; d < DK; d++) acc[n][d] = (vreal){0};
+    for (int v = 0; v < nvec; v++) {
+        vreal gv[RN_MAX];
+#pragma GCC unroll 16
+        for (int n = 0; n < RN; n++) VLOAD(gv[n], g[n] + v * VL);
+        ptrdiff_t o = so[v];
+#pragma GCC unroll 16
+        for (int d = 0; d < DK; d++) {
+            vreal wv;
+            VLOAD(wv, wr[d] + o);
+#pragma GCC unroll 16
+            for (int n = 0; n < RN; n++) acc[n][d] += gv[n] * wv;
+        }
+    }
+#pragma GCC unroll 16
+    for (int n = 0; n < RN; n++)
+        if (n < rn)
+#pragma GCC unroll 16
+            for (int d = 0; d < DK; d++)
+                if (d < dk) out[n * ldo + d] = hsum(&acc[n][d]);
+}
+
+/* dw's tiles: A with a tile's MR rows at consecutive addresses, A(r, k) =
+ * A[k*acs + r] (x[:, rows], copied: see affine_bwd); P a packed panel,
+ * vectors at P + k*ldp + v*VL; C's vectors at C + r*ldc + co[v]; the
+ * cursor: the next rows of dw (prefetched for writing), then w's for dx. */
+INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, ptrdiff_t acs,
+                    const real *P, ptrdiff_t ldp, real *C, ptrdiff_t ldc, const ptrdiff_t *co,
+                    pfcur *pc) {
+    vreal acc[MR_MAX][NV_MAX];
+    const char *pp = pc->p;
+    int pj = pc->j, pleft = pc->left;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
+    for (int k = 0; k < K; k++, A += acs, P += ldp) {
+        PF_STEP
+        vreal pv[NV_MAX];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) VLOAD(pv[v], P + v * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            real ar = A[r];
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v];
+        }
+    }
+    pc->p = pp;
+    pc->j = pj;
+    pc->left = pleft;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+        if (r < mr)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) VSTORE(C + r * ldc + co[v], acc[r][v]);
+}
+#define TILE(n) tile_dw(MR, n, mr, K, A, acs, P, nv * VL, C, ldc, co, pc)
+/* one tile of mr <= MR rows by an nv-vector panel */
+INLINE void gemm_dw_body(const int MR, const int NV, GEMMW_ARGS) {
+    while (pc->left == 0 && pc->next) *pc = *pc->next;
+    if (nv == NV) TILE(NV);
+    else if (NV > 5 && nv == 5) TILE(5);
+    else if (NV > 4 && nv == 4) TILE(4);
+    else if (NV > 3 && nv == 3) TILE(3);
+    else if (NV > 2 && nv == 2) TILE(2);
+    else TILE(1);
+}
+#undef TILE
+
+/* P[k*nv*VL + v*VL + l] = S[k*lds + so[v] + l] for k < rows, v < nv */
+INLINE void pack_body(PACK_ARGS) {
+    for (int k = 0; k < rows; k++, S += lds, P += nv * VL)
+        for (int v = 0; v < nv; v++) {
+            vreal t;
+            VLOAD(t, S + so[v]);
+            VSTORE(P + v * VL, t);
+        }
+}
+
+#define DEFINE_AKERN(MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD)                                  \
+    static void gemm_f(GEMMR_ARGS) { gemm_rows(MRF, NVF, GEMMR_PASS); }                      \
+    static void gemm_x(GEMMR_ARGS) { gemm_rows(MRX, NVX, GEMMR_PASS); }                      \
+    static void dot(DOT_ARGS) { dot_body(RND, DKD, rn, dk, nvec, G, ldg, W, ldw, so, out, ldo); } \
+    static void gemm_w(GEMMW_ARGS) { gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc); } \
+    static void pack(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }                     \
+    static void transpose(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }    \
+    const affine_kern KFN(cn__affine_kern) = {VL, MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD,  \
+                                              gemm_f, gemm_x, gemm_w, dot, pack, transpose};
+#define DEFINE_AKERN_(...) DEFINE_AKERN(__VA_ARGS__)
+DEFINE_AKERN_(TILES)

@@ -1,0 +1,82 @@
+/* simd/vtrans.h — register transposes and lane sums for the kernel
+ * sources (included after simd.h; any VL). */
+#ifndef CN_VTRANS_H
+#define CN_VTRANS_H
+
+/* Two-source shuffle masks, built for any VL: round h of the transpose
+ * interleaves blocks of h lanes of a and b (indices >= VL pick from b). */
+#define SH_W(h, j) ((j) % (2 * (h)))
+#define SH_B(h, j) ((j) / (2 * (h)) * 2 * (h))
+#define SH_LO(h, j) (SH_W(h, j) < (h) ? SH_B(h, j) + SH_W(h, j) : SH_B(h, j) + SH_W(h, j) - (h) + VLN)
+#define SH_HI(h, j) (SH_W(h, j) < (h) ? SH_B(h, j) + (h) + SH_W(h, j) : SH_B(h, j) + SH_W(h, j) + VLN)
+#define SH_MASK(F, h) ((vmask){LANES(F, h)})
+#if VLN == 16
+#define LANES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), \
+        F(h, 8), F(h, 9), F(h, 10), F(h, 11), F(h, 12), F(h, 13), F(h, 14), F(h, 15)
+#define SH_ROUNDS SH_ROUND(8) SH_ROUND(4) SH_ROUND(2) SH_ROUND(1)
+#elif VLN == 8
+#define LANES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7)
+#define SH_ROUNDS SH_ROUND(4) SH_ROUND(2) SH_ROUND(1)
+#elif VLN == 4
+#define LANES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3)
+#define SH_ROUNDS SH_ROUND(2) SH_ROUND(1)
+#else
+#define LANES(F, h) F(h, 0), F(h, 1)
+#define SH_ROUNDS SH_ROUND(1)
+#endif
+
+/* lanes folded pairwise down to 4 (lane j += lane j ^ h), then summed in order */
+#define HS_X(h, j) ((j) ^ (h))
+INLINE real hsum(const vreal *pv) {
+    vreal v = *pv;
+#if VLN >= 16
+    v += __builtin_shuffle(v, SH_MASK(HS_X, 8));
+#endif
+#if VLN >= 8
+    v += __builtin_shuffle(v, SH_MASK(HS_X, 4));
+#endif
+    real s = 0;
+    for (int l = 0; l < (VL > 4 ? 4 : VL); l++) s += v[l];
+    return s;
+}
+
+/* T[j*ldt + i] = S[i*lds + j] for i < rows, j < cols; T[j*ldt + i] = 0 for
+ * rows <= i < rpad. Full VL x VL blocks are transposed in registers
+ * (log2(VL) rounds of two-source shuffles), edges element by element. */
+/* round h: rows i and i+h (i & h == 0) swap their off-diagonal h x h blocks */
+#define SH_ROUND(h)                                                       \
+    _Pragma("GCC unroll 16") for (int i = 0; i < VL; i++) if (!(i & h)) { \
+        vreal lo = __builtin_shuffle(t[i], t[i + h], SH_MASK(SH_LO, h));           \
+        vreal hi = __builtin_shuffle(t[i], t[i + h], SH_MASK(SH_HI, h));           \
+        t[i] = lo;                                                        \
+        t[i + h] = hi;                                                    \
+    }
+
+
+
+#define PFT 8 /* transposes: T's rows are written as streams, prefetched PFT vectors ahead */
+INLINE void transpose_body(TR_ARGS) {
+    for (int i0 = 0; i0 < rpad; i0 += VL) {
+        int ri = rows - i0 < 0 ? 0 : rows - i0 < VL ? rows - i0 : VL;
+        int wi = rpad - i0 < VL ? rpad - i0 : VL;
+        int j0 = 0;
+        if (ri == VL)
+            for (; j0 + VL <= cols; j0 += VL) {
+                vreal t[VL];
+#pragma GCC unroll 16
+                for (int i = 0; i < VL; i++) VLOAD(t[i], S + (i0 + i) * lds + j0);
+                SH_ROUNDS
+#pragma GCC unroll 16
+                for (int j = 0; j < VL; j++) {
+                    __builtin_prefetch(T + (j0 + j) * ldt + i0 + PFT * VL, 1, 3); /* rows of T are streams */
+                    VSTORE(T + (j0 + j) * ldt + i0, t[j]);
+                }
+            }
+        for (int j = j0; j < cols; j++) {
+            real *tr = T + j * ldt + i0;
+            for (int i = 0; i < wi; i++) tr[i] = i < ri ? S[(i0 + i) * lds + j] : 0;
+        }
+    }
+}
+
+#endif
