@@ -66,13 +66,13 @@ int cn__net_loss_f32(cn_ctx *ctx, cn_net *net, double *loss, float *scores, cons
                      const int32_t *y, int N);
 int cn__net_loss_f64(cn_ctx *ctx, cn_net *net, double *loss, double *scores, const double *X,
                      const int32_t *y, int N);
-/* The Solver's fused step over one segment of the flat block (layers/optim.c):
- * rule 0 sgd, 1 sgd_momentum (p1 momentum), 2 rmsprop (p1 decay), 3 adam
+/* The Solver's fused step over one segment of the flat block (layers/optim.c),
+ * at SIMD level `level` (cn__simd(ctx)): rule 0 sgd, 1 sgd_momentum (p1 momentum), 2 rmsprop (p1 decay), 3 adam
  * (p1, p2 betas); adds sum(w^2) before the update to *sumsq; CN_ENUM when a
  * gradient or a new value is not finite. */
-int cn__update_fused_f32(int rule, float *w, const float *dw, float *m, float *v, size_t n, double reg,
+int cn__update_fused_f32(int level, int rule, float *w, const float *dw, float *m, float *v, size_t n, double reg,
                          double lr, double p1, double p2, double eps, long t, double *sumsq);
-int cn__update_fused_f64(int rule, double *w, const double *dw, double *m, double *v, size_t n, double reg,
+int cn__update_fused_f64(int level, int rule, double *w, const double *dw, double *m, double *v, size_t n, double reg,
                          double lr, double p1, double p2, double eps, long t, double *sumsq);
 /* Build a net from a loaded tensor file; parameters from prefix+name,
  * falling back to name. */

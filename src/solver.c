@@ -226,6 +226,7 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     double part[64] = {0};
     int badp[64] = {0};
     double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
+    const int level = cn__simd(ctx);
 #pragma omp parallel num_threads(nt)
     {
         int T = 1, id = 0;
@@ -245,9 +246,9 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
             double reg = p->regularized ? net->reg : 0.0;
             char *W = (char *)net->pblock + from * esz, *D = (char *)net->gblock + from * esz;
             char *M = (char *)s->m + from * esz, *V = (char *)s->v + from * esz;
-            int r = esz == 4 ? cn__update_fused_f32(rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, s->lr,
+            int r = esz == 4 ? cn__update_fused_f32(level, rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, s->lr,
                                                     p1, c->beta2, c->epsilon, s->adam_t, p->regularized ? &part[id] : &(double){0})
-                             : cn__update_fused_f64(rule, (double *)W, (double *)D, (double *)M, (double *)V, cnt, reg,
+                             : cn__update_fused_f64(level, rule, (double *)W, (double *)D, (double *)M, (double *)V, cnt, reg,
                                                     s->lr, p1, c->beta2, c->epsilon, s->adam_t,
                                                     p->regularized ? &part[id] : &(double){0});
             badp[id] |= r != CN_OK;

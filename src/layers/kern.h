@@ -108,4 +108,31 @@ static inline const affine_kern *affine_kern_for(int level) {
     return &FN(cn__affine_kern_generic);
 }
 
+/* ---- update rules (kernels in simd/optim.c, entry points in optim.c) ---- */
+typedef struct {
+    int (*sgd)(real *w, const real *dw, size_t n, double lr);
+    int (*sgd_momentum)(real *w, const real *dw, real *v, size_t n, double lr, double momentum);
+    int (*rmsprop)(real *w, const real *dw, real *cache, size_t n, double lr, double decay_rate,
+                   double eps);
+    int (*adam)(real *w, const real *dw, real *m, real *v, size_t n, double lr, double beta1,
+                double beta2, double eps, long t);
+    /* the Solver's fused step: see cn__update_fused in net.h */
+    int (*fused)(int rule, real *w, const real *dw, real *m, real *v, size_t n, double reg,
+                 double lr, double p1, double p2, double eps, long t, double *sumsq);
+} optim_kern;
+
+extern const optim_kern FN(cn__optim_kern_generic);
+#ifdef CN_X86_LEVELS
+extern const optim_kern FN(cn__optim_kern_avx2), FN(cn__optim_kern_avx512);
+#endif
+
+static inline const optim_kern *optim_kern_for(int level) {
+#ifdef CN_X86_LEVELS
+    if (level == CN_SIMD_AVX512) return &FN(cn__optim_kern_avx512);
+    if (level == CN_SIMD_AVX2) return &FN(cn__optim_kern_avx2);
+#endif
+    (void)level;
+    return &FN(cn__optim_kern_generic);
+}
+
 #endif
