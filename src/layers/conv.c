@@ -344,9 +344,9 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
                             have = n;
                         }
                         pl.kern->transpose(t.tile, Fp, g, P, F, len, Fp); /* [len, Fp] */
-                        for (int q = 0; q < len; q++) {
-                            int p = p0 + q;
-                            t.pix[q] = (p / pl.Wo * pl.Wp + p % pl.Wo) * s->stride;
+                        for (int q = 0, i = p0 / pl.Wo, j = p0 % pl.Wo; q < len; q++) {
+                            t.pix[q] = (i * pl.Wp + j) * s->stride; /* pixel (i, j) */
+                            if (++j == pl.Wo) j = 0, i++;
                         }
                         pl.kern->dwt(K, Fp / VL, len, t.xpad, pl.off, t.pix, t.tile, Fp, t.part, Fp);
                     }
