@@ -108,7 +108,10 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     s->num_iterations = cfg->num_epochs * s->iters_per_epoch;
     s->best_val = -1;
     size_t esz = net->esz, nt = net->ntrain, nall = net->ntrain + net->nstate;
-    s->bufn = cfg->batch_size > 100 ? cfg->batch_size : 100;
+    /* one buffer size for training and accuracy checks: the checks run in
+     * chunks of at most the training batch (each sample's scores do not
+     * depend on the chunk), so activations are planned for one batch */
+    s->bufn = cfg->batch_size;
     s->m = calloc(nt ? nt : 1, esz);
     s->v = calloc(nt ? nt : 1, esz);
     s->best = malloc((nall ? nall : 1) * esz);
