@@ -45,6 +45,20 @@ void *cn__ws(cn_ctx *ctx, int slot, size_t bytes);
 /* Monotonic wall clock in seconds. */
 double cn__now(void);
 
+/* An update rule applied inside a backward pass (cn__affine_backward_upd):
+ * the Solver's fused step (rule 0 sgd, 1 sgd_momentum, 2 rmsprop, 3 adam;
+ * p1, p2 as cn__update_fused) on one weight whose moments are m, v; the
+ * pass adds sum(w^2) before the update to sumsq, and sets bad when a
+ * gradient or a new value is not finite. */
+typedef struct {
+    int level, rule;
+    double reg, lr, p1, p2, eps;
+    long t;
+    void *m, *v;
+    double sumsq;
+    int bad;
+} cn__wupd;
+
 /* The SIMD level of a context's kernels (NULL ctx: the CPU's best). */
 int cn__simd(const cn_ctx *ctx);
 

@@ -355,8 +355,17 @@ int cn_net_loss(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void
     if (!y && !scores) return CN_ERR(ctx, CN_EINVAL, "net loss: need labels or a scores buffer");
     int rc = cn_net_reserve(ctx, net, N);
     if (rc) return rc;
-    if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, scores, X, y, N);
-    return cn__net_loss_f64(ctx, net, loss, scores, X, y, N);
+    if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, scores, X, y, N, NULL);
+    return cn__net_loss_f64(ctx, net, loss, scores, X, y, N, NULL);
+}
+
+int cn__net_step_loss(cn_ctx *ctx, cn_net *net, double *loss, const void *X, const int32_t *y, int N,
+                      cn__netupd *nu) {
+    if (N <= 0) return CN_ERR(ctx, CN_EINVAL, "net loss: batch size N=%d must be > 0", N);
+    int rc = cn_net_reserve(ctx, net, N);
+    if (rc) return rc;
+    if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, NULL, X, y, N, nu);
+    return cn__net_loss_f64(ctx, net, loss, NULL, X, y, N, nu);
 }
 
 double cn_net_flops_per_image(const cn_net *net) {

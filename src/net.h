@@ -57,15 +57,32 @@ struct cn_net {
     double t_fwd[CN_MAX_OPS], t_bwd[CN_MAX_OPS], t_loss;
 };
 
+/* The Solver's step for updates inside the backward: the rule's constants
+ * and the moments' blocks (u.m, u.v: parallel to gblock; u.sumsq, u.bad
+ * unused), and per parameter what the backward did: done (updated there:
+ * its gradient was never stored whole), sumsq (sum of w^2 before the
+ * update, regularized or not), bad (a non-finite gradient or new value). */
+typedef struct {
+    cn__wupd u;
+    unsigned char done[CN_MAX_PARAMS];
+    double sumsq[CN_MAX_PARAMS];
+    int bad[CN_MAX_PARAMS];
+} cn__netupd;
+
 /* net.c dispatches to the typed forward/backward in layers/netops.c */
 int cn__net_forward_f32(cn_ctx *ctx, cn_net *net, const float *X, int N, int train);
 int cn__net_forward_f64(cn_ctx *ctx, cn_net *net, const double *X, int N, int train);
-int cn__net_backward_f32(cn_ctx *ctx, cn_net *net, const float *X, int N);
-int cn__net_backward_f64(cn_ctx *ctx, cn_net *net, const double *X, int N);
+int cn__net_backward_f32(cn_ctx *ctx, cn_net *net, const float *X, int N, cn__netupd *nu);
+int cn__net_backward_f64(cn_ctx *ctx, cn_net *net, const double *X, int N, cn__netupd *nu);
+/* nu (NULL: none): the affine weights are updated inside the backward (not
+ * when the data loss is not finite: then nothing is updated) */
 int cn__net_loss_f32(cn_ctx *ctx, cn_net *net, double *loss, float *scores, const float *X,
-                     const int32_t *y, int N);
+                     const int32_t *y, int N, cn__netupd *nu);
 int cn__net_loss_f64(cn_ctx *ctx, cn_net *net, double *loss, double *scores, const double *X,
-                     const int32_t *y, int N);
+                     const int32_t *y, int N, cn__netupd *nu);
+/* cn_net_loss with nu (the Solver's step) */
+int cn__net_step_loss(cn_ctx *ctx, cn_net *net, double *loss, const void *X, const int32_t *y, int N,
+                      cn__netupd *nu);
 /* The Solver's fused step over one segment of the flat block (layers/optim.c),
  * at SIMD level `level` (cn__simd(ctx)): rule 0 sgd, 1 sgd_momentum (p1 momentum), 2 rmsprop (p1 decay), 3 adam
  * (p1, p2 betas); adds sum(w^2) before the update to *sumsq; CN_ENUM when a

@@ -204,11 +204,22 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     s->t_batch += cn__now() - t0;
     if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
     double loss;
-    s->net->defer_reg = 1; /* the fused update below adds the L2 term */
-    rc = cn_net_loss(ctx, s->net, &loss, NULL, s->xb, s->yb, B);
+    const cn_solver_config *c = &s->cfg;
+    int rule = rule_id(c->update_rule);
+    double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
+    const int level = cn__simd(ctx);
+    /* The affine weights are updated inside the backward, as soon as their
+     * gradient rows are final (w's rows read once while in cache, dw never
+     * stored whole: most of the step's memory traffic at hidden 500); the
+     * fused pass below does the rest. The same per-element arithmetic, so
+     * the same bits. */
+    cn__netupd nu;
+    memset(nu.done, 0, sizeof nu.done);
+    nu.u = (cn__wupd){level, rule, 0, s->lr, p1, c->beta2, c->epsilon, s->adam_t + (rule == 3), s->m, s->v, 0, 0};
+    s->net->defer_reg = 1; /* the fused update adds the L2 term */
+    rc = cn__net_step_loss(ctx, s->net, &loss, s->xb, s->yb, B, &nu);
     s->net->defer_reg = 0;
     if (rc) return rc;
-    const cn_solver_config *c = &s->cfg;
     if (!isfinite(loss)) {
         char what[160];
         describe_params(s->net, what, sizeof what);
@@ -216,7 +227,6 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
                       loss, what);
     }
     t0 = cn__now();
-    int rule = rule_id(c->update_rule);
     if (rule == 3) s->adam_t++;
     /* The fused step (layers/optim.c): one pass over each parameter adds the
      * L2 gradient, sums w^2 for the loss, updates, and checks g and the new w
@@ -228,8 +238,6 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     if (nt > 64) nt = 64;
     double part[64] = {0};
     int badp[64] = {0};
-    double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
-    const int level = cn__simd(ctx);
 #pragma omp parallel num_threads(nt)
     {
         int T = 1, id = 0;
@@ -242,7 +250,7 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         /* walk the parameter tensors that overlap [lo, hi) */
         for (int i = 0; i < net->nparams && lo < hi; i++) {
             const cn_param *p = &net->params[i];
-            if (!p->trainable) continue;
+            if (!p->trainable || nu.done[i]) continue;
             size_t a = ((char *)p->data - (char *)net->pblock) / esz, b = a + p->size;
             if (b <= lo || a >= hi) continue;
             size_t from = a > lo ? a : lo, to = b < hi ? b : hi, cnt = to - from;
@@ -263,6 +271,11 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         sumsq += part[i];
         bad |= badp[i];
     }
+    for (int i = 0; i < net->nparams; i++) /* those updated in the backward */
+        if (nu.done[i]) {
+            if (net->params[i].regularized) sumsq += nu.sumsq[i];
+            bad |= nu.bad[i];
+        }
     loss += 0.5 * net->reg * sumsq;
     s->t_update += cn__now() - t0;
     if (bad) {

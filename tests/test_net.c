@@ -333,6 +333,88 @@ static void test_spec_errors(cn_ctx *ctx) {
     }
 }
 
+/* One Solver step (which updates the affine weights inside the backward and
+ * the rest in its fused pass) against the same step by hand: cn_net_loss
+ * (gradients with the L2 term), then the public update rule on every
+ * trainable parameter. affine40 has its own kernels' path, affine10 the
+ * OpenBLAS one (M < vector length at AVX-512); float32 and float64, every
+ * rule, every SIMD level. */
+static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const char *level) {
+    const char *spec = "conv4x3-relu-pool2-affine40-relu-affine10";
+    cn_dataset ds;
+    synth_dataset(&ds, 3, 8, 8, 30, 10, 4);
+    cn_net *a, *b;
+    cn_rng r;
+    cn_rng_seed(&r, 31);
+    cn_net_new(ctx, &a, spec, 3, 8, 8, dt, 5e-2, 1e-2, &r);
+    cn_rng_seed(&r, 31);
+    cn_net_new(ctx, &b, spec, 3, 8, 8, dt, 5e-2, 1e-2, &r);
+    cn_solver_config cfg;
+    cn_solver_config_default(&cfg);
+    snprintf(cfg.update_rule, sizeof cfg.update_rule, "%s", rule);
+    cfg.learning_rate = 1e-2;
+    cfg.batch_size = 10;
+    cfg.seed = 77;
+    cfg.verbose = 0;
+    cn_solver *s;
+    cn_ctx_set_simd(ctx, level);
+    int rc = cn_solver_new(ctx, &s, a, &ds, &cfg);
+    double la = 0, lb = 0;
+    rc = rc ? rc : cn_solver_step(ctx, s, &la);
+    /* by hand: the step's minibatch (the Solver's rng draws B indices first) */
+    const int B = 10, esz = dt == CN_F32 ? 4 : 8;
+    int32_t idx[10], y[10];
+    cn_rng_seed(&r, 77);
+    for (int i = 0; i < B; i++) idx[i] = (int32_t)cn_rng_below(&r, (uint64_t)ds.train.n);
+    void *X = malloc((size_t)esz * B * 3 * 8 * 8);
+    if (dt == CN_F32) cn_split_batch_f32(&ds.train, ds.mean, idx, B, X, y);
+    else cn_split_batch_f64(&ds.train, ds.mean, idx, B, X, y);
+    rc = rc ? rc : cn_net_loss(ctx, b, &lb, NULL, X, y, B);
+    for (int i = 0; rc == CN_OK && i < cn_net_num_params(b); i++) {
+        const cn_param *p = cn_net_param(b, i);
+        if (!p->trainable) continue;
+        void *m = calloc(p->size, esz), *v = calloc(p->size, esz);
+        if (dt == CN_F32) {
+            float *w = p->data, *g = p->grad;
+            if (!strcmp(rule, "sgd")) cn_sgd_f32(w, g, p->size, 1e-2);
+            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f32(w, g, m, p->size, 1e-2, 0.9);
+            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f32(w, g, m, p->size, 1e-2, 0.99, 1e-8);
+            else cn_adam_f32(w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
+        } else {
+            double *w = p->data, *g = p->grad;
+            if (!strcmp(rule, "sgd")) cn_sgd_f64(w, g, p->size, 1e-2);
+            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f64(w, g, m, p->size, 1e-2, 0.9);
+            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f64(w, g, m, p->size, 1e-2, 0.99, 1e-8);
+            else cn_adam_f64(w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
+        }
+        free(m);
+        free(v);
+    }
+    /* every parameter within rounding of the hand step (FMA contraction may
+     * differ between the two loops), measured relative to the step size */
+    double e = 0;
+    for (int i = 0; rc == CN_OK && i < cn_net_num_params(a); i++) {
+        const cn_param *pa = cn_net_param(a, i), *pb = cn_net_param(b, i);
+        for (size_t k = 0; k < pa->size; k++) {
+            double wa = dt == CN_F32 ? ((float *)pa->data)[k] : ((double *)pa->data)[k];
+            double wb = dt == CN_F32 ? ((float *)pb->data)[k] : ((double *)pb->data)[k];
+            e = fmax(e, fabs(wa - wb) / (1e-2 + fabs(wb)));
+        }
+    }
+    char name[200];
+    snprintf(name, sizeof name, "solver step = hand step (%s, %s, %s): params", rule, dt == CN_F32 ? "f32" : "f64", level);
+    if (check_true(name, rc == CN_OK, cn_ctx_error(ctx))) check_le(name, e, dt == CN_F32 ? 1e-6 : 1e-13);
+    snprintf(name, sizeof name, "solver step = hand step (%s, %s, %s): loss %.9f vs %.9f", rule,
+             dt == CN_F32 ? "f32" : "f64", level, la, lb);
+    check_le(name, fabs(la - lb) / fabs(lb), dt == CN_F32 ? 1e-6 : 1e-13);
+    cn_ctx_set_simd(ctx, "auto");
+    free(X);
+    cn_solver_free(s);
+    cn_net_free(a);
+    cn_net_free(b);
+    free_synth(&ds);
+}
+
 int main(void) {
     cn_ctx *ctx = cn_ctx_new(2);
     test_initial_loss(ctx);
@@ -344,6 +426,15 @@ int main(void) {
     gradcheck_net(ctx, "conv4x3-bn-relu-pool2-affine10", 3, 8, 8, 0.1, 1e-2, 1e-1, "b1");
     gradcheck_net(ctx, "conv4x3-gn2-affine6-ln-affine10", 3, 6, 6, 0.0, 1e-4, 1e-1, NULL);
     test_update_rules();
+    static const char *const rules[] = {"sgd", "sgd_momentum", "rmsprop", "adam"};
+    static const char *const levels[] = {"avx512", "avx2", "generic"};
+    for (int l = 0; l < 3; l++)
+        for (int k = 0; k < 4; k++)
+            if (cn_ctx_set_simd(ctx, levels[l]) == CN_OK) {
+                test_step_by_hand(ctx, CN_F32, rules[k], levels[l]);
+                test_step_by_hand(ctx, CN_F64, rules[k], levels[l]);
+            }
+    cn_ctx_set_simd(ctx, "auto");
     test_spec_errors(ctx);
     test_overfit(ctx);
     test_resume(ctx);

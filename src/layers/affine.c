@@ -217,7 +217,8 @@ static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const rea
  * next rows of w prefetched, then transposed into dx): w is read and dw
  * written once, in one pass. Results do not depend on the schedule. */
 static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, real *db,
-                      const real *dout, const real *x, const real *w, int N, int D, int M) {
+                      const real *dout, const real *x, const real *w, int N, int D, int M,
+                      cn__wupd *u) {
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
     const int VL = kern->vl;
@@ -231,13 +232,17 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
     if (nt > nch) nt = nch;
     /* workspace: so [nvec] | gpk: dout by panel [N, nv*VL]... | dt [M, nh] (dx) |
      * dr [nrem, nvec*VL] (dx) | xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) |
-     * ready [2 nt] (ints) */
+     * per thread dws [dc, M] (u) | sums [nch] (u, doubles) | ready [2 nt], bad [nch] (ints) */
     size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
     size_t gpk_sz = rup(cn__mul(N, (size_t)nvec * VL), 16);
     size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0, dr_sz = dx ? rup(cn__mul(nrem, (size_t)nvec * VL), 16) : 0;
     const size_t dcr = rup(dc, MRW), xr_sz = rup(cn__mul(cn__mul(nch, N), dcr), 16);
     size_t dxt_sz = dx ? rup(cn__mul(dc, nh), 16) : 0;
-    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + dr_sz + xr_sz + cn__mul(nt, dxt_sz) + 16 * (size_t)nt, sizeof(real));
+    size_t dws_sz = u ? rup(cn__mul(dc, M), 16) : 0;
+    size_t sums_sz = u ? rup((size_t)nch * sizeof(double), 64) / sizeof(real) : 0;
+    size_t ints_sz = rup((16 * (size_t)nt + (size_t)nch) * sizeof(int), 64) / sizeof(real);
+    size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + dr_sz + xr_sz + cn__mul(nt, dxt_sz + dws_sz) + sums_sz + ints_sz,
+                           sizeof(real));
     if (xr_sz == 0 || gpk_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
         return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
@@ -269,11 +274,14 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
      * the chunks, each waiting for its range's copy (no barrier: on a busy
      * machine a barrier can wait out another process's time slice). */
     const int nrg = nch < 2 * nt ? nch : 2 * nt;
-    int *ready = (int *)(thr0 + (size_t)nt * dxt_sz); /* [nrg] */
+    double *sums = (double *)(thr0 + (size_t)nt * (dxt_sz + dws_sz)); /* [nch] (u) */
+    int *ready = (int *)((real *)sums + sums_sz); /* [nrg] */
+    int *bad = ready + nrg;                       /* [nch] (u) */
     memset(ready, 0, sizeof(int) * nrg);
 #pragma omp parallel num_threads(nt)
     {
         real *dxt = thr0 + (size_t)omp_get_thread_num() * dxt_sz;
+        real *dws = thr0 + (size_t)nt * dxt_sz + (size_t)omp_get_thread_num() * dws_sz;
 #pragma omp for schedule(dynamic, 1)
         for (int it = 0; it < nrg + nch; it++) {
             if (it < nrg) { /* xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn], zero-padded */
@@ -295,6 +303,8 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
             while (!__atomic_load_n(&ready[rg], __ATOMIC_ACQUIRE)) sched_yield();
             int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
             const real *xs = xr + (size_t)ch * N * dcr; /* x[:, d0:d0+dn], rows dcr apart */
+            /* rows d0.. of dw: in dw, or (u) in this thread's dws [dn, M] */
+            real *dwr = u ? dws - (ptrdiff_t)d0 * M : dw;
             /* the first rows of w for dx, prefetched during dw's last row tile */
             pfcur pdx = dx ? pf_region(w + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn < MRX ? dn : MRX)
                            : (pfcur){0};
@@ -304,17 +314,17 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
              * of w for dx) */
             for (int r0 = 0; r0 < dn; r0 += MRW) {
                 int rn = dn - r0 < MRW ? dn - r0 : MRW, rn2 = dn - r0 - rn < MRW ? dn - r0 - rn : MRW;
-                pfcur pc = rn2 > 0 ? pf_region(dw + (size_t)(d0 + r0 + rn) * M, M * sizeof(real), M * sizeof(real), rn2)
+                pfcur pc = rn2 > 0 ? pf_region(dwr + (size_t)(d0 + r0 + rn) * M, M * sizeof(real), M * sizeof(real), rn2)
                                    : pdx;
                 if (rn2 > 0) pc.rw = 1;
                 for (int p = 0; p < npw; p++) {
                     int v0, nv;
                     panel(nvec, npw, p, &v0, &nv);
-                    kern->gemm_w(rn, nv, N, xs + r0, dcr, gpk + (size_t)N * v0 * VL, dw + (size_t)(d0 + r0) * M, M,
+                    kern->gemm_w(rn, nv, N, xs + r0, dcr, gpk + (size_t)N * v0 * VL, dwr + (size_t)(d0 + r0) * M, M,
                                  so + v0, &pc);
                 }
             }
-            if (!dx) continue;
+            if (dx) {
             /* dx^T[d0:d0+dn, 0:nh] = w[d0:d0+dn, :] dout[0:nh, :]^T into
              * dxt[dn, nh], by row tile of w (the next tile's rows
              * prefetched), transposed into dx[0:nh, d0:d0+dn] */
@@ -336,8 +346,22 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
                     kern->dot(nrem - n0 < RND ? nrem - n0 : RND, dn - e0 < DKD ? dn - e0 : DKD, nvec,
                               dr + (size_t)n0 * nvec * VL, (ptrdiff_t)nvec * VL, w + (size_t)(d0 + e0) * M, M, so,
                               dx + (size_t)(nh + n0) * D + d0 + e0, D);
+            }
+            /* (u) rows d0.. of w are final for dx: update them now, while
+             * they are in cache (w, dws, and the moments' rows) */
+            if (u) {
+                sums[ch] = 0;
+                bad[ch] = FN(cn__update_fused)(u->level, u->rule, (real *)w + (size_t)d0 * M, dws, (real *)u->m + (size_t)d0 * M,
+                                               (real *)u->v + (size_t)d0 * M, (size_t)dn * M, u->reg, u->lr, u->p1, u->p2,
+                                               u->eps, u->t, &sums[ch]) != CN_OK;
+            }
         }
     }
+    if (u) /* in chunk order: the same sum whatever the threads */
+        for (int ch = 0; ch < nch; ch++) {
+            u->sumsq += sums[ch];
+            u->bad |= bad[ch];
+        }
     return CN_OK;
 }
 
@@ -415,8 +439,29 @@ int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real
     int rc = check_affine(ctx, N, D, M);
     if (rc) return rc;
     const affine_kern *kern = own_kern(ctx, M);
-    return kern ? affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M)
+    return kern ? affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M, NULL)
                 : affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M);
+}
+
+/* The backward with the update of w fused in (see real.h). On the OpenBLAS
+ * path (M < VL) dw goes to `dw`, then one fused pass updates w. */
+int FN(cn__affine_backward_upd)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                const real *out, const real *x, real *w, int N, int D, int M,
+                                cn__wupd *u) {
+    int rc = check_affine(ctx, N, D, M);
+    if (rc) return rc;
+    if (out) { /* affine-relu: dout masked by out > 0 */
+        real *da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * (size_t)N * M); /* [N,M] */
+        if (!da) return CN_ENOMEM;
+        FN(cn_relu_backward)(ctx, da, dout, out, (size_t)N * M);
+        dout = da;
+    }
+    const affine_kern *kern = own_kern(ctx, M);
+    if (kern) return affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M, u);
+    if ((rc = affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M))) return rc;
+    u->bad |= FN(cn__update_fused)(u->level, u->rule, w, dw, u->m, u->v, (size_t)D * M, u->reg, u->lr, u->p1, u->p2,
+                                   u->eps, u->t, &u->sumsq) != CN_OK;
+    return CN_OK;
 }
 
 int FN(cn_relu_forward)(cn_ctx *ctx, real *out, const real *x, size_t n) {

@@ -66,8 +66,9 @@ int FN(cn__net_forward)(cn_ctx *ctx, cn_net *net, const real *X, int N, int trai
     return rc;
 }
 
-/* Backward from net->dscores [N, classes]; writes every trainable gradient. */
-int FN(cn__net_backward)(cn_ctx *ctx, cn_net *net, const real *X, int N) {
+/* Backward from net->dscores [N, classes]; writes every trainable gradient,
+ * or (nu) updates the affine weights in place instead of storing theirs. */
+int FN(cn__net_backward)(cn_ctx *ctx, cn_net *net, const real *X, int N, cn__netupd *nu) {
     real *act = net->act;
     const real *dout = net->dscores;
     int cur = 0, rc = CN_OK;
@@ -91,7 +92,21 @@ int FN(cn__net_backward)(cn_ctx *ctx, cn_net *net, const real *X, int N) {
                 rc = FN(cn_conv_backward)(ctx, dxo, G(op->pW), G(op->pb), dout, in, P(op->pW), &cs);
             break;
         case OP_AFFINE:
-            if (op->relu)
+            if (nu && net->params[op->pW].trainable) {
+                const cn_param *pw = &net->params[op->pW];
+                size_t at = (size_t)((const char *)pw->data - (const char *)net->pblock); /* bytes */
+                cn__wupd u = nu->u;
+                u.m = (char *)nu->u.m + at;
+                u.v = (char *)nu->u.v + at;
+                u.reg = pw->regularized ? net->reg : 0;
+                u.sumsq = 0;
+                u.bad = 0;
+                rc = FN(cn__affine_backward_upd)(ctx, dxo, G(op->pW), G(op->pb), dout, op->relu ? out : NULL, in,
+                                                 P(op->pW), N, op->D, op->M, &u);
+                nu->done[op->pW] = 1;
+                nu->sumsq[op->pW] = u.sumsq;
+                nu->bad[op->pW] = u.bad;
+            } else if (op->relu)
                 rc = FN(cn_affine_relu_backward)(ctx, dxo, G(op->pW), G(op->pb), dout, out, in, P(op->pW), N, op->D, op->M);
             else
                 rc = FN(cn_affine_backward)(ctx, dxo, G(op->pW), G(op->pb), dout, in, P(op->pW), N, op->D, op->M);
@@ -134,7 +149,7 @@ int FN(cn__net_backward)(cn_ctx *ctx, cn_net *net, const real *X, int N) {
 }
 
 int FN(cn__net_loss)(cn_ctx *ctx, cn_net *net, double *loss, real *scores, const real *X,
-                     const int32_t *y, int N) {
+                     const int32_t *y, int N, cn__netupd *nu) {
     int rc = FN(cn__net_forward)(ctx, net, X, N, y != NULL);
     if (rc) return rc;
     const real *s = (const real *)net->act + net->ops[net->nops - 1].out_off; /* [N, classes] */
@@ -144,7 +159,8 @@ int FN(cn__net_loss)(cn_ctx *ctx, cn_net *net, double *loss, real *scores, const
     rc = FN(cn_softmax_loss)(ctx, &data_loss, net->dscores, s, y, N, net->classes);
     if (rc) return rc;
     if (net->profile) net->t_loss += cn__now() - t0;
-    rc = FN(cn__net_backward)(ctx, net, X, N);
+    if (!isfinite(data_loss)) nu = NULL; /* the caller stops before any update */
+    rc = FN(cn__net_backward)(ctx, net, X, N, nu);
     if (rc) return rc;
     /* L2 on the weights: loss += 0.5 reg sum W^2, dW += reg W */
     double l2 = 0;

@@ -36,4 +36,18 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
  * scatter-add g at ix); the first out-of-plane index's position, or -1. */
 long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, size_t in, size_t on);
 
+/* affine.c, used by netops.c: the backward of affine (out == NULL) or
+ * affine-relu (out = the forward's output) that applies the update rule u
+ * to w as soon as rows of dw are final (after their share of dx), so w's
+ * rows are read once while in cache and dw is never stored whole: the
+ * Solver's step for the large hidden weight. dw may be NULL unless the path
+ * needs it (OpenBLAS: M < VL; pass a gradient buffer). */
+int FN(cn__affine_backward_upd)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                const real *out, const real *x, real *w, int N, int D, int M,
+                                cn__wupd *u);
+/* optim.c: the Solver's fused step (see net.h) */
+int FN(cn__update_fused)(int level, int rule, real *w, const real *dw, real *m, real *v, size_t n,
+                         double reg, double lr, double p1, double p2, double eps, long t,
+                         double *sumsq);
+
 #endif
