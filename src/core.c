@@ -1,6 +1,7 @@
 /* core.c — context, errors, workspaces, random numbers, build info. */
 #include "internal.h"
 #include <time.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -29,6 +30,19 @@ static int cpu_simd(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CN_SIMD_AVX2;
 #endif
     return CN_SIMD_GENERIC;
+}
+
+void *cn__alloc_zeroed(size_t bytes) {
+    if (bytes > SIZE_MAX - 64 - sizeof(void *)) return NULL;
+    char *base = calloc(1, bytes + 64 + sizeof(void *));
+    if (!base) return NULL;
+    uintptr_t a = ((uintptr_t)base + sizeof(void *) + 63) & ~(uintptr_t)63;
+    ((void **)a)[-1] = base;
+    return (void *)a;
+}
+
+void cn__free_zeroed(void *p) {
+    if (p) free(((void **)p)[-1]);
 }
 
 static const char *const simd_names[] = {"generic", "avx2", "avx512"};

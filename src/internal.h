@@ -39,6 +39,12 @@ enum {
  * set. The contents are not preserved when it grows. */
 void *cn__ws(cn_ctx *ctx, int slot, size_t bytes);
 
+/* Zeroed, 64-byte aligned memory whose pages are left untouched until used
+ * (calloc takes large blocks straight from mmap): a buffer that may stay
+ * unused costs no resident memory. Free with cn__free_zeroed. */
+void *cn__alloc_zeroed(size_t bytes);
+void cn__free_zeroed(void *p);
+
 /* Same as cn_error but tolerant of ctx == NULL. */
 #define CN_ERR(ctx, code, ...) cn_error((ctx), (code), __VA_ARGS__)
 

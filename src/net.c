@@ -252,9 +252,10 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
     for (int i = 0; i < net->nparams; i++) if (!net->params[i].trainable) off += net->params[i].size;
     net->nstate = off - net->ntrain;
     net->pblock = aligned_alloc(64, ((off ? off : 1) * net->esz + 63) & ~(size_t)63);
-    net->gblock = aligned_alloc(64, ((net->ntrain ? net->ntrain : 1) * net->esz + 63) & ~(size_t)63);
+    /* gradients zeroed but not touched: the Solver updates the affine
+     * weights inside the backward and never writes theirs */
+    net->gblock = cn__alloc_zeroed((net->ntrain ? net->ntrain : 1) * net->esz);
     if (!net->pblock || !net->gblock) { cn_net_free(net); return CN_ERR(ctx, CN_ENOMEM, "net: cannot allocate %zu parameters", off); }
-    memset(net->gblock, 0, net->ntrain * net->esz);
     size_t toff = 0, soff = net->ntrain;
     for (int i = 0; i < net->nparams; i++) {
         cn_param *p = &net->params[i];
@@ -276,7 +277,7 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
 
 void cn_net_free(cn_net *net) {
     if (!net) return;
-    free(net->pblock); free(net->gblock); free(net->act); free(net->idx);
+    free(net->pblock); cn__free_zeroed(net->gblock); free(net->act); free(net->idx);
     free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
     free(net);
 }
@@ -301,18 +302,20 @@ void *cn_net_flat_grads(const cn_net *net, size_t *n) { if (n) *n = net->ntrain;
 int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
     if (max_batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", max_batch);
     if (max_batch <= net->max_batch) return CN_OK;
-    size_t N = (size_t)max_batch, act = 0, idx = 0, dmax = (size_t)net->C * net->H * net->W;
+    /* dbuf holds the input gradient of ops 1.. (the first op needs none; a
+     * sandwich's inner gradient is in its own workspace): the largest output
+     * of ops 0 .. nops-2 */
+    size_t N = (size_t)max_batch, act = 0, idx = 0, dmax = 1;
     for (int i = 0; i < net->nops; i++) {
         cn_op *op = &net->ops[i];
         size_t osz = (size_t)op->oC * op->oH * op->oW;
         op->out_off = act;
         act += N * osz;
-        if (osz > dmax) dmax = osz;
+        if (i < net->nops - 1 && osz > dmax) dmax = osz;
         if (op->kind == OP_CONV && op->pool) {
             size_t csz = (size_t)op->oC * op->cH * op->cW;
             op->aux_off = act;
             act += N * csz;
-            if (csz > dmax) dmax = csz;
             op->idx_off = idx;
             idx += N * osz;
         } else if (op->kind == OP_POOL) {
