@@ -84,8 +84,10 @@ int FN(cn__net_backward)(cn_ctx *ctx, cn_net *net, const real *X, int N, cn__net
         switch (op->kind) {
         case OP_CONV:
             if (op->pool)
-                rc = FN(cn_conv_relu_pool_backward)(ctx, dxo, G(op->pW), G(op->pb), dout, act + op->aux_off,
-                                                   net->idx + op->idx_off, in, P(op->pW), &cs, op->ph, op->pw, op->ps);
+                /* the unpooled gradient goes into the relu output's buffer (dead by now) */
+                rc = FN(cn__conv_relu_pool_backward_into)(ctx, dxo, G(op->pW), G(op->pb), dout, out,
+                                                         net->idx + op->idx_off, in, P(op->pW), &cs, op->ph, op->pw,
+                                                         op->ps, act + op->aux_off);
             else if (op->relu)
                 rc = FN(cn_conv_relu_backward)(ctx, dxo, G(op->pW), G(op->pb), dout, out, in, P(op->pW), &cs);
             else

@@ -167,7 +167,7 @@ int FN(cn_max_pool_forward)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
 /* One plane of the fast pool backward: d[in] = 0, then d[ix[o]] += g[o] for
  * the on outputs. Returns the first o whose index is outside the plane
  * (that output is skipped), or -1. */
-long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, size_t in, size_t on) {
+long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, const real *keep, size_t in, size_t on) {
     long bad = -1;
     memset(d, 0, sizeof(real) * in);
     for (size_t o = 0; o < on; o++) {
@@ -176,7 +176,7 @@ long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, size_t in, 
             if (bad < 0) bad = (long)o;
             continue;
         }
-        d[at] += g[o];
+        if (!keep || keep[o] > 0) d[at] += g[o];
     }
     return bad;
 }
@@ -197,7 +197,7 @@ int FN(cn_max_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, const real
         real *d = dx + p * in;         /* [H, W] */
         const real *g = dout + p * on; /* [Ho, Wo] */
         const int32_t *ix = idx + p * on;
-        long b = FN(cn__pool_scatter)(d, g, ix, in, on);
+        long b = FN(cn__pool_scatter)(d, g, ix, NULL, in, on);
         if (b >= 0) {
 #pragma omp atomic write
             bad = (long)(p * on) + b;

@@ -33,8 +33,17 @@ typedef float real;
 int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
                              const cn_conv_shape *s, int relu);
 /* pool.c, used by sandwich.c: one plane of the fast pool backward (zero d,
- * scatter-add g at ix); the first out-of-plane index's position, or -1. */
-long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, size_t in, size_t on);
+ * scatter-add g at ix, only where keep[o] > 0 when keep is not NULL); the
+ * first out-of-plane index's position, or -1. */
+long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, const real *keep, size_t in, size_t on);
+/* sandwich.c, used by netops.c: cn_conv_relu_pool_backward with the relu
+ * mask taken from the pooled output (out > 0 where the window's max, the
+ * relu output at its argmax, is > 0) and the unpooled gradient built in da
+ * [N,F,H',W'], which may be the forward's relu_out buffer (dead by then). */
+int FN(cn__conv_relu_pool_backward_into)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                         const real *out, const int32_t *pool_idx, const real *x,
+                                         const real *w, const cn_conv_shape *s, int ph, int pw, int pstride,
+                                         real *da);
 
 /* affine.c, used by netops.c: the backward of affine (out == NULL) or
  * affine-relu (out = the forward's output) that applies the update rule u

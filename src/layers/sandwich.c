@@ -75,12 +75,15 @@ int FN(cn_conv_relu_pool_forward)(cn_ctx *ctx, real *out, real *relu_out, int32_
     return FN(cn_max_pool_forward)(ctx, out, pool_idx, relu_out, &ps);
 }
 
-/* da = unpool(dout) masked by relu_out > 0 (per plane: zero, scatter, mask),
- * then the conv backward of da. */
-int FN(cn_conv_relu_pool_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
-                                   const real *relu_out, const int32_t *pool_idx, const real *x,
-                                   const real *w, const cn_conv_shape *s, int ph, int pw,
-                                   int pstride) {
+/* da[N,F,H',W'] = unpool(dout) masked by the relu (per plane: zero,
+ * scatter, mask), then the conv backward of da. The mask comes from
+ * relu_out (r) or, when r is NULL, from the pooled output (keep): the
+ * window's max is the relu output at its argmax, so the two agree, and da
+ * may then be the relu_out buffer itself. */
+static int relu_pool_backward(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                              const real *relu_out, const real *keep, const int32_t *pool_idx,
+                              const real *x, const real *w, const cn_conv_shape *s, int ph, int pw,
+                              int pstride, real *da) {
     cn_pool_shape ps;
     int Ho, Wo, Po, Qo;
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
@@ -89,25 +92,39 @@ int FN(cn_conv_relu_pool_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, co
     if (!pool_idx) return CN_ERR(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx is NULL");
     const long planes = (long)s->N * s->F;
     const size_t in = (size_t)Ho * Wo, on = (size_t)Po * Qo;
-    real *da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * cn__mul(planes, in)); /* [N,F,H',W'] */
+    if (!da) da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * cn__mul(planes, in)); /* [N,F,H',W'] */
     if (!da) return CN_ENOMEM;
     long bad = -1;
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (planes * in > 32768)
     for (long p = 0; p < planes; p++) {
         real *d = da + p * in;               /* [H', W'] */
-        const real *r = relu_out + p * in;   /* [H', W'] */
         const real *g = dout + p * on;       /* [H'', W''] */
         const int32_t *ix = pool_idx + p * on;
-        long b = FN(cn__pool_scatter)(d, g, ix, in, on);
+        long b = FN(cn__pool_scatter)(d, g, ix, keep ? keep + p * on : NULL, in, on);
         if (b >= 0) {
 #pragma omp atomic write
             bad = (long)(p * on) + b;
         }
-        relu_mask(d, d, r, in);
+        if (relu_out) relu_mask(d, d, relu_out + p * in, in);
     }
     if (bad >= 0)
         return CN_ERR(ctx, CN_EINVAL,
                       "conv_relu_pool_backward: pool_idx[%ld] is outside the %dx%d plane", bad,
                       Ho, Wo);
     return FN(cn_conv_backward)(ctx, dx, dw, db, da, x, w, s);
+}
+
+int FN(cn_conv_relu_pool_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                   const real *relu_out, const int32_t *pool_idx, const real *x,
+                                   const real *w, const cn_conv_shape *s, int ph, int pw,
+                                   int pstride) {
+    return relu_pool_backward(ctx, dx, dw, db, dout, relu_out, NULL, pool_idx, x, w, s, ph, pw, pstride,
+                              NULL);
+}
+
+int FN(cn__conv_relu_pool_backward_into)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                         const real *out, const int32_t *pool_idx, const real *x,
+                                         const real *w, const cn_conv_shape *s, int ph, int pw, int pstride,
+                                         real *da) {
+    return relu_pool_backward(ctx, dx, dw, db, dout, NULL, out, pool_idx, x, w, s, ph, pw, pstride, da);
 }
