@@ -557,6 +557,24 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path);
  * solver config. */
 int cn_net_load(cn_ctx *ctx, cn_net **out, const char *path, int best,
                 cn_solver_config *cfg);
+/* What a trained net needs besides its weights to classify new images.
+ * The Solver sets both from its data set (cn_solver_new); model files and
+ * checkpoints keep them; files from before they existed load with
+ * CN_PREP_UNKNOWN and numbered classes.
+ *  - preprocessing: x[c,h,w] = pixel (uint8, CHW) - mean[c,h,w], the mean
+ *    image of the training split (CN_PREP_MEAN_IMAGE), or x = pixel
+ *    (CN_PREP_NONE), exactly as cn_split_batch_* does it;
+ *  - class names: 1..63 bytes each, no control characters. */
+typedef enum { CN_PREP_UNKNOWN = 0, CN_PREP_NONE = 1, CN_PREP_MEAN_IMAGE = 2 } cn_prep;
+/* mean [C*H*W] is copied; NULL records CN_PREP_NONE. */
+int cn_net_set_preprocess(cn_ctx *ctx, cn_net *net, const float *mean);
+/* *mean (may be NULL) gets the net's mean image or NULL. */
+cn_prep cn_net_preprocess(const cn_net *net, const float **mean);
+/* names[0..n-1] for the first n classes (n <= classes), the rest numbered. */
+int cn_net_set_class_names(cn_ctx *ctx, cn_net *net, const char *const *names, int n);
+/* Class k's name into buf: 1 when a stored name, 0 when numbered ("3"),
+ * CN_EINVAL when k is out of range. */
+int cn_net_class_name(const cn_net *net, int k, char *buf, size_t len);
 /* Save only the net (parameters + spec) as a model file. */
 int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path,
                 const cn_meta *extra, int nextra);
