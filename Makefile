@@ -54,8 +54,8 @@ CN_VERSION := $(CN_MAJOR).$(CN_MINOR).0
 $(BUILD)/libconvnet.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libconvnet.so.$(CN_MAJOR) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/convnet: $(TOOL_SRC) $(BUILD)/libconvnet.a $(HDRS)
-	$(CC) $(CFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
+$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS)
+	$(CC) $(CFLAGS) -Itools -o $@ $(TOOL_SRC) $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)

@@ -350,6 +350,17 @@ int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix,
 /* Bilinear resize of src[h, w, c] into dst[dh, dw, c]. */
 int cn_image_resize(cn_ctx *ctx, uint8_t *dst, int dh, int dw,
                     const uint8_t *src, int h, int w, int c);
+/* An image pix[h, w, c] (c = 1 or 3, as cn_image_read gives) fitted to a
+ * net's input (C = 1 or 3, H, W), as `convnet predict` does: scaled by
+ * s = max(H/h, W/w) so that it covers H x W with its aspect kept, then the
+ * centre H x W cropped; area averaging when shrinking (s < 1: each output
+ * pixel is the mean of the source box it covers, fractional edges weighted),
+ * bilinear when enlarging (pixel centres aligned, edges clamped). C = 1 from
+ * RGB takes the luma 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601); C = 3 from
+ * gray repeats it. dst[C, H, W] is planar (as data set images), rounded to
+ * the nearest uint8. An image already H x W comes back unchanged. */
+int cn_image_fit(cn_ctx *ctx, uint8_t *dst, int C, int H, int W,
+                 const uint8_t *pix, int h, int w, int c);
 /* First-layer filters w[F, C, HH, WW] (C = 1 or 3) as a grid picture: each
  * filter scaled to 0..255 on its own, ceil(sqrt(F)) per side, 1-pixel
  * gaps, upscaled by `scale` (nearest). */

@@ -1,6 +1,6 @@
 /* convnet — the command-line tool: train, eval, gradcheck, filters, edges,
  * describe, info. Only this file prints or exits. */
-#include "convnet.h"
+#include "cli.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -17,21 +17,14 @@
 static volatile int g_stop;
 static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
-static int die(cn_ctx *ctx, const char *what) {
+int die(cn_ctx *ctx, const char *what) {
     fflush(stdout); /* the log so far lands above the message when both go to one pipe */
     fprintf(stderr, "convnet: %s%s%s\n", what ? what : "", what && ctx ? ": " : "", ctx ? cn_ctx_error(ctx) : "");
     return 1;
 }
 
 /* ---- flag parsing: --name VALUE or --name=VALUE ------------------------- */
-typedef struct {
-    const char *name;
-    char kind;        /* 'i' int, 'd' double, 's' string, 'b' boolean (no value) */
-    void *dst;
-    const char *help;
-} flag;
-
-static int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
+int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
                        const char **positional, int *npos, int maxpos, const char *usage) {
     int np = 0;
     for (int i = 0; i < argc; i++) {
@@ -575,6 +568,7 @@ static void usage(FILE *f) {
             "  filters    the first-layer filters of a model as a picture\n"
             "  edges      the original's convolution demo on photos\n"
             "  describe   layers, shapes and parameters of a net spec\n"
+            "  predict    classify JPEG/PNG images with a trained model (top-k classes)\n"
             "  info       what this build detected (SIMD, BLAS, threads)\n");
 }
 
@@ -589,6 +583,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "filters")) return cmd_filters(argc, argv);
     if (!strcmp(cmd, "edges")) return cmd_edges(argc, argv);
     if (!strcmp(cmd, "describe")) return cmd_describe(argc, argv);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
     if (!strcmp(cmd, "info")) {
         cn_ctx *ctx = cn_ctx_new(0);
         printf("convnet %d.%d: %s\n", CN_VERSION_MAJOR, CN_VERSION_MINOR, cn_build_info(ctx));
