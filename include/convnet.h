@@ -553,6 +553,9 @@ const double *cn_solver_train_acc_history(const cn_solver *s, int *n);
 const double *cn_solver_val_acc_history(const cn_solver *s, int *n);
 double cn_solver_best_val_acc(const cn_solver *s);
 int cn_solver_iteration(const cn_solver *s);  /* iterations done */
+int cn_solver_epoch(const cn_solver *s);      /* epochs done */
+/* The learning rate of the next step (lr_decay applied at each epoch end). */
+double cn_solver_lr(const cn_solver *s);
 int cn_solver_num_iterations(const cn_solver *s);
 /* Seconds spent so far building minibatches, in the update rule, and in
  * accuracy checks. */
@@ -586,6 +589,30 @@ int cn_net_set_class_names(cn_ctx *ctx, cn_net *net, const char *const *names, i
 /* Class k's name into buf: 1 when a stored name, 0 when numbered ("3"),
  * CN_EINVAL when k is out of range. */
 int cn_net_class_name(const cn_net *net, int k, char *buf, size_t len);
+/* The net's layers after planning (conv-relu(-pool) and affine-relu fused),
+ * for tools that translate a net (describe --json, ONNX export). Shapes are
+ * per sample; after an affine the features are flat: C = features, H = W = 1.
+ * kind: "conv" (relu/pool: a ReLU, then a max pool, fused after it; F
+ * filters K x K, stride, zero pad; cH x cW before the pool), "affine" (D ->
+ * M, the input flattened in C,H,W order; relu fused), "relu", "pool" (ph x
+ * pw window, stride ps), "batchnorm" (on flat features), "spatial-batchnorm"
+ * (per channel), "layernorm" (over the D = C*H*W features of each sample),
+ * "spatial-groupnorm" (groups of C/groups consecutive channels). Norms use
+ * (x - mean) / sqrt(var + eps) with the biased variance (batch norm in test
+ * mode: the running statistics), then gamma and beta. */
+typedef struct {
+    const char *kind;
+    int relu, pool;
+    int C, H, W, oC, oH, oW;
+    int F, K, stride, pad, cH, cW;
+    int ph, pw, ps;
+    int D, M;
+    int groups;
+    double eps;
+    const cn_param *w, *b, *gamma, *beta, *running_mean, *running_var; /* NULL if none */
+} cn_layer_info;
+int cn_net_num_layers(const cn_net *net);
+int cn_net_layer(const cn_net *net, int i, cn_layer_info *out);
 /* Save only the net (parameters + spec) as a model file. */
 int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path,
                 const cn_meta *extra, int nextra);

@@ -401,6 +401,8 @@ const double *cn_solver_train_acc_history(const cn_solver *s, int *n) { *n = s->
 const double *cn_solver_val_acc_history(const cn_solver *s, int *n) { *n = s->nacc; return s->val_acc; }
 double cn_solver_best_val_acc(const cn_solver *s) { return s->best_val; }
 int cn_solver_iteration(const cn_solver *s) { return s->t; }
+int cn_solver_epoch(const cn_solver *s) { return s->epoch; }
+double cn_solver_lr(const cn_solver *s) { return s->lr; }
 void cn_solver_times(const cn_solver *s, double *batch_s, double *update_s, double *check_s) {
     *batch_s = s->t_batch;
     *update_s = s->t_update;

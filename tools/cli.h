@@ -22,6 +22,18 @@ int die(cn_ctx *ctx, const char *what);
 void json_str(FILE *f, const char *s);
 void json_num(FILE *f, double v);
 
+/* train --metrics (metrics.c): resume_iter < 0 starts the file afresh,
+ * else keeps its lines up to that iteration. Returns 0, or 1 after a message. */
+typedef struct {
+    const char *path;
+    FILE *f;
+    double t0, elapsed0, last_t;
+    int last_it;
+} metrics;
+int metrics_open(metrics *m, const char *path, int resume_iter);
+void metrics_line(metrics *m, const cn_solver *s, int batch_size, const char *line);
+void metrics_close(metrics *m);
+
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 #endif

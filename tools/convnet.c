@@ -130,8 +130,11 @@ static int data_shape(const char *spec, int *C, int *H, int *W) {
 
 static int progress_tty;
 static int progress_shown;
+typedef struct { metrics *m; const cn_solver *s; int batch, quiet; } log_user;
 static void log_line(void *user, const char *line, int progress) {
-    (void)user;
+    log_user *u = user;
+    if (u && !progress && u->m) metrics_line(u->m, u->s, u->batch, line);
+    if (u && u->quiet && !progress) return; /* --quiet --metrics: the log lines go to the file only */
     if (progress) {
         if (!progress_tty) return;
         printf("\r\033[K%s", line);
@@ -222,7 +225,7 @@ static int cmd_train(int argc, char **argv) {
     int hidden = -1, nf = -1, fs = -1, batch = 50, epochs = 1, ntrain = -1, nval = -1, ntest = -1;
     int ntrs = 1000, nvs = 0, print_every = 20, seed = 0, threads = 0, ckpt_every = 0, quiet = 0;
     double ws = 1e-3, reg = 1e-3, lr = -1, lr_decay = 1.0;
-    const char *rule = "adam";
+    const char *rule = "adam", *metrics_path = NULL;
     flag flags[] = {
         {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
         {"net", 's', &net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer "
@@ -252,6 +255,8 @@ static int cmd_train(int argc, char **argv) {
         {"resume", 's', &resume, "continue the run saved in this checkpoint"},
         {"plots", 's', &plots, "write loss.png, accuracy.png, filters.png into this directory"},
         {"quiet", 'b', &quiet, "no log lines"},
+        {"metrics", 's', &metrics_path, "write one JSON object per logged iteration and per accuracy check to this "
+                                        "JSON-lines file (started afresh; cut back to the checkpoint by --resume)"},
     };
     parse_flags("train", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "[flags]");
     /* Every flag is checked here, before seconds of loading data. */
@@ -327,7 +332,7 @@ static int cmd_train(int argc, char **argv) {
     cfg.num_train_samples = ntrs;
     cfg.num_val_samples = nvs;
     cfg.print_every = print_every;
-    cfg.verbose = !quiet;
+    cfg.verbose = !quiet || metrics_path;
     cfg.seed = (uint64_t)seed;
     cn_solver *s;
     if (cn_solver_new(ctx, &s, net, &ds, &cfg)) return die(ctx, "setting up the solver");
@@ -335,11 +340,19 @@ static int cmd_train(int argc, char **argv) {
         if (cn_solver_resume(ctx, s, resume)) return die(ctx, "resuming");
         printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
     }
+    metrics mt;
+    memset(&mt, 0, sizeof mt);
+    if (metrics_path && metrics_open(&mt, metrics_path, resume ? cn_solver_iteration(s) : -1)) {
+        cn_solver_free(s); cn_net_free(net); cn_dataset_free(&ds); cn_ctx_free(ctx);
+        return 1;
+    }
+    log_user lu = {metrics_path ? &mt : NULL, s, batch, quiet};
     progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
     signal(SIGINT, on_sigint);
     double t1 = now_s();
     int it0 = cn_solver_iteration(s);
-    int rc = cn_solver_train(ctx, s, log_line, NULL, &g_stop, save, ckpt_every);
+    int rc = cn_solver_train(ctx, s, log_line, &lu, &g_stop, save, ckpt_every);
+    metrics_close(&mt);
     double secs = now_s() - t1;
     if (progress_shown) printf("\r\033[K");
     if (rc) {
@@ -389,7 +402,7 @@ static int cmd_train(int argc, char **argv) {
 
 static int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *split = "val";
-    int ntrain = -1, nval = -1, ntest = -1, threads = 0;
+    int ntrain = -1, nval = -1, ntest = -1, threads = 0, json = 0;
     flag flags[] = {
         {"model", 's', &model, "checkpoint or model file (its best parameters are used)"},
         {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR"},
@@ -398,6 +411,7 @@ static int cmd_eval(int argc, char **argv) {
         {"num-val", 'i', &nval, "as in train"},
         {"num-test", 'i', &ntest, "as in train"},
         {"threads", 'i', &threads, "threads (0: all cores)"},
+        {"json", 'b', &json, "print one JSON object: model, data, split, images, correct, accuracy"},
     };
     parse_flags("eval", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "--model FILE [--data D] [--split S]");
     if (!model) { fprintf(stderr, "convnet eval: --model FILE is required\n"); return 2; }
@@ -421,7 +435,17 @@ static int cmd_eval(int argc, char **argv) {
     }
     double acc;
     if (split_accuracy(ctx, net, &ds, sp, &acc)) return die(ctx, "evaluating");
-    printf("%s acc: %f\n", split, acc);
+    if (json) {
+        printf("{\"model\":");
+        json_str(stdout, model);
+        printf(",\"data\":");
+        json_str(stdout, ds.name);
+        printf(",\"split\":\"%s\",\"images\":%d,\"correct\":%d,\"accuracy\":", split, sp->n, (int)lround(acc * sp->n));
+        json_num(stdout, acc);
+        printf("}\n");
+    } else {
+        printf("%s acc: %f\n", split, acc);
+    }
     cn_net_free(net);
     cn_dataset_free(&ds);
     cn_ctx_free(ctx);
@@ -536,24 +560,84 @@ static int cmd_edges(int argc, char **argv) {
     return 0;
 }
 
+static void json_shape(int C, int H, int W) { printf("[%d,%d,%d]", C, H, W); }
+
+/* describe --json: the net as cn_net_layer gives it */
+static void describe_json(const cn_net *net) {
+    int C, H, W, K = cn_net_num_classes(net);
+    cn_net_input(net, &C, &H, &W);
+    size_t total = 0;
+    for (int i = 0; i < cn_net_num_params(net); i++) total += cn_net_param(net, i)->size;
+    printf("{\"spec\":");
+    json_str(stdout, cn_net_spec(net));
+    printf(",\"input\":");
+    json_shape(C, H, W);
+    printf(",\"dtype\":\"%s\",\"num_classes\":%d,\"classes\":[", cn_net_dtype(net) == CN_F32 ? "float32" : "float64", K);
+    for (int k = 0; k < K; k++) {
+        char name[80];
+        cn_net_class_name(net, k, name, sizeof name);
+        if (k) printf(",");
+        json_str(stdout, name);
+    }
+    cn_prep p = cn_net_preprocess(net, NULL);
+    printf("],\"preprocess\":%s,\"parameters\":%zu,\"flops_per_image\":",
+           p == CN_PREP_MEAN_IMAGE ? "\"mean_image\"" : p == CN_PREP_NONE ? "\"none\"" : "null", total);
+    json_num(stdout, cn_net_flops_per_image(net));
+    printf(",\"layers\":[");
+    for (int i = 0; i < cn_net_num_layers(net); i++) {
+        cn_layer_info L;
+        cn_net_layer(net, i, &L);
+        printf("%s{\"kind\":\"%s\",\"relu\":%s,\"pool\":%s,\"input\":", i ? "," : "", L.kind, L.relu ? "true" : "false",
+               L.pool ? "true" : "false");
+        json_shape(L.C, L.H, L.W);
+        printf(",\"output\":");
+        json_shape(L.oC, L.oH, L.oW);
+        printf(",\"params\":{");
+        const cn_param *ps[6] = {L.w, L.b, L.gamma, L.beta, L.running_mean, L.running_var};
+        int first = 1;
+        for (int k = 0; k < 6; k++) {
+            if (!ps[k]) continue;
+            printf("%s", first ? "" : ",");
+            first = 0;
+            json_str(stdout, ps[k]->name);
+            printf(":[");
+            for (int d = 0; d < ps[k]->ndim; d++) printf("%s%lld", d ? "," : "", (long long)ps[k]->shape[d]);
+            printf("]");
+        }
+        printf("}}");
+    }
+    printf("]}\n");
+}
+
 static int cmd_describe(int argc, char **argv) {
-    const char *net_spec = "three-layer", *input = "3,32,32";
+    const char *net_spec = "three-layer", *input = "3,32,32", *model = NULL;
+    int json = 0;
     flag flags[] = {
         {"net", 's', &net_spec, "net spec (three-layer)"},
         {"input", 's', &input, "C,H,W (3,32,32)"},
+        {"model", 's', &model, "describe this model file instead (with its classes and preprocessing)"},
+        {"json", 'b', &json, "one JSON object: spec, input, dtype, classes, parameters, FLOPs, layers"},
     };
-    parse_flags("describe", argc, argv, flags, 2, NULL, NULL, 0, "[--net SPEC] [--input C,H,W]");
+    parse_flags("describe", argc, argv, flags, 4, NULL, NULL, 0, "[--net SPEC] [--input C,H,W] [--model FILE] [--json]");
     int C, H, W;
     if (sscanf(input, "%d,%d,%d", &C, &H, &W) != 3) { fprintf(stderr, "convnet describe: --input expects C,H,W\n"); return 2; }
     cn_ctx *ctx = cn_ctx_new(1);
     cn_rng r;
     cn_rng_seed(&r, 0);
     cn_net *net;
-    if (cn_net_new(ctx, &net, net_spec, C, H, W, CN_F32, 1e-3, 0, &r)) return die(ctx, "building the net");
-    char desc[4096];
-    cn_net_describe(net, desc, sizeof desc);
-    fputs(desc, stdout);
-    printf("training FLOPs per image: %.3g\n", cn_net_flops_per_image(net));
+    if (model) {
+        if (cn_net_load(ctx, &net, model, 1, NULL)) return die(ctx, "loading the model");
+    } else if (cn_net_new(ctx, &net, net_spec, C, H, W, CN_F32, 1e-3, 0, &r)) {
+        return die(ctx, "building the net");
+    }
+    if (json) {
+        describe_json(net);
+    } else {
+        char desc[4096];
+        cn_net_describe(net, desc, sizeof desc);
+        fputs(desc, stdout);
+        printf("training FLOPs per image: %.3g\n", cn_net_flops_per_image(net));
+    }
     cn_net_free(net);
     cn_ctx_free(ctx);
     return 0;
