@@ -32,7 +32,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
-	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512f; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas"
+	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512f; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas onnx-export=$(HAVE_ONNX)$(if $(filter no,$(HAVE_ONNX)), (apt-get install protobuf-c-compiler libprotobuf-c-dev libonnx-dev))"
 
 $(BUILD)/obj/%_f32.o: src/layers/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -54,8 +54,23 @@ CN_VERSION := $(CN_MAJOR).$(CN_MINOR).0
 $(BUILD)/libconvnet.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libconvnet.so.$(CN_MAJOR) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS)
-	$(CC) $(CFLAGS) -Itools -o $@ $(TOOL_SRC) $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
+# `convnet export --onnx` needs protobuf-c (protobuf-c-compiler, libprotobuf-c-dev) and the
+# onnx.proto of libonnx-dev; the C code is generated from it here with protoc-c. Without them
+# the CLI is built without export (it says what to install) and `make` says so.
+ONNX_PROTO ?= $(firstword $(wildcard /usr/include/onnx/onnx.proto))
+PROTOC_C   ?= $(shell command -v protoc-c 2>/dev/null)
+HAVE_ONNX  := $(if $(and $(ONNX_PROTO),$(PROTOC_C),$(shell pkg-config --exists libprotobuf-c && echo y)),yes,no)
+ifeq ($(HAVE_ONNX),yes)
+ONNX_GEN    := $(BUILD)/gen/onnx.pb-c.c
+ONNX_CFLAGS := -DCN_HAVE_ONNX -I$(BUILD)/gen $(shell pkg-config --cflags libprotobuf-c)
+ONNX_LIBS   := $(shell pkg-config --libs libprotobuf-c)
+$(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	$(PROTOC_C) --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+endif
+
+$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN)
+	$(CC) $(CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)

@@ -653,6 +653,7 @@ static void usage(FILE *f) {
             "  edges      the original's convolution demo on photos\n"
             "  describe   layers, shapes and parameters of a net spec\n"
             "  predict    classify JPEG/PNG images with a trained model (top-k classes)\n"
+            "  export     write a trained model as ONNX (preprocessing and softmax included)\n"
             "  info       what this build detected (SIMD, BLAS, threads)\n");
 }
 
@@ -668,6 +669,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "edges")) return cmd_edges(argc, argv);
     if (!strcmp(cmd, "describe")) return cmd_describe(argc, argv);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "info")) {
         cn_ctx *ctx = cn_ctx_new(0);
         printf("convnet %d.%d: %s\n", CN_VERSION_MAJOR, CN_VERSION_MINOR, cn_build_info(ctx));
