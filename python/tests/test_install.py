@@ -10,6 +10,7 @@
      repository, with neither CONVNET_LIB nor the repository on the path,
      loads T/p/lib/libconvnet.so.0 and computes a convolution."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,19 +75,26 @@ def t_destdir():
         ck.ok("links libconvnet.so -> libconvnet.so.0 -> libconvnet.so.0.1.0",
               all(os.path.islink(a) and os.readlink(a) == b for a, b in links), "")
         r = sh(["readelf", "-d", lib + "/libconvnet.so.0.1.0"])
-        ck.ok("the library's SONAME is libconvnet.so.0", "Library soname: [libconvnet.so.0]" in r.stdout,
-              r.stdout[-200:])
+        good = "Library soname: [libconvnet.so.0]" in r.stdout
+        ck.ok("the library's SONAME is libconvnet.so.0", good, "" if good else r.stdout[-200:])
         sp = sh(["/usr/bin/python3", "-c", "import sys; print('\\n'.join(sys.path))"], env=clean_env()).stdout.split()
         ck.ok("the Python package's directory is on Debian python3's sys.path",
               "/usr/local/lib/python%s/dist-packages" % pyver in sp, "")
-        man = sh(["man", "-l", root + "/share/man/man1/convnet.1"], env=clean_env(MANWIDTH="80"))
-        ck.ok("man page renders (NAME, predict, export)", man.returncode != 0 or
-              ("convnet - train" in man.stdout.replace("  ", " ") and "predict" in man.stdout), man.stderr[-200:])
+        if shutil.which("man"):
+            man = sh(["man", "-l", root + "/share/man/man1/convnet.1"], env=clean_env(MANWIDTH="80"))
+            text = " ".join(man.stdout.split())
+            ck.ok("man page renders (NAME, predict, export)", man.returncode == 0 and "convnet - train" in text
+                  and "convnet predict --model" in text and "convnet export --model" in text, man.stderr[-200:])
+        else:
+            with open(root + "/share/man/man1/convnet.1") as f:
+                head = f.read()
+            ck.ok("man page installed (.TH CONVNET 1; man not installed, so not rendered)",
+                  "\n.TH CONVNET 1 " in head and ".SH NAME" in head, "")
 
         pc = clean_env(PKG_CONFIG_PATH=lib + "/pkgconfig", PKG_CONFIG_SYSROOT_DIR=t)
         flags = sh(["pkg-config", "--cflags", "--libs", "convnet"], env=pc)
-        ck.ok("pkg-config --cflags --libs convnet", flags.returncode == 0 and "-lconvnet" in flags.stdout
-              and "-I" + root + "/include" in flags.stdout, flags.stdout + flags.stderr)
+        good = flags.returncode == 0 and "-lconvnet" in flags.stdout and "-I" + root + "/include" in flags.stdout
+        ck.ok("pkg-config --cflags --libs convnet", good, "" if good else flags.stdout + flags.stderr)
         static = sh(["pkg-config", "--static", "--libs", "convnet"], env=pc).stdout.split()
         want = ["-lopenblas", "-lz", "-lpng16", "-ljpeg", "-lcairo", "-fopenmp", "-lm"]
         ck.ok("pkg-config --static lists the private libraries", all(w in static for w in want),
@@ -96,7 +104,8 @@ def t_destdir():
         if okr("examples/conv_sum.c builds against the installed convnet", cc.returncode == 0, cc.stderr[-300:]):
             run = sh([exe], env=clean_env(LD_LIBRARY_PATH=lib))
             ldd = sh(["ldd", exe], env=clean_env(LD_LIBRARY_PATH=lib)).stdout
-            ck.ok("it loads the installed libconvnet.so.0", lib + "/libconvnet.so.0" in ldd, ldd[:300])
+            good = lib + "/libconvnet.so.0" in ldd
+            ck.ok("it loads the installed libconvnet.so.0", good, "" if good else ldd[:300])
             got = parse_sums(run.stdout)
             ck.close("its window sums = numpy's (0..24 in 5x5, 3x3 ones)",
                      got if got is not None else np.zeros(1), window_sums(), 0)
@@ -133,8 +142,8 @@ def t_prefix_python():
         r = sh(["/usr/bin/python3", "-c", code], cwd=t, env=clean_env(PYTHONPATH=pydir))
         lines = r.stdout.split("\n")
         ok = r.returncode == 0 and len(lines) >= 3
-        ck.ok("installed package imported from outside the repository", ok and lines[0].startswith(pydir),
-              (r.stdout + r.stderr)[-300:])
+        good = ok and lines[0].startswith(pydir)
+        ck.ok("installed package imported from outside the repository", good, "" if good else (r.stdout + r.stderr)[-300:])
         ck.ok("it loads the installed library (no CONVNET_LIB)", ok and lines[1] == prefix + "/lib/libconvnet.so.0",
               lines[1] if ok else "")
         ck.ok("installed package: conv_forward_fast = direct loops (1e-10)", ok and float(lines[2]) < 1e-10,
