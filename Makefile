@@ -46,7 +46,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
-	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas"
+	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas onnx-export=$(HAVE_ONNX)$(if $(filter no,$(HAVE_ONNX)), (apt-get install protobuf-c-compiler libprotobuf-c-dev libonnx-dev))"
 
 $(BUILD)/obj/%_f32.o: src/layers/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -70,11 +70,30 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS)
 $(BUILD)/libconvnet.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+# The soname carries the major version (include/convnet.h): an ABI break bumps it.
+CN_MAJOR := $(shell sed -n 's/^\#define CN_VERSION_MAJOR \([0-9]*\).*/\1/p' include/convnet.h)
+CN_MINOR := $(shell sed -n 's/^\#define CN_VERSION_MINOR \([0-9]*\).*/\1/p' include/convnet.h)
+CN_VERSION := $(CN_MAJOR).$(CN_MINOR).0
 $(BUILD)/libconvnet.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libconvnet.so.$(CN_MAJOR) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/convnet: $(TOOL_SRC) $(BUILD)/libconvnet.a $(HDRS)
-	$(CC) $(CFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
+# `convnet export --onnx` needs protobuf-c (protobuf-c-compiler, libprotobuf-c-dev) and the
+# onnx.proto of libonnx-dev; the C code is generated from it here with protoc-c. Without them
+# the CLI is built without export (it says what to install) and `make` says so.
+ONNX_PROTO ?= $(firstword $(wildcard /usr/include/onnx/onnx.proto))
+PROTOC_C   ?= $(shell command -v protoc-c 2>/dev/null)
+HAVE_ONNX  := $(if $(and $(ONNX_PROTO),$(PROTOC_C),$(shell pkg-config --exists libprotobuf-c && echo y)),yes,no)
+ifeq ($(HAVE_ONNX),yes)
+ONNX_GEN    := $(BUILD)/gen/onnx.pb-c.c
+ONNX_CFLAGS := -DCN_HAVE_ONNX -I$(BUILD)/gen $(shell pkg-config --cflags libprotobuf-c)
+ONNX_LIBS   := $(shell pkg-config --libs libprotobuf-c)
+$(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	$(PROTOC_C) --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+endif
+
+$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN)
+	$(CC) $(CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
@@ -159,6 +178,50 @@ fuzz-seeds: $(BUILD)/libconvnet.a
 # ---- valgrind memcheck of a short real training run ----------------------
 valgrind: all
 	@bash tests/valgrind.sh $(BUILD)/convnet
+
+# ---- install -------------------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=]     make uninstall (same variables)
+# libconvnet.so.MAJOR.MINOR.0 with the soname libconvnet.so.MAJOR and the
+# libconvnet.so dev link, libconvnet.a, convnet.h, convnet.pc, the CLI, its
+# man page, and the Python package where Debian's /usr/bin/python3 looks:
+# /usr/lib/python3/dist-packages for PREFIX=/usr, else
+# PREFIX/lib/python3.X/dist-packages (/usr/local/lib/python3/dist-packages
+# is not on Debian's sys.path). The package records the installed library's
+# path (convnet/_installed.py), so it needs neither PYTHONPATH nor CONVNET_LIB.
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+LIBDIR    ?= $(PREFIX)/lib
+INCDIR    ?= $(PREFIX)/include
+MANDIR    ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PYVER     := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
+PY_SRC    := $(shell cd python && find convnet -name '*.py' ! -name _installed.py | sort)
+.PHONY: install uninstall
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man1 \
+	        $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(PYTHONDIR)/convnet
+	install -m 755 $(BUILD)/convnet $(DESTDIR)$(BINDIR)/convnet
+	install -m 644 $(BUILD)/libconvnet.so $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_VERSION)
+	ln -sf libconvnet.so.$(CN_VERSION) $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_MAJOR)
+	ln -sf libconvnet.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet.so
+	install -m 644 $(BUILD)/libconvnet.a $(DESTDIR)$(LIBDIR)/libconvnet.a
+	install -m 644 include/convnet.h $(DESTDIR)$(INCDIR)/convnet.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(CN_VERSION)|' convnet.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/convnet.pc
+	install -m 644 man/convnet.1 $(DESTDIR)$(MANDIR)/man1/convnet.1
+	for f in $(PY_SRC); do install -D -m 644 python/$$f $(DESTDIR)$(PYTHONDIR)/$$f || exit 1; done
+	printf '# written by make install: the library this copy of the package loads\nLIBRARY = %s\n' \
+	    "'$(LIBDIR)/libconvnet.so.$(CN_MAJOR)'" > $(DESTDIR)$(PYTHONDIR)/convnet/_installed.py
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+	@echo "installed convnet $(CN_VERSION) under $(DESTDIR)$(PREFIX) (python: $(DESTDIR)$(PYTHONDIR)/convnet)"
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/convnet $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_VERSION) \
+	      $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet.so \
+	      $(DESTDIR)$(LIBDIR)/libconvnet.a $(DESTDIR)$(INCDIR)/convnet.h $(DESTDIR)$(PKGCONFIGDIR)/convnet.pc \
+	      $(DESTDIR)$(MANDIR)/man1/convnet.1
+	rm -rf $(DESTDIR)$(PYTHONDIR)/convnet
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 clean:
 	rm -rf build build-asan

@@ -1,6 +1,7 @@
 /* fuzz_image.c — PNG and JPEG reading (cn_image_read) on arbitrary bytes.
  * An image that reads must have a sane size and every pixel readable; it is
- * then resized (every source pixel is read) to check the buffer's extent. */
+ * then resized (every source pixel is read) to check the buffer's extent,
+ * and fitted to a net's input as `convnet predict` does (cn_image_fit). */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -24,6 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)acc;
     uint8_t small[8 * 8 * 3];
     if (cn_image_resize(ctx, small, 8, 8, pix, h, w, c) != CN_OK) abort();
+    /* what `convnet predict` does next: fit to a net's input, both channel
+     * counts (a shrink from large images, an enlargement from tiny ones) */
+    uint8_t fit[3 * 32 * 32];
+    if (cn_image_fit(ctx, fit, 3, 32, 32, pix, h, w, c) != CN_OK) abort();
+    if (cn_image_fit(ctx, fit, 1, 28, 28, pix, h, w, c) != CN_OK) abort();
     free(pix);
     return 0;
 }

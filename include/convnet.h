@@ -358,6 +358,17 @@ int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix,
 /* Bilinear resize of src[h, w, c] into dst[dh, dw, c]. */
 int cn_image_resize(cn_ctx *ctx, uint8_t *dst, int dh, int dw,
                     const uint8_t *src, int h, int w, int c);
+/* An image pix[h, w, c] (c = 1 or 3, as cn_image_read gives) fitted to a
+ * net's input (C = 1 or 3, H, W), as `convnet predict` does: scaled by
+ * s = max(H/h, W/w) so that it covers H x W with its aspect kept, then the
+ * centre H x W cropped; area averaging when shrinking (s < 1: each output
+ * pixel is the mean of the source box it covers, fractional edges weighted),
+ * bilinear when enlarging (pixel centres aligned, edges clamped). C = 1 from
+ * RGB takes the luma 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601); C = 3 from
+ * gray repeats it. dst[C, H, W] is planar (as data set images), rounded to
+ * the nearest uint8. An image already H x W comes back unchanged. */
+int cn_image_fit(cn_ctx *ctx, uint8_t *dst, int C, int H, int W,
+                 const uint8_t *pix, int h, int w, int c);
 /* First-layer filters w[F, C, HH, WW] (C = 1 or 3) as a grid picture: each
  * filter scaled to 0..255 on its own, ceil(sqrt(F)) per side, 1-pixel
  * gaps, upscaled by `scale` (nearest). */
@@ -550,6 +561,9 @@ const double *cn_solver_train_acc_history(const cn_solver *s, int *n);
 const double *cn_solver_val_acc_history(const cn_solver *s, int *n);
 double cn_solver_best_val_acc(const cn_solver *s);
 int cn_solver_iteration(const cn_solver *s);  /* iterations done */
+int cn_solver_epoch(const cn_solver *s);      /* epochs done */
+/* The learning rate of the next step (lr_decay applied at each epoch end). */
+double cn_solver_lr(const cn_solver *s);
 int cn_solver_num_iterations(const cn_solver *s);
 /* Seconds spent so far building minibatches, in the update rule, and in
  * accuracy checks. */
@@ -565,6 +579,48 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path);
  * solver config. */
 int cn_net_load(cn_ctx *ctx, cn_net **out, const char *path, int best,
                 cn_solver_config *cfg);
+/* What a trained net needs besides its weights to classify new images.
+ * The Solver sets both from its data set (cn_solver_new); model files and
+ * checkpoints keep them; files from before they existed load with
+ * CN_PREP_UNKNOWN and numbered classes.
+ *  - preprocessing: x[c,h,w] = pixel (uint8, CHW) - mean[c,h,w], the mean
+ *    image of the training split (CN_PREP_MEAN_IMAGE), or x = pixel
+ *    (CN_PREP_NONE), exactly as cn_split_batch_* does it;
+ *  - class names: 1..63 bytes each, no control characters. */
+typedef enum { CN_PREP_UNKNOWN = 0, CN_PREP_NONE = 1, CN_PREP_MEAN_IMAGE = 2 } cn_prep;
+/* mean [C*H*W] is copied; NULL records CN_PREP_NONE. */
+int cn_net_set_preprocess(cn_ctx *ctx, cn_net *net, const float *mean);
+/* *mean (may be NULL) gets the net's mean image or NULL. */
+cn_prep cn_net_preprocess(const cn_net *net, const float **mean);
+/* names[0..n-1] for the first n classes (n <= classes), the rest numbered. */
+int cn_net_set_class_names(cn_ctx *ctx, cn_net *net, const char *const *names, int n);
+/* Class k's name into buf: 1 when a stored name, 0 when numbered ("3"),
+ * CN_EINVAL when k is out of range. */
+int cn_net_class_name(const cn_net *net, int k, char *buf, size_t len);
+/* The net's layers after planning (conv-relu(-pool) and affine-relu fused),
+ * for tools that translate a net (describe --json, ONNX export). Shapes are
+ * per sample; after an affine the features are flat: C = features, H = W = 1.
+ * kind: "conv" (relu/pool: a ReLU, then a max pool, fused after it; F
+ * filters K x K, stride, zero pad; cH x cW before the pool), "affine" (D ->
+ * M, the input flattened in C,H,W order; relu fused), "relu", "pool" (ph x
+ * pw window, stride ps), "batchnorm" (on flat features), "spatial-batchnorm"
+ * (per channel), "layernorm" (over the D = C*H*W features of each sample),
+ * "spatial-groupnorm" (groups of C/groups consecutive channels). Norms use
+ * (x - mean) / sqrt(var + eps) with the biased variance (batch norm in test
+ * mode: the running statistics), then gamma and beta. */
+typedef struct {
+    const char *kind;
+    int relu, pool;
+    int C, H, W, oC, oH, oW;
+    int F, K, stride, pad, cH, cW;
+    int ph, pw, ps;
+    int D, M;
+    int groups;
+    double eps;
+    const cn_param *w, *b, *gamma, *beta, *running_mean, *running_var; /* NULL if none */
+} cn_layer_info;
+int cn_net_num_layers(const cn_net *net);
+int cn_net_layer(const cn_net *net, int i, cn_layer_info *out);
 /* Save only the net (parameters + spec) as a model file. */
 int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path,
                 const cn_meta *extra, int nextra);

@@ -476,6 +476,11 @@ int cn_plot_png(cn_ctx *ctx, const char *path, const char *title, const char *xl
     ymin -= ypad; ymax += ypad;
     xmin -= xpad; xmax += xpad;
     double xs = nice_step(xmax - xmin, 8), ys = nice_step(ymax - ymin, 6);
+    /* Implicit x (0, 1, 2, ...: epochs, iterations) gets whole-number ticks:
+     * "Epoch 0.2" is a label for a point that does not exist. */
+    int implicit_x = 1;
+    for (int k = 0; k < nseries; k++) implicit_x &= s[k].x == NULL;
+    if (implicit_x) xs = xs < 1 ? 1 : floor(xs);
 
     const double L = 80, R = 25, T = title && *title ? 45 : 20, B = 60;
     const double pw = PLOT_W - L - R, ph = PLOT_H - T - B;

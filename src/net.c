@@ -279,6 +279,7 @@ void cn_net_free(cn_net *net) {
     if (!net) return;
     free(net->pblock); cn__free_zeroed(net->gblock); free(net->act); free(net->idx);
     free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
+    free(net->mean); free(net->class_names);
     free(net);
 }
 
@@ -423,7 +424,7 @@ int cn_net_describe(const cn_net *net, char *buf, size_t len) {
 
 /* ---- model files -------------------------------------------------------- */
 int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path, const cn_meta *extra, int nextra) {
-    cn_tensor t[CN_MAX_PARAMS];
+    cn_tensor t[CN_MAX_PARAMS + 1];
     cn_meta meta[40];
     char dims[48], dt[8], reg[40];
     if (nextra > 32) return CN_ERR(ctx, CN_EINVAL, "net save: too many metadata entries (%d)", nextra);
@@ -441,7 +442,12 @@ int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path, const cn_meta 
     meta[nm++] = (cn_meta){"dtype", dt};
     meta[nm++] = (cn_meta){"reg", reg};
     for (int i = 0; i < nextra; i++) meta[nm++] = extra[i];
-    return cn_st_save(ctx, path, t, net->nparams, meta, nm);
+    int nt = net->nparams;
+    char *classes = NULL;
+    int rc = cn__net_info_save(ctx, net, meta, &nm, t, &nt, &classes);
+    if (!rc) rc = cn_st_save(ctx, path, t, nt, meta, nm);
+    free(classes);
+    return rc;
 }
 
 /* Copy tensor `t` into parameter p after checking its shape. */
@@ -506,6 +512,7 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
         }
         if ((rc = fill_param(ctx, path, net, p, t))) { cn_net_free(net); return rc; }
     }
+    if ((rc = cn__net_info_load(ctx, net, st, path))) { cn_net_free(net); return rc; }
     *out = net;
     return CN_OK;
 }

@@ -55,6 +55,10 @@ struct cn_net {
     int profile;              /* accumulate per-op wall time */
     int defer_reg;            /* loss(): leave the L2 term to the fused update */
     double t_fwd[CN_MAX_OPS], t_bwd[CN_MAX_OPS], t_loss;
+    /* netinfo.c: the training's preprocessing and the class names */
+    cn_prep prep;
+    float *mean;              /* [C*H*W] when prep == CN_PREP_MEAN_IMAGE */
+    char *class_names;        /* [classes][64], NULL: numbered */
 };
 
 /* The Solver's step for updates inside the backward: the rule's constants
@@ -93,5 +97,10 @@ int cn__update_fused_f64(int level, int rule, double *w, const double *dw, doubl
                          double lr, double p1, double p2, double eps, long t, double *sumsq);
 /* Build a net from a loaded tensor file; parameters from prefix+name,
  * falling back to name. */
+/* netinfo.c: metadata entries (at most 2) and tensors (at most 1) for a
+ * file; *classes_text is malloc'd (free it after the save). */
+int cn__net_info_save(cn_ctx *ctx, const cn_net *net, cn_meta *meta, int *nmeta, cn_tensor *t, int *nt,
+                      char **classes_text);
+int cn__net_info_load(cn_ctx *ctx, cn_net *net, const cn_st *st, const char *path);
 int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path, const char *prefix);
 #endif

@@ -95,6 +95,14 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     if (ds->num_classes > cn_net_num_classes(net))
         return CN_ERR(ctx, CN_EINVAL, "solver: the data has %d classes but the net's last layer has %d outputs",
                       ds->num_classes, cn_net_num_classes(net));
+    {   /* the net learns this data set's preprocessing and class names (kept in its files) */
+        const char *names[16];
+        int nn = ds->num_classes > 16 ? 16 : ds->num_classes;
+        for (int k = 0; k < nn; k++) names[k] = ds->classes[k];
+        int rc = cn_net_set_preprocess(ctx, net, ds->mean);
+        if (!rc && nn > 0 && ds->classes[0][0]) rc = cn_net_set_class_names(ctx, net, names, nn);
+        if (rc) return rc;
+    }
     cn_solver *s = calloc(1, sizeof *s);
     if (!s) return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory");
     s->net = net;
@@ -410,6 +418,8 @@ const double *cn_solver_train_acc_history(const cn_solver *s, int *n) { *n = s->
 const double *cn_solver_val_acc_history(const cn_solver *s, int *n) { *n = s->nacc; return s->val_acc; }
 double cn_solver_best_val_acc(const cn_solver *s) { return s->best_val; }
 int cn_solver_iteration(const cn_solver *s) { return s->t; }
+int cn_solver_epoch(const cn_solver *s) { return s->epoch; }
+double cn_solver_lr(const cn_solver *s) { return s->lr; }
 void cn_solver_times(const cn_solver *s, double *batch_s, double *update_s, double *check_s) {
     *batch_s = s->t_batch;
     *update_s = s->t_update;
@@ -418,7 +428,7 @@ void cn_solver_times(const cn_solver *s, double *batch_s, double *update_s, doub
 int cn_solver_num_iterations(const cn_solver *s) { return s->num_iterations; }
 
 /* ---- checkpoints --------------------------------------------------------- */
-#define MAXT (3 * CN_MAX_PARAMS + 8)
+#define MAXT (4 * CN_MAX_PARAMS + 8)
 
 int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     const cn_net *net = s->net;
@@ -480,9 +490,13 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
         {"reg", v[1]}, {"update_rule", c->update_rule}, {"learning_rate", v[2]}, {"lr", v[3]},
         {"optim", v[4]}, {"lr_decay", v[5]}, {"batch_size", v[6]}, {"num_epochs", v[7]},
         {"samples_print_verbose", v[8]}, {"seed", v[9]}, {"epoch", v[10]}, {"iteration", v[11]},
-        {"adam_t", v[12]}, {"best_val_acc", v[13]}, {"rng", rng},
+        {"adam_t", v[12]}, {"best_val_acc", v[13]}, {"rng", rng}, {NULL, NULL}, {NULL, NULL},
     };
-    int rc = cn_st_save(ctx, path, t, nt, meta, (int)(sizeof meta / sizeof meta[0]));
+    int nm = (int)(sizeof meta / sizeof meta[0]) - 2;
+    char *classes = NULL;
+    int rc = cn__net_info_save(ctx, net, meta, &nm, t, &nt, &classes);
+    if (!rc) rc = cn_st_save(ctx, path, t, nt, meta, nm);
+    free(classes);
     free(t);
     free(names);
     return rc;

@@ -374,6 +374,26 @@ static void test_plot(cn_ctx *ctx) {
                    blue > 200 && orange > 200 && black > 1000, note);
     }
     free(pix);
+    /* Epoch plots (implicit x = 0, 1, ...) get whole-number ticks only. The
+     * truth is the number of tick marks under the x axis (black 1-pixel
+     * stubs between the axis at y = 440 and the labels): 2 epochs -> 2 ticks
+     * (0 and 1), 5 epochs -> 5; fractional steps would give 6 and 9. */
+    for (int ne = 2; ne <= 5; ne += 3) {
+        cn_series se[2] = {{"train", tr, NULL, ne, 1}, {"val", va, NULL, ne, 1}};
+        pix = NULL;
+        rc = cn_plot_png(ctx, p, "Classification accuracy", "Epoch", "Accuracy", se, 2);
+        if (!rc) rc = cn_image_read(ctx, p, &pix, &h, &w, &c);
+        int ticks = 0;
+        if (!rc && h == 500 && w == 800 && c == 3)
+            for (int x = 81; x < 800 - 25; x++)
+                ticks += near_rgb(pix + ((size_t)443 * w + x) * 3, 0, 0, 0, 60) &&
+                         !near_rgb(pix + ((size_t)443 * w + x - 1) * 3, 0, 0, 0, 60);
+        char nm[80], note[60];
+        snprintf(nm, sizeof nm, "plot: %d epochs -> %d integer x ticks", ne, ne);
+        snprintf(note, sizeof note, "%d tick marks", ticks);
+        check_true(nm, rc == CN_OK && ticks == ne, rc ? cn_ctx_error(ctx) : note);
+        free(pix);
+    }
     /* degenerate inputs: an empty series, a constant series with a NaN */
     double cst[3] = {1, NAN, 1};
     cn_series s3[2] = {{"empty", NULL, NULL, 0, 0}, {NULL, cst, NULL, 3, 1}};

@@ -1,6 +1,6 @@
 /* convnet — the command-line tool: train, eval, gradcheck, filters, edges,
  * describe, info. Only this file prints or exits. */
-#include "convnet.h"
+#include "cli.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -17,20 +17,14 @@
 static volatile int g_stop;
 static void on_sigint(int sig) { (void)sig; g_stop = 1; }
 
-static int die(cn_ctx *ctx, const char *what) {
+int die(cn_ctx *ctx, const char *what) {
+    fflush(stdout); /* the log so far lands above the message when both go to one pipe */
     fprintf(stderr, "convnet: %s%s%s\n", what ? what : "", what && ctx ? ": " : "", ctx ? cn_ctx_error(ctx) : "");
     return 1;
 }
 
 /* ---- flag parsing: --name VALUE or --name=VALUE ------------------------- */
-typedef struct {
-    const char *name;
-    char kind;        /* 'i' int, 'd' double, 's' string, 'b' boolean (no value) */
-    void *dst;
-    const char *help;
-} flag;
-
-static int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
+int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
                        const char **positional, int *npos, int maxpos, const char *usage) {
     int np = 0;
     for (int i = 0; i < argc; i++) {
@@ -103,8 +97,20 @@ static int load_data(cn_ctx *ctx, cn_dataset *ds, const char *spec, int ntrain, 
         if (!dir) return cn_error(ctx, CN_EINVAL, "--data cifar10 needs a directory: cifar10:DIR");
         return cn_load_cifar10(ctx, ds, dir, ntrain, nval, ntest);
     }
-    if (len == 13 && !strncmp(spec, "fashion-mnist", 13))
-        return cn_load_mnist(ctx, ds, dir ? dir : DEFAULT_FASHION, 1, ntrain, nval, ntest);
+    if (len == 13 && !strncmp(spec, "fashion-mnist", 13)) {
+        if (!dir && access(DEFAULT_FASHION, R_OK))
+            return cn_error(ctx, CN_EIO, "Fashion-MNIST is not installed (%s: %s); install the Debian package: "
+                            "apt-get install dataset-fashion-mnist (or give --data fashion-mnist:DIR)",
+                            DEFAULT_FASHION, strerror(errno));
+        int rc = cn_load_mnist(ctx, ds, dir ? dir : DEFAULT_FASHION, 1, ntrain, nval, ntest);
+        if (rc == CN_EIO) { /* a missing or unreadable file: say where the data set comes from */
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
+            rc = cn_error(ctx, rc, "%s (Fashion-MNIST comes in the Debian package dataset-fashion-mnist, "
+                          "installed in " DEFAULT_FASHION ")", msg);
+        }
+        return rc;
+    }
     if (len == 5 && !strncmp(spec, "mnist", 5)) {
         if (!dir) return cn_error(ctx, CN_EINVAL, "--data mnist needs a directory: mnist:DIR");
         return cn_load_mnist(ctx, ds, dir, 0, ntrain, nval, ntest);
@@ -112,10 +118,23 @@ static int load_data(cn_ctx *ctx, cn_dataset *ds, const char *spec, int ntrain, 
     return cn_error(ctx, CN_EINVAL, "--data '%s': expected cifar10:DIR, fashion-mnist[:DIR] or mnist:DIR", spec);
 }
 
+/* The image shape and class count a --data spec gives, known before loading
+ * (so the net spec is checked before seconds of reading data). 0 if unknown. */
+static int data_shape(const char *spec, int *C, int *H, int *W) {
+    if (!spec) spec = "fashion-mnist";
+    if (!strncmp(spec, "cifar10", 7) && (!spec[7] || spec[7] == ':')) { *C = 3; *H = 32; *W = 32; return 1; }
+    if ((!strncmp(spec, "fashion-mnist", 13) && (!spec[13] || spec[13] == ':')) ||
+        (!strncmp(spec, "mnist", 5) && (!spec[5] || spec[5] == ':'))) { *C = 1; *H = 28; *W = 28; return 1; }
+    return 0;
+}
+
 static int progress_tty;
 static int progress_shown;
+typedef struct { metrics *m; const cn_solver *s; int batch, quiet; } log_user;
 static void log_line(void *user, const char *line, int progress) {
-    (void)user;
+    log_user *u = user;
+    if (u && !progress && u->m) metrics_line(u->m, u->s, u->batch, line);
+    if (u && u->quiet && !progress) return; /* --quiet --metrics: the log lines go to the file only */
     if (progress) {
         if (!progress_tty) return;
         printf("\r\033[K%s", line);
@@ -202,14 +221,17 @@ static double now_s(void) {
 
 static int cmd_train(int argc, char **argv) {
     const char *data = NULL, *net_spec = NULL, *save = NULL, *resume = NULL, *plots = NULL, *dtype = "float32";
-    int hidden = 500, nf = 32, fs = 7, batch = 50, epochs = 1, ntrain = -1, nval = -1, ntest = -1;
+    /* -1: not given (the three-layer defaults below; refused with --net) */
+    int hidden = -1, nf = -1, fs = -1, batch = 50, epochs = 1, ntrain = -1, nval = -1, ntest = -1;
     int ntrs = 1000, nvs = 0, print_every = 20, seed = 0, threads = 0, ckpt_every = 0, quiet = 0;
     double ws = 1e-3, reg = 1e-3, lr = -1, lr_decay = 1.0;
-    const char *rule = "adam";
+    const char *rule = "adam", *metrics_path = NULL;
     flag flags[] = {
         {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
-        {"net", 's', &net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer"},
-        {"hidden-dim", 'i', &hidden, "three-layer net: hidden units (500)"},
+        {"net", 's', &net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer "
+                                "(default: the three-layer net from the three flags below)"},
+        {"hidden-dim", 'i', &hidden, "three-layer net: hidden units (100, ThreeLayerConvNet's default; "
+                                     "the notebook's CIFAR-10 run passes 500)"},
         {"num-filters", 'i', &nf, "three-layer net: conv filters (32)"},
         {"filter-size", 'i', &fs, "three-layer net: filter size (7)"},
         {"weight-scale", 'd', &ws, "weights ~ N(0, weight_scale^2) (1e-3)"},
@@ -233,13 +255,57 @@ static int cmd_train(int argc, char **argv) {
         {"resume", 's', &resume, "continue the run saved in this checkpoint"},
         {"plots", 's', &plots, "write loss.png, accuracy.png, filters.png into this directory"},
         {"quiet", 'b', &quiet, "no log lines"},
+        {"metrics", 's', &metrics_path, "write one JSON object per logged iteration and per accuracy check to this "
+                                        "JSON-lines file (started afresh; cut back to the checkpoint by --resume)"},
     };
     parse_flags("train", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "[flags]");
-    if (ckpt_every > 0 && !save) { fprintf(stderr, "convnet train: --checkpoint-every needs --save FILE\n"); return 2; }
+    /* Every flag is checked here, before seconds of loading data. */
+#define BAD(...) do { fprintf(stderr, "convnet train: " __VA_ARGS__); fputc('\n', stderr); return 2; } while (0)
+    if (net_spec && (hidden != -1 || nf != -1 || fs != -1))
+        BAD("--net gives the whole net; --hidden-dim, --num-filters and --filter-size only shape the default "
+            "three-layer net (write them into the spec instead, e.g. conv32x7-relu-pool2-affine100-relu-affine10)");
+    if (hidden == -1) hidden = 100;
+    if (nf == -1) nf = 32;
+    if (fs == -1) fs = 7;
+    if (hidden <= 0 || nf <= 0 || fs <= 0) BAD("--hidden-dim, --num-filters and --filter-size must be > 0");
+    if (ckpt_every > 0 && !save) BAD("--checkpoint-every needs --save FILE");
+    if (ckpt_every < 0) BAD("--checkpoint-every must be >= 0, not %d", ckpt_every);
     cn_dtype dt = !strcmp(dtype, "float64") ? CN_F64 : CN_F32;
-    if (strcmp(dtype, "float64") && strcmp(dtype, "float32")) { fprintf(stderr, "convnet train: --dtype must be float32 or float64\n"); return 2; }
+    if (strcmp(dtype, "float64") && strcmp(dtype, "float32")) BAD("--dtype must be float32 or float64");
+    if (strcmp(rule, "sgd") && strcmp(rule, "sgd_momentum") && strcmp(rule, "rmsprop") && strcmp(rule, "adam"))
+        BAD("--update-rule must be sgd, sgd_momentum, rmsprop or adam, not '%s'", rule);
+    if (batch <= 0) BAD("--batch-size must be > 0, not %d", batch);
+    if (epochs <= 0) BAD("--num-epochs must be > 0, not %d", epochs);
+    if (print_every <= 0) BAD("--print-every must be > 0, not %d", print_every);
+    if (!(lr_decay > 0)) BAD("--lr-decay must be > 0, not %g", lr_decay);
+    if (lr != -1 && !(lr > 0)) BAD("--learning-rate must be > 0, not %g", lr);
+    if (ws < 0) BAD("--weight-scale must be >= 0, not %g", ws);
+    if (reg < 0) BAD("--reg must be >= 0, not %g", reg);
+    if (threads < 0) BAD("--threads must be >= 0 (0: all cores), not %d", threads);
+    if (seed < 0) BAD("--seed must be >= 0, not %d", seed);
+    int dC, dH, dW;
+    if (!data_shape(data, &dC, &dH, &dW)) BAD("--data '%s': expected cifar10:DIR, fashion-mnist[:DIR] or mnist:DIR", data);
+#undef BAD
     cn_ctx *ctx = cn_ctx_new(threads);
     if (!ctx) return die(NULL, "out of memory");
+    {   /* the net spec against the data set's image shape (both data sets have 10 classes) */
+        char sb[256];
+        cn_rng r0;
+        cn_rng_seed(&r0, 0);
+        cn_net *probe;
+        if (cn_net_new(ctx, &probe, build_spec(sb, sizeof sb, net_spec, nf, fs, hidden, 10), dC, dH, dW, dt, ws, reg, &r0)) {
+            fprintf(stderr, "convnet train: --net: %s\n", cn_ctx_error(ctx));
+            cn_ctx_free(ctx);
+            return 2;
+        }
+        int k = cn_net_num_classes(probe);
+        cn_net_free(probe);
+        if (k != 10) {
+            fprintf(stderr, "convnet train: --net ends with affine%d, but the data set has 10 classes\n", k);
+            cn_ctx_free(ctx);
+            return 2;
+        }
+    }
     cn_dataset ds;
     memset(&ds, 0, sizeof ds);
     double t0 = now_s();
@@ -266,7 +332,7 @@ static int cmd_train(int argc, char **argv) {
     cfg.num_train_samples = ntrs;
     cfg.num_val_samples = nvs;
     cfg.print_every = print_every;
-    cfg.verbose = !quiet;
+    cfg.verbose = !quiet || metrics_path;
     cfg.seed = (uint64_t)seed;
     cn_solver *s;
     if (cn_solver_new(ctx, &s, net, &ds, &cfg)) return die(ctx, "setting up the solver");
@@ -274,11 +340,19 @@ static int cmd_train(int argc, char **argv) {
         if (cn_solver_resume(ctx, s, resume)) return die(ctx, "resuming");
         printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
     }
+    metrics mt;
+    memset(&mt, 0, sizeof mt);
+    if (metrics_path && metrics_open(&mt, metrics_path, resume ? cn_solver_iteration(s) : -1)) {
+        cn_solver_free(s); cn_net_free(net); cn_dataset_free(&ds); cn_ctx_free(ctx);
+        return 1;
+    }
+    log_user lu = {metrics_path ? &mt : NULL, s, batch, quiet};
     progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
     signal(SIGINT, on_sigint);
     double t1 = now_s();
     int it0 = cn_solver_iteration(s);
-    int rc = cn_solver_train(ctx, s, log_line, NULL, &g_stop, save, ckpt_every);
+    int rc = cn_solver_train(ctx, s, log_line, &lu, &g_stop, save, ckpt_every);
+    metrics_close(&mt);
     double secs = now_s() - t1;
     if (progress_shown) printf("\r\033[K");
     if (rc) {
@@ -328,7 +402,7 @@ static int cmd_train(int argc, char **argv) {
 
 static int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *split = "val";
-    int ntrain = -1, nval = -1, ntest = -1, threads = 0;
+    int ntrain = -1, nval = -1, ntest = -1, threads = 0, json = 0;
     flag flags[] = {
         {"model", 's', &model, "checkpoint or model file (its best parameters are used)"},
         {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR"},
@@ -337,6 +411,7 @@ static int cmd_eval(int argc, char **argv) {
         {"num-val", 'i', &nval, "as in train"},
         {"num-test", 'i', &ntest, "as in train"},
         {"threads", 'i', &threads, "threads (0: all cores)"},
+        {"json", 'b', &json, "print one JSON object: model, data, split, images, correct, accuracy"},
     };
     parse_flags("eval", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "--model FILE [--data D] [--split S]");
     if (!model) { fprintf(stderr, "convnet eval: --model FILE is required\n"); return 2; }
@@ -360,7 +435,17 @@ static int cmd_eval(int argc, char **argv) {
     }
     double acc;
     if (split_accuracy(ctx, net, &ds, sp, &acc)) return die(ctx, "evaluating");
-    printf("%s acc: %f\n", split, acc);
+    if (json) {
+        printf("{\"model\":");
+        json_str(stdout, model);
+        printf(",\"data\":");
+        json_str(stdout, ds.name);
+        printf(",\"split\":\"%s\",\"images\":%d,\"correct\":%d,\"accuracy\":", split, sp->n, (int)lround(acc * sp->n));
+        json_num(stdout, acc);
+        printf("}\n");
+    } else {
+        printf("%s acc: %f\n", split, acc);
+    }
     cn_net_free(net);
     cn_dataset_free(&ds);
     cn_ctx_free(ctx);
@@ -406,6 +491,8 @@ static int cmd_gradcheck(int argc, char **argv) {
     printf("net %s, input (%d,%d,%d,%d), float64, reg %g: loss %f\n", cn_net_spec(net), N, C, H, W, reg, loss);
     gc_user u = {ctx, net, X, y, N};
     int worst_fail = 0;
+    double worst = 0;
+    const double bound = 1e-2;
     for (int i = 0; i < cn_net_num_params(net); i++) {
         const cn_param *p = cn_net_param(net, i);
         if (!p->trainable) continue;
@@ -415,13 +502,17 @@ static int cmd_gradcheck(int argc, char **argv) {
         cn_eval_numerical_gradient(ctx, numeric, gc_loss, &u, p->data, p->size, 1e-6);
         double e = cn_rel_error(numeric, analytic, p->size);
         printf("%s max relative error: %e\n", p->name, e);
-        if (!(e < 1e-2)) worst_fail = 1;
+        if (!(e < bound)) worst_fail = 1;
+        if (!(e <= worst)) worst = e; /* NaN sticks */
         free(analytic); free(numeric);
     }
     free(X); free(y);
     cn_net_free(net);
     cn_ctx_free(ctx);
-    if (worst_fail) { fprintf(stderr, "convnet gradcheck: a relative error is above 1e-2\n"); return 1; }
+    /* The verdict: the bound is loose on purpose (float64, h = 1e-6: a correct
+     * gradient gives ~1e-7 or less; a wrong one gives ~1). */
+    printf("gradcheck: %s (max relative error %.3e, bound %.0e)\n", worst_fail ? "FAIL" : "PASS", worst, bound);
+    if (worst_fail) { fprintf(stderr, "convnet gradcheck: a relative error is above %.0e\n", bound); return 1; }
     return 0;
 }
 
@@ -469,24 +560,84 @@ static int cmd_edges(int argc, char **argv) {
     return 0;
 }
 
+static void json_shape(int C, int H, int W) { printf("[%d,%d,%d]", C, H, W); }
+
+/* describe --json: the net as cn_net_layer gives it */
+static void describe_json(const cn_net *net) {
+    int C, H, W, K = cn_net_num_classes(net);
+    cn_net_input(net, &C, &H, &W);
+    size_t total = 0;
+    for (int i = 0; i < cn_net_num_params(net); i++) total += cn_net_param(net, i)->size;
+    printf("{\"spec\":");
+    json_str(stdout, cn_net_spec(net));
+    printf(",\"input\":");
+    json_shape(C, H, W);
+    printf(",\"dtype\":\"%s\",\"num_classes\":%d,\"classes\":[", cn_net_dtype(net) == CN_F32 ? "float32" : "float64", K);
+    for (int k = 0; k < K; k++) {
+        char name[80];
+        cn_net_class_name(net, k, name, sizeof name);
+        if (k) printf(",");
+        json_str(stdout, name);
+    }
+    cn_prep p = cn_net_preprocess(net, NULL);
+    printf("],\"preprocess\":%s,\"parameters\":%zu,\"flops_per_image\":",
+           p == CN_PREP_MEAN_IMAGE ? "\"mean_image\"" : p == CN_PREP_NONE ? "\"none\"" : "null", total);
+    json_num(stdout, cn_net_flops_per_image(net));
+    printf(",\"layers\":[");
+    for (int i = 0; i < cn_net_num_layers(net); i++) {
+        cn_layer_info L;
+        cn_net_layer(net, i, &L);
+        printf("%s{\"kind\":\"%s\",\"relu\":%s,\"pool\":%s,\"input\":", i ? "," : "", L.kind, L.relu ? "true" : "false",
+               L.pool ? "true" : "false");
+        json_shape(L.C, L.H, L.W);
+        printf(",\"output\":");
+        json_shape(L.oC, L.oH, L.oW);
+        printf(",\"params\":{");
+        const cn_param *ps[6] = {L.w, L.b, L.gamma, L.beta, L.running_mean, L.running_var};
+        int first = 1;
+        for (int k = 0; k < 6; k++) {
+            if (!ps[k]) continue;
+            printf("%s", first ? "" : ",");
+            first = 0;
+            json_str(stdout, ps[k]->name);
+            printf(":[");
+            for (int d = 0; d < ps[k]->ndim; d++) printf("%s%lld", d ? "," : "", (long long)ps[k]->shape[d]);
+            printf("]");
+        }
+        printf("}}");
+    }
+    printf("]}\n");
+}
+
 static int cmd_describe(int argc, char **argv) {
-    const char *net_spec = "three-layer", *input = "3,32,32";
+    const char *net_spec = "three-layer", *input = "3,32,32", *model = NULL;
+    int json = 0;
     flag flags[] = {
         {"net", 's', &net_spec, "net spec (three-layer)"},
         {"input", 's', &input, "C,H,W (3,32,32)"},
+        {"model", 's', &model, "describe this model file instead (with its classes and preprocessing)"},
+        {"json", 'b', &json, "one JSON object: spec, input, dtype, classes, parameters, FLOPs, layers"},
     };
-    parse_flags("describe", argc, argv, flags, 2, NULL, NULL, 0, "[--net SPEC] [--input C,H,W]");
+    parse_flags("describe", argc, argv, flags, 4, NULL, NULL, 0, "[--net SPEC] [--input C,H,W] [--model FILE] [--json]");
     int C, H, W;
     if (sscanf(input, "%d,%d,%d", &C, &H, &W) != 3) { fprintf(stderr, "convnet describe: --input expects C,H,W\n"); return 2; }
     cn_ctx *ctx = cn_ctx_new(1);
     cn_rng r;
     cn_rng_seed(&r, 0);
     cn_net *net;
-    if (cn_net_new(ctx, &net, net_spec, C, H, W, CN_F32, 1e-3, 0, &r)) return die(ctx, "building the net");
-    char desc[4096];
-    cn_net_describe(net, desc, sizeof desc);
-    fputs(desc, stdout);
-    printf("training FLOPs per image: %.3g\n", cn_net_flops_per_image(net));
+    if (model) {
+        if (cn_net_load(ctx, &net, model, 1, NULL)) return die(ctx, "loading the model");
+    } else if (cn_net_new(ctx, &net, net_spec, C, H, W, CN_F32, 1e-3, 0, &r)) {
+        return die(ctx, "building the net");
+    }
+    if (json) {
+        describe_json(net);
+    } else {
+        char desc[4096];
+        cn_net_describe(net, desc, sizeof desc);
+        fputs(desc, stdout);
+        printf("training FLOPs per image: %.3g\n", cn_net_flops_per_image(net));
+    }
     cn_net_free(net);
     cn_ctx_free(ctx);
     return 0;
@@ -495,12 +646,14 @@ static int cmd_describe(int argc, char **argv) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: convnet COMMAND [flags]   (convnet COMMAND --help for its flags)\n"
-            "  train      train a net (the three-layer net by default) and save it\n"
+            "  train      train a net (the original's ThreeLayerConvNet by default) and save it\n"
             "  eval       accuracy of a saved model on a split\n"
             "  gradcheck  float64 numeric gradient check of every parameter of a small net\n"
             "  filters    the first-layer filters of a model as a picture\n"
             "  edges      the original's convolution demo on photos\n"
             "  describe   layers, shapes and parameters of a net spec\n"
+            "  predict    classify JPEG/PNG images with a trained model (top-k classes)\n"
+            "  export     write a trained model as ONNX (preprocessing and softmax included)\n"
             "  info       what this build detected (SIMD, BLAS, threads)\n");
 }
 
@@ -515,6 +668,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "filters")) return cmd_filters(argc, argv);
     if (!strcmp(cmd, "edges")) return cmd_edges(argc, argv);
     if (!strcmp(cmd, "describe")) return cmd_describe(argc, argv);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc, argv);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv);
     if (!strcmp(cmd, "info")) {
         cn_ctx *ctx = cn_ctx_new(0);
         printf("convnet %d.%d: %s\n", CN_VERSION_MAJOR, CN_VERSION_MINOR, cn_build_info(ctx));

@@ -161,6 +161,14 @@ def _candidates():
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
     out = [os.path.normpath(os.path.join(here, "..", "..", "build", "libconvnet.so"))]
+    # `make install` writes _installed.py beside this file: the path of the
+    # library installed with this copy of the package (PREFIX/lib/libconvnet.so.0)
+    try:
+        from . import _installed
+        out.insert(0, _installed.LIBRARY)
+    except ImportError:
+        pass
+    out.append("libconvnet.so.0")  # the soname, found by the dynamic loader's own search
     found = ctypes.util.find_library("convnet")
     if found:
         out.append(found)
