@@ -312,17 +312,25 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
              * (rows of dw written whole, one after the other; the next row
              * tile's rows prefetched for writing, and last, the first rows
              * of w for dx) */
+            /* (u) dw stays in dws: instead, this block's rows of the
+             * moments (read by the update below) are prefetched, then w's */
+            pfcur pv = u && u->v ? pf_region((real *)u->v + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn) : pdx;
+            if (u && u->v) pv.next = &pdx;
+            pfcur pm = u && u->m ? pf_region((real *)u->m + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn) : pv;
+            if (u && u->m) pm.next = &pv;
             for (int r0 = 0; r0 < dn; r0 += MRW) {
                 int rn = dn - r0 < MRW ? dn - r0 : MRW, rn2 = dn - r0 - rn < MRW ? dn - r0 - rn : MRW;
                 pfcur pc = rn2 > 0 ? pf_region(dwr + (size_t)(d0 + r0 + rn) * M, M * sizeof(real), M * sizeof(real), rn2)
                                    : pdx;
                 if (rn2 > 0) pc.rw = 1;
+                if (u) pc = pm; /* one cursor through the moments, then w */
                 for (int p = 0; p < npw; p++) {
                     int v0, nv;
                     panel(nvec, npw, p, &v0, &nv);
                     kern->gemm_w(rn, nv, N, xs + r0, dcr, gpk + (size_t)N * v0 * VL, dwr + (size_t)(d0 + r0) * M, M,
                                  so + v0, &pc);
                 }
+                if (u) pm = pc;
             }
             if (dx) {
             /* dx^T[d0:d0+dn, 0:nh] = w[d0:d0+dn, :] dout[0:nh, :]^T into

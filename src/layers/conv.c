@@ -100,6 +100,7 @@ int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const 
  * length VL (the chunk and tile sizes below follow it). */
 /* ---- fast path: plan and workspace ---------------------------------------- */
 #define COL_BYTES ((size_t)1 << 20)        /* per-thread column chunk: about L2 */
+#define IMPL_COLS 1024                     /* columns of a chunk read in place, at least */
 #define WS_MAX_BYTES ((size_t)1 << 30)     /* whole workspace, at most */
 
 /* Workspace (CN_WS_IM2COL): off[K] (ints, shared), gsum (backward), then
@@ -155,10 +156,13 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     if (nt < 1) nt = 1;
     pl->kern = conv_kern_for(cn__simd(ctx));
     const int VL = pl->vl = pl->kern->vl;
-    /* chunk: a multiple of the GEMM tile's columns whose im2col fits COL_BYTES */
+    pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
+    /* chunk: a multiple of the GEMM tile's columns whose im2col fits
+     * COL_BYTES; read in place (no im2col), up to IMPL_COLS columns */
     const int CB = pl->kern->nv * VL;
     size_t cpmax = COL_BYTES / ((size_t)pl->K * sizeof(real)) / CB * CB;
     if (cpmax < (size_t)CB) cpmax = CB;
+    if (pl->implicit && cpmax < IMPL_COLS) cpmax = IMPL_COLS;
     size_t Pr = ((size_t)pl->P + VL - 1) / VL * VL;
     size_t nch = (Pr + cpmax - 1) / cpmax;
     if ((size_t)s->N * nch < 2 * (size_t)nt) { /* too few items: split samples further */
@@ -171,7 +175,6 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->nch = (int)((pl->P + cp - 1) / cp);
     size_t items = (size_t)s->N * pl->nch;
     pl->nt = items < (size_t)nt ? (int)items : nt;
-    pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
     pl->shared_sz = round16(pl->K); /* off: K ints fit in K reals */
     pl->groups = items < 2 * (size_t)pl->nt ? (int)items : 2 * pl->nt;
     size_t gsum_off = pl->shared_sz;
@@ -366,6 +369,25 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
             if (db)
                 for (int f = 0; f < F; f++) db[f] = gi ? db[f] + row[fk + f] : row[fk + f];
         }
+    }
+
+    /* dx, stride 1, square filters, columns in place (W a multiple of VL):
+     * the transposed convolution is a convolution of dout, zero-padded by
+     * HH-1-pad, with the filters flipped and C and F swapped:
+     *   dx[c][h][w] = sum_{f,kh,kw} w[f][c][HH-1-kh][WW-1-kw] doutpad[f][h+kh][w+kw]
+     * so it runs as a forward: a long reduction (F*HH*WW) in registers and
+     * one store per output, instead of adding every tap's tile into xpad. */
+    if (dx && s->stride == 1 && s->HH == s->WW && s->pad <= s->HH - 1 && s->W % VL == 0) {
+        const size_t fk = (size_t)F * K;
+        real *wf = cn__ws(ctx, CN_WS_MISC, sizeof(real) * fk); /* [C, F, HH, WW] */
+        if (!wf) return CN_ENOMEM;
+        const int HH = s->HH, WW = s->WW, taps = HH * WW;
+        for (int f = 0; f < F; f++)
+            for (int c = 0; c < s->C; c++)
+                for (int t = 0; t < taps; t++)
+                    wf[((size_t)c * F + f) * taps + t] = w[((size_t)f * s->C + c) * taps + (taps - 1 - t)];
+        cn_conv_shape ts = {s->N, F, pl.Ho, pl.Wo, s->C, HH, WW, 1, HH - 1 - s->pad};
+        return FN(cn__conv_forward_act)(ctx, dx, dout, wf, NULL, &ts, 0);
     }
 
     /* dx: per sample (col2im of one sample stays in one thread) */

@@ -1,10 +1,11 @@
 /* simd/conv.c — the convolution's kernels, compiled once per SIMD level
- * (simd.h): register-tiled GEMM (forward; dx), tiles of dot products (dw),
- * row sums (db), im2col and its adjoint. The drivers (plan, threads,
- * workspaces) are in ../conv.c. Register tiles per level: avx512 has 32
- * vector registers (GEMM 8 rows x 3 vectors = 24 accumulators, dots 4x6);
- * avx2 16 (GEMM 6x2 = 12, the BLIS 6x16 float tile; dots 2x6); generic
- * (SSE2, no FMA: a product and a sum per step) 16 (GEMM 4x2, dots 2x4). */
+ * (simd.h): register-tiled GEMM (forward; dx), dw^T tiles (taps x channel
+ * vectors), row sums (db), transposes, im2col and its adjoint. The drivers
+ * (plan, threads, workspaces) are in ../conv.c. Register tiles per level:
+ * avx512 has 32 vector registers (GEMM 8 rows x 3 vectors = 24
+ * accumulators; 3 x 4 for at most 3 rows; dw^T 6x4 .. 16x1); avx2 16 (GEMM
+ * 6x2 = 12, the BLIS 6x16 float tile; 3x3; dw^T 6x2, 8x1); generic (SSE2,
+ * no FMA: a product and a sum per step) 16 (GEMM 4x2; 3x3; dw^T 4x2, 6x1). */
 #include "../simd.h"
 #include "../kern.h"
 #include "vtrans.h"
@@ -15,22 +16,25 @@
 #if CN_SIMD_LEVEL == 2
 #define T_MR 8
 #define T_NV 3
+#define S_NV 4
 #define DWT_NV 4
 #define DWT_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : (nv) == 2 ? 12 : 16)
 #elif CN_SIMD_LEVEL == 1
 #define T_MR 6
 #define T_NV 2
+#define S_NV 3
 #define DWT_NV 2
 #define DWT_MR(nv) ((nv) == 2 ? 6 : 8)
 #else
 #define T_MR 4
 #define T_NV 2
+#define S_NV 3
 #define DWT_NV 2
 #define DWT_MR(nv) ((nv) == 2 ? 4 : 6)
 #endif
 /* the largest register tiles (arrays have fixed sizes so they live in registers) */
-#define MR_MAX T_MR
-#define NV_MAX T_NV
+#define MR_MAX 8
+#define NV_MAX 8
 #define DWT_MR_MAX 16
 #define NV_MAX_DWT 4
 
@@ -126,12 +130,15 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
             const real *a = A + m0 * ars, *bi = bias ? bias + m0 : NULL;
             real *c = MODE == MODE_IMC ? C : C + m0 * ldc + v0 * VL;
             const int *o = MODE == MODE_IMC ? off + m0 : off;
-            if (nv == NV)
-                tile_body(MODE, MR, NV, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
-            else if (nv == 2)
-                tile_body(MODE, MR, 2, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
-            else
-                tile_body(MODE, MR, 1, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu);
+#define TILE(n) tile_body(MODE, MR, n, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu)
+            if (nv == NV) TILE(NV);
+            else if (NV > 6 && nv == 6) TILE(6);
+            else if (NV > 5 && nv == 5) TILE(5);
+            else if (NV > 4 && nv == 4) TILE(4);
+            else if (NV > 3 && nv == 3) TILE(3);
+            else if (NV > 2 && nv == 2) TILE(2);
+            else TILE(1);
+#undef TILE
         }
     }
 }
@@ -272,7 +279,11 @@ INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const conv_g
 
 
 static void gemm_k(CONV_GEMM_ARGS) {
-    if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    /* few rows (dx computed as a forward: rows = input channels, 3 for RGB):
+     * a tile of 3 rows and more vectors */
+    if (M <= 3 && mode == MODE_IMB)
+        gemm_body(MODE_IMB, 3, S_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
     else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
     else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
 }
