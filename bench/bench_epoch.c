@@ -116,14 +116,16 @@ int main(int argc, char **argv) {
         printf("  skipped: no CIFAR-10 at %s (set CN_CIFAR_DIR)\n", dir);
         return 0;
     }
-    bench_peak pk;
-    peak_get(&pk, 0);
     int hiddens[2] = {500, 100};
     for (int k = 0; k < 2; k++) {
         if (argc > 1 && atoi(argv[1]) != hiddens[k]) continue;
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
+            /* the peak is taken in the child: an OpenMP pool started
+             * before fork() hangs the child's first parallel region */
+            bench_peak pk;
+            peak_get(&pk, 0);
             int r = run(dir, hiddens[k], threads, epochs, quick, lv, &pk);
             fflush(stdout);
             _exit(r);
