@@ -116,10 +116,11 @@ int main(void) {
     printf("  adam over %zu parameters, 1 thread: %.3f ms (min %.3f), %.1f GB/s of 28 B/param\n"
            "    = %.0f%% of the stream copy (%.1f GB/s on 1 thread; %.0f%% of %.1f GB/s on %d),\n"
            "      %.0f%% of the in-place update stream (%.1f GB/s on 1 thread; %.0f%% of %.1f GB/s on %d)\n",
-           n, ta * 1e3, tamin * 1e3, gbs, 100 * gbs / pk.bw[0], pk.bw[0], 100 * gbs / pk.bw[1], pk.bw[1], pk.nall,
-           100 * gbs / pk.bwu[0], pk.bwu[0], 100 * gbs / pk.bwu[1], pk.bwu[1], pk.nall);
+           n, ta * 1e3, tamin * 1e3, gbs, 100 * gbs / bw_at(&pk, 1), bw_at(&pk, 1), 100 * gbs / bw_at(&pk, pk.nall),
+           bw_at(&pk, pk.nall), pk.nall, 100 * gbs / bwu_at(&pk, 1), bwu_at(&pk, 1), 100 * gbs / bwu_at(&pk, pk.nall),
+           bwu_at(&pk, pk.nall), pk.nall);
     /* the summary's % is against the stream copy on all threads (issue 9's yardstick) */
-    bench_record("convnet", lv, "adam4.1M", 1, ta, tamin, gbs, 100 * gbs / pk.bw[1]);
+    bench_record("convnet", lv, "adam4.1M", 1, ta, tamin, gbs, 100 * gbs / bw_at(&pk, pk.nall));
     free(w); free(dw); free(m); free(v);
     cn_ctx_free(ctx0);
     return 0;
