@@ -40,6 +40,9 @@ TOOL_SRC  := $(wildcard tools/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
+# bench_dnnl (the oneDNN comparison) only where libdnnl-dev is installed
+BENCH_SRC := $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),$(BENCH_SRC),$(filter-out bench/bench_dnnl.c,$(BENCH_SRC)))
+$(BUILD)/bench/bench_dnnl: LDLIBS += -ldnnl
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all test bench test-asan clean info deps
