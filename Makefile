@@ -102,7 +102,7 @@ $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libconvnet.a
+$(BUILD)/bench/%: bench/%.c bench/peak.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 
