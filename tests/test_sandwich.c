@@ -273,6 +273,44 @@ static void bad_args(cn_ctx *ctx) {
                strstr(cn_ctx_error(ctx), "pad=-1") != NULL, cn_ctx_error(ctx));
 }
 
+/* The net's conv-relu-pool forward (pooled from each sample's output in
+ * cache, relu_out not stored; internal, declared here) equals the public
+ * two-step forward bit for bit: out and the argmax indices. Shapes: one
+ * chunk per sample (fused), one over IMPL_COLS columns (the two steps),
+ * columns not read in place (fused, im2col), an overlapping pool; every
+ * SIMD level the CPU has. */
+int cn__conv_relu_pool_forward_net_f32(cn_ctx *ctx, float *out, float *relu_out, int32_t *pool_idx,
+                                       const float *x, const float *w, const float *b,
+                                       const cn_conv_shape *s, int ph, int pw, int pstride);
+static void net_forward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int ps, uint64_t seed) {
+    int Ho, Wo, Po, Qo;
+    cn_conv_out(ctx, &s, &Ho, &Wo);
+    cn_pool_shape psh = {s.N, s.F, Ho, Wo, ph, pw, ps};
+    cn_pool_out(ctx, &psh, &Po, &Qo);
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.HH * s.WW;
+    size_t nr = (size_t)s.N * s.F * Ho * Wo, no = (size_t)s.N * s.F * Po * Qo;
+    float *x = xmalloc(4 * nx), *w = xmalloc(4 * nw), *b = xmalloc(4 * s.F);
+    float *r1 = xmalloc(4 * nr), *r2 = xmalloc(4 * nr), *o1 = xmalloc(4 * no), *o2 = xmalloc(4 * no);
+    int32_t *i1 = xmalloc(4 * no), *i2 = xmalloc(4 * no);
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)cn_rng_normal(&r);
+    for (size_t i = 0; i < nw; i++) w[i] = (float)(0.2 * cn_rng_normal(&r));
+    for (int i = 0; i < s.F; i++) b[i] = (float)(0.1 * cn_rng_normal(&r));
+    static const char *const levels[] = {"avx512", "avx2", "generic"};
+    for (int l = 0; l < 3; l++) {
+        if (cn_ctx_set_simd(ctx, levels[l])) continue;
+        int rc = cn_conv_relu_pool_forward_f32(ctx, o1, r1, i1, x, w, b, &s, ph, pw, ps);
+        rc |= cn__conv_relu_pool_forward_net_f32(ctx, o2, r2, i2, x, w, b, &s, ph, pw, ps);
+        char name[200];
+        snprintf(name, sizeof name, "net conv-relu-pool forward = two-step forward bitwise (%s; x (%d,%d,%d,%d) w (%d,%d,%d,%d) pool %dx%d s%d)",
+                 levels[l], s.N, s.C, s.H, s.W, s.F, s.C, s.HH, s.WW, ph, pw, ps);
+        check_true(name, rc == 0 && !memcmp(o1, o2, 4 * no) && !memcmp(i1, i2, 4 * no), cn_ctx_error(ctx));
+    }
+    cn_ctx_set_simd(ctx, "auto");
+    free(x); free(w); free(b); free(r1); free(r2); free(o1); free(o2); free(i1); free(i2);
+}
+
 int main(void) {
     cn_ctx *ctx = cn_ctx_new(2);
     if (!ctx) return 2;
@@ -286,6 +324,10 @@ int main(void) {
     fast_vs_naive(ctx, mk((cn_conv_shape){2, 3, 9, 7, 5, 3, 2, 2, 1}, 3, 3, 2), 13);
     fast_vs_naive(ctx, mk((cn_conv_shape){2, 4, 11, 10, 3, 3, 3, 1, 0}, 2, 3, 3), 14); /* does not tile */
     fast_vs_naive(ctx, mk((cn_conv_shape){3, 3, 32, 32, 32, 7, 7, 1, 3}, 2, 2, 2), 15); /* the net's layer */
+    net_forward_same(ctx, (cn_conv_shape){4, 3, 32, 32, 32, 7, 7, 1, 3}, 2, 2, 2, 20);  /* fused */
+    net_forward_same(ctx, (cn_conv_shape){2, 3, 48, 48, 8, 3, 3, 1, 1}, 2, 2, 2, 21);   /* 2304 columns */
+    net_forward_same(ctx, (cn_conv_shape){3, 4, 10, 10, 5, 3, 3, 1, 1}, 2, 2, 2, 22);   /* W' = 10 */
+    net_forward_same(ctx, (cn_conv_shape){2, 3, 9, 7, 5, 3, 2, 2, 1}, 3, 3, 2, 23);     /* overlapping */
     bad_args(ctx);
     cn_ctx_free(ctx);
     return check_done();

@@ -263,17 +263,24 @@ static const real *copy_chunk(const conv_plan *pl, real *tile, const real *dn, i
     return tile;
 }
 
-/* out = conv(x) (+ relu when relu != 0). Shared by cn_conv_forward and the
- * conv-relu sandwiches (declared in sandwich.c). */
-int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
-                             const real *b, const cn_conv_shape *s, int relu) {
+/* out = conv(x) (+ relu when relu != 0); or, with ps, out = max_pool(that)
+ * with its argmax in idx: each sample's output planes are made in this
+ * thread's tile buffer (in cache) and pooled from there, so the
+ * convolution's output never goes to memory. With ps, 1 is returned (and
+ * nothing done) when a sample does not fit one chunk. */
+static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
+                        const cn_conv_shape *s, int relu, const cn_pool_shape *ps, int32_t *idx) {
     conv_plan pl;
     int rc = make_plan(ctx, s, PLAN_FORWARD, &pl);
     if (rc) return rc;
     const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch, VL = pl.vl;
-    const int direct = P % cp == 0; /* every chunk full: write out in place */
+    if (ps && nch != 1) return 1;
+    const int direct = !ps && P % cp == 0; /* every chunk full: write out in place */
     const int mode = pl.implicit ? MODE_IMB : MODE_NN;
     const long items = (long)s->N * nch;
+    int Po = 0, Qo = 0;
+    if (ps) cn_pool_out(ctx, ps, &Po, &Qo);
+    const size_t pon = (size_t)Po * Qo; /* one pooled plane */
 #pragma omp parallel num_threads(pl.nt)
     {
         thr_bufs t = thr(&pl, thread_id());
@@ -290,15 +297,30 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
             real *on = out + (size_t)n * F * P + p0; /* [F, P] at column p0 */
             if (direct) {
                 pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, on, P, b, relu);
-            } else {
-                pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, pl.ldt, b,
-                              relu);
+                continue;
+            }
+            pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, pl.ldt, b, relu);
+            if (ps) /* the whole sample is in the tile: pool each plane from there */
+                for (int f = 0; f < F; f++) {
+                    size_t o = ((size_t)n * F + f) * pon;
+                    FN(cn__pool_plane)(out + o, idx + o, t.tile + (size_t)f * pl.ldt, ps, Po, Qo);
+                }
+            else
                 for (int f = 0; f < F; f++)
                     memcpy(on + (size_t)f * P, t.tile + (size_t)f * pl.ldt, sizeof(real) * len);
-            }
         }
     }
     return CN_OK;
+}
+
+int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                             const real *b, const cn_conv_shape *s, int relu) {
+    return conv_forward(ctx, out, x, w, b, s, relu, NULL, NULL);
+}
+
+int FN(cn__conv_relu_pool_forward_fused)(cn_ctx *ctx, real *out, int32_t *idx, const real *x, const real *w,
+                                         const real *b, const cn_conv_shape *s, const cn_pool_shape *ps) {
+    return conv_forward(ctx, out, x, w, b, s, 1, ps, idx);
 }
 
 int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,

@@ -20,7 +20,7 @@ int FN(cn__net_forward)(cn_ctx *ctx, cn_net *net, const real *X, int N, int trai
         switch (op->kind) {
         case OP_CONV:
             if (op->pool)
-                rc = FN(cn_conv_relu_pool_forward)(ctx, out, act + op->aux_off, net->idx + op->idx_off, in,
+                rc = FN(cn__conv_relu_pool_forward_net)(ctx, out, act + op->aux_off, net->idx + op->idx_off, in,
                                                   P(op->pW), P(op->pb), &cs, op->ph, op->pw, op->ps);
             else if (op->relu)
                 rc = FN(cn_conv_relu_forward)(ctx, out, in, P(op->pW), P(op->pb), &cs);

@@ -121,8 +121,7 @@ static void pool_row_2x2(real *o, int32_t *ix, const real *r0, const real *r1, i
 }
 
 /* One plane: out[Ho, Wo], idx[Ho, Wo] (may be NULL) from x[H, W]. */
-static void pool_plane(real *out, int32_t *idx, const real *x, const cn_pool_shape *s, int Ho,
-                       int Wo) {
+void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_pool_shape *s, int Ho, int Wo) {
     const int W = s->W, st = s->stride;
     if (s->ph == 2 && s->pw == 2 && st == 2) {
         for (int i = 0; i < Ho; i++) {
@@ -160,7 +159,7 @@ int FN(cn_max_pool_forward)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
     const size_t in = (size_t)s->H * s->W, on = (size_t)Ho * Wo;
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (planes * in > 32768)
     for (long p = 0; p < planes; p++)
-        pool_plane(out + p * on, idx ? idx + p * on : NULL, x + p * in, s, Ho, Wo);
+        FN(cn__pool_plane)(out + p * on, idx ? idx + p * on : NULL, x + p * in, s, Ho, Wo);
     return CN_OK;
 }
 
