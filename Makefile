@@ -45,7 +45,7 @@ BENCH_SRC := $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),$(BENCH_SRC),$(fil
 $(BUILD)/bench/bench_dnnl: LDLIBS += -ldnnl
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test bench test-asan clean info deps
+.PHONY: all test bench test-asan test-levels clean info deps
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
@@ -115,6 +115,18 @@ test: deps
 
 run-tests: $(TESTS)
 	@BUILD=$(BUILD) bash tests/run.sh $(TESTS)
+
+# Every test again at each lower SIMD level this CPU has (CN_SIMD caps the
+# level every context picks), so an AVX2 or baseline regression shows on an
+# AVX-512 machine. (The layer tests also run each level themselves.)
+test-levels: all $(TESTS)
+	@for lv in avx2 generic; do \
+	  if [ $$lv = avx2 ] && ! grep -qw avx2 /proc/cpuinfo; then continue; fi; \
+	  echo "== every test with CN_SIMD=$$lv"; \
+	  CN_SIMD=$$lv BUILD=$(BUILD) bash tests/run.sh $(TESTS) > $(BUILD)/test-$$lv.log 2>&1; st=$$?; \
+	  grep '^FAIL' $(BUILD)/test-$$lv.log; tail -n 1 $(BUILD)/test-$$lv.log; \
+	  [ $$st -eq 0 ] || exit 1; \
+	done
 
 bench: all $(BENCHES)
 	@BUILD=$(BUILD) bash bench/run.sh

@@ -362,6 +362,9 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
                 bad[ch] = FN(cn__update_fused)(u->level, u->rule, (real *)w + (size_t)d0 * M, dws, (real *)u->m + (size_t)d0 * M,
                                                (real *)u->v + (size_t)d0 * M, (size_t)dn * M, u->reg, u->lr, u->p1, u->p2,
                                                u->eps, u->t, &sums[ch]) != CN_OK;
+                /* a non-finite value: keep these rows of dw where the
+                 * caller's diagnosis looks for the gradient that caused it */
+                if (bad[ch] && dw) memcpy(dw + (size_t)d0 * M, dws, sizeof(real) * (size_t)dn * M);
             }
         }
     }

@@ -62,8 +62,9 @@ int FN(cn__conv_relu_pool_backward_into)(cn_ctx *ctx, real *dx, real *dw, real *
  * affine-relu (out = the forward's output) that applies the update rule u
  * to w as soon as rows of dw are final (after their share of dx), so w's
  * rows are read once while in cache and dw is never stored whole: the
- * Solver's step for the large hidden weight. dw may be NULL unless the path
- * needs it (OpenBLAS: M < VL; pass a gradient buffer). */
+ * Solver's step for the large hidden weight. dw (the gradient buffer) gets
+ * the rows whose update met a non-finite value (for the diagnosis), and all
+ * of dw on the OpenBLAS path (M < VL). */
 int FN(cn__affine_backward_upd)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                                 const real *out, const real *x, real *w, int N, int D, int M,
                                 cn__wupd *u);
