@@ -393,9 +393,18 @@ typedef struct {
     const char *key, *value;
 } cn_meta;
 
-/* Write atomically: PATH.tmp, fsync, rename, fsync of the directory. */
+/* Write atomically: a new temporary file PATH.tmp.XXXXXX (O_EXCL), fsync,
+ * rename over PATH, fsync of the directory. Only a regular file is replaced
+ * (a device, FIFO, socket or directory at PATH is refused, CN_EIO); a
+ * symlink is written through to the file it points at. On any failure the
+ * old file is left as it was and the temporary file is removed. */
 int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
                const cn_meta *meta, int nmeta);
+/* Would a save to path work? The same checks as the writers (a regular file
+ * or nothing there, after symlinks) plus creating and removing a temporary
+ * file beside the target. For callers that want to fail before hours of
+ * work rather than at the end. */
+int cn_check_save_path(cn_ctx *ctx, const char *path);
 typedef struct cn_st cn_st;
 /* Load and verify (sizes bounded by the file length; checksum when present). */
 int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out);

@@ -240,6 +240,10 @@ static int cmd_train(int argc, char **argv) {
     if (strcmp(dtype, "float64") && strcmp(dtype, "float32")) { fprintf(stderr, "convnet train: --dtype must be float32 or float64\n"); return 2; }
     cn_ctx *ctx = cn_ctx_new(threads);
     if (!ctx) return die(NULL, "out of memory");
+    /* a --save path that can never be written (a device, FIFO, socket or
+     * directory there, no such directory, no permission) fails now, not
+     * after the training it was meant to keep; --checkpoint-every uses it too */
+    if (save && cn_check_save_path(ctx, save)) return die(ctx, "--save");
     cn_dataset ds;
     memset(&ds, 0, sizeof ds);
     double t0 = now_s();
