@@ -11,8 +11,8 @@
  *      with a file equal to R: every tensor (parameters, best parameters,
  *      Adam moments, loss and accuracy histories) bit for bit, and the same
  *      metadata (iteration, epoch, RNG state, ...);
- *   3. SIGINT mid-run: exit status 130, the "--resume FILE" hint, a loadable
- *      checkpoint, and resuming gives R again;
+ *   3. SIGINT, SIGTERM, SIGHUP mid-run: exit status 130, 143, 129, the
+ *      "--resume FILE" hint, a loadable checkpoint, and resuming gives R again;
  *   4. a run that blows up (sgd, learning rate 1e30): exit status 1, a
  *      message naming the iteration and the parameter, and the checkpoint of
  *      the iteration before it loads with finite values.
@@ -298,33 +298,45 @@ static void kill_and_resume(const char *name, const killer *k, const killer *aga
     check_true(label, count_tmp_files(ck, tmp, sizeof tmp) <= stale, tmp);
 }
 
-static void test_sigint(void) {
-    char ck[128], why[600];
-    snprintf(ck, sizeof ck, "%s/int.safetensors", dir);
+/* SIGINT, SIGTERM and SIGHUP stop a run the same way: the step finishes, the
+ * run is saved, the --resume line printed, exit status 128 + signal. */
+static void test_stop_signal(int sig, const char *name) {
+    char ck[128], why[600], label[200];
+    snprintf(ck, sizeof ck, "%s/%s.safetensors", dir, name);
     const char *a[64];
     train_args(a, ck, NULL);
-    killer k = {KILL_AT_LINE, "(Iteration 17 ", 0, SIGINT};
+    killer k = {KILL_AT_LINE, "(Iteration 17 ", 0, sig};
     result r;
     run_convnet(a, ck, &k, &r);
-    check_true("SIGINT: exit status 130", exited(&r, 130), r.err);
-    char hint[200];
+    snprintf(label, sizeof label, "%s: exit status %d (128 + %d)", name, 128 + sig, sig);
+    check_true(label, exited(&r, 128 + sig), r.err);
+    char hint[200], by[40];
     snprintf(hint, sizeof hint, "--resume %s", ck);
-    check_true("SIGINT: prints 'interrupted at iteration' and the --resume line",
-               strstr(r.out, "interrupted at iteration") && strstr(r.out, hint), "");
-    check_true("SIGINT: the checkpoint loads, finite", loads(ck, why, sizeof why), why);
+    snprintf(by, sizeof by, "by %s; saved", name);
+    snprintf(label, sizeof label, "%s: prints 'interrupted at iteration ... by %s' and the --resume line", name, name);
+    check_true(label, strstr(r.out, "interrupted at iteration") && strstr(r.out, by) && strstr(r.out, hint), "");
+    snprintf(label, sizeof label, "%s: the checkpoint loads, finite", name);
+    check_true(label, loads(ck, why, sizeof why), why);
     cn_st *st;
     const char *it = NULL;
     if (cn_st_load(ctx, ck, &st) == CN_OK) {
         it = cn_st_meta(st, "iteration");
-        check_true("SIGINT: saved at iteration >= 17 and < 40 (the interrupted one, not the last periodic)",
-                   it && atoi(it) >= 17 && atoi(it) < 40, it ? it : "?");
+        snprintf(label, sizeof label, "%s: saved at iteration >= 17 and < 40 (the interrupted one, not the last periodic)", name);
+        check_true(label, it && atoi(it) >= 17 && atoi(it) < 40, it ? it : "?");
         cn_st_free(st);
     }
     train_args(a, ck, ck);
     run_convnet(a, ck, NULL, &r);
-    check_true("SIGINT: resuming runs to the end", exited(&r, 0), r.err);
-    check_true("SIGINT: final checkpoint equals the uninterrupted run's bit for bit",
-               same_checkpoint(ref, ck, why, sizeof why), why);
+    snprintf(label, sizeof label, "%s: resuming runs to the end", name);
+    check_true(label, exited(&r, 0), r.err);
+    snprintf(label, sizeof label, "%s: final checkpoint equals the uninterrupted run's bit for bit", name);
+    check_true(label, same_checkpoint(ref, ck, why, sizeof why), why);
+}
+
+static void test_sigint(void) {
+    test_stop_signal(SIGINT, "SIGINT");
+    test_stop_signal(SIGTERM, "SIGTERM");
+    test_stop_signal(SIGHUP, "SIGHUP");
 }
 
 static void test_blowup(void) {

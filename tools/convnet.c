@@ -14,8 +14,16 @@
 
 #define DEFAULT_FASHION "/usr/share/datasets/fashion-mnist"
 
-static volatile int g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+/* SIGINT, SIGTERM (batch schedulers, `docker stop`) and SIGHUP (a closed
+ * terminal or ssh session) all stop training the same way: the step in
+ * progress finishes, the run is saved atomically, the --resume line is
+ * printed, and the exit status is the conventional 128 + signal number
+ * (130, 143, 129), as if the signal had ended the process. */
+static volatile int g_stop;     /* nonzero: stop; the signal number */
+static void on_stop_signal(int sig) { g_stop = sig; }
+static const char *stop_signal_name(int sig) {
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT";
+}
 
 static int die(cn_ctx *ctx, const char *what) {
     fprintf(stderr, "convnet: %s%s%s\n", what ? what : "", what && ctx ? ": " : "", ctx ? cn_ctx_error(ctx) : "");
@@ -279,7 +287,9 @@ static int cmd_train(int argc, char **argv) {
         printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
     }
     progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
-    signal(SIGINT, on_sigint);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGHUP, on_stop_signal);
     double t1 = now_s();
     int it0 = cn_solver_iteration(s);
     int rc = cn_solver_train(ctx, s, log_line, NULL, &g_stop, save, ckpt_every);
@@ -291,10 +301,12 @@ static int cmd_train(int argc, char **argv) {
         int status = 130;
         if (rc == CN_EINTR) {
             const char *path = save ? save : "convnet-interrupted.safetensors";
+            int sig = g_stop > 0 ? g_stop : SIGINT;
+            status = 128 + sig;
             if (cn_solver_save(ctx, s, path)) status = die(ctx, "saving the interrupted run");
             else
-                printf("interrupted at iteration %d / %d; saved %s\nresume with the same flags plus: --resume %s\n",
-                       cn_solver_iteration(s), cn_solver_num_iterations(s), path, path);
+                printf("interrupted at iteration %d / %d by %s; saved %s\nresume with the same flags plus: --resume %s\n",
+                       cn_solver_iteration(s), cn_solver_num_iterations(s), stop_signal_name(sig), path, path);
         } else {
             status = die(ctx, "training");
         }
