@@ -53,7 +53,7 @@ $(BUILD)/libconvnet.so: $(LIB_OBJ)
 $(BUILD)/convnet: $(TOOL_SRC) $(BUILD)/libconvnet.a $(HDRS)
 	$(CC) $(CFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libconvnet.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/cli_util.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 

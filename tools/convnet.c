@@ -132,6 +132,11 @@ static void log_line(void *user, const char *line, int progress) {
         return;
     }
     if (progress_shown) { printf("\r\033[K"); progress_shown = 0; }
+    if (!strncmp(line, "warning: ", 9)) { /* a failed periodic checkpoint: stderr, even with --quiet */
+        fflush(stdout);
+        fprintf(stderr, "convnet: %s\n", line);
+        return;
+    }
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -208,12 +213,63 @@ static double now_s(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+/* ---- memory budget: refuse a net that cannot fit before allocating it -- */
+static double gib(double b) { return b / (1024.0 * 1024 * 1024); }
+
+/* --max-memory: "auto" (what the machine or cgroup has left), "none" (no
+ * check), or BYTES with an optional K, M, G, T suffix (powers of 1024). */
+static int parse_bytes(const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !(v >= 0)) return 0;
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    }
+    if (*end == 'i' && end[1] == 'B') end += 2;
+    else if (*end == 'B') end++;
+    if (*end || v * mult >= 1.8e19) return 0;
+    *out = (uint64_t)(v * mult);
+    return 1;
+}
+
+static int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, int C, int H, int W, cn_dtype dt,
+                        int batch, const char *rule) {
+    if (!strcmp(max_memory, "none")) return 0;
+    uint64_t budget;
+    char source[CN_MEM_SOURCE_LEN] = "--max-memory";
+    if (!strcmp(max_memory, "auto")) {
+        if (cn_memory_available(ctx, &budget, source, sizeof source)) {
+            fprintf(stderr, "convnet train: warning: %s; the memory check is skipped\n", cn_ctx_error(ctx));
+            return 0;
+        }
+    } else if (!parse_bytes(max_memory, &budget)) {
+        fprintf(stderr, "convnet train: --max-memory expects auto, none or BYTES (e.g. 8G), got '%s'\n", max_memory);
+        return 2;
+    }
+    cn_mem_estimate e;
+    if (cn_net_estimate_memory(ctx, spec, C, H, W, dt, batch, rule, &e)) return die(ctx, "building the net");
+    if ((uint64_t)e.total <= budget) return 0;
+    fprintf(stderr,
+            "convnet train: the net needs about %.0f bytes (%.2f GiB: parameters %.2f, gradients %.2f, solver state %.2f, "
+            "activations for batch %d %.2f, workspaces %.2f GiB), more than the %.0f bytes (%.2f GiB) available (%s).\n"
+            "Use a smaller net or --batch-size, or --max-memory none to try anyway.\n",
+            (double)e.total, gib((double)e.total), gib((double)e.params), gib((double)e.grads), gib((double)e.solver),
+            batch > 100 ? batch : 100, gib((double)e.activations), gib((double)e.workspace), (double)budget,
+            gib((double)budget), source);
+    return 1;
+}
+
 static int cmd_train(int argc, char **argv) {
     const char *data = NULL, *net_spec = NULL, *save = NULL, *resume = NULL, *plots = NULL, *dtype = "float32";
     int hidden = 500, nf = 32, fs = 7, batch = 50, epochs = 1, ntrain = -1, nval = -1, ntest = -1;
     int ntrs = 1000, nvs = 0, print_every = 20, seed = 0, threads = 0, ckpt_every = 0, quiet = 0;
     double ws = 1e-3, reg = 1e-3, lr = -1, lr_decay = 1.0;
-    const char *rule = "adam";
+    const char *rule = "adam", *max_memory = "auto";
     flag flags[] = {
         {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
         {"net", 's', &net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer"},
@@ -241,9 +297,22 @@ static int cmd_train(int argc, char **argv) {
         {"resume", 's', &resume, "continue the run saved in this checkpoint"},
         {"plots", 's', &plots, "write loss.png, accuracy.png, filters.png into this directory"},
         {"quiet", 'b', &quiet, "no log lines"},
+        {"max-memory", 's', &max_memory, "auto | none | BYTES[K|M|G|T]: refuse a net whose estimated memory (parameters, "
+                                         "gradients, solver state, activations, workspaces) exceeds this; auto: "
+                                         "MemAvailable or the cgroup limit, whichever is lower (auto)"},
     };
     parse_flags("train", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "[flags]");
     if (ckpt_every > 0 && !save) { fprintf(stderr, "convnet train: --checkpoint-every needs --save FILE\n"); return 2; }
+    {   /* the three-layer net's sizes, named as the user gave them (the spec
+         * parser would only see "affine2000000000") */
+        const char *nm[3] = {"hidden-dim", "num-filters", "filter-size"};
+        int v[3] = {hidden, nf, fs};
+        for (int i = 0; i < 3 && !net_spec; i++)
+            if (v[i] < 1 || v[i] > 1000000) {
+                fprintf(stderr, "convnet train: --%s %d is too %s (1..1000000)\n", nm[i], v[i], v[i] < 1 ? "small" : "large");
+                return 2;
+            }
+    }
     cn_dtype dt = !strcmp(dtype, "float64") ? CN_F64 : CN_F32;
     if (strcmp(dtype, "float64") && strcmp(dtype, "float32")) { fprintf(stderr, "convnet train: --dtype must be float32 or float64\n"); return 2; }
     cn_ctx *ctx = cn_ctx_new(threads);
@@ -260,6 +329,10 @@ static int cmd_train(int argc, char **argv) {
            ds.val.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w, ds.num_classes, now_s() - t0);
     char specbuf[256];
     const char *spec = build_spec(specbuf, sizeof specbuf, net_spec, nf, fs, hidden, ds.num_classes);
+    {   /* the estimate before any allocation: minutes of init and swapping otherwise */
+        int mrc = check_memory(ctx, max_memory, spec, ds.train.c, ds.train.h, ds.train.w, dt, batch, rule);
+        if (mrc) return mrc;
+    }
     cn_rng rng;
     cn_rng_seed(&rng, (uint64_t)seed * 2 + 1); /* the init stream differs from the solver's */
     cn_net *net;
