@@ -28,7 +28,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test bench test-asan clean info deps
+.PHONY: all test bench test-asan test-faults clean info deps
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
@@ -42,7 +42,7 @@ $(BUILD)/obj/%_f64.o: src/layers/%.c $(HDRS)
 	$(CC) $(CFLAGS) -DCN_REAL_F64 -c $< -o $@
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(PLAIN_DEFS) -c $< -o $@
 
 $(BUILD)/libconvnet.a: $(LIB_OBJ)
 	@rm -f $@
@@ -136,5 +136,18 @@ fuzz-seeds: $(BUILD)/libconvnet.a
 valgrind: all
 	@bash tests/valgrind.sh $(BUILD)/convnet
 
+# ---- fault injection (SQLite-style): every allocation, read, write, fsync
+# and rename of the library's own sources (src/*.c, built with -DCN_FAULTS:
+# src/faults.h) fails in turn, under ASan + UBSan, along a short train ->
+# checkpoint -> resume -> eval run; tests/faults.sh checks each run ends with
+# an error message or a warning (never a signal, a sanitizer report or a
+# leak) and leaves a loadable checkpoint. FAULT_STRIDE=K tries every K-th N.
+FAULT_STRIDE ?= 1
+test-faults:
+	@$(MAKE) --no-print-directory BUILD=build-faults PLAIN_DEFS=-DCN_FAULTS \
+	        OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	        LDFLAGS="-fopenmp -fsanitize=address,undefined" build-faults/convnet
+	@FAULT_STRIDE=$(FAULT_STRIDE) bash tests/faults.sh build-faults/convnet
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-faults

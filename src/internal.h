@@ -68,4 +68,7 @@ int cn__atomic_fail(cn_ctx *ctx, cn__atomic *a, const char *what, int err);
 /* Close and remove the temporary file (no message). */
 void cn__atomic_abort(cn__atomic *a);
 
+/* the test build's fault injection (make test-faults; nothing otherwise) */
+#include "faults.h"
+
 #endif

@@ -317,26 +317,31 @@ static int cmd_train(int argc, char **argv) {
     if (strcmp(dtype, "float64") && strcmp(dtype, "float32")) { fprintf(stderr, "convnet train: --dtype must be float32 or float64\n"); return 2; }
     cn_ctx *ctx = cn_ctx_new(threads);
     if (!ctx) return die(NULL, "out of memory");
+    /* every exit from here frees what the run holds, so leak checkers (and
+     * make test-faults, which fails each allocation in turn) see clean exits */
+    cn_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    cn_net *net = NULL;
+    cn_solver *s = NULL;
+#define TRAIN_EXIT(status) do { int st_ = (status); cn_solver_free(s); cn_net_free(net); cn_dataset_free(&ds); \
+                                cn_ctx_free(ctx); return st_; } while (0)
     /* a --save path that can never be written (a device, FIFO, socket or
      * directory there, no such directory, no permission) fails now, not
      * after the training it was meant to keep; --checkpoint-every uses it too */
-    if (save && cn_check_save_path(ctx, save)) return die(ctx, "--save");
-    cn_dataset ds;
-    memset(&ds, 0, sizeof ds);
+    if (save && cn_check_save_path(ctx, save)) TRAIN_EXIT(die(ctx, "--save"));
     double t0 = now_s();
-    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) return die(ctx, "loading data");
+    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) TRAIN_EXIT(die(ctx, "loading data"));
     printf("data: %s, train %d, val %d, test %d images of (%d,%d,%d), %d classes (%.2fs)\n", ds.name, ds.train.n,
            ds.val.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w, ds.num_classes, now_s() - t0);
     char specbuf[256];
     const char *spec = build_spec(specbuf, sizeof specbuf, net_spec, nf, fs, hidden, ds.num_classes);
     {   /* the estimate before any allocation: minutes of init and swapping otherwise */
         int mrc = check_memory(ctx, max_memory, spec, ds.train.c, ds.train.h, ds.train.w, dt, batch, rule);
-        if (mrc) return mrc;
+        if (mrc) TRAIN_EXIT(mrc);
     }
     cn_rng rng;
     cn_rng_seed(&rng, (uint64_t)seed * 2 + 1); /* the init stream differs from the solver's */
-    cn_net *net;
-    if (cn_net_new(ctx, &net, spec, ds.train.c, ds.train.h, ds.train.w, dt, ws, reg, &rng)) return die(ctx, "building the net");
+    if (cn_net_new(ctx, &net, spec, ds.train.c, ds.train.h, ds.train.w, dt, ws, reg, &rng)) TRAIN_EXIT(die(ctx, "building the net"));
     char desc[4096];
     cn_net_describe(net, desc, sizeof desc);
     fputs(desc, stdout);
@@ -353,10 +358,9 @@ static int cmd_train(int argc, char **argv) {
     cfg.print_every = print_every;
     cfg.verbose = !quiet;
     cfg.seed = (uint64_t)seed;
-    cn_solver *s;
-    if (cn_solver_new(ctx, &s, net, &ds, &cfg)) return die(ctx, "setting up the solver");
+    if (cn_solver_new(ctx, &s, net, &ds, &cfg)) TRAIN_EXIT(die(ctx, "setting up the solver"));
     if (resume) {
-        if (cn_solver_resume(ctx, s, resume)) return die(ctx, "resuming");
+        if (cn_solver_resume(ctx, s, resume)) TRAIN_EXIT(die(ctx, "resuming"));
         printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
     }
     progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
@@ -383,11 +387,7 @@ static int cmd_train(int argc, char **argv) {
         } else {
             status = die(ctx, "training");
         }
-        cn_solver_free(s);
-        cn_net_free(net);
-        cn_dataset_free(&ds);
-        cn_ctx_free(ctx);
-        return status;
+        TRAIN_EXIT(status);
     }
     int iters = cn_solver_iteration(s) - it0;
     printf("trained %d iterations in %.2fs (%.0f images/s, %.1f GFLOP/s)\n", iters, secs,
@@ -398,21 +398,18 @@ static int cmd_train(int argc, char **argv) {
     double ta, va, te = -1;
     cn_split head = ds.train;
     if (ntrs > 0 && head.n > ntrs) head.n = ntrs;
-    if (split_accuracy(ctx, net, &ds, &head, &ta) || split_accuracy(ctx, net, &ds, &ds.val, &va)) return die(ctx, "accuracy");
-    if (ds.test.n > 0 && split_accuracy(ctx, net, &ds, &ds.test, &te)) return die(ctx, "accuracy");
+    if (split_accuracy(ctx, net, &ds, &head, &ta) || split_accuracy(ctx, net, &ds, &ds.val, &va)) TRAIN_EXIT(die(ctx, "accuracy"));
+    if (ds.test.n > 0 && split_accuracy(ctx, net, &ds, &ds.test, &te)) TRAIN_EXIT(die(ctx, "accuracy"));
     printf("final (best params): train acc %f (first %d images); val acc %f", ta, head.n, va);
     if (te >= 0) printf("; test acc %f", te);
     printf("\n");
     if (save) {
-        if (cn_solver_save(ctx, s, save)) return die(ctx, "saving");
+        if (cn_solver_save(ctx, s, save)) TRAIN_EXIT(die(ctx, "saving"));
         printf("saved %s\n", save);
     }
-    if (plots && write_plots(ctx, s, net, plots)) return die(ctx, "writing plots");
-    cn_solver_free(s);
-    cn_net_free(net);
-    cn_dataset_free(&ds);
-    cn_ctx_free(ctx);
-    return 0;
+    if (plots && write_plots(ctx, s, net, plots)) TRAIN_EXIT(die(ctx, "writing plots"));
+    TRAIN_EXIT(0);
+#undef TRAIN_EXIT
 }
 
 static int cmd_eval(int argc, char **argv) {
@@ -434,26 +431,27 @@ static int cmd_eval(int argc, char **argv) {
         return 2;
     }
     cn_ctx *ctx = cn_ctx_new(threads);
-    cn_net *net;
-    if (cn_net_load(ctx, &net, model, 1, NULL)) return die(ctx, "loading the model");
+    if (!ctx) return die(NULL, "out of memory");
+    cn_net *net = NULL;
     cn_dataset ds;
     memset(&ds, 0, sizeof ds);
-    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) return die(ctx, "loading data");
+#define EVAL_EXIT(status) do { int st_ = (status); cn_net_free(net); cn_dataset_free(&ds); cn_ctx_free(ctx); \
+                               return st_; } while (0)
+    if (cn_net_load(ctx, &net, model, 1, NULL)) EVAL_EXIT(die(ctx, "loading the model"));
+    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) EVAL_EXIT(die(ctx, "loading data"));
     const cn_split *sp = !strcmp(split, "train") ? &ds.train : !strcmp(split, "val") ? &ds.val : &ds.test;
     int C, H, W;
     cn_net_input(net, &C, &H, &W);
-    if (sp->n == 0) { fprintf(stderr, "convnet eval: the %s split of %s is empty\n", split, ds.name); return 1; }
+    if (sp->n == 0) { fprintf(stderr, "convnet eval: the %s split of %s is empty\n", split, ds.name); EVAL_EXIT(1); }
     if (sp->c != C || sp->h != H || sp->w != W) {
         fprintf(stderr, "convnet eval: the model takes (%d,%d,%d) images, the data has (%d,%d,%d)\n", C, H, W, sp->c, sp->h, sp->w);
-        return 1;
+        EVAL_EXIT(1);
     }
     double acc;
-    if (split_accuracy(ctx, net, &ds, sp, &acc)) return die(ctx, "evaluating");
+    if (split_accuracy(ctx, net, &ds, sp, &acc)) EVAL_EXIT(die(ctx, "evaluating"));
     printf("%s acc: %f\n", split, acc);
-    cn_net_free(net);
-    cn_dataset_free(&ds);
-    cn_ctx_free(ctx);
-    return 0;
+    EVAL_EXIT(0);
+#undef EVAL_EXIT
 }
 
 typedef struct { cn_ctx *ctx; cn_net *net; double *X; int32_t *y; int N; } gc_user;
