@@ -28,7 +28,7 @@ TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test bench test-asan test-faults clean info deps
+.PHONY: all test bench test-asan test-faults soak clean info deps
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
@@ -83,7 +83,8 @@ bench: all $(BENCHES)
 # libconvnet.so into an uninstrumented python3 and are skipped here.
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 CN_NO_PYTHON=1
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 CN_NO_PYTHON=1 \
+            CN_SOAK_KILLS=8
 test-asan:
 	$(ASAN_ENV) $(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	        LDFLAGS="-fopenmp -fsanitize=address,undefined" test
@@ -135,6 +136,14 @@ fuzz-seeds: $(BUILD)/libconvnet.a
 # ---- valgrind memcheck of a short real training run ----------------------
 valgrind: all
 	@bash tests/valgrind.sh $(BUILD)/convnet
+
+# ---- soak: SIGKILL at random moments, resumed each time, the final
+# checkpoint byte for byte the uninterrupted run's. make test runs 20 kills
+# over 10 epochs (~20 s); this is the long version (~5 min).
+SOAK_KILLS  ?= 200
+SOAK_EPOCHS ?= 20
+soak: all $(BUILD)/tests/test_soak
+	CN_SOAK_KILLS=$(SOAK_KILLS) CN_SOAK_EPOCHS=$(SOAK_EPOCHS) $(BUILD)/tests/test_soak
 
 # ---- fault injection (SQLite-style): every allocation, read, write, fsync
 # and rename of the library's own sources (src/*.c, built with -DCN_FAULTS:

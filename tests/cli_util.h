@@ -86,8 +86,9 @@ typedef struct {
 } cli_result;
 
 /* Run argv (NULL-terminated; argv[0] the binary) with stdout and stderr
- * into one pipe. When a line containing `when` appears, call fire(user, pid)
- * once. A child running past limit_s is killed with SIGKILL. */
+ * into one pipe. When a line containing `when` appears (when == "": right
+ * after the fork), call fire(user, pid) once. A child running past limit_s
+ * is killed with SIGKILL. */
 static inline void cli_run(const char *const *argv, const char *when, void (*fire)(void *, pid_t), void *user,
                            double limit_s, cli_result *res) {
     memset(res, 0, sizeof *res);
@@ -106,6 +107,10 @@ static inline void cli_run(const char *const *argv, const char *when, void (*fir
     }
     close(fds[1]);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    if (when && !*when && fire) {
+        res->fired = 1;
+        fire(user, pid);
+    }
     size_t used = 0, ll = 0;
     char line[1024];
     int eof = 0;
