@@ -286,6 +286,7 @@ static void test_disk_full(void) {
     check_true("disk full for one checkpoint: training went on; the final file equals the undisturbed run's",
                rc == CN_OK && cli_same_file(ref, ck), why);
     check_true("disk full for one checkpoint: no temporary file left", count_tmp_files(ck, NULL, 0) == 0, "");
+    free(d.kept);
 
     /* persistent: full from iteration 4 on: warnings at 6 and 9, stop at 12 */
     memset(&d, 0, sizeof d);
