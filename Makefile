@@ -84,7 +84,7 @@ bench: all $(BENCHES)
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 CN_NO_PYTHON=1 \
-            CN_SOAK_KILLS=8
+            CN_SOAK_KILLS=8 CN_SOAK_EPOCHS=3
 test-asan:
 	$(ASAN_ENV) $(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	        LDFLAGS="-fopenmp -fsanitize=address,undefined" test
