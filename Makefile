@@ -139,7 +139,7 @@ valgrind: all
 
 # ---- soak: SIGKILL at random moments, resumed each time, the final
 # checkpoint byte for byte the uninterrupted run's. make test runs 20 kills
-# over 10 epochs (~20 s); this is the long version (~5 min).
+# over 10 epochs (~20 s); this is the long version (13 min on 2 shared cores).
 SOAK_KILLS  ?= 200
 SOAK_EPOCHS ?= 20
 soak: all $(BUILD)/tests/test_soak
