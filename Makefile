@@ -45,7 +45,7 @@ BENCH_SRC := $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),$(BENCH_SRC),$(fil
 $(BUILD)/bench/bench_dnnl: LDLIBS += -ldnnl
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all test bench test-asan test-levels clean info deps
+.PHONY: all test bench test-asan test-levels test-faults soak clean info deps
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
@@ -68,7 +68,7 @@ endef
 $(foreach l,$(SIMD_LEVELS),$(eval $(call KERN_RULES,$(l))))
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(PLAIN_DEFS) -c $< -o $@
 
 $(BUILD)/libconvnet.a: $(LIB_OBJ)
 	@rm -f $@
@@ -98,7 +98,7 @@ endif
 $(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN)
 	$(CC) $(CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libconvnet.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/cli_util.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 
@@ -140,7 +140,8 @@ bench: all $(BENCHES)
 # libconvnet.so into an uninstrumented python3 and are skipped here.
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 CN_NO_PYTHON=1
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 CN_NO_PYTHON=1 \
+            CN_SOAK_KILLS=8 CN_SOAK_EPOCHS=3
 test-asan:
 	$(ASAN_ENV) $(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	        LDFLAGS="-fopenmp -fsanitize=address,undefined" test
@@ -238,5 +239,26 @@ uninstall:
 	rm -rf $(DESTDIR)$(PYTHONDIR)/convnet
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
+# ---- soak: SIGKILL at random moments, resumed each time, the final
+# checkpoint byte for byte the uninterrupted run's. make test runs 20 kills
+# over 10 epochs (~20 s); this is the long version (13 min on 2 shared cores).
+SOAK_KILLS  ?= 200
+SOAK_EPOCHS ?= 20
+soak: all $(BUILD)/tests/test_soak
+	CN_SOAK_KILLS=$(SOAK_KILLS) CN_SOAK_EPOCHS=$(SOAK_EPOCHS) $(BUILD)/tests/test_soak
+
+# ---- fault injection (SQLite-style): every allocation, read, write, fsync
+# and rename of the library's own sources (src/*.c, built with -DCN_FAULTS:
+# src/faults.h) fails in turn, under ASan + UBSan, along a short train ->
+# checkpoint -> resume -> eval run; tests/faults.sh checks each run ends with
+# an error message or a warning (never a signal, a sanitizer report or a
+# leak) and leaves a loadable checkpoint. FAULT_STRIDE=K tries every K-th N.
+FAULT_STRIDE ?= 1
+test-faults:
+	@$(MAKE) --no-print-directory BUILD=build-faults PLAIN_DEFS=-DCN_FAULTS \
+	        OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	        LDFLAGS="-fopenmp -fsanitize=address,undefined" build-faults/convnet
+	@FAULT_STRIDE=$(FAULT_STRIDE) bash tests/faults.sh build-faults/convnet
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-faults

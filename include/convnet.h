@@ -412,9 +412,18 @@ typedef struct {
     const char *key, *value;
 } cn_meta;
 
-/* Write atomically: PATH.tmp, fsync, rename, fsync of the directory. */
+/* Write atomically: a new temporary file PATH.tmp.XXXXXX (O_EXCL), fsync,
+ * rename over PATH, fsync of the directory. Only a regular file is replaced
+ * (a device, FIFO, socket or directory at PATH is refused, CN_EIO); a
+ * symlink is written through to the file it points at. On any failure the
+ * old file is left as it was and the temporary file is removed. */
 int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
                const cn_meta *meta, int nmeta);
+/* Would a save to path work? The same checks as the writers (a regular file
+ * or nothing there, after symlinks) plus creating and removing a temporary
+ * file beside the target. For callers that want to fail before hours of
+ * work rather than at the end. */
+int cn_check_save_path(cn_ctx *ctx, const char *path);
 typedef struct cn_st cn_st;
 /* Load and verify (sizes bounded by the file length; checksum when present). */
 int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out);
@@ -497,6 +506,25 @@ int cn_net_describe(const cn_net *net, char *buf, size_t len);
 /* Plan activations for batches up to max_batch (allocated once; loss()
  * grows the plan itself when a larger batch comes). */
 int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch);
+/* Memory a training run of this net would take, in bytes, before any of it
+ * is allocated: parameters (and running statistics), gradients, the
+ * Solver's state (best parameters, the update rule's moments: sgd 0,
+ * sgd_momentum and rmsprop 1, adam 2; minibatch buffers), activations for
+ * max(batch, 100) images (the accuracy checks go by 100), and the layers'
+ * workspaces for ctx's thread count (an upper estimate). The spec is
+ * checked as cn_net_new checks it. Saturates at SIZE_MAX. */
+typedef struct {
+    size_t params, grads, solver, activations, workspace, total;
+} cn_mem_estimate;
+int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, cn_dtype dtype, int batch,
+                           const char *update_rule, cn_mem_estimate *est);
+/* Memory this process may still take: MemAvailable from /proc/meminfo, or
+ * what is left under the cgroup's limit (v2 memory.max less memory.current,
+ * v1 memory.limit_in_bytes less memory.usage_in_bytes, for this process's
+ * cgroup and its parents) when that is lower. source (may be NULL) gets a
+ * few words saying which. CN_EIO when neither can be read. */
+int cn_memory_available(cn_ctx *ctx, uint64_t *bytes, char *source, size_t len);
+#define CN_MEM_SOURCE_LEN 4200 /* enough for source: a cgroup path and two numbers */
 /* The original's model.loss: y == NULL -> test mode, scores[N, classes]
  * written; y given -> train mode, *loss = data loss + 0.5*reg*sum(W^2) and
  * every trainable gradient written (scores may be NULL). X and scores are
@@ -543,7 +571,10 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net,
 void cn_solver_free(cn_solver *s);
 /* Run to the end (or until *stop becomes nonzero: then CN_EINTR after the
  * current iteration, with the state consistent for a checkpoint).
- * checkpoint_every > 0 with a path: save every that many iterations. On a
+ * checkpoint_every > 0 with a path: save every that many iterations; a
+ * save that fails (CN_EIO, CN_ENOMEM: disk full, I/O error) is logged as a
+ * line starting "warning: " (progress 0) and training goes on, the previous
+ * checkpoint intact; the third failure in a row stops with that error. On a
  * NaN/Inf loss or gradient: CN_ENUM naming the iteration and parameter. At
  * the end the net holds the best parameters by validation accuracy. */
 int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user,

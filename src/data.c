@@ -346,6 +346,13 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
     }
     uint8_t extra;
     int n = gzread(gz, &extra, 1);
+    if (n < 0) { /* a read error here could hide trailing bytes: not "the end" */
+        int zerr;
+        const char *msg = gzerror(gz, &zerr);
+        free(buf);
+        return CN_ERR(ctx, CN_EIO, "%s: read error after the data: %s", path,
+                      zerr == Z_ERRNO ? strerror(errno) : msg);
+    }
     if (n > 0) {
         free(buf);
         return CN_ERR(ctx, CN_EFORMAT,

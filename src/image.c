@@ -20,33 +20,6 @@
  * image: 2 bytes per pixel and component); beyond this it fails instead */
 #define JPEG_MAX_MEMORY (512L << 20)
 
-/* ------------------------------------------------------------ atomic files */
-
-/* fsync the directory holding path (after a rename into it) */
-static int fsync_dir(cn_ctx *ctx, const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, sizeof dir, ".");
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n == 0) n = 1; /* "/file" */
-        if (n >= sizeof dir) return CN_ERR(ctx, CN_EINVAL, "path too long: %s", path);
-        memcpy(dir, path, n);
-        dir[n] = 0;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return CN_ERR(ctx, CN_EIO, "cannot open directory %s to sync %s: %s", dir, path,
-                      strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0 && e != EINVAL && e != EROFS)
-        return CN_ERR(ctx, CN_EIO, "fsync of directory %s failed: %s", dir, strerror(e));
-    return CN_OK;
-}
-
 /* ------------------------------------------------------------------- PNG */
 
 typedef struct {
@@ -76,11 +49,10 @@ int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix, int h,
     case 4: ct = PNG_COLOR_TYPE_RGB_ALPHA; break;
     default: return CN_ERR(ctx, CN_EINVAL, "%s: %d channels, expected 1, 3 or 4", path, c);
     }
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (n < 0 || (size_t)n >= sizeof tmp) return CN_ERR(ctx, CN_EINVAL, "path too long: %s", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return CN_ERR(ctx, CN_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    /* the shared atomic writer (atomic.c) */
+    cn__atomic a;
+    int rc = cn__atomic_open(ctx, &a, path);
+    if (rc) return rc;
     png_err err;
     err.msg[0] = 0;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_err_fn,
@@ -88,17 +60,16 @@ int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix, int h,
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        remove(tmp);
+        cn__atomic_abort(&a);
         return CN_ERR(ctx, CN_ENOMEM, "%s: cannot create a PNG writer", path);
     }
     if (setjmp(err.jb)) {
+        /* libpng's own message is "Write Error"; errno from its fwrite says why */
+        int e = errno;
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        remove(tmp);
-        return CN_ERR(ctx, CN_EIO, "cannot write PNG %s: %s", tmp, err.msg);
+        return cn__atomic_fail(ctx, &a, "write", e);
     }
-    png_init_io(png, f);
+    png_init_io(png, a.f);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, ct, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -106,20 +77,7 @@ int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix, int h,
     for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(pix + (size_t)y * stride));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    int bad = fflush(f) != 0 || ferror(f);
-    int e = errno;
-    if (!bad && fsync(fileno(f)) != 0) { bad = 1; e = errno; }
-    if (fclose(f) != 0 && !bad) { bad = 1; e = errno; }
-    if (bad) {
-        remove(tmp);
-        return CN_ERR(ctx, CN_EIO, "cannot write %s: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        remove(tmp);
-        return CN_ERR(ctx, CN_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(e));
-    }
-    return fsync_dir(ctx, path);
+    return cn__atomic_commit(ctx, &a);
 }
 
 /* Grow a pixel buffer to hold `rows` rows (rows arrive one at a time, so a

@@ -4,6 +4,7 @@
 
 #include "convnet.h"
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,5 +78,28 @@ static inline size_t cn__mul(size_t a, size_t b) {
     if (__builtin_mul_overflow(a, b, &r)) return 0;
     return r;
 }
+
+/* ---- atomic file replacement (atomic.c; the rules are at its top) ------ */
+#define CN_PATH_MAX 4096
+typedef struct {
+    FILE *f;                       /* write the new contents here */
+    char path[CN_PATH_MAX];        /* as the caller gave it (for messages) */
+    char target[CN_PATH_MAX];      /* the file replaced: path, or where its symlinks lead */
+    char tmp[CN_PATH_MAX + 16];    /* target.tmp.XXXXXX while it exists, else "" */
+} cn__atomic;
+/* Resolve symlinks from path into out; CN_EIO when a non-regular file is there. */
+int cn__atomic_target(cn_ctx *ctx, const char *path, char *out, size_t outlen);
+/* Check the target and create the temporary file (a->f open for writing). */
+int cn__atomic_open(cn_ctx *ctx, cn__atomic *a, const char *path);
+/* Flush, fsync, close, rename over the target, fsync the directory. On any
+ * failure the temporary file is removed and the old file is untouched. */
+int cn__atomic_commit(cn_ctx *ctx, cn__atomic *a);
+/* Report "PATH: cannot WHAT TMP: strerror(err)" (CN_EIO) and abort. */
+int cn__atomic_fail(cn_ctx *ctx, cn__atomic *a, const char *what, int err);
+/* Close and remove the temporary file (no message). */
+void cn__atomic_abort(cn__atomic *a);
+
+/* the test build's fault injection (make test-faults; nothing otherwise) */
+#include "faults.h"
 
 #endif

@@ -179,10 +179,22 @@ static int plan(cn_ctx *ctx, cn_net *net) {
                 }
             }
         }
-        if (!ok || (*p && *p != '-'))
+        if (!ok || (*p && *p != '-')) {
+            /* a number past parse_int's limit reads as an unreadable layer;
+             * say what is wrong with it instead */
+            for (const char *q = start; q < start + len; q++) {
+                if (!isdigit((unsigned char)*q) || (q > start && isdigit((unsigned char)q[-1]))) continue;
+                const char *e = q;
+                while (e < start + len && isdigit((unsigned char)*e)) e++;
+                while (q < e - 1 && *q == '0') q++;
+                if (e - q > 7 || (e - q == 7 && strncmp(q, "1000000", 7) > 0))
+                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': %.*s is too large (at most 1000000)",
+                                  layer, len, start, (int)(e - q), q);
+            }
             return CN_ERR(ctx, CN_EINVAL,
                           "net spec: cannot read layer %d '%.*s' (expected conv<F>x<K>[s<S>][p<P>], pool<K>[x<K>][s<S>], affine<M>, relu, bn, gn<G>, ln)",
                           layer, len, start);
+        }
         op->oC = C; op->oH = H; op->oW = W;
         if ((size_t)C * H * W > ((size_t)1 << 28))
             return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' output (%d,%d,%d) is too large", layer, len, start, C, H, W);
@@ -300,13 +312,13 @@ const cn_param *cn_net_find(const cn_net *net, const char *name) {
 void *cn_net_flat_params(const cn_net *net, size_t *n) { if (n) *n = net->ntrain; return net->pblock; }
 void *cn_net_flat_grads(const cn_net *net, size_t *n) { if (n) *n = net->ntrain; return net->gblock; }
 
-int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
-    if (max_batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", max_batch);
-    if (max_batch <= net->max_batch) return CN_OK;
-    /* dbuf holds the input gradient of ops 1.. (the first op needs none; a
-     * sandwich's inner gradient is in its own workspace): the largest output
-     * of ops 0 .. nops-2 */
-    size_t N = (size_t)max_batch, act = 0, idx = 0, dmax = 1;
+/* The activation layout for batch N: element counts of the activation
+ * block, the int32 index block, and the largest per-sample tensor the
+ * backward buffers hold (N of those: the input gradient of ops 1.., since
+ * the first op needs none and a sandwich's inner gradient has its own
+ * workspace: the largest output of ops 0 .. nops-2); sets each op's offsets. */
+static void plan_activations(cn_net *net, size_t N, size_t *act_out, size_t *idx_out, size_t *dmax_out) {
+    size_t act = 0, idx = 0, dmax = 1;
     for (int i = 0; i < net->nops; i++) {
         cn_op *op = &net->ops[i];
         size_t osz = (size_t)op->oC * op->oH * op->oW;
@@ -328,6 +340,16 @@ int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
             op->aux2_off = act; act += n;
         }
     }
+    *act_out = act;
+    *idx_out = idx;
+    *dmax_out = dmax;
+}
+
+int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
+    if (max_batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", max_batch);
+    if (max_batch <= net->max_batch) return CN_OK;
+    size_t N = (size_t)max_batch, act, idx, dmax;
+    plan_activations(net, N, &act, &idx, &dmax);
     if (act > ((size_t)1 << 34) / net->esz)
         return CN_ERR(ctx, CN_ENOMEM, "net: activations for batch %d need %zu bytes (limit 16 GiB)", max_batch, act * net->esz);
     free(net->act); free(net->idx); free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
@@ -350,6 +372,85 @@ int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
     net->act_elems = act;
     net->idx_elems = idx;
     net->max_batch = max_batch;
+    return CN_OK;
+}
+
+/* ---- memory estimate ---------------------------------------------------- */
+
+/* saturating size arithmetic: an estimate past SIZE_MAX is simply "too much" */
+static size_t smul(size_t a, size_t b) { size_t r; return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r; }
+static size_t sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r; }
+static size_t smax(size_t a, size_t b) { return a > b ? a : b; }
+
+int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, cn_dtype dtype, int batch,
+                           const char *update_rule, cn_mem_estimate *est) {
+    memset(est, 0, sizeof *est);
+    spec = cn_spec_expand(spec);
+    if (batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", batch);
+    if (strlen(spec) >= CN_SPEC_MAX) return CN_ERR(ctx, CN_EINVAL, "net spec: longer than %d characters", CN_SPEC_MAX - 1);
+    if (C <= 0 || H <= 0 || W <= 0 || C > 4096 || H > 65536 || W > 65536)
+        return CN_ERR(ctx, CN_EINVAL, "net: input dims (%d,%d,%d) out of range", C, H, W);
+    if (dtype != CN_F32 && dtype != CN_F64) return CN_ERR(ctx, CN_EINVAL, "net: dtype %d unknown", (int)dtype);
+    int moments = 2; /* adam: m and v; unknown rules are the solver's to refuse */
+    if (update_rule && !strcmp(update_rule, "sgd")) moments = 0;
+    else if (update_rule && (!strcmp(update_rule, "sgd_momentum") || !strcmp(update_rule, "rmsprop"))) moments = 1;
+    /* plan only: the same parse, shapes and fusion as cn_net_new, no blocks */
+    cn_net *net = calloc(1, sizeof *net);
+    if (!net) return CN_ERR(ctx, CN_ENOMEM, "net: out of memory");
+    snprintf(net->spec, sizeof net->spec, "%s", spec);
+    net->dtype = dtype;
+    net->esz = dtype == CN_F32 ? 4 : 8;
+    net->C = C; net->H = H; net->W = W;
+    int rc = plan(ctx, net);
+    if (rc) { free(net); return rc; }
+    fuse(net);
+    size_t esz = net->esz, ntrain = 0, nall = 0;
+    for (int i = 0; i < net->nparams; i++) {
+        nall += net->params[i].size;
+        if (net->params[i].trainable) ntrain += net->params[i].size;
+    }
+    est->params = smul(nall, esz);
+    est->grads = smul(ntrain, esz);
+    /* the Solver: its copy of the best parameters, the rule's moments, and
+     * minibatch buffers of max(batch, 100) (accuracy checks go by 100) */
+    size_t N = (size_t)(batch > 100 ? batch : 100), in = (size_t)C * H * W;
+    est->solver = sadd(sadd(smul(nall, esz), smul(smul(ntrain, esz), (size_t)moments)),
+                       smul(N, sadd(smul(in, esz), sadd(8, smul((size_t)net->classes, esz)))));
+    size_t act, idx, dmax;
+    plan_activations(net, N, &act, &idx, &dmax);
+    est->activations = sadd(sadd(smul(act, esz), smul(idx, 4)),
+                            sadd(smul(smul(smul(N, dmax), esz), 2), smul(smul(N, (size_t)net->classes), esz)));
+    /* the layers' scratch (cn__ws slots, each grown to the largest call and
+     * kept): a bound from the layers' own sizing rules, each slot capped at
+     * their 1 GiB limit. conv: per thread a padded input, a ~1 MiB column
+     * chunk, an output tile and dw partials; sandwiches: one [N, F, H', W']
+     * gradient; affine and norms: partial sums of [N, M] / [threads, D]. */
+    size_t nt = (size_t)cn__nt(ctx);
+    if (nt < 1) nt = 1;
+    size_t ws_col = 0, ws_layer = 0, ws_misc = 0, cap = (size_t)1 << 30;
+    for (int i = 0; i < net->nops; i++) {
+        const cn_op *op = &net->ops[i];
+        if (op->kind == OP_CONV) {
+            size_t F = (size_t)op->cs.F, K = (size_t)op->cs.C * op->cs.HH * op->cs.WW;
+            size_t xpad = smul(smul((size_t)op->cs.C, (size_t)op->cs.H + 2 * (size_t)op->cs.pad),
+                               (size_t)op->cs.W + 2 * (size_t)op->cs.pad);
+            size_t cp = smax(((size_t)1 << 20) / smul(K, esz), 16);
+            size_t per = sadd(sadd(xpad, ((size_t)1 << 20) / esz), sadd(smul(F, cp + 16), smul(smul(F, K), 16) <= (((size_t)8 << 20) / esz) ? smul(smul(F, K), 16) : smul(F, K)));
+            size_t b = smul(sadd(smul(per, nt), smul(2 * nt, sadd(smul(F, K), F))), esz);
+            ws_col = smax(ws_col, b < cap ? b : cap);
+            if (op->relu) ws_layer = smax(ws_layer, smul(smul(N, smul(F, smul((size_t)op->cH, (size_t)op->cW))), esz));
+        } else if (op->kind == OP_AFFINE) {
+            size_t b = smul(smul(N, sadd(smul(2, (size_t)op->M), (size_t)op->D / 8 + 64)), esz);
+            ws_misc = smax(ws_misc, b < cap ? b : cap);
+            if (op->relu) ws_layer = smax(ws_layer, smul(smul(N, (size_t)op->M), esz));
+        } else if (op->kind == OP_BN || op->kind == OP_SBN || op->kind == OP_LN || op->kind == OP_GN) {
+            size_t D = op->kind == OP_LN ? (size_t)op->C * op->H * op->W : (size_t)op->C;
+            ws_misc = smax(ws_misc, smul(smul(sadd(smul(nt, 3), 2), D), 8));
+        }
+    }
+    est->workspace = sadd(sadd(ws_col, ws_layer), ws_misc);
+    est->total = sadd(sadd(sadd(est->params, est->grads), sadd(est->solver, est->activations)), est->workspace);
+    free(net);
     return CN_OK;
 }
 

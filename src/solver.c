@@ -345,6 +345,9 @@ int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp, int 
     return rc;
 }
 
+/* periodic checkpoints that may fail in a row before training stops */
+#define CN_CKPT_MAX_FAILS 3
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -357,7 +360,7 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
     const cn_solver_config *c = &s->cfg;
     size_t nall = s->net->ntrain + s->net->nstate;
     double t0 = now_s(), last_progress = t0;
-    int t_start = s->t;
+    int t_start = s->t, ckpt_fails = 0;
     while (s->t < s->num_iterations) {
         if (stop && *stop) return CN_ERR(ctx, CN_EINTR, "stopped at iteration %d of %d", s->t, s->num_iterations);
         double loss;
@@ -406,7 +409,32 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
             last_progress = now;
         }
         if (checkpoint_path && checkpoint_every > 0 && s->t % checkpoint_every == 0 && s->t < s->num_iterations) {
-            if ((rc = cn_solver_save(ctx, s, checkpoint_path))) return rc;
+            /* A periodic checkpoint that cannot be written (disk full, I/O
+             * error, no memory for it) warns and training goes on: the
+             * state in memory is sound, the previous checkpoint is intact
+             * (atomic.c), and a transient cause (a cleanup, a network file
+             * system's hiccup) lets the next one through. A cause that
+             * persists stops the run after CN_CKPT_MAX_FAILS failures in a
+             * row, so a long run does not compute on with nothing kept.
+             * A non-finite parameter (CN_ENUM) stops at once, as before. */
+            rc = cn_solver_save(ctx, s, checkpoint_path);
+            if (rc == CN_EIO || rc == CN_ENOMEM) {
+                if (++ckpt_fails >= CN_CKPT_MAX_FAILS) {
+                    char msg[CN_ERRMAX];
+                    snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
+                    return CN_ERR(ctx, rc, "iteration %d: %d checkpoints in a row failed, stopping (the last one "
+                                  "written is intact); the last failure: %s", s->t, ckpt_fails, msg);
+                }
+                if (log) {
+                    snprintf(line, sizeof line, "warning: iteration %d: checkpoint not saved, training goes on: %.180s",
+                             s->t, cn_ctx_error(ctx));
+                    log(user, line, 0);
+                }
+            } else if (rc) {
+                return rc;
+            } else {
+                ckpt_fails = 0;
+            }
         }
     }
     memcpy(s->net->pblock, s->best, nall * s->net->esz);

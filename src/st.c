@@ -375,71 +375,24 @@ int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
                       h.len, ST_MAX_HEADER);
     }
 
-    /* write PATH.tmp, fsync, rename, fsync the directory */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) {
+    /* the shared atomic writer (atomic.c): a unique temporary file, fsync,
+     * rename, fsync of the directory; the old file stays on any failure */
+    cn__atomic a;
+    rc = cn__atomic_open(ctx, &a, path);
+    if (rc) {
         free(h.p);
         free(bytes);
-        return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+        return rc;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
-    rc = CN_OK;
-    const char *what = "open";
-    FILE *f = fopen(tmp, "wb");
-    if (!f) goto io_fail;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    what = "write";
-    if (!write_all(f, len8, 8) || !write_all(f, h.p, h.len)) goto io_fail;
-    for (int i = 0; i < nt; i++)
-        if (!write_all(f, t[i].data, bytes[i])) goto io_fail;
-    what = "flush";
-    if (fflush(f) != 0) goto io_fail;
-    what = "fsync";
-    if (fsync(fileno(f)) != 0) goto io_fail;
-    what = "close";
-    {
-        FILE *g = f;
-        f = NULL;
-        if (fclose(g) != 0) goto io_fail;
-    }
-    what = "rename";
-    if (rename(tmp, path) != 0) goto io_fail;
-
-    {   /* directory fsync: the rename is durable only after it */
-        const char *slash = strrchr(path, '/');
-        char *dir;
-        if (!slash) dir = strdup(".");
-        else if (slash == path) dir = strdup("/");
-        else dir = strndup(path, (size_t)(slash - path));
-        if (!dir) {
-            rc = CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
-        } else {
-            int fd = open(dir, O_RDONLY | O_DIRECTORY);
-            if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP))
-                rc = CN_ERR(ctx, CN_EIO, "cn_st_save %s: cannot fsync directory %s: %s", path,
-                            dir, strerror(errno));
-            if (fd >= 0) close(fd);
-            free(dir);
-        }
-    }
-    free(tmp);
+    int ok = write_all(a.f, len8, 8) && write_all(a.f, h.p, h.len);
+    for (int i = 0; ok && i < nt; i++) ok = write_all(a.f, t[i].data, bytes[i]);
+    int e = errno;
     free(h.p);
     free(bytes);
-    return rc;
-
-io_fail:
-    rc = CN_ERR(ctx, CN_EIO, "cn_st_save: cannot %s %s: %s", what,
-                !strcmp(what, "rename") ? path : tmp, strerror(errno));
-    if (f) fclose(f);
-    remove(tmp);
-    free(tmp);
-    free(h.p);
-    free(bytes);
-    return rc;
+    if (!ok) return cn__atomic_fail(ctx, &a, "write", e);
+    return cn__atomic_commit(ctx, &a);
 }
 
 /* ---- reader: a strict parser for the header subset ---------------------- */

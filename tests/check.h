@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
 
 static int check_passed, check_failed;
 
@@ -67,5 +69,33 @@ static inline void *xmalloc(size_t n) {
     void *p = calloc(1, n ? n : 1);
     if (!p) { fprintf(stderr, "out of memory\n"); exit(2); }
     return p;
+}
+/* How many temporary files of an atomic save to path exist right now
+ * (PATH.tmp.XXXXXX beside it, atomic.c); the name of one goes to name. */
+static inline int count_tmp_files(const char *path, char *name, size_t cap) {
+    char d[4096], prefix[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(d, sizeof d, "%.*s", (int)(slash - path), path);
+    else snprintf(d, sizeof d, ".");
+    snprintf(prefix, sizeof prefix, "%s.tmp.", slash ? slash + 1 : path);
+    DIR *dp = opendir(d[0] ? d : "/");
+    if (!dp) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix)) && strlen(e->d_name) == strlen(prefix) + 6) {
+            if (name && cap) {
+                /* d and the entry name are each < 4096; a truncated note is fine */
+                size_t dl = strlen(d), el = strlen(e->d_name);
+                if (dl + 1 + el < cap) {
+                    memcpy(name, d, dl);
+                    name[dl] = '/';
+                    memcpy(name + dl + 1, e->d_name, el + 1);
+                }
+            }
+            n++;
+        }
+    closedir(dp);
+    return n;
 }
 #endif

@@ -14,8 +14,16 @@
 
 #define DEFAULT_FASHION "/usr/share/datasets/fashion-mnist"
 
-static volatile int g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+/* SIGINT, SIGTERM (batch schedulers, `docker stop`) and SIGHUP (a closed
+ * terminal or ssh session) all stop training the same way: the step in
+ * progress finishes, the run is saved atomically, the --resume line is
+ * printed, and the exit status is the conventional 128 + signal number
+ * (130, 143, 129), as if the signal had ended the process. */
+static volatile int g_stop;     /* nonzero: stop; the signal number */
+static void on_stop_signal(int sig) { g_stop = sig; }
+static const char *stop_signal_name(int sig) {
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT";
+}
 
 int die(cn_ctx *ctx, const char *what) {
     fflush(stdout); /* the log so far lands above the message when both go to one pipe */
@@ -143,6 +151,11 @@ static void log_line(void *user, const char *line, int progress) {
         return;
     }
     if (progress_shown) { printf("\r\033[K"); progress_shown = 0; }
+    if (!strncmp(line, "warning: ", 9)) { /* a failed periodic checkpoint: stderr, even with --quiet */
+        fflush(stdout);
+        fprintf(stderr, "convnet: %s\n", line);
+        return;
+    }
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -219,13 +232,64 @@ static double now_s(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+/* ---- memory budget: refuse a net that cannot fit before allocating it -- */
+static double gib(double b) { return b / (1024.0 * 1024 * 1024); }
+
+/* --max-memory: "auto" (what the machine or cgroup has left), "none" (no
+ * check), or BYTES with an optional K, M, G, T suffix (powers of 1024). */
+static int parse_bytes(const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !(v >= 0)) return 0;
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    }
+    if (*end == 'i' && end[1] == 'B') end += 2;
+    else if (*end == 'B') end++;
+    if (*end || v * mult >= 1.8e19) return 0;
+    *out = (uint64_t)(v * mult);
+    return 1;
+}
+
+static int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, int C, int H, int W, cn_dtype dt,
+                        int batch, const char *rule) {
+    if (!strcmp(max_memory, "none")) return 0;
+    uint64_t budget;
+    char source[CN_MEM_SOURCE_LEN] = "--max-memory";
+    if (!strcmp(max_memory, "auto")) {
+        if (cn_memory_available(ctx, &budget, source, sizeof source)) {
+            fprintf(stderr, "convnet train: warning: %s; the memory check is skipped\n", cn_ctx_error(ctx));
+            return 0;
+        }
+    } else if (!parse_bytes(max_memory, &budget)) {
+        fprintf(stderr, "convnet train: --max-memory expects auto, none or BYTES (e.g. 8G), got '%s'\n", max_memory);
+        return 2;
+    }
+    cn_mem_estimate e;
+    if (cn_net_estimate_memory(ctx, spec, C, H, W, dt, batch, rule, &e)) return die(ctx, "building the net");
+    if ((uint64_t)e.total <= budget) return 0;
+    fprintf(stderr,
+            "convnet train: the net needs about %.0f bytes (%.2f GiB: parameters %.2f, gradients %.2f, solver state %.2f, "
+            "activations for batch %d %.2f, workspaces %.2f GiB), more than the %.0f bytes (%.2f GiB) available (%s).\n"
+            "Use a smaller net or --batch-size, or --max-memory none to try anyway.\n",
+            (double)e.total, gib((double)e.total), gib((double)e.params), gib((double)e.grads), gib((double)e.solver),
+            batch > 100 ? batch : 100, gib((double)e.activations), gib((double)e.workspace), (double)budget,
+            gib((double)budget), source);
+    return 1;
+}
+
 static int cmd_train(int argc, char **argv) {
     const char *data = NULL, *net_spec = NULL, *save = NULL, *resume = NULL, *plots = NULL, *dtype = "float32";
     /* -1: not given (the three-layer defaults below; refused with --net) */
     int hidden = -1, nf = -1, fs = -1, batch = 50, epochs = 1, ntrain = -1, nval = -1, ntest = -1;
     int ntrs = 1000, nvs = 0, print_every = 20, seed = 0, threads = 0, ckpt_every = 0, quiet = 0;
     double ws = 1e-3, reg = 1e-3, lr = -1, lr_decay = 1.0;
-    const char *rule = "adam", *metrics_path = NULL;
+    const char *rule = "adam", *metrics_path = NULL, *max_memory = "auto";
     flag flags[] = {
         {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
         {"net", 's', &net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer "
@@ -257,6 +321,9 @@ static int cmd_train(int argc, char **argv) {
         {"quiet", 'b', &quiet, "no log lines"},
         {"metrics", 's', &metrics_path, "write one JSON object per logged iteration and per accuracy check to this "
                                         "JSON-lines file (started afresh; cut back to the checkpoint by --resume)"},
+        {"max-memory", 's', &max_memory, "auto | none | BYTES[K|M|G|T]: refuse a net whose estimated memory (parameters, "
+                                         "gradients, solver state, activations, workspaces) exceeds this; auto: "
+                                         "MemAvailable or the cgroup limit, whichever is lower (auto)"},
     };
     parse_flags("train", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "[flags]");
     /* Every flag is checked here, before seconds of loading data. */
@@ -267,7 +334,13 @@ static int cmd_train(int argc, char **argv) {
     if (hidden == -1) hidden = 100;
     if (nf == -1) nf = 32;
     if (fs == -1) fs = 7;
-    if (hidden <= 0 || nf <= 0 || fs <= 0) BAD("--hidden-dim, --num-filters and --filter-size must be > 0");
+    {   /* the three-layer net's sizes, named as the user gave them (the spec
+         * parser would only see "affine2000000000") */
+        const char *nm[3] = {"hidden-dim", "num-filters", "filter-size"};
+        int v[3] = {hidden, nf, fs};
+        for (int i = 0; i < 3 && !net_spec; i++)
+            if (v[i] < 1 || v[i] > 1000000) BAD("--%s %d is too %s (1..1000000)", nm[i], v[i], v[i] < 1 ? "small" : "large");
+    }
     if (ckpt_every > 0 && !save) BAD("--checkpoint-every needs --save FILE");
     if (ckpt_every < 0) BAD("--checkpoint-every must be >= 0, not %d", ckpt_every);
     cn_dtype dt = !strcmp(dtype, "float64") ? CN_F64 : CN_F32;
@@ -288,12 +361,22 @@ static int cmd_train(int argc, char **argv) {
 #undef BAD
     cn_ctx *ctx = cn_ctx_new(threads);
     if (!ctx) return die(NULL, "out of memory");
-    {   /* the net spec against the data set's image shape (both data sets have 10 classes) */
-        char sb[256];
+    /* every exit from here frees what the run holds, so leak checkers (and
+     * make test-faults, which fails each allocation in turn) see clean exits */
+    char specbuf[256];
+    const char *spec = build_spec(specbuf, sizeof specbuf, net_spec, nf, fs, hidden, 10);
+    {   /* the estimate before any allocation (minutes of init and swapping
+         * otherwise), then the spec against the data set's image shape (both
+         * data sets have 10 classes), all before seconds of loading data */
+        int mrc = check_memory(ctx, max_memory, spec, dC, dH, dW, dt, batch, rule);
+        if (mrc) {
+            cn_ctx_free(ctx);
+            return mrc;
+        }
         cn_rng r0;
         cn_rng_seed(&r0, 0);
         cn_net *probe;
-        if (cn_net_new(ctx, &probe, build_spec(sb, sizeof sb, net_spec, nf, fs, hidden, 10), dC, dH, dW, dt, ws, reg, &r0)) {
+        if (cn_net_new(ctx, &probe, spec, dC, dH, dW, dt, ws, reg, &r0)) {
             fprintf(stderr, "convnet train: --net: %s\n", cn_ctx_error(ctx));
             cn_ctx_free(ctx);
             return 2;
@@ -308,16 +391,21 @@ static int cmd_train(int argc, char **argv) {
     }
     cn_dataset ds;
     memset(&ds, 0, sizeof ds);
+    cn_net *net = NULL;
+    cn_solver *s = NULL;
+#define TRAIN_EXIT(status) do { int st_ = (status); cn_solver_free(s); cn_net_free(net); cn_dataset_free(&ds); \
+                                cn_ctx_free(ctx); return st_; } while (0)
+    /* a --save path that can never be written (a device, FIFO, socket or
+     * directory there, no such directory, no permission) fails now, not
+     * after the training it was meant to keep; --checkpoint-every uses it too */
+    if (save && cn_check_save_path(ctx, save)) TRAIN_EXIT(die(ctx, "--save"));
     double t0 = now_s();
-    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) return die(ctx, "loading data");
+    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) TRAIN_EXIT(die(ctx, "loading data"));
     printf("data: %s, train %d, val %d, test %d images of (%d,%d,%d), %d classes (%.2fs)\n", ds.name, ds.train.n,
            ds.val.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w, ds.num_classes, now_s() - t0);
-    char specbuf[256];
-    const char *spec = build_spec(specbuf, sizeof specbuf, net_spec, nf, fs, hidden, ds.num_classes);
     cn_rng rng;
     cn_rng_seed(&rng, (uint64_t)seed * 2 + 1); /* the init stream differs from the solver's */
-    cn_net *net;
-    if (cn_net_new(ctx, &net, spec, ds.train.c, ds.train.h, ds.train.w, dt, ws, reg, &rng)) return die(ctx, "building the net");
+    if (cn_net_new(ctx, &net, spec, ds.train.c, ds.train.h, ds.train.w, dt, ws, reg, &rng)) TRAIN_EXIT(die(ctx, "building the net"));
     char desc[4096];
     cn_net_describe(net, desc, sizeof desc);
     fputs(desc, stdout);
@@ -334,10 +422,9 @@ static int cmd_train(int argc, char **argv) {
     cfg.print_every = print_every;
     cfg.verbose = !quiet || metrics_path;
     cfg.seed = (uint64_t)seed;
-    cn_solver *s;
-    if (cn_solver_new(ctx, &s, net, &ds, &cfg)) return die(ctx, "setting up the solver");
+    if (cn_solver_new(ctx, &s, net, &ds, &cfg)) TRAIN_EXIT(die(ctx, "setting up the solver"));
     if (resume) {
-        if (cn_solver_resume(ctx, s, resume)) return die(ctx, "resuming");
+        if (cn_solver_resume(ctx, s, resume)) TRAIN_EXIT(die(ctx, "resuming"));
         printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
     }
     metrics mt;
@@ -348,7 +435,9 @@ static int cmd_train(int argc, char **argv) {
     }
     log_user lu = {metrics_path ? &mt : NULL, s, batch, quiet};
     progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
-    signal(SIGINT, on_sigint);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGHUP, on_stop_signal);
     double t1 = now_s();
     int it0 = cn_solver_iteration(s);
     int rc = cn_solver_train(ctx, s, log_line, &lu, &g_stop, save, ckpt_every);
@@ -361,18 +450,16 @@ static int cmd_train(int argc, char **argv) {
         int status = 130;
         if (rc == CN_EINTR) {
             const char *path = save ? save : "convnet-interrupted.safetensors";
+            int sig = g_stop > 0 ? g_stop : SIGINT;
+            status = 128 + sig;
             if (cn_solver_save(ctx, s, path)) status = die(ctx, "saving the interrupted run");
             else
-                printf("interrupted at iteration %d / %d; saved %s\nresume with the same flags plus: --resume %s\n",
-                       cn_solver_iteration(s), cn_solver_num_iterations(s), path, path);
+                printf("interrupted at iteration %d / %d by %s; saved %s\nresume with the same flags plus: --resume %s\n",
+                       cn_solver_iteration(s), cn_solver_num_iterations(s), stop_signal_name(sig), path, path);
         } else {
             status = die(ctx, "training");
         }
-        cn_solver_free(s);
-        cn_net_free(net);
-        cn_dataset_free(&ds);
-        cn_ctx_free(ctx);
-        return status;
+        TRAIN_EXIT(status);
     }
     int iters = cn_solver_iteration(s) - it0;
     printf("trained %d iterations in %.2fs (%.0f images/s, %.1f GFLOP/s)\n", iters, secs,
@@ -383,21 +470,18 @@ static int cmd_train(int argc, char **argv) {
     double ta, va, te = -1;
     cn_split head = ds.train;
     if (ntrs > 0 && head.n > ntrs) head.n = ntrs;
-    if (split_accuracy(ctx, net, &ds, &head, &ta) || split_accuracy(ctx, net, &ds, &ds.val, &va)) return die(ctx, "accuracy");
-    if (ds.test.n > 0 && split_accuracy(ctx, net, &ds, &ds.test, &te)) return die(ctx, "accuracy");
+    if (split_accuracy(ctx, net, &ds, &head, &ta) || split_accuracy(ctx, net, &ds, &ds.val, &va)) TRAIN_EXIT(die(ctx, "accuracy"));
+    if (ds.test.n > 0 && split_accuracy(ctx, net, &ds, &ds.test, &te)) TRAIN_EXIT(die(ctx, "accuracy"));
     printf("final (best params): train acc %f (first %d images); val acc %f", ta, head.n, va);
     if (te >= 0) printf("; test acc %f", te);
     printf("\n");
     if (save) {
-        if (cn_solver_save(ctx, s, save)) return die(ctx, "saving");
+        if (cn_solver_save(ctx, s, save)) TRAIN_EXIT(die(ctx, "saving"));
         printf("saved %s\n", save);
     }
-    if (plots && write_plots(ctx, s, net, plots)) return die(ctx, "writing plots");
-    cn_solver_free(s);
-    cn_net_free(net);
-    cn_dataset_free(&ds);
-    cn_ctx_free(ctx);
-    return 0;
+    if (plots && write_plots(ctx, s, net, plots)) TRAIN_EXIT(die(ctx, "writing plots"));
+    TRAIN_EXIT(0);
+#undef TRAIN_EXIT
 }
 
 static int cmd_eval(int argc, char **argv) {
@@ -420,21 +504,24 @@ static int cmd_eval(int argc, char **argv) {
         return 2;
     }
     cn_ctx *ctx = cn_ctx_new(threads);
-    cn_net *net;
-    if (cn_net_load(ctx, &net, model, 1, NULL)) return die(ctx, "loading the model");
+    if (!ctx) return die(NULL, "out of memory");
+    cn_net *net = NULL;
     cn_dataset ds;
     memset(&ds, 0, sizeof ds);
-    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) return die(ctx, "loading data");
+#define EVAL_EXIT(status) do { int st_ = (status); cn_net_free(net); cn_dataset_free(&ds); cn_ctx_free(ctx); \
+                               return st_; } while (0)
+    if (cn_net_load(ctx, &net, model, 1, NULL)) EVAL_EXIT(die(ctx, "loading the model"));
+    if (load_data(ctx, &ds, data, ntrain, nval, ntest)) EVAL_EXIT(die(ctx, "loading data"));
     const cn_split *sp = !strcmp(split, "train") ? &ds.train : !strcmp(split, "val") ? &ds.val : &ds.test;
     int C, H, W;
     cn_net_input(net, &C, &H, &W);
-    if (sp->n == 0) { fprintf(stderr, "convnet eval: the %s split of %s is empty\n", split, ds.name); return 1; }
+    if (sp->n == 0) { fprintf(stderr, "convnet eval: the %s split of %s is empty\n", split, ds.name); EVAL_EXIT(1); }
     if (sp->c != C || sp->h != H || sp->w != W) {
         fprintf(stderr, "convnet eval: the model takes (%d,%d,%d) images, the data has (%d,%d,%d)\n", C, H, W, sp->c, sp->h, sp->w);
-        return 1;
+        EVAL_EXIT(1);
     }
     double acc;
-    if (split_accuracy(ctx, net, &ds, sp, &acc)) return die(ctx, "evaluating");
+    if (split_accuracy(ctx, net, &ds, sp, &acc)) EVAL_EXIT(die(ctx, "evaluating"));
     if (json) {
         printf("{\"model\":");
         json_str(stdout, model);
@@ -446,10 +533,8 @@ static int cmd_eval(int argc, char **argv) {
     } else {
         printf("%s acc: %f\n", split, acc);
     }
-    cn_net_free(net);
-    cn_dataset_free(&ds);
-    cn_ctx_free(ctx);
-    return 0;
+    EVAL_EXIT(0);
+#undef EVAL_EXIT
 }
 
 typedef struct { cn_ctx *ctx; cn_net *net; double *X; int32_t *y; int N; } gc_user;
