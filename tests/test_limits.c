@@ -110,8 +110,8 @@ static void test_memory(void) {
                r.out);
     const char *af[] = {"--net", "conv8x3-relu-affine2000000000", NULL};
     train(&r, 60, af);
-    check_true("affine2000000000 in --net: 'too large (at most 1000000)'",
-               cli_exited(&r, 1) && strstr(r.out, "2000000000 is too large (at most 1000000)"), r.out);
+    check_true("affine2000000000 in --net: exit 2 (checked before data), 'too large (at most 1000000)'",
+               cli_exited(&r, 2) && strstr(r.out, "2000000000 is too large (at most 1000000)"), r.out);
 }
 
 /* A memory cgroup of 300 MB around the child: a net the machine could hold

@@ -391,7 +391,9 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const 
         free(v);
     }
     /* every parameter within rounding of the hand step (FMA contraction may
-     * differ between the two loops), measured relative to the step size */
+     * differ between the two loops and builds: -O1 under ASan), relative to
+     * 1e-2 + |w|; float32 at 1e-5: rmsprop's first step is lr*g/sqrt(0.01 g^2),
+     * which carries the gradient's rounding ~10x */
     double e = 0;
     for (int i = 0; rc == CN_OK && i < cn_net_num_params(a); i++) {
         const cn_param *pa = cn_net_param(a, i), *pb = cn_net_param(b, i);
@@ -403,7 +405,7 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const 
     }
     char name[200];
     snprintf(name, sizeof name, "solver step = hand step (%s, %s, %s): params", rule, dt == CN_F32 ? "f32" : "f64", level);
-    if (check_true(name, rc == CN_OK, cn_ctx_error(ctx))) check_le(name, e, dt == CN_F32 ? 1e-6 : 1e-13);
+    if (check_true(name, rc == CN_OK, cn_ctx_error(ctx))) check_le(name, e, dt == CN_F32 ? 1e-5 : 1e-13);
     snprintf(name, sizeof name, "solver step = hand step (%s, %s, %s): loss %.9f vs %.9f", rule,
              dt == CN_F32 ? "f32" : "f64", level, la, lb);
     check_le(name, fabs(la - lb) / fabs(lb), dt == CN_F32 ? 1e-6 : 1e-13);

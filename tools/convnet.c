@@ -141,6 +141,12 @@ static int progress_shown;
 typedef struct { metrics *m; const cn_solver *s; int batch, quiet; } log_user;
 static void log_line(void *user, const char *line, int progress) {
     log_user *u = user;
+    if (!progress && !strncmp(line, "warning: ", 9)) { /* a failed periodic checkpoint: stderr, even with --quiet */
+        if (progress_shown) { printf("\r\033[K"); progress_shown = 0; }
+        fflush(stdout);
+        fprintf(stderr, "convnet: %s\n", line);
+        return;
+    }
     if (u && !progress && u->m) metrics_line(u->m, u->s, u->batch, line);
     if (u && u->quiet && !progress) return; /* --quiet --metrics: the log lines go to the file only */
     if (progress) {
@@ -151,11 +157,6 @@ static void log_line(void *user, const char *line, int progress) {
         return;
     }
     if (progress_shown) { printf("\r\033[K"); progress_shown = 0; }
-    if (!strncmp(line, "warning: ", 9)) { /* a failed periodic checkpoint: stderr, even with --quiet */
-        fflush(stdout);
-        fprintf(stderr, "convnet: %s\n", line);
-        return;
-    }
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -271,7 +272,10 @@ static int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, i
         return 2;
     }
     cn_mem_estimate e;
-    if (cn_net_estimate_memory(ctx, spec, C, H, W, dt, batch, rule, &e)) return die(ctx, "building the net");
+    if (cn_net_estimate_memory(ctx, spec, C, H, W, dt, batch, rule, &e)) {
+        fprintf(stderr, "convnet train: --net: %s\n", cn_ctx_error(ctx));
+        return 2;
+    }
     if ((uint64_t)e.total <= budget) return 0;
     fprintf(stderr,
             "convnet train: the net needs about %.0f bytes (%.2f GiB: parameters %.2f, gradients %.2f, solver state %.2f, "
@@ -339,7 +343,8 @@ static int cmd_train(int argc, char **argv) {
         const char *nm[3] = {"hidden-dim", "num-filters", "filter-size"};
         int v[3] = {hidden, nf, fs};
         for (int i = 0; i < 3 && !net_spec; i++)
-            if (v[i] < 1 || v[i] > 1000000) BAD("--%s %d is too %s (1..1000000)", nm[i], v[i], v[i] < 1 ? "small" : "large");
+            if (v[i] < 1) BAD("--%s must be > 0, not %d", nm[i], v[i]);
+            else if (v[i] > 1000000) BAD("--%s %d is too large (1..1000000)", nm[i], v[i]);
     }
     if (ckpt_every > 0 && !save) BAD("--checkpoint-every needs --save FILE");
     if (ckpt_every < 0) BAD("--checkpoint-every must be >= 0, not %d", ckpt_every);
