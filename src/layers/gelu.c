@@ -1,20 +1,23 @@
 /* gelu.c — GELU, exact erf form (PyTorch's default approximate='none'):
  *   out = x Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2,
  *   d out / dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
- * Naive: one serial loop in the element type (erff/expf for float32).
- * Fast: OpenMP over blocks, erf and exp from libm in double, rounded once
- * to the element type (so float32 is within 1 ulp of the exact value). No
- * polynomial erf: libm's is correct to < 1 ulp and a vector polynomial
- * within 1e-6 relative over the whole range was not worth its risk here;
- * GELU is a small share of a conv net's time. */
+ * Phi is computed as erfc(-x / sqrt 2) / 2, not (1 + erf(x / sqrt 2)) / 2:
+ * the same function without the cancellation for x << 0 (at x = -8 the erf
+ * form keeps no correct digit; PyTorch's CPU kernel uses the erf form, so
+ * the two differ there below 1e-15 absolute).
+ * Naive: one serial loop in the element type (erfcf/expf for float32).
+ * Fast: OpenMP over blocks, erfc and exp from libm in double, rounded once
+ * to the element type (float32 within 1 ulp of the exact value). No
+ * polynomial erf: libm's is correct to < 1 ulp, and GELU is a small share
+ * of a conv net's time. */
 #include "real.h"
 
 #define PAR_MIN (1 << 15) /* elements below which the loops stay serial */
 
 #ifdef CN_REAL_F64
-#define r_erf erf
+#define r_erfc erfc
 #else
-#define r_erf erff
+#define r_erfc erfcf
 #endif
 
 static const double INV_SQRT2 = 0.70710678118654752440;
@@ -32,7 +35,7 @@ int FN(cn_gelu_forward_naive)(cn_ctx *ctx, real *out, const real *x, size_t n) {
     if (rc) return rc;
     for (size_t i = 0; i < n; i++) {
         real v = x[i];
-        out[i] = (real)0.5 * v * (1 + r_erf(v * (real)INV_SQRT2));
+        out[i] = (real)0.5 * v * r_erfc(-v * (real)INV_SQRT2);
     }
     return CN_OK;
 }
@@ -42,7 +45,7 @@ int FN(cn_gelu_backward_naive)(cn_ctx *ctx, real *dx, const real *dout, const re
     if (rc || (rc = check_n(ctx, __func__, x, x, n))) return rc;
     for (size_t i = 0; i < n; i++) {
         real v = x[i];
-        real cdf = (real)0.5 * (1 + r_erf(v * (real)INV_SQRT2));
+        real cdf = (real)0.5 * r_erfc(-v * (real)INV_SQRT2);
         real pdf = r_exp((real)-0.5 * v * v) * (real)INV_SQRT_2PI;
         dx[i] = dout[i] * (cdf + v * pdf);
     }
@@ -55,7 +58,7 @@ int FN(cn_gelu_forward)(cn_ctx *ctx, real *out, const real *x, size_t n) {
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         double v = x[i];
-        out[i] = (real)(0.5 * v * (1 + erf(v * INV_SQRT2)));
+        out[i] = (real)(0.5 * v * erfc(-v * INV_SQRT2));
     }
     return CN_OK;
 }
@@ -66,7 +69,7 @@ int FN(cn_gelu_backward)(cn_ctx *ctx, real *dx, const real *dout, const real *x,
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         double v = x[i];
-        double g = 0.5 * (1 + erf(v * INV_SQRT2)) + v * exp(-0.5 * v * v) * INV_SQRT_2PI;
+        double g = 0.5 * erfc(-v * INV_SQRT2) + v * exp(-0.5 * v * v) * INV_SQRT_2PI;
         dx[i] = (real)(dout[i] * g);
     }
     return CN_OK;
