@@ -1,7 +1,8 @@
 /* tta.c — test-time augmentation (airbench's infer_mirror_translate):
  * the batch variants a caller scores, and the weighted mean of the scores.
  * Variant order: 0 x, 1 mirror(x), 2 shift(-1,-1), 3 mirror(shift(-1,-1)),
- * 4 shift(+1,+1), 5 mirror(shift(+1,+1)); shift(d,d) is the crop at offset
+ * 4 shift(+1,+1), 5 mirror(shift(+1,+1)) (mirror applied to the shifted
+ * image, as airbench's infer_mirror); shift(d,d) is the crop at offset
  * 1+d of the 1-pixel reflect-padded image, as airbench's padded[0:32, 0:32]
  * and padded[2:34, 2:34]. Weights: cn_tta_weights (src/augment.c). */
 #include "real.h"
@@ -22,13 +23,16 @@ int FN(cn_tta_batch)(cn_ctx *ctx, real *dst, const real *x, int level, int N, in
     if (!img || !all || !cn__mul(cn__mul(all, (size_t)V), sizeof(real)))
         return CN_ERR(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", __func__,
                       N, C, H, W);
-    static const int sh[6] = {0, 0, -1, -1, 1, 1};
+    /* (dy, dx, flip) for cn__shift_image, which mirrors before it shifts:
+     * airbench mirrors the shifted batch, mirror(shift(d, d)) = the mirror
+     * shifted by (d, -d). */
+    static const int sy[6] = {0, 0, -1, -1, 1, 1}, sx[6] = {0, 0, -1, 1, 1, -1};
 #pragma omp parallel for collapse(2) schedule(static) num_threads(cn__nt(ctx)) \
     if (all * V > 65536)
     for (int v = 0; v < V; v++)
         for (int n = 0; n < N; n++)
             cn__shift_image(dst + (size_t)v * all + (size_t)n * img, x + (size_t)n * img,
-                            sizeof(real), C, H, W, sh[v], sh[v], v & 1, 1);
+                            sizeof(real), C, H, W, sy[v], sx[v], v & 1, 1);
     return CN_OK;
 }
 
