@@ -44,6 +44,8 @@ int FN(cn_whiten_fit)(cn_ctx *ctx, real *w, double *eig, const real *x, double e
     double *part = cn__ws(ctx, CN_WS_MISC, sizeof(double) * ((size_t)nt * D * D + D * D + D));
     if (!part) return CN_ENOMEM;
     double *A = part + (size_t)nt * D * D, *ev = A + (size_t)D * D;
+    /* every partial zeroed here: the region may run with fewer threads */
+    memset(part, 0, sizeof(double) * (size_t)nt * D * D);
 #pragma omp parallel num_threads(nt) if ((size_t)N * HW * C > 65536)
     {
 #ifdef _OPENMP
@@ -51,7 +53,6 @@ int FN(cn_whiten_fit)(cn_ctx *ctx, real *w, double *eig, const real *x, double e
 #else
         double *S = part;
 #endif
-        memset(S, 0, sizeof(double) * D * D);
         double p[DMAX];
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++)
