@@ -46,7 +46,7 @@ int FN(cn_whiten_fit)(cn_ctx *ctx, real *w, double *eig, const real *x, double e
     double *A = part + (size_t)nt * D * D, *ev = A + (size_t)D * D;
     /* every partial zeroed here: the region may run with fewer threads */
     memset(part, 0, sizeof(double) * (size_t)nt * D * D);
-#pragma omp parallel num_threads(nt) if ((size_t)N * HW * C > 65536)
+#pragma omp parallel num_threads(nt) if ((size_t)N * HW * C * D > (1 << 18)) /* ~D/2 FMAs per value */
     {
 #ifdef _OPENMP
         double *S = part + (size_t)omp_get_thread_num() * D * D;
