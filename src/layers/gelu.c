@@ -75,7 +75,7 @@ static inline double exp_neg(double a) {
     a = a < -700 ? -700 : a;
     const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
     double kf = a * 1.4426950408889634074 + magic;
-    int64_t kb;
+    uint64_t kb; /* unsigned: the shift below is defined for any bits (NaN input) */
     memcpy(&kb, &kf, 8);
     kf -= magic; /* round(a / ln2) */
     double r = (a - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10;
@@ -91,7 +91,7 @@ static inline double exp_neg(double a) {
     p = p * r + 0.5;
     p = p * r + 1;
     p = p * r + 1;
-    int64_t eb = (kb - 0x4338000000000000LL + 1023) << 52; /* 2^k */
+    uint64_t eb = (kb - 0x4338000000000000ULL + 1023) << 52; /* 2^k, k >= -1010 */
     double sc;
     memcpy(&sc, &eb, 8);
     return p * sc;
