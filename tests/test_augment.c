@@ -94,6 +94,31 @@ static void per_sample(const char *what, cn_augment a, long epoch) {
     free(u); free(uo); free(uo1); free(f); free(fo); free(d); free(dd); free(keys); free(keys2); free(urev);
 }
 
+/* Images wider than 1024 take the per-element path (no column map). */
+static void wide(void) {
+    const int N = 3, C = 2, H = 3, W = 1030, S = C * H * W;
+    cn_rng r;
+    cn_rng_seed(&r, 29);
+    double *x = xmalloc(8 * (size_t)N * S), *o = xmalloc(8 * (size_t)N * S), *ref = xmalloc(8 * (size_t)S);
+    fill_normal(&r, x, (size_t)N * S, 1);
+    int bad = 0, rc = 0, flips = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        cn_augment a = {31, 2, mode ? CN_PAD_REFLECT : CN_PAD_ZERO, CN_FLIP_RANDOM};
+        rc |= cn_augment_batch_f64(ctx, o, x, NULL, &a, 2, N, C, H, W);
+        for (int n = 0; n < N; n++) {
+            int dy, dx, fl;
+            rc |= cn_augment_draw(ctx, &dy, &dx, &fl, &a, 2, n);
+            flips += fl;
+            ref_aug(ref, x + (size_t)n * S, C, H, W, a.pad, mode, dy, dx, fl);
+            for (int i = 0; i < S; i++) bad += o[(size_t)n * S + i] != ref[i];
+        }
+    }
+    char note[64];
+    snprintf(note, sizeof note, "%d of 6 flipped", flips);
+    check_true("W=1030 (per-element path): zero and reflect pad, random flip == reference", !rc && !bad && flips > 0 && flips < 6, note);
+    free(x); free(o); free(ref);
+}
+
 static void statistics(void) {
     const int K = 20000;
     cn_augment a = {42, 2, CN_PAD_REFLECT, CN_FLIP_RANDOM};
@@ -196,6 +221,7 @@ int main(void) {
     per_sample("reflect pad 2, alternating flip, epoch 3", (cn_augment){7, 2, CN_PAD_REFLECT, CN_FLIP_ALTERNATE}, 3);
     per_sample("zero pad 3, random flip, epoch 0", (cn_augment){8, 3, CN_PAD_ZERO, CN_FLIP_RANDOM}, 0);
     per_sample("zero pad 9 > W, no flip", (cn_augment){9, 9, CN_PAD_ZERO, CN_FLIP_NONE}, 1);
+    wide();
     statistics();
     tta();
     /* bad arguments */
