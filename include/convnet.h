@@ -285,6 +285,158 @@ typedef struct {
 CN_LAYERS(float, f32)
 CN_LAYERS(double, f64)
 
+/* ---- recipe layers (float and double): the pieces of a modern CIFAR-10
+ * recipe (airbench-like nets). Formulas and tests: docs/recipe-pieces.md.
+ * Batch norm without a learned scale: pass gamma == NULL to the batch norm
+ * and spatial batch norm functions above (scale fixed at 1, only beta
+ * learned); their backward then leaves dgamma alone (it may be NULL). */
+#define CN_RECIPE_LAYERS(T, S)                                                 \
+    /* GELU, exact erf form (PyTorch's default):                             \
+     * out = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2));                       \
+     * dx = dout * (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi).   \
+     * In place allowed (out == x; backward: dx == dout). */                 \
+    int cn_gelu_forward_##S(cn_ctx *ctx, T *out, const T *x, size_t n);      \
+    int cn_gelu_forward_naive_##S(cn_ctx *ctx, T *out, const T *x,           \
+                                  size_t n);                                 \
+    int cn_gelu_backward_##S(cn_ctx *ctx, T *dx, const T *dout, const T *x,  \
+                             size_t n);                                      \
+    int cn_gelu_backward_naive_##S(cn_ctx *ctx, T *dx, const T *dout,        \
+                                   const T *x, size_t n);                    \
+    /* global average pool: out[N,C] = mean over H*W of x[N,C,H,W];          \
+     * dx[N,C,H,W] = dout[n,c] / (H*W). */                                    \
+    int cn_global_avg_pool_forward_##S(cn_ctx *ctx, T *out, const T *x,      \
+                                       int N, int C, int H, int W);          \
+    int cn_global_avg_pool_forward_naive_##S(cn_ctx *ctx, T *out,            \
+                                             const T *x, int N, int C,       \
+                                             int H, int W);                  \
+    int cn_global_avg_pool_backward_##S(cn_ctx *ctx, T *dx, const T *dout,   \
+                                        int N, int C, int H, int W);         \
+    int cn_global_avg_pool_backward_naive_##S(cn_ctx *ctx, T *dx,            \
+                                              const T *dout, int N, int C,   \
+                                              int H, int W);                 \
+    /* global max pool: out[N,C] = max over H*W; idx[N,C] (may be NULL in   \
+     * forward) the argmax's offset in its plane, first maximum wins. The    \
+     * fast backward reads idx; the naive one recomputes it from x (idx      \
+     * may be NULL there). dx is written whole (zeros elsewhere). */         \
+    int cn_global_max_pool_forward_##S(cn_ctx *ctx, T *out, int32_t *idx,    \
+                                       const T *x, int N, int C, int H,      \
+                                       int W);                               \
+    int cn_global_max_pool_forward_naive_##S(cn_ctx *ctx, T *out,            \
+                                             int32_t *idx, const T *x,       \
+                                             int N, int C, int H, int W);    \
+    int cn_global_max_pool_backward_##S(cn_ctx *ctx, T *dx, const T *dout,   \
+                                        const T *x, const int32_t *idx,      \
+                                        int N, int C, int H, int W);         \
+    int cn_global_max_pool_backward_naive_##S(cn_ctx *ctx, T *dx,            \
+                                              const T *dout, const T *x,     \
+                                              const int32_t *idx, int N,     \
+                                              int C, int H, int W);          \
+    /* scaled output: out = s * x (airbench's 1/9 after the last linear);    \
+     * its backward is the same call on dout (dx = s * dout). In place ok. */ \
+    int cn_scale_forward_##S(cn_ctx *ctx, T *out, const T *x, double s,      \
+                             size_t n);                                      \
+    /* identity (dirac) conv init of w[F,C,HH,WW]: filters f < min(F,C) are  \
+     * zeroed and get 1 at (f, f, HH/2, WW/2) (torch.nn.init.dirac_); the    \
+     * other filters stay as given. */                                       \
+    int cn_conv_init_dirac_##S(cn_ctx *ctx, T *w, int F, int C, int HH,      \
+                               int WW);                                      \
+    /* softmax loss with label smoothing: target t = (1-eps) onehot(y) +     \
+     * eps/C; loss = mean over N of -sum_c t_c log softmax(x)_c; dx =        \
+     * (softmax(x) - t) / N (may be NULL). eps in [0, 1]; eps = 0 gives      \
+     * cn_softmax_loss's bits. */                                            \
+    int cn_softmax_loss_smooth_##S(cn_ctx *ctx, double *loss, T *dx,         \
+                                   const T *x, const int32_t *y, double eps, \
+                                   int N, int C);                            \
+    int cn_softmax_loss_smooth_naive_##S(cn_ctx *ctx, double *loss, T *dx,   \
+                                         const T *x, const int32_t *y,       \
+                                         double eps, int N, int C);          \
+    /* Nesterov SGD (PyTorch's form, dampening 0) with coupled L2 `l2` and   \
+     * decoupled weight decay `wd`, one flat loop over n values:             \
+     *   g = dw + l2 w;  v = momentum v + g;                                 \
+     *   w = w - lr wd w - lr (g + momentum v).                              \
+     * airbench's exact step is l2 = its wd/lr0 (PyTorch weight_decay),      \
+     * wd = 0; the decoupled form is l2 = 0. */                              \
+    int cn_sgd_nesterov_##S(T *w, const T *dw, T *v, size_t n, double lr,    \
+                            double momentum, double l2, double wd);          \
+    /* EMA of weights: ema = d ema + (1 - d) w, d in [0, 1]. */              \
+    int cn_ema_update_##S(T *ema, const T *w, size_t n, double decay);       \
+    /* Lookahead's sync (the caller calls it every k steps):                 \
+     * slow += alpha (fast - slow); fast = slow. alpha in [0, 1]. */         \
+    int cn_lookahead_sync_##S(T *slow, T *fast, size_t n, double alpha);     \
+    /* Whitening conv fit (airbench): the 2x2 patches (stride 1, all         \
+     * (H-1)(W-1) per image) of x[N,C,H,W], flattened in (c, dy, dx) order,  \
+     * give the uncentred patch covariance S = sum p p^T / count (D = 4C);   \
+     * its eigenvalues l_i (descending) and eigenvectors v_i (LAPACK dsyev)  \
+     * give w[2D, C, 2, 2]: filter i = v_i / sqrt(l_i + eps), filter D+i =   \
+     * -v_i / sqrt(l_i + eps). eig[D] (may be NULL) gets the l_i.            \
+     * Sums in double, OpenMP over images. */                                \
+    int cn_whiten_fit_##S(cn_ctx *ctx, T *w, double *eig, const T *x,        \
+                          double eps, int N, int C, int H, int W);           \
+    /* Test-time augmentation: level 0: the batch (1 variant); 1: + mirror  \
+     * (2); 2: + the 1-pixel shifts (-1,-1) and (+1,+1) with reflect         \
+     * padding, each also mirrored (6; airbench's infer_mirror_translate).   \
+     * dst[V, N, C, H, W] (variant-major) from x[N,C,H,W]; weights from       \
+     * cn_tta_weights. */                                                    \
+    int cn_tta_batch_##S(cn_ctx *ctx, T *dst, const T *x, int level, int N,  \
+                         int C, int H, int W);                               \
+    /* scores[N,K] = sum_v weight_v vscores[v][N,K] for vscores[V, N, K] */  \
+    int cn_tta_combine_##S(cn_ctx *ctx, T *scores, const T *vscores,         \
+                           int level, int N, int K);
+CN_RECIPE_LAYERS(float, f32)
+CN_RECIPE_LAYERS(double, f64)
+
+/* ---- learning-rate schedules, per iteration (a pure function) -----------
+ * Warm-up: for it < warmup*total, lr rises linearly from start*lr (it = 0)
+ * to lr (it = warmup*total). Then CN_LR_CONSTANT: lr; CN_LR_LINEAR: linear
+ * down to end*lr at it = total (a triangle / linear one-cycle; airbench94:
+ * warmup 0.23, start 0.2, end 0.07); CN_LR_COSINE: end*lr + (lr - end*lr)
+ * (1 + cos(pi f)) / 2, f the fraction of the post-warm-up iterations done.
+ * it in [0, total]; it = total gives the final value. */
+typedef enum { CN_LR_CONSTANT = 0, CN_LR_LINEAR = 1, CN_LR_COSINE = 2 } cn_lr_kind;
+typedef struct {
+    cn_lr_kind kind;
+    double lr;      /* peak learning rate, > 0 */
+    double warmup;  /* fraction of total in [0, 1] */
+    double start;   /* warm-up starts at start*lr, start >= 0 */
+    double end;     /* LINEAR/COSINE end at end*lr, end >= 0 */
+} cn_lr_sched;
+int cn_lr_schedule(cn_ctx *ctx, double *lr, const cn_lr_sched *p, long it, long total);
+/* Number of test-time-augmentation variants at a level (0..2), or -1. */
+int cn_tta_count(int level);
+/* The weights of a level's variants (sum 1): w[cn_tta_count(level)]. */
+int cn_tta_weights(cn_ctx *ctx, double *w, int level);
+
+/* ---- data augmentation, deterministic from a seed ----------------------
+ * Each sample's transform depends only on (seed, epoch, key), key = its
+ * index in the data set (keys[i], or i when keys is NULL), through
+ * splitmix64: any batch order or thread count gives the same result.
+ *  - translate: shift by (dy, dx) uniform in [-pad, pad]^2 (a random crop of
+ *    the padded image); CN_PAD_ZERO fills with 0 (with a mean-subtracted
+ *    float batch: the mean colour), CN_PAD_REFLECT mirrors without
+ *    repeating the edge (PyTorch's 'reflect', airbench's; needs pad < H, W).
+ *  - flip: CN_FLIP_RANDOM mirrors each sample with probability 1/2 drawn
+ *    per epoch; CN_FLIP_ALTERNATE (airbench) draws a fixed random half of
+ *    the samples (from seed and key only) that is mirrored on even epochs,
+ *    the other half on odd epochs.
+ * dst and src [N, C, H, W] must not overlap. OpenMP over samples. */
+typedef enum { CN_PAD_ZERO = 0, CN_PAD_REFLECT = 1 } cn_pad_mode;
+typedef enum { CN_FLIP_NONE = 0, CN_FLIP_RANDOM = 1, CN_FLIP_ALTERNATE = 2 } cn_flip_mode;
+typedef struct {
+    uint64_t seed;
+    int pad;            /* max shift in pixels, >= 0 (0: no translation) */
+    cn_pad_mode pad_mode;
+    cn_flip_mode flip;
+} cn_augment;
+/* The transform of one sample: shift (dy, dx) and flip (0/1). */
+int cn_augment_draw(cn_ctx *ctx, int *dy, int *dx, int *flip, const cn_augment *a, long epoch,
+                    int64_t key);
+int cn_augment_batch_u8(cn_ctx *ctx, uint8_t *dst, const uint8_t *src, const int64_t *keys,
+                        const cn_augment *a, long epoch, int N, int C, int H, int W);
+int cn_augment_batch_f32(cn_ctx *ctx, float *dst, const float *src, const int64_t *keys,
+                         const cn_augment *a, long epoch, int N, int C, int H, int W);
+int cn_augment_batch_f64(cn_ctx *ctx, double *dst, const double *src, const int64_t *keys,
+                         const cn_augment *a, long epoch, int N, int C, int H, int W);
+
 /* ---- gradient tools (float64) ------------------------------------------ */
 /* f evaluates a scalar at the current contents of x (x is perturbed in
  * place and restored). grad[n] = (f(x+h) - f(x-h)) / 2h, centred. */
