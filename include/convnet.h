@@ -662,7 +662,7 @@ int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch);
  * is allocated: parameters (and running statistics), gradients, the
  * Solver's state (best parameters, the update rule's moments: sgd 0,
  * sgd_momentum and rmsprop 1, adam 2; minibatch buffers), activations for
- * max(batch, 100) images (the accuracy checks go by 100), and the layers'
+ * the batch (the accuracy checks go by chunks of it), and the layers'
  * workspaces for ctx's thread count (an upper estimate). The spec is
  * checked as cn_net_new checks it. Saturates at SIZE_MAX. */
 typedef struct {

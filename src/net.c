@@ -412,8 +412,8 @@ int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, c
     est->params = smul(nall, esz);
     est->grads = smul(ntrain, esz);
     /* the Solver: its copy of the best parameters, the rule's moments, and
-     * minibatch buffers of max(batch, 100) (accuracy checks go by 100) */
-    size_t N = (size_t)(batch > 100 ? batch : 100), in = (size_t)C * H * W;
+     * minibatch buffers of the batch (the accuracy checks go by chunks of it) */
+    size_t N = (size_t)batch, in = (size_t)C * H * W;
     est->solver = sadd(sadd(smul(nall, esz), smul(smul(ntrain, esz), (size_t)moments)),
                        smul(N, sadd(smul(in, esz), sadd(8, smul((size_t)net->classes, esz)))));
     size_t act, idx, dmax;

@@ -282,7 +282,7 @@ static int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, i
             "activations for batch %d %.2f, workspaces %.2f GiB), more than the %.0f bytes (%.2f GiB) available (%s).\n"
             "Use a smaller net or --batch-size, or --max-memory none to try anyway.\n",
             (double)e.total, gib((double)e.total), gib((double)e.params), gib((double)e.grads), gib((double)e.solver),
-            batch > 100 ? batch : 100, gib((double)e.activations), gib((double)e.workspace), (double)budget,
+            batch, gib((double)e.activations), gib((double)e.workspace), (double)budget,
             gib((double)budget), source);
     return 1;
 }
