@@ -576,6 +576,10 @@ int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
  * file beside the target. For callers that want to fail before hours of
  * work rather than at the end. */
 int cn_check_save_path(cn_ctx *ctx, const char *path);
+/* Write len bytes to path with the same atomic rules as the checkpoints
+ * (unique temporary file beside the target, fsync, rename; never replaces
+ * what is not a regular file; the old file stays on any failure). */
+int cn_write_file(cn_ctx *ctx, const char *path, const void *buf, size_t len);
 typedef struct cn_st cn_st;
 /* Load and verify (sizes bounded by the file length; checksum when present). */
 int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out);

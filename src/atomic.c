@@ -202,3 +202,11 @@ int cn_check_save_path(cn_ctx *ctx, const char *path) {
     unlink(tmp);
     return CN_OK;
 }
+
+int cn_write_file(cn_ctx *ctx, const char *path, const void *buf, size_t len) {
+    cn__atomic a;
+    int rc = cn__atomic_open(ctx, &a, path);
+    if (rc) return rc;
+    if (len && fwrite(buf, 1, len, a.f) != len) return cn__atomic_fail(ctx, &a, "write", errno ? errno : EIO);
+    return cn__atomic_commit(ctx, &a);
+}

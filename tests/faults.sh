@@ -10,6 +10,8 @@
 #   eval    the accuracy of a checkpoint
 #   plots   a run writing loss, accuracy and filter PNGs (the atomic writer's
 #           other user; libpng's own writes are not wrapped)
+#   predict classifying a PNG with a checkpoint
+#   export  the checkpoint as ONNX (when the build has export), over an old file
 # For each stage and each kind (alloc write fsync rename read) a clean run
 # counts the calls; then for N = 1, 1+K, 1+2K, ... (K = FAULT_STRIDE, 1 by
 # default: every call) the N-th call of that kind fails. Each run must:
@@ -56,6 +58,11 @@ F=("${DATA[@]}" --net conv2x3-relu-pool2-affine8-relu-affine10 --batch-size 20 -
 clean() { "$CONVNET" "$@" >"$W/clean.out" 2>&1 || { echo "FAIL clean run: $*"; cat "$W/clean.out"; echo "RESULT 0 1"; exit 1; }; }
 clean train "${F[@]}" --seed 2 --num-epochs 1 --save "$W/old.st" --quiet   # an older checkpoint to save over
 clean train "${F[@]}" --seed 1 --num-epochs 1 --save "$W/mid.st" --quiet   # the run to resume
+clean filters --model "$W/mid.st" -o "$W/img.png"                         # a PNG to classify
+STAGES=${FAULT_STAGES:-train resume eval plots predict export}
+if ! "$CONVNET" export --model "$W/mid.st" --onnx "$W/old.onnx" >/dev/null 2>&1; then
+    echo "SKIP export stage: this build has no ONNX export"; STAGES=${STAGES/export/}
+fi
 
 # stage NAME DIR: sets CMD (the arguments) and OUT (the checkpoint it
 # writes, or ""); each job works in its own DIR
@@ -68,6 +75,9 @@ stage() {
             CMD=(train "${F[@]}" --seed 1 --num-epochs 2 --resume "$d/out.st" --save "$d/out.st" --checkpoint-every 2) ;;
     eval)   OUT=""; CMD=(eval --model "$W/mid.st" "${DATA[@]}") ;;
     plots)  OUT=""; CMD=(train "${F[@]}" --seed 1 --num-epochs 1 --plots "$d/plots" --quiet) ;;
+    predict) OUT=""; CMD=(predict --model "$W/mid.st" "$W/img.png") ;;
+    export) cp "$W/old.onnx" "$d/out.onnx"; OUT=""
+            CMD=(export --model "$W/mid.st" --onnx "$d/out.onnx") ;;
     esac
 }
 
@@ -129,7 +139,7 @@ job() {
 JOBS=${FAULT_JOBS:-2}
 : >"$W/results"
 running=0
-for st in train resume eval plots; do
+for st in $STAGES; do
     for kind in $KINDS; do
         job "$st" "$kind" >"$W/job-$st-$kind.txt" 2>&1 &
         running=$((running + 1))
@@ -138,7 +148,7 @@ for st in train resume eval plots; do
 done
 wait
 pass=0; fail=0; points=0; errors=0; warnings=0; absorbed=0
-for st in train resume eval plots; do
+for st in $STAGES; do
     for kind in $KINDS; do
         f=$W/job-$st-$kind.txt
         grep -v '^STAT ' "$f"

@@ -439,15 +439,9 @@ int cmd_export(int argc, char **argv) {
         if (!buf) status = die(NULL, "out of memory");
         else onnx__model_proto__pack(&m, buf);
     }
-    if (!status) { /* atomically: OUT.tmp, fsync, rename */
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp", out);
-        FILE *f = fopen(tmp, "wb");
-        int ok = f && fwrite(buf, 1, len, f) == len && !fflush(f) && !fsync(fileno(f));
-        if (f && fclose(f)) ok = 0;
-        if (!ok || rename(tmp, out)) {
-            fprintf(stderr, "convnet export: cannot write %s: %s\n", out, strerror(errno));
-            if (f) remove(tmp);
+    if (!status) { /* atomically, as the checkpoints */
+        if (cn_write_file(ctx, out, buf, len)) {
+            fprintf(stderr, "convnet export: %s\n", cn_ctx_error(ctx));
             status = 1;
         } else {
             printf("wrote %s (%zu bytes, %zu nodes, %d classes)\n", out, len, g.n_node, K);
