@@ -92,8 +92,28 @@ $(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
 	$(PROTOC_C) --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
 endif
 
-$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN)
-	$(CC) $(CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(LDLIBS)
+# `make MPI=1`: the CLI (only it: the library has no MPI in it) built with
+# Open MPI's mpicc for `mpirun -np K convnet train --groups G ...` (tools/mpi.c,
+# docs/mpi.md); needs openmpi-bin and libopenmpi-dev. The default build
+# needs no MPI package. $(BUILD)/mpi.flag remembers the choice, so switching
+# relinks the CLI.
+MPI     ?= 0
+MPICC   ?= mpicc
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DCN_HAVE_MPI $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+ifeq ($(strip $(MPI_LIBS)),)
+$(error MPI=1 needs Open MPI's mpicc: apt-get install openmpi-bin libopenmpi-dev)
+endif
+endif
+$(BUILD)/mpi.flag: FORCE
+	@mkdir -p $(BUILD)
+	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN) $(BUILD)/mpi.flag
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(MPI_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
