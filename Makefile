@@ -46,7 +46,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
-	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas onnx-export=$(HAVE_ONNX)$(if $(filter no,$(HAVE_ONNX)), (apt-get install protobuf-c-compiler libprotobuf-c-dev libonnx-dev))"
+	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas mpi=$(MPI) onnx-export=$(HAVE_ONNX)$(if $(filter no,$(HAVE_ONNX)), (apt-get install protobuf-c-compiler libprotobuf-c-dev libonnx-dev))"
 
 $(BUILD)/obj/%_f32.o: src/layers/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -93,12 +93,13 @@ $(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
 endif
 
 # `make MPI=1`: the CLI (only it: the library has no MPI in it) built with
-# Open MPI's mpicc for `mpirun -np K convnet train --groups G ...` (tools/mpi.c,
-# docs/mpi.md); needs openmpi-bin and libopenmpi-dev. The default build
-# needs no MPI package. $(BUILD)/mpi.flag remembers the choice, so switching
+# Open MPI's mpicc flags for `mpirun -np K convnet train --groups G ...`
+# (tools/mpi.c, docs/mpi.md); needs openmpi-bin and libopenmpi-dev. By
+# default MPI is used when mpicc is there (as the ONNX export is), else
+# the CLI is built without it: no MPI package is needed; MPI=0 forces it off. $(BUILD)/mpi.flag remembers the choice, so switching
 # relinks the CLI.
-MPI     ?= 0
 MPICC   ?= mpicc
+MPI     ?= $(if $(shell $(MPICC) --showme:link 2>/dev/null),1,0)
 ifeq ($(MPI),1)
 MPI_CFLAGS := -DCN_HAVE_MPI $(shell $(MPICC) --showme:compile 2>/dev/null)
 MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)

@@ -41,6 +41,8 @@ int cli_mpi_init(int *argc, char ***argv, int *rank, int *size);
 int cli_mpi_comm(cn_comm *c);
 int cli_mpi_local_size(void);
 void cli_mpi_end(int status);
+/* "open-mpi <version>" (make MPI=1) or "no (make MPI=1 ...)" */
+const char *cli_mpi_built(void);
 
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);

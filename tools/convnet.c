@@ -370,7 +370,9 @@ static int train_main(int argc, char **argv, int rank, int nranks) {
         return 1;
     }
     log_user lu = {metrics_path ? &mt : NULL, s, batch, quiet};
-    progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
+    /* the live line only on a terminal, never in a log file; not under
+     * mpirun, whose forwarded output looks like a terminal to the ranks */
+    progress_tty = isatty(1) && !getenv("OMPI_COMM_WORLD_SIZE");
     signal(SIGINT, on_sigint);
     double t1 = now_s();
     int it0 = cn_solver_iteration(s);
@@ -711,6 +713,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) {
         cn_ctx *ctx = cn_ctx_new(0);
         printf("convnet %d.%d: %s\n", CN_VERSION_MAJOR, CN_VERSION_MINOR, cn_build_info(ctx));
+        printf("mpi: %s\n", cli_mpi_built());
         cn_ctx_free(ctx);
         return 0;
     }

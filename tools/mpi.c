@@ -49,6 +49,12 @@ static int agv(void *user, const void *send, size_t scount, void *recv, const si
     return rcode;
 }
 
+const char *cli_mpi_built(void) {
+    static char v[64];
+    snprintf(v, sizeof v, "open-mpi %d.%d.%d", OMPI_MAJOR_VERSION, OMPI_MINOR_VERSION, OMPI_RELEASE_VERSION);
+    return v;
+}
+
 int cli_mpi_init(int *argc, char ***argv, int *rank, int *size) {
     *rank = 0;
     *size = 1;
@@ -105,6 +111,7 @@ int cli_mpi_init(int *argc, char ***argv, int *rank, int *size) {
     return 0;
 }
 int cli_mpi_comm(cn_comm *c) { (void)c; return 0; }
+const char *cli_mpi_built(void) { return "no (apt-get install openmpi-bin libopenmpi-dev; make MPI=1)"; }
 int cli_mpi_local_size(void) { return 1; }
 void cli_mpi_end(int status) { (void)status; }
 #endif
