@@ -316,12 +316,18 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         s->t_batch += cn__now() - t0;
         if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
         memcpy(state, s->state0, ns * esz);
+        /* the backward writes the gradients straight into the group's
+         * record (every layer overwrites its gradients, none adds) */
+        char *rec = (char *)s->recs + (size_t)(g - g0) * E * esz;
+        const ptrdiff_t shift = rec - (char *)net->gblock;
+        for (int i = 0; i < net->nparams; i++)
+            if (net->params[i].grad) net->params[i].grad = (char *)net->params[i].grad + shift;
         net->defer_reg = 1; /* the fused update adds the L2 term */
         rc = cn__net_step_loss(ctx, net, &s->gloss[g], s->xb, s->yb, hi - lo, NULL);
         net->defer_reg = 0;
+        for (int i = 0; i < net->nparams; i++)
+            if (net->params[i].grad) net->params[i].grad = (char *)net->params[i].grad - shift;
         if (rc) return rc;
-        char *rec = (char *)s->recs + (size_t)(g - g0) * E * esz;
-        memcpy(rec, net->gblock, ntr * esz);
         memcpy(rec + ntr * esz, state, ns * esz);
     }
     const int nt = cn_ctx_threads(ctx);
@@ -375,7 +381,7 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         s->comm_bytes += (double)rcn[r] * (K - 1);
         s->t_comm += cn__now() - t2 + (t1 - t0);
     }
-    memcpy(net->gblock, s->red, ntr * esz);
+    /* the fused pass reads the gradient from s->red (not copied to gblock) */
     memcpy(state, (char *)s->red + ntr * esz, ns * esz);
     double loss = c[0] * s->gloss[0];
     for (int g = 1; g < G; g++) loss += c[g] * s->gloss[g];
@@ -390,8 +396,8 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
  * own, the sums added in chunk order: nch = the threads for the
  * single-pass step, or (fixed) a count from the block's size alone, so the
  * loss is the same for any thread count (the groups' step). */
-static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int fixed, double *sumsq_out,
-                       int *bad_out) {
+static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int fixed, const void *grad,
+                       double *sumsq_out, int *bad_out) {
     const cn_solver_config *c = &s->cfg;
     int rule = rule_id(c->update_rule);
     double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
@@ -418,7 +424,7 @@ static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int
             if (b <= lo || a >= hi) continue;
             size_t from = a > lo ? a : lo, to = b < hi ? b : hi, cnt = to - from;
             double reg = p->regularized ? net->reg : 0.0;
-            char *W = (char *)net->pblock + from * esz, *D = (char *)net->gblock + from * esz;
+            char *W = (char *)net->pblock + from * esz, *D = (char *)grad + from * esz;
             char *M = (char *)s->m + from * esz, *V = (char *)s->v + from * esz;
             int r = esz == 4 ? cn__update_fused_f32(level, rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, s->lr,
                                                     p1, c->beta2, c->epsilon, s->adam_t, p->regularized ? &part[id] : &(double){0})
@@ -482,7 +488,8 @@ update:
     cn_net *net = s->net;
     double sumsq;
     int bad;
-    fused_pass(ctx, s, nu.done, s->groups > 0, &sumsq, &bad);
+    /* the gradient: in gblock, or (groups) the reduced record */
+    fused_pass(ctx, s, nu.done, s->groups > 0, s->groups > 0 ? s->red : net->gblock, &sumsq, &bad);
     for (int i = 0; i < net->nparams; i++) /* those updated in the backward */
         if (nu.done[i]) {
             if (net->params[i].regularized) sumsq += nu.sumsq[i];
@@ -495,6 +502,7 @@ update:
          * the first parameter the update made non-finite */
         char what[160];
         const char *kind = "gradient";
+        if (s->groups > 0) memcpy(net->gblock, s->red, net->ntrain * net->esz); /* to name it */
         if (!describe_nonfinite(net, 1, what, sizeof what)) {
             kind = "update";
             describe_nonfinite(net, 0, what, sizeof what);
