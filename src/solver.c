@@ -296,7 +296,8 @@ static void ordered_sum(size_t esz, void *dst, const void *src, size_t stride, s
 /* The groups' step up to the update: this rank's groups each through the
  * net (from the same batch-norm state), their gradients, data losses and
  * new batch-norm state averaged over all groups in group order; leaves the
- * average gradient in gblock and the state in place. */
+ * average gradient in s->red (the fused pass reads it there) and the state
+ * in place. */
 static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     cn_net *net = s->net;
     const cn_split *tr = &s->ds->train;
@@ -319,14 +320,15 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         /* the backward writes the gradients straight into the group's
          * record (every layer overwrites its gradients, none adds) */
         char *rec = (char *)s->recs + (size_t)(g - g0) * E * esz;
-        const ptrdiff_t shift = rec - (char *)net->gblock;
         for (int i = 0; i < net->nparams; i++)
-            if (net->params[i].grad) net->params[i].grad = (char *)net->params[i].grad + shift;
+            if (net->params[i].grad)
+                net->params[i].grad = rec + ((char *)net->params[i].grad - (char *)net->gblock);
         net->defer_reg = 1; /* the fused update adds the L2 term */
         rc = cn__net_step_loss(ctx, net, &s->gloss[g], s->xb, s->yb, hi - lo, NULL);
         net->defer_reg = 0;
         for (int i = 0; i < net->nparams; i++)
-            if (net->params[i].grad) net->params[i].grad = (char *)net->params[i].grad - shift;
+            if (net->params[i].grad)
+                net->params[i].grad = (char *)net->gblock + ((char *)net->params[i].grad - rec);
         if (rc) return rc;
         memcpy(rec + ntr * esz, state, ns * esz);
     }

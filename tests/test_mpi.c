@@ -553,6 +553,15 @@ int main(int argc, char **argv) {
         mpi_identity("three-layer");
         mpi_identity("conv8x3-bn-relu-pool2-affine32-bn-relu-affine10");
         mpi_fault();
+        /* 6: more processes than groups is refused, naming the flag */
+        args a;
+        result r;
+        train_args(&a, 3, "three-layer", 1, "/dev/null", 1, 0, NULL);
+        for (int i = 0; i < a.n; i++)
+            if (!strcmp(a.v[i], "--groups=4")) a.v[i] = "--groups=2";
+        run(a.v, NULL, &r);
+        check_true("mpirun -np 3 with --groups 2: refused (exit != 0), the message names --groups",
+                   r.status >= 0 && !ok_exit(&r) && strstr(r.err, "--groups"), r.err);
     } else {
         printf("SKIP mpirun checks: %s\n", why);
     }
