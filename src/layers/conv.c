@@ -102,9 +102,12 @@ int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const 
 #define COL_BYTES ((size_t)1 << 20)        /* per-thread column chunk: about L2 */
 #define WS_MAX_BYTES ((size_t)1 << 30)     /* whole workspace, at most */
 
-/* Work items and dw/db groups wanted per call: a fixed count, enough for
- * 8 threads at 2 groups each, so the sums do not depend on the threads. */
-#define CONV_ITEMS 16
+/* Fixed counts (not the threads), so the sums do not depend on the
+ * threads: samples are split into more items when there are fewer than
+ * CONV_MIN_ITEMS (the forward's tiles follow the items), and dw/db are
+ * summed in at most CONV_GROUPS item groups (2 per thread for 8 threads). */
+#define CONV_MIN_ITEMS 4
+#define CONV_GROUPS 16
 
 /* Workspace (CN_WS_IM2COL): off[K] (ints, shared), gsum (backward), then
  * per thread xpad | col | tile | part | vb | pix; sizes in reals, each a
@@ -118,7 +121,7 @@ typedef struct {
     size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, pix_sz, per_thread;
     real *ws;
     int *off;          /* [K] tap offsets into xpad: off[k] = (c*Hp + kh)*Wp + kw */
-    int groups;        /* backward: dw/db item groups (CONV_ITEMS at most) */
+    int groups;        /* backward: dw/db item groups (CONV_GROUPS at most) */
     real *gsum;        /* backward: [groups, F*K + F] group sums */
     conv_geo g;
     const conv_kern *kern;
@@ -169,8 +172,8 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
      * from the shapes alone (not the threads), so dw's summation order and
      * its bits are the same for any thread count (data-parallel training
      * compares runs of different thread counts bit for bit). */
-    if ((size_t)s->N * nch < CONV_ITEMS) {
-        size_t want = (CONV_ITEMS + s->N - 1) / s->N, most = (Pr + CB - 1) / CB;
+    if ((size_t)s->N * nch < CONV_MIN_ITEMS) {
+        size_t want = (CONV_MIN_ITEMS + s->N - 1) / s->N, most = (Pr + CB - 1) / CB;
         if (want > most) want = most;
         if (want > nch) nch = want;
     }
@@ -181,7 +184,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->nt = items < (size_t)nt ? (int)items : nt;
     pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
     pl->shared_sz = round16(pl->K); /* off: K ints fit in K reals */
-    pl->groups = items < CONV_ITEMS ? (int)items : CONV_ITEMS;
+    pl->groups = items < CONV_GROUPS ? (int)items : CONV_GROUPS;
     size_t gsum_off = pl->shared_sz;
     if (backward) pl->shared_sz += round16(cn__mul(pl->groups, (size_t)s->F * pl->K + s->F));
     pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
