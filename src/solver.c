@@ -38,6 +38,7 @@ struct cn_solver {
     size_t rec;                 /* elements per record: ntrain + nstate */
     void *recs, *sendb, *recvb, *red, *state0;
     double *gloss;              /* [groups] */
+    double *gw;                 /* [groups] group weights: samples / batch */
     double comm_bytes, t_comm;
 };
 
@@ -72,7 +73,7 @@ void cn_solver_free(cn_solver *s) {
     if (!s) return;
     free(s->m); free(s->v); free(s->best); free(s->loss_hist); free(s->train_acc); free(s->val_acc);
     free(s->xb); free(s->yb); free(s->idx); free(s->scores);
-    free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss);
+    free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
     free(s);
 }
 
@@ -228,9 +229,9 @@ int cn_solver_set_groups(cn_ctx *ctx, cn_solver *s, int groups, const cn_comm *c
     if (K > 1 && groups < K)
         return CN_ERR(ctx, CN_EINVAL, "solver: %d processes need at least as many sample groups (--groups), got %d",
                       K, groups);
-    free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss);
+    free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
     s->recs = s->sendb = s->recvb = s->red = s->state0 = NULL;
-    s->gloss = NULL;
+    s->gloss = s->gw = NULL;
     s->groups = groups;
     s->has_comm = comm && K > 1;
     if (comm) s->comm = *comm;
@@ -245,17 +246,20 @@ int cn_solver_set_groups(cn_ctx *ctx, cn_solver *s, int groups, const cn_comm *c
     s->red = malloc(E * esz + 1);
     s->state0 = malloc(net->nstate * esz + 1);
     s->gloss = malloc(sizeof(double) * groups);
+    s->gw = malloc(sizeof(double) * groups);
     if (s->has_comm) {
         s->sendb = malloc(mine ? mine : 1);
         s->recvb = malloc(cn__mul((size_t)groups, slice * esz));
     }
-    if (!mine || !s->recs || !s->red || !s->state0 || !s->gloss || (s->has_comm && (!s->sendb || !s->recvb))) {
-        free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss);
+    if (!mine || !s->recs || !s->red || !s->state0 || !s->gloss || !s->gw ||
+        (s->has_comm && (!s->sendb || !s->recvb))) {
+        free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
         s->recs = s->sendb = s->recvb = s->red = s->state0 = NULL;
-        s->gloss = NULL;
+        s->gloss = s->gw = NULL;
         s->groups = 0;
         return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory for %d sample groups of %zu values", groups, E);
     }
+    for (int g = 0; g < groups; g++) s->gw[g] = (double)((long)B * (g + 1) / groups - (long)B * g / groups) / B;
     return CN_OK;
 }
 
@@ -308,8 +312,7 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     group_range(G, K, r, &g0, &g1);
     char *state = (char *)net->pblock + ntr * esz;
     memcpy(s->state0, state, ns * esz);
-    double c[G];
-    for (int g = 0; g < G; g++) c[g] = (double)((long)B * (g + 1) / G - (long)B * g / G) / B;
+    const double *c = s->gw;
     for (int g = g0; g < g1; g++) {
         int lo = (int)((long)B * g / G), hi = (int)((long)B * (g + 1) / G);
         double t0 = cn__now();
@@ -334,7 +337,9 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     }
     const int nt = cn_ctx_threads(ctx);
     if (K == 1) {
-        ordered_sum(esz, s->red, s->recs, E, E, G, c, nt);
+        /* the gradients are summed by the fused pass, chunk by chunk just
+         * before their update (one pass over them); the state here */
+        ordered_sum(esz, (char *)s->red + ntr * esz, (char *)s->recs + ntr * esz, E, ns, G, c, nt);
     } else {
         double t0 = cn__now();
         size_t sc[K], sd[K], rcn[K], rd[K];
@@ -427,6 +432,8 @@ static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int
             size_t from = a > lo ? a : lo, to = b < hi ? b : hi, cnt = to - from;
             double reg = p->regularized ? net->reg : 0.0;
             char *W = (char *)net->pblock + from * esz, *D = (char *)grad + from * esz;
+            if (s->groups > 0 && !s->has_comm) /* the groups' sum of this segment, in cache for the update */
+                ordered_sum(esz, D, (char *)s->recs + from * esz, s->rec, cnt, s->groups, s->gw, 1);
             char *M = (char *)s->m + from * esz, *V = (char *)s->v + from * esz;
             int r = esz == 4 ? cn__update_fused_f32(level, rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, s->lr,
                                                     p1, c->beta2, c->epsilon, s->adam_t, p->regularized ? &part[id] : &(double){0})
