@@ -49,7 +49,7 @@ BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
 
 info:
-	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas onnx-export=$(HAVE_ONNX)$(if $(filter no,$(HAVE_ONNX)), (apt-get install protobuf-c-compiler libprotobuf-c-dev libonnx-dev))"
+	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas mpi=$(MPI) onnx-export=$(HAVE_ONNX)$(if $(filter no,$(HAVE_ONNX)), (apt-get install protobuf-c-compiler libprotobuf-c-dev libonnx-dev))"
 
 $(BUILD)/obj/%_f32.o: src/layers/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -95,8 +95,29 @@ $(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
 	$(PROTOC_C) --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
 endif
 
-$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN)
-	$(CC) $(CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(LDLIBS)
+# `make MPI=1`: the CLI (only it: the library has no MPI in it) built with
+# Open MPI's mpicc flags for `mpirun -np K convnet train --groups G ...`
+# (tools/mpi.c, docs/mpi.md); needs openmpi-bin and libopenmpi-dev. By
+# default MPI is used when mpicc is there (as the ONNX export is), else
+# the CLI is built without it: no MPI package is needed; MPI=0 forces it off. $(BUILD)/mpi.flag remembers the choice, so switching
+# relinks the CLI.
+MPICC   ?= mpicc
+MPI     ?= $(if $(shell $(MPICC) --showme:link 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DCN_HAVE_MPI $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell $(MPICC) --showme:link 2>/dev/null)
+ifeq ($(strip $(MPI_LIBS)),)
+$(error MPI=1 needs Open MPI's mpicc: apt-get install openmpi-bin libopenmpi-dev)
+endif
+endif
+$(BUILD)/mpi.flag: FORCE
+	@mkdir -p $(BUILD)
+	@echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN) $(BUILD)/mpi.flag
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(MPI_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/check.h tests/cli_util.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)

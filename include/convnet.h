@@ -738,6 +738,33 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user,
                     int checkpoint_every);
 /* One iteration: a minibatch drawn with replacement, loss, update. */
 int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss);
+/* Data-parallel training in fixed sample groups (issue 13).
+ * The library has no MPI in it: the caller (the CLI built with MPI=1)
+ * passes the collectives as functions over bytes, with MPI's meaning
+ * (counts and displacements per rank, in bytes). A function returns 0 or
+ * nonzero on failure (the step then fails with CN_EIO). */
+typedef struct {
+    int rank, size;   /* this process, the number of processes */
+    void *user;
+    int (*alltoallv)(void *user, const void *send, const size_t *scount, const size_t *sdispl, void *recv,
+                     const size_t *rcount, const size_t *rdispl);
+    int (*allgatherv)(void *user, const void *send, size_t scount, void *recv, const size_t *rcount,
+                      const size_t *rdispl);
+} cn_comm;
+/* groups > 0: every step splits the minibatch into `groups` fixed groups
+ * of consecutive samples (group g: samples [B*g/G, B*(g+1)/G)); each group
+ * runs its own forward and backward (its batch-norm statistics are its
+ * own: "ghost" batch norm) and the gradients, the data loss and the
+ * batch-norm running statistics are averaged over the groups, weighted by
+ * their sizes, summed in group order. With comm (size K <= groups), rank r
+ * computes groups [G*r/K, G*(r+1)/K) from its own samples only, and the
+ * sums are reduced in that same order (alltoallv of slices, ordered sum,
+ * allgatherv): K = 1, 2, 3, ... processes give the same bits. comm NULL:
+ * one process does every group. groups = 0 (default): the single-pass
+ * step. Call before training; comm is copied. */
+int cn_solver_set_groups(cn_ctx *ctx, cn_solver *s, int groups, const cn_comm *comm);
+/* Bytes this rank sent and seconds spent in the collectives so far. */
+void cn_solver_comm_stats(const cn_solver *s, double *bytes_sent, double *comm_s);
 /* Accuracy on a split: num_samples > 0 and < n subsamples with replacement
  * (from the solver's RNG, as the original), batches of batch_size. */
 int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp,

@@ -30,6 +30,16 @@ struct cn_solver {
     void *scores;               /* [100, classes] */
     int bufn;
     double t_batch, t_update, t_check;
+    /* groups (cn_solver_set_groups): this rank's groups' records [ng][rec]
+     * (gradients then batch-norm state, net dtype), the exchange buffers,
+     * the reduced record, the state at the step's start, per-group losses */
+    int groups, has_comm;
+    cn_comm comm;
+    size_t rec;                 /* elements per record: ntrain + nstate */
+    void *recs, *sendb, *recvb, *red, *state0;
+    double *gloss;              /* [groups] */
+    double *gw;                 /* [groups] group weights: samples / batch */
+    double comm_bytes, t_comm;
 };
 
 void cn_solver_config_default(cn_solver_config *c) {
@@ -63,6 +73,7 @@ void cn_solver_free(cn_solver *s) {
     if (!s) return;
     free(s->m); free(s->v); free(s->best); free(s->loss_hist); free(s->train_acc); free(s->val_acc);
     free(s->xb); free(s->yb); free(s->idx); free(s->scores);
+    free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
     free(s);
 }
 
@@ -203,67 +214,226 @@ static void describe_params(const cn_net *net, char *buf, size_t len) {
              big ? big : "?");
 }
 
-int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
+/* ---- data parallel: fixed groups of samples (cn_solver_set_groups) ------ */
+static void group_range(int G, int K, int r, int *g0, int *g1) {
+    *g0 = (int)((long)G * r / K);
+    *g1 = (int)((long)G * (r + 1) / K);
+}
+
+int cn_solver_set_groups(cn_ctx *ctx, cn_solver *s, int groups, const cn_comm *comm) {
+    int B = s->cfg.batch_size, K = comm ? comm->size : 1, r = comm ? comm->rank : 0;
+    if (groups < 0 || groups > B)
+        return CN_ERR(ctx, CN_EINVAL, "solver: %d groups for a batch of %d (0..batch size)", groups, B);
+    if (comm && (K < 1 || r < 0 || r >= K || !comm->alltoallv || !comm->allgatherv))
+        return CN_ERR(ctx, CN_EINVAL, "solver: bad communicator (rank %d of %d)", r, K);
+    if (K > 1 && groups < K)
+        return CN_ERR(ctx, CN_EINVAL, "solver: %d processes need at least as many sample groups (--groups), got %d",
+                      K, groups);
+    free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
+    s->recs = s->sendb = s->recvb = s->red = s->state0 = NULL;
+    s->gloss = s->gw = NULL;
+    s->groups = groups;
+    s->has_comm = comm && K > 1;
+    if (comm) s->comm = *comm;
+    if (!groups) return CN_OK;
+    cn_net *net = s->net;
+    size_t esz = net->esz, E = net->ntrain + net->nstate;
+    int g0, g1;
+    group_range(groups, K, r, &g0, &g1);
+    s->rec = E;
+    size_t mine = cn__mul((size_t)(g1 - g0), cn__mul(E, esz)), slice = E / K + 1;
+    s->recs = malloc(mine ? mine : 1);
+    s->red = malloc(E * esz + 1);
+    s->state0 = malloc(net->nstate * esz + 1);
+    s->gloss = malloc(sizeof(double) * groups);
+    s->gw = malloc(sizeof(double) * groups);
+    if (s->has_comm) {
+        s->sendb = malloc(mine ? mine : 1);
+        s->recvb = malloc(cn__mul((size_t)groups, slice * esz));
+    }
+    if (!mine || !s->recs || !s->red || !s->state0 || !s->gloss || !s->gw ||
+        (s->has_comm && (!s->sendb || !s->recvb))) {
+        free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
+        s->recs = s->sendb = s->recvb = s->red = s->state0 = NULL;
+        s->gloss = s->gw = NULL;
+        s->groups = 0;
+        return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory for %d sample groups of %zu values", groups, E);
+    }
+    for (int g = 0; g < groups; g++) s->gw[g] = (double)((long)B * (g + 1) / groups - (long)B * g / groups) / B;
+    return CN_OK;
+}
+
+void cn_solver_comm_stats(const cn_solver *s, double *bytes_sent, double *comm_s) {
+    *bytes_sent = s->comm_bytes;
+    *comm_s = s->t_comm;
+}
+
+/* dst[e] = sum over g of c[g] * src[g*stride + e], g in order 0..G-1, in
+ * the net's dtype: element by element, so any split of e gives the same
+ * bits (the owner of a slice and one process compute the same sums). */
+static void ordered_sum(size_t esz, void *dst, const void *src, size_t stride, size_t len, int G, const double *c,
+                        int nt) {
+    if (len < 65536) nt = 1;
+    if (esz == 4) {
+        float cf[G];
+        for (int g = 0; g < G; g++) cf[g] = (float)c[g];
+        const float *x = src;
+        float *d = dst;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (size_t e = 0; e < len; e++) {
+            float a = cf[0] * x[e];
+            for (int g = 1; g < G; g++) a += cf[g] * x[g * stride + e];
+            d[e] = a;
+        }
+    } else {
+        const double *x = src;
+        double *d = dst;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (size_t e = 0; e < len; e++) {
+            double a = c[0] * x[e];
+            for (int g = 1; g < G; g++) a += c[g] * x[g * stride + e];
+            d[e] = a;
+        }
+    }
+}
+
+/* The groups' step up to the update: this rank's groups each through the
+ * net (from the same batch-norm state), their gradients, data losses and
+ * new batch-norm state averaged over all groups in group order; leaves the
+ * average gradient in s->red (the fused pass reads it there) and the state
+ * in place. */
+static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
+    cn_net *net = s->net;
     const cn_split *tr = &s->ds->train;
-    int B = s->cfg.batch_size;
-    double t0 = cn__now();
-    for (int i = 0; i < B; i++) s->idx[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)tr->n);
-    int rc = load_batch(s, tr, s->idx, B);
-    s->t_batch += cn__now() - t0;
-    if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
-    double loss;
+    const int B = s->cfg.batch_size, G = s->groups, K = s->has_comm ? s->comm.size : 1,
+              r = s->has_comm ? s->comm.rank : 0;
+    const size_t esz = net->esz, ntr = net->ntrain, ns = net->nstate, E = s->rec;
+    int g0, g1, rc;
+    group_range(G, K, r, &g0, &g1);
+    char *state = (char *)net->pblock + ntr * esz;
+    memcpy(s->state0, state, ns * esz);
+    const double *c = s->gw;
+    for (int g = g0; g < g1; g++) {
+        int lo = (int)((long)B * g / G), hi = (int)((long)B * (g + 1) / G);
+        double t0 = cn__now();
+        rc = load_batch(s, tr, s->idx + lo, hi - lo);
+        s->t_batch += cn__now() - t0;
+        if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
+        memcpy(state, s->state0, ns * esz);
+        /* the backward writes the gradients straight into the group's
+         * record (every layer overwrites its gradients, none adds) */
+        char *rec = (char *)s->recs + (size_t)(g - g0) * E * esz;
+        for (int i = 0; i < net->nparams; i++)
+            if (net->params[i].grad)
+                net->params[i].grad = rec + ((char *)net->params[i].grad - (char *)net->gblock);
+        net->defer_reg = 1; /* the fused update adds the L2 term */
+        rc = cn__net_step_loss(ctx, net, &s->gloss[g], s->xb, s->yb, hi - lo, NULL);
+        net->defer_reg = 0;
+        for (int i = 0; i < net->nparams; i++)
+            if (net->params[i].grad)
+                net->params[i].grad = (char *)net->gblock + ((char *)net->params[i].grad - rec);
+        if (rc) return rc;
+        memcpy(rec + ntr * esz, state, ns * esz);
+    }
+    const int nt = cn_ctx_threads(ctx);
+    if (K == 1) {
+        /* the gradients are summed by the fused pass, chunk by chunk just
+         * before their update (one pass over them); the state here */
+        ordered_sum(esz, (char *)s->red + ntr * esz, (char *)s->recs + ntr * esz, E, ns, G, c, nt);
+    } else {
+        double t0 = cn__now();
+        size_t sc[K], sd[K], rcn[K], rd[K];
+        int ng = g1 - g0;
+        /* the data losses, every group's to every rank (in place) */
+        for (int i = 0; i < K; i++) {
+            int a, b;
+            group_range(G, K, i, &a, &b);
+            rcn[i] = sizeof(double) * (b - a);
+            rd[i] = sizeof(double) * a;
+        }
+        if (s->comm.allgatherv(s->comm.user, NULL, rcn[r], s->gloss, rcn, rd))
+            return CN_ERR(ctx, CN_EIO, "solver: exchanging the losses with the other processes failed");
+        s->comm_bytes += (double)rcn[r] * (K - 1);
+        /* rank j owns the values [E*j/K, E*(j+1)/K) of a record: it gets
+         * that slice of every group (in group order, as the ranks hold
+         * them), sums them, and gives the sum to everyone */
+        for (int j = 0; j < K; j++) {
+            size_t a = E * j / K, len = E * (j + 1) / K - a;
+            sc[j] = (size_t)ng * len * esz;
+            sd[j] = (size_t)ng * a * esz;
+            for (int k = 0; k < ng; k++)
+                memcpy((char *)s->sendb + sd[j] + (size_t)k * len * esz, (char *)s->recs + ((size_t)k * E + a) * esz,
+                       len * esz);
+        }
+        size_t ma = E * r / K, mlen = E * (r + 1) / K - ma;
+        for (int i = 0; i < K; i++) {
+            int a, b;
+            group_range(G, K, i, &a, &b);
+            rcn[i] = (size_t)(b - a) * mlen * esz;
+            rd[i] = (size_t)a * mlen * esz;
+        }
+        if (s->comm.alltoallv(s->comm.user, s->sendb, sc, sd, s->recvb, rcn, rd))
+            return CN_ERR(ctx, CN_EIO, "solver: exchanging the gradients with the other processes failed");
+        for (int j = 0; j < K; j++)
+            if (j != r) s->comm_bytes += (double)sc[j];
+        double t1 = cn__now();
+        ordered_sum(esz, (char *)s->red + ma * esz, s->recvb, mlen, mlen, G, c, nt);
+        double t2 = cn__now();
+        for (int i = 0; i < K; i++) {
+            rcn[i] = (E * (i + 1) / K - E * i / K) * esz;
+            rd[i] = E * i / K * esz;
+        }
+        if (s->comm.allgatherv(s->comm.user, NULL, rcn[r], s->red, rcn, rd))
+            return CN_ERR(ctx, CN_EIO, "solver: gathering the summed gradients from the other processes failed");
+        s->comm_bytes += (double)rcn[r] * (K - 1);
+        s->t_comm += cn__now() - t2 + (t1 - t0);
+    }
+    /* the fused pass reads the gradient from s->red (not copied to gblock) */
+    memcpy(state, (char *)s->red + ntr * esz, ns * esz);
+    double loss = c[0] * s->gloss[0];
+    for (int g = 1; g < G; g++) loss += c[g] * s->gloss[g];
+    *loss_out = loss;
+    return CN_OK;
+}
+
+/* The fused step (layers/optim.c): one pass over each trainable parameter
+ * not updated in the backward (done[i]) adds the L2 gradient, sums w^2 for
+ * the loss, updates, and checks g and the new w are finite. The flat block
+ * is cut into nch chunks of a multiple of 16 elements, each summed on its
+ * own, the sums added in chunk order: nch = the threads for the
+ * single-pass step, or (fixed) a count from the block's size alone, so the
+ * loss is the same for any thread count (the groups' step). */
+static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int fixed, const void *grad,
+                       double *sumsq_out, int *bad_out) {
     const cn_solver_config *c = &s->cfg;
     int rule = rule_id(c->update_rule);
     double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
     const int level = cn__simd(ctx);
-    /* The affine weights are updated inside the backward, as soon as their
-     * gradient rows are final (w's rows read once while in cache, dw never
-     * stored whole: most of the step's memory traffic at hidden 500); the
-     * fused pass below does the rest. The same per-element arithmetic, so
-     * the same bits. */
-    cn__netupd nu;
-    memset(nu.done, 0, sizeof nu.done);
-    nu.u = (cn__wupd){level, rule, 0, s->lr, p1, c->beta2, c->epsilon, s->adam_t + (rule == 3), s->m, s->v, 0, 0};
-    s->net->defer_reg = 1; /* the fused update adds the L2 term */
-    rc = cn__net_step_loss(ctx, s->net, &loss, s->xb, s->yb, B, &nu);
-    s->net->defer_reg = 0;
-    if (rc) return rc;
-    if (!isfinite(loss)) {
-        char what[160];
-        describe_params(s->net, what, sizeof what);
-        return CN_ERR(ctx, CN_ENUM, "iteration %d: the loss is %g; %s; stopped before the update", s->t + 1,
-                      loss, what);
-    }
-    t0 = cn__now();
-    if (rule == 3) s->adam_t++;
-    /* The fused step (layers/optim.c): one pass over each parameter adds the
-     * L2 gradient, sums w^2 for the loss, updates, and checks g and the new w
-     * are finite. The flat block is split into one chunk per thread. */
     cn_net *net = s->net;
     size_t n = net->ntrain, esz = net->esz;
-    int nt = cn_ctx_threads(ctx);
-    if (n < 65536) nt = 1;
-    if (nt > 64) nt = 64;
+    int nt = cn_ctx_threads(ctx), nch;
+    if (fixed) nch = n < 65536 ? 1 : n / 65536 > 64 ? 64 : (int)(n / 65536);
+    else nch = n < 65536 ? 1 : nt > 64 ? 64 : nt;
+    if (nt > nch) nt = nch;
     double part[64] = {0};
     int badp[64] = {0};
-#pragma omp parallel num_threads(nt)
-    {
-        int T = 1, id = 0;
-#ifdef _OPENMP
-        T = omp_get_num_threads();
-        id = omp_get_thread_num();
-#endif
-        size_t chunk = (n / T + 15) & ~(size_t)15, lo = chunk * id, hi = lo + chunk;
+    /* rounded up: every element is in a chunk whatever n % nch */
+    size_t chunk = ((n + nch - 1) / nch + 15) & ~(size_t)15;
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+    for (int id = 0; id < nch; id++) {
+        size_t lo = chunk * id, hi = lo + chunk;
         if (hi > n) hi = n;
         /* walk the parameter tensors that overlap [lo, hi) */
         for (int i = 0; i < net->nparams && lo < hi; i++) {
             const cn_param *p = &net->params[i];
-            if (!p->trainable || nu.done[i]) continue;
+            if (!p->trainable || (done && done[i])) continue;
             size_t a = ((char *)p->data - (char *)net->pblock) / esz, b = a + p->size;
             if (b <= lo || a >= hi) continue;
             size_t from = a > lo ? a : lo, to = b < hi ? b : hi, cnt = to - from;
             double reg = p->regularized ? net->reg : 0.0;
-            char *W = (char *)net->pblock + from * esz, *D = (char *)net->gblock + from * esz;
+            char *W = (char *)net->pblock + from * esz, *D = (char *)grad + from * esz;
+            if (s->groups > 0 && !s->has_comm) /* the groups' sum of this segment, in cache for the update */
+                ordered_sum(esz, D, (char *)s->recs + from * esz, s->rec, cnt, s->groups, s->gw, 1);
             char *M = (char *)s->m + from * esz, *V = (char *)s->v + from * esz;
             int r = esz == 4 ? cn__update_fused_f32(level, rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, s->lr,
                                                     p1, c->beta2, c->epsilon, s->adam_t, p->regularized ? &part[id] : &(double){0})
@@ -275,10 +445,60 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     }
     double sumsq = 0;
     int bad = 0;
-    for (int i = 0; i < nt; i++) {
+    for (int i = 0; i < nch; i++) {
         sumsq += part[i];
         bad |= badp[i];
     }
+    *sumsq_out = sumsq;
+    *bad_out = bad;
+}
+
+int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
+    const cn_split *tr = &s->ds->train;
+    int B = s->cfg.batch_size;
+    double t0 = cn__now();
+    /* every rank draws the whole batch (the same stream as one process:
+     * the same log lines and checkpoints) and loads its own groups only */
+    for (int i = 0; i < B; i++) s->idx[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)tr->n);
+    double loss;
+    const cn_solver_config *c = &s->cfg;
+    int rule = rule_id(c->update_rule);
+    double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
+    const int level = cn__simd(ctx);
+    cn__netupd nu;
+    memset(nu.done, 0, sizeof nu.done);
+    int rc;
+    if (s->groups > 0) {
+        if ((rc = groups_loss(ctx, s, &loss))) return rc;
+        goto update;
+    }
+    rc = load_batch(s, tr, s->idx, B);
+    s->t_batch += cn__now() - t0;
+    if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
+    /* The affine weights are updated inside the backward, as soon as their
+     * gradient rows are final (w's rows read once while in cache, dw never
+     * stored whole: most of the step's memory traffic at hidden 500); the
+     * fused pass below does the rest. The same per-element arithmetic, so
+     * the same bits. */
+    nu.u = (cn__wupd){level, rule, 0, s->lr, p1, c->beta2, c->epsilon, s->adam_t + (rule == 3), s->m, s->v, 0, 0};
+    s->net->defer_reg = 1; /* the fused update adds the L2 term */
+    rc = cn__net_step_loss(ctx, s->net, &loss, s->xb, s->yb, B, &nu);
+    s->net->defer_reg = 0;
+    if (rc) return rc;
+update:
+    if (!isfinite(loss)) {
+        char what[160];
+        describe_params(s->net, what, sizeof what);
+        return CN_ERR(ctx, CN_ENUM, "iteration %d: the loss is %g; %s; stopped before the update", s->t + 1,
+                      loss, what);
+    }
+    t0 = cn__now();
+    if (rule == 3) s->adam_t++;
+    cn_net *net = s->net;
+    double sumsq;
+    int bad;
+    /* the gradient: in gblock, or (groups) the reduced record */
+    fused_pass(ctx, s, nu.done, s->groups > 0, s->groups > 0 ? s->red : net->gblock, &sumsq, &bad);
     for (int i = 0; i < net->nparams; i++) /* those updated in the backward */
         if (nu.done[i]) {
             if (net->params[i].regularized) sumsq += nu.sumsq[i];
@@ -291,6 +511,7 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
          * the first parameter the update made non-finite */
         char what[160];
         const char *kind = "gradient";
+        if (s->groups > 0) memcpy(net->gblock, s->red, net->ntrain * net->esz); /* to name it */
         if (!describe_nonfinite(net, 1, what, sizeof what)) {
             kind = "update";
             describe_nonfinite(net, 0, what, sizeof what);

@@ -34,6 +34,16 @@ int metrics_open(metrics *m, const char *path, int resume_iter);
 void metrics_line(metrics *m, const cn_solver *s, int batch_size, const char *line);
 void metrics_close(metrics *m);
 
+/* mpi.c: Open MPI for `train` under mpirun (make MPI=1), else one process.
+ * init: 0, or 1 after a message; comm: 1 and *c filled when there is a
+ * world; end: finalize (status 0) or abort the job (status != 0). */
+int cli_mpi_init(int *argc, char ***argv, int *rank, int *size);
+int cli_mpi_comm(cn_comm *c);
+int cli_mpi_local_size(void);
+void cli_mpi_end(int status);
+/* "open-mpi <version>" (make MPI=1) or "no (make MPI=1 ...)" */
+const char *cli_mpi_built(void);
+
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 #endif

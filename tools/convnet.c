@@ -287,11 +287,11 @@ static int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, i
     return 1;
 }
 
-static int cmd_train(int argc, char **argv) {
+static int train_main(int argc, char **argv, int rank, int nranks) {
     const char *data = NULL, *net_spec = NULL, *save = NULL, *resume = NULL, *plots = NULL, *dtype = "float32";
     /* -1: not given (the three-layer defaults below; refused with --net) */
     int hidden = -1, nf = -1, fs = -1, batch = 50, epochs = 1, ntrain = -1, nval = -1, ntest = -1;
-    int ntrs = 1000, nvs = 0, print_every = 20, seed = 0, threads = 0, ckpt_every = 0, quiet = 0;
+    int ntrs = 1000, nvs = 0, print_every = 20, seed = 0, threads = 0, ckpt_every = 0, quiet = 0, groups = 0;
     double ws = 1e-3, reg = 1e-3, lr = -1, lr_decay = 1.0;
     const char *rule = "adam", *metrics_path = NULL, *max_memory = "auto";
     flag flags[] = {
@@ -316,7 +316,10 @@ static int cmd_train(int argc, char **argv) {
         {"num-val-samples", 'i', &nvs, "validation images sampled for each check (0: all)"},
         {"print-every", 'i', &print_every, "log the loss every N iterations (20)"},
         {"seed", 'i', &seed, "random seed for init, minibatches and samples (0)"},
-        {"threads", 'i', &threads, "threads (0: all cores)"},
+        {"threads", 'i', &threads, "threads (0: all cores; under mpirun: the cores shared by the node's processes)"},
+        {"groups", 'i', &groups, "split each minibatch into this many fixed sample groups, averaged in group order "
+                                 "(0: one pass); needed under mpirun with K > 1 processes (K <= groups): any K "
+                                 "with the same groups gives the same bits (docs/mpi.md)"},
         {"dtype", 's', &dtype, "float32 | float64 (float32)"},
         {"save", 's', &save, "write the checkpoint (model + solver state) here"},
         {"checkpoint-every", 'i', &ckpt_every, "also save every N iterations (needs --save)"},
@@ -361,9 +364,23 @@ static int cmd_train(int argc, char **argv) {
     if (reg < 0) BAD("--reg must be >= 0, not %g", reg);
     if (threads < 0) BAD("--threads must be >= 0 (0: all cores), not %d", threads);
     if (seed < 0) BAD("--seed must be >= 0, not %d", seed);
+    if (groups < 0 || groups > batch) BAD("--groups must be in 0..batch size (%d), not %d", batch, groups);
+    if (nranks > 1 && groups < nranks)
+        BAD("%d processes (mpirun -np %d) need --groups G with G >= %d: the minibatch is split into G fixed sample "
+            "groups, whole groups per process (the same G gives the same bits for any number of processes)",
+            nranks, nranks, nranks);
     int dC, dH, dW;
     if (!data_shape(data, &dC, &dH, &dW)) BAD("--data '%s': expected cifar10:DIR, fashion-mnist[:DIR] or mnist:DIR", data);
 #undef BAD
+    if (nranks > 1 && threads == 0) { /* the node's cores shared by its processes */
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = (int)(nc / cli_mpi_local_size());
+        if (threads < 1) threads = 1;
+    }
+    /* rank 0 logs and writes files; the others keep stderr for errors */
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) return die(NULL, "cannot open /dev/null");
+    const char *save0 = rank == 0 ? save : NULL;
+    if (rank > 0) metrics_path = NULL, plots = NULL;
     cn_ctx *ctx = cn_ctx_new(threads);
     if (!ctx) return die(NULL, "out of memory");
     /* every exit from here frees what the run holds, so leak checkers (and
@@ -432,6 +449,12 @@ static int cmd_train(int argc, char **argv) {
         if (cn_solver_resume(ctx, s, resume)) TRAIN_EXIT(die(ctx, "resuming"));
         printf("resumed from %s at iteration %d / %d\n", resume, cn_solver_iteration(s), cn_solver_num_iterations(s));
     }
+    cn_comm comm;
+    if (groups > 0) {
+        int have = cli_mpi_comm(&comm);
+        if (cn_solver_set_groups(ctx, s, groups, have ? &comm : NULL)) TRAIN_EXIT(die(ctx, "setting up the sample groups"));
+        if (have) printf("data parallel: %d processes x %d threads, %d sample groups\n", nranks, cn_ctx_threads(ctx), groups);
+    }
     metrics mt;
     memset(&mt, 0, sizeof mt);
     if (metrics_path && metrics_open(&mt, metrics_path, resume ? cn_solver_iteration(s) : -1)) {
@@ -439,13 +462,15 @@ static int cmd_train(int argc, char **argv) {
         return 1;
     }
     log_user lu = {metrics_path ? &mt : NULL, s, batch, quiet};
-    progress_tty = isatty(1); /* the live line only on a terminal, never in a log file */
+    /* the live line only on a terminal, never in a log file; not under
+     * mpirun, whose forwarded output looks like a terminal to the ranks */
+    progress_tty = isatty(1) && !getenv("OMPI_COMM_WORLD_SIZE");
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     signal(SIGHUP, on_stop_signal);
     double t1 = now_s();
     int it0 = cn_solver_iteration(s);
-    int rc = cn_solver_train(ctx, s, log_line, &lu, &g_stop, save, ckpt_every);
+    int rc = cn_solver_train(ctx, s, log_line, &lu, &g_stop, save0, ckpt_every);
     metrics_close(&mt);
     double secs = now_s() - t1;
     if (progress_shown) printf("\r\033[K");
@@ -453,7 +478,7 @@ static int cmd_train(int argc, char **argv) {
         /* interrupted (save and say how to resume) or failed: either way free
          * everything, so leak checkers see a clean exit */
         int status = 130;
-        if (rc == CN_EINTR) {
+        if (rc == CN_EINTR && rank == 0) {
             const char *path = save ? save : "convnet-interrupted.safetensors";
             int sig = g_stop > 0 ? g_stop : SIGINT;
             status = 128 + sig;
@@ -461,7 +486,7 @@ static int cmd_train(int argc, char **argv) {
             else
                 printf("interrupted at iteration %d / %d by %s; saved %s\nresume with the same flags plus: --resume %s\n",
                        cn_solver_iteration(s), cn_solver_num_iterations(s), stop_signal_name(sig), path, path);
-        } else {
+        } else if (rc != CN_EINTR) {
             status = die(ctx, "training");
         }
         TRAIN_EXIT(status);
@@ -470,6 +495,12 @@ static int cmd_train(int argc, char **argv) {
     printf("trained %d iterations in %.2fs (%.0f images/s, %.1f GFLOP/s)\n", iters, secs,
            iters * (double)batch / (secs > 0 ? secs : 1),
            iters * (double)batch * cn_net_flops_per_image(net) / (secs > 0 ? secs : 1) * 1e-9);
+    if (nranks > 1) {
+        double bytes, cs;
+        cn_solver_comm_stats(s, &bytes, &cs);
+        printf("communication (rank 0): %.0f bytes sent per step, %.3fs in collectives (%.1f%% of training)\n",
+               iters ? bytes / iters : 0, cs, secs > 0 ? 100 * cs / secs : 0);
+    }
     /* final accuracies with the best parameters: the first num_train_samples
      * training images (all of them when <= 0), the whole val and test splits */
     double ta, va, te = -1;
@@ -480,13 +511,22 @@ static int cmd_train(int argc, char **argv) {
     printf("final (best params): train acc %f (first %d images); val acc %f", ta, head.n, va);
     if (te >= 0) printf("; test acc %f", te);
     printf("\n");
-    if (save) {
-        if (cn_solver_save(ctx, s, save)) TRAIN_EXIT(die(ctx, "saving"));
-        printf("saved %s\n", save);
+    if (save0) {
+        if (cn_solver_save(ctx, s, save0)) TRAIN_EXIT(die(ctx, "saving"));
+        printf("saved %s\n", save0);
     }
     if (plots && write_plots(ctx, s, net, plots)) TRAIN_EXIT(die(ctx, "writing plots"));
     TRAIN_EXIT(0);
 #undef TRAIN_EXIT
+}
+
+/* train under mpirun (MPI=1 builds) or alone: one process is rank 0 of 1 */
+static int cmd_train(int argc, char **argv) {
+    int rank, nranks;
+    if (cli_mpi_init(&argc, &argv, &rank, &nranks)) return 1;
+    int status = train_main(argc, argv, rank, nranks);
+    cli_mpi_end(status);
+    return status;
 }
 
 static int cmd_eval(int argc, char **argv) {
@@ -763,6 +803,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) {
         cn_ctx *ctx = cn_ctx_new(0);
         printf("convnet %d.%d: %s\n", CN_VERSION_MAJOR, CN_VERSION_MINOR, cn_build_info(ctx));
+        printf("mpi: %s\n", cli_mpi_built());
         cn_ctx_free(ctx);
         return 0;
     }

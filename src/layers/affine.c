@@ -80,7 +80,7 @@ int FN(cn_affine_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, cons
  * column M - VL, overlapping the last full one: the forward keeps its sums
  * in a slot of their own, dw stores the overlapped columns again with equal
  * values. So w and dout are read without masked access. Every output
- * element is summed in a fixed order that depends on the thread count only.
+ * element is summed in a fixed order that depends on the shapes only.
  * M < VL (the net's last layer, 10 classes) goes to OpenBLAS too, which
  * dev/gemm_compare measured faster there (a row narrower than a vector). */
 static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes, int rows) {
@@ -97,6 +97,7 @@ static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes
 #define KC 256                          /* forward: rows of w per k block */
 #define DC 128                          /* backward: rows of w / dw per work item */
 #define PART_BYTES ((size_t)8 << 20)    /* forward: k-group partial sums, at most */
+#define AFF_KGROUPS 4                   /* forward: k groups (fewer when D or the parts are small) */
 #define WS_MAX_BYTES ((size_t)1 << 30)  /* whole workspace, at most */
 
 static size_t rup(size_t n, size_t m) { return (n + m - 1) / m * m; }
@@ -129,7 +130,7 @@ static void panel(int n, int np, int p, int *v0, int *nv) {
  * Work: G groups of k (rows of w) x ncc column chunks, taken dynamically;
  * a group sums into its own part[N, Mp] (Mp = vectors * VL); the parts are
  * added in order with the bias (and ReLU) in a last pass over out, so the
- * result depends on the thread count only, not on the schedule. Per k
+ * result depends on the shapes only, not on the threads or the schedule. Per k
  * block and panel of w: every row tile of x, the next panel prefetched. */
 static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const real *x, const real *w,
                       const real *b, int N, int D, int M, int relu) {
@@ -139,11 +140,11 @@ static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const rea
     const int nfull = M / VL, nvec = nfull + (M % VL != 0); /* M >= VL */
     const int npan = (nvec + kern->nv_f - 1) / kern->nv_f; /* panels of w */
     const size_t Mp = (size_t)nvec * VL, kc = tune("AKC", KC);
-    int G = 1;
-    if (nt > 1) {
-        G = tune("AG", 2 * nt);
-        while (G > 1 && (cn__mul(cn__mul(G, N), Mp * sizeof(real)) > PART_BYTES || D / G < 64)) G--;
-    }
+    /* k groups from the shapes alone (not the threads), so every output
+     * element is summed in the same order for any thread count; the
+     * threads also split the columns (ncc chunks) */
+    int G = tune("AG", AFF_KGROUPS);
+    while (G > 1 && (cn__mul(cn__mul(G, N), Mp * sizeof(real)) > PART_BYTES || D / G < 64)) G--;
     int ncc = (2 * nt + G - 1) / G;
     if (ncc > npan) ncc = npan;
     /* workspace: so [nvec] | part [G, N, Mp] */

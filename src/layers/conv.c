@@ -14,7 +14,7 @@
  * Work items (sample, chunk) are taken by OpenMP threads dynamically, each
  * thread with its own buffers in one CN_WS_IM2COL workspace. dw/db go through
  * fixed groups of items whose sums are added in order, so results are
- * bit-identical from run to run for a given thread count. The inner kernels are
+ * bit-identical from run to run and for any thread count. The inner kernels are
  * register-tiled loops on GCC vector types, compiled for AVX-512, AVX2+FMA
  * and baseline x86-64 and picked at run time (CN_SIMD=avx2|generic caps the
  * choice, for testing). */
@@ -103,6 +103,13 @@ int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const 
 #define IMPL_COLS 1024                     /* columns of a chunk read in place, at least */
 #define WS_MAX_BYTES ((size_t)1 << 30)     /* whole workspace, at most */
 
+/* Fixed counts (not the threads), so the sums do not depend on the
+ * threads: samples are split into more items when there are fewer than
+ * CONV_MIN_ITEMS (the forward's tiles follow the items), and dw/db are
+ * summed in at most CONV_GROUPS item groups (2 per thread for 8 threads). */
+#define CONV_MIN_ITEMS 4
+#define CONV_GROUPS 16
+
 /* Workspace (CN_WS_IM2COL): off[K] (ints, shared), gsum (backward), then
  * per thread xpad | col | tile | part | vb | pix; sizes in reals, each a
  * multiple of 16. */
@@ -115,7 +122,7 @@ typedef struct {
     size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, pix_sz, per_thread;
     real *ws;
     int *off;          /* [K] tap offsets into xpad: off[k] = (c*Hp + kh)*Wp + kw */
-    int groups;        /* backward: dw/db item groups (2 per thread) */
+    int groups;        /* backward: dw/db item groups (CONV_GROUPS at most) */
     real *gsum;        /* backward: [groups, F*K + F] group sums */
     conv_geo g;
     const conv_kern *kern;
@@ -165,8 +172,12 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     if (pl->implicit && cpmax < IMPL_COLS) cpmax = IMPL_COLS;
     size_t Pr = ((size_t)pl->P + VL - 1) / VL * VL;
     size_t nch = (Pr + cpmax - 1) / cpmax;
-    if ((size_t)s->N * nch < 2 * (size_t)nt) { /* too few items: split samples further */
-        size_t want = (2 * (size_t)nt + s->N - 1) / s->N, most = (Pr + CB - 1) / CB;
+    /* Too few items: split samples further. The item and group counts come
+     * from the shapes alone (not the threads), so dw's summation order and
+     * its bits are the same for any thread count (data-parallel training
+     * compares runs of different thread counts bit for bit). */
+    if ((size_t)s->N * nch < CONV_MIN_ITEMS) {
+        size_t want = (CONV_MIN_ITEMS + s->N - 1) / s->N, most = (Pr + CB - 1) / CB;
         if (want > most) want = most;
         if (want > nch) nch = want;
     }
@@ -176,7 +187,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     size_t items = (size_t)s->N * pl->nch;
     pl->nt = items < (size_t)nt ? (int)items : nt;
     pl->shared_sz = round16(pl->K); /* off: K ints fit in K reals */
-    pl->groups = items < 2 * (size_t)pl->nt ? (int)items : 2 * pl->nt;
+    pl->groups = items < CONV_GROUPS ? (int)items : CONV_GROUPS;
     size_t gsum_off = pl->shared_sz;
     if (backward) pl->shared_sz += round16(cn__mul(pl->groups, (size_t)s->F * pl->K + s->F));
     pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);

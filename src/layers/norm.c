@@ -119,8 +119,15 @@ int FN(cn_batchnorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean, rea
     return CN_OK;
 }
 
-/* Per-thread partial sums over rows, for the (N,D) layouts: `k` arrays of
- * [nt, D] doubles in the CN_WS_MISC workspace, plus `extra` [D] arrays. */
+/* Row groups for the (N,D) layouts' column sums: a count from N alone (not
+ * the threads), each group's rows summed in order into its own partial,
+ * the partials added in group order, so the sums have the same bits for
+ * any thread count (data-parallel training compares them bit for bit). */
+#define NORM_RG 8
+static inline int row_groups(int N) { return N < NORM_RG ? N : NORM_RG; }
+
+/* Partial sums over row groups: `k` arrays of [nt, D] doubles (nt: the
+ * row groups) in the CN_WS_MISC workspace, plus `extra` [D] arrays. */
 static double *row_ws(cn_ctx *ctx, int nt, int k, int extra, int D) {
     return cn__ws(ctx, CN_WS_MISC, sizeof(double) * ((size_t)nt * k + extra) * (size_t)D);
 }
@@ -134,24 +141,26 @@ int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
                              int D) {
     int rc = check_bn(ctx, __func__, p, running_mean, running_var, N, D, 1, 1, 0);
     if (rc) return rc;
-    const int train = p->train, nt = cn__nt(ctx);
+    const int train = p->train, nt = row_groups(N);
     const double eps = p->eps, m = p->momentum;
-    double *part = row_ws(ctx, nt, 1, 3, D); /* [nt, D] per-thread partial sums */
+    double *part = row_ws(ctx, nt, 1, 3, D); /* [nt, D] per-row-group partial sums */
     if (!part) return CN_ENOMEM;
     double *mean = part + (size_t)nt * D; /* [D] */
     double *scale = mean + D;             /* [D] gamma * invstd */
     double *shift = scale + D;            /* [D] beta */
-#pragma omp parallel num_threads(nt) if ((size_t)N * D > PAR_MIN)
+#pragma omp parallel num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
     {
-        const int T = TEAM_SIZE();
-        double *my = part + (size_t)TEAM_ID() * D; /* [D] */
+        const int T = nt;
         if (train) {
-            for (int d = 0; d < D; d++) my[d] = 0;
 #pragma omp for schedule(static)
-            for (int n = 0; n < N; n++) {
-                const real *xr = x + (size_t)n * D;
+            for (int g = 0; g < nt; g++) {
+                double *my = part + (size_t)g * D; /* [D] */
+                for (int d = 0; d < D; d++) my[d] = 0;
+                for (int n = (int)((long)N * g / nt); n < (int)((long)N * (g + 1) / nt); n++) {
+                    const real *xr = x + (size_t)n * D;
 #pragma omp simd
-                for (int d = 0; d < D; d++) my[d] += xr[d];
+                    for (int d = 0; d < D; d++) my[d] += xr[d];
+                }
             }
 #pragma omp for schedule(static)
             for (int d = 0; d < D; d++) {
@@ -159,14 +168,17 @@ int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
                 for (int t = 0; t < T; t++) s += part[(size_t)t * D + d];
                 mean[d] = s / N;
             }
-            for (int d = 0; d < D; d++) my[d] = 0;
 #pragma omp for schedule(static)
-            for (int n = 0; n < N; n++) {
-                const real *xr = x + (size_t)n * D;
+            for (int g = 0; g < nt; g++) {
+                double *my = part + (size_t)g * D; /* [D] */
+                for (int d = 0; d < D; d++) my[d] = 0;
+                for (int n = (int)((long)N * g / nt); n < (int)((long)N * (g + 1) / nt); n++) {
+                    const real *xr = x + (size_t)n * D;
 #pragma omp simd
-                for (int d = 0; d < D; d++) {
-                    double c = xr[d] - mean[d];
-                    my[d] += c * c;
+                    for (int d = 0; d < D; d++) {
+                        double c = xr[d] - mean[d];
+                        my[d] += c * c;
+                    }
                 }
             }
 #pragma omp for schedule(static)
@@ -249,29 +261,31 @@ int FN(cn_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
                               const real *cache_invstd, int N, int D) {
     int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
     if (rc) return rc;
-    const int nt = cn__nt(ctx);
+    const int nt = row_groups(N);
     double *part = row_ws(ctx, nt, 2, 5, D); /* [nt, 2, D]: sum(dout), sum(dout*xhat) */
     if (!part) return CN_ENOMEM;
     double *mean = part + (size_t)nt * 2 * D, *inv = mean + D; /* [D] cache in double */
     double *a = inv + D, *k1 = a + D, *k2 = k1 + D; /* [D]: dx = a*(dout - k1 - (x-mean)*k2) */
-#pragma omp parallel num_threads(nt) if ((size_t)N * D > PAR_MIN)
+#pragma omp parallel num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
     {
-        const int T = TEAM_SIZE();
-        double *sdy = part + (size_t)TEAM_ID() * 2 * D, *sdyx = sdy + D; /* [D] each */
-        for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
+        const int T = nt;
 #pragma omp for schedule(static)
         for (int d = 0; d < D; d++) {
             mean[d] = cache_mean[d];
             inv[d] = cache_invstd[d];
         }
 #pragma omp for schedule(static)
-        for (int n = 0; n < N; n++) {
-            const real *xr = x + (size_t)n * D, *dr = dout + (size_t)n * D; /* [D] */
+        for (int g = 0; g < nt; g++) {
+            double *sdy = part + (size_t)g * 2 * D, *sdyx = sdy + D; /* [D] each */
+            for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
+            for (int n = (int)((long)N * g / nt); n < (int)((long)N * (g + 1) / nt); n++) {
+                const real *xr = x + (size_t)n * D, *dr = dout + (size_t)n * D; /* [D] */
 #pragma omp simd
-            for (int d = 0; d < D; d++) {
-                double dy = dr[d];
-                sdy[d] += dy;
-                sdyx[d] += dy * ((xr[d] - mean[d]) * inv[d]);
+                for (int d = 0; d < D; d++) {
+                    double dy = dr[d];
+                    sdy[d] += dy;
+                    sdyx[d] += dy * ((xr[d] - mean[d]) * inv[d]);
+                }
             }
         }
 #pragma omp for schedule(static)
@@ -568,16 +582,17 @@ int FN(cn_layernorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
                               const real *cache_invstd, int N, int D) {
     int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
     if (rc) return rc;
-    const int nt = cn__nt(ctx);
+    const int nt = row_groups(N);
     double *part = row_ws(ctx, nt, 2, 0, D); /* [nt, 2, D]: sum(dout), sum(dout*xhat) */
     if (!part) return CN_ENOMEM;
-#pragma omp parallel num_threads(nt) if ((size_t)N * D > PAR_MIN)
+#pragma omp parallel num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
     {
-        const int T = TEAM_SIZE();
-        double *sdy = part + (size_t)TEAM_ID() * 2 * D, *sdyx = sdy + D; /* [D] each */
-        for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
+        const int T = nt;
 #pragma omp for schedule(static)
-        for (int n = 0; n < N; n++) {
+        for (int rg = 0; rg < nt; rg++) {
+        double *sdy = part + (size_t)rg * 2 * D, *sdyx = sdy + D; /* [D] each */
+        for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
+        for (int n = (int)((long)N * rg / nt); n < (int)((long)N * (rg + 1) / nt); n++) {
             const size_t o = (size_t)n * D;
             const real *xr = x + o, *dr = dout + o; /* [D] */
             const double mean = cache_mean[n], inv = cache_invstd[n];
@@ -596,6 +611,7 @@ int FN(cn_layernorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
 #pragma omp simd
             for (int d = 0; d < D; d++)
                 dxr[d] = (real)(inv * ((double)dr[d] * gamma[d] - k1 - (xr[d] - mean) * k2));
+        }
         }
 #pragma omp for schedule(static)
         for (int d = 0; d < D; d++) {

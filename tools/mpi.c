@@ -1,0 +1,117 @@
+/* mpi.c — the CLI's Open MPI glue for data-parallel training (issue 13).
+ * Built with MPI (make MPI=1: -DCN_HAVE_MPI, mpicc's flags) the collectives
+ * the Solver asks for (cn_comm) run on MPI_COMM_WORLD; otherwise, and
+ * when the process was not started by mpirun, there is one process and no
+ * MPI call is made (so the same binary runs alone, without an orted). */
+#include "cli.h"
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef CN_HAVE_MPI
+#include <mpi.h>
+
+static int g_on, g_rank, g_size;
+
+/* MPI 3 counts are ints: a bigger exchange is refused (the step fails with
+ * a message) rather than truncated. */
+static int to_int(const size_t *v, int n, int *out) {
+    for (int i = 0; i < n; i++) {
+        if (v[i] > INT_MAX) return 1;
+        out[i] = (int)v[i];
+    }
+    return 0;
+}
+
+static int a2av(void *user, const void *send, const size_t *sc, const size_t *sd, void *recv, const size_t *rc,
+                const size_t *rd) {
+    (void)user;
+    int n = g_size, *b = malloc(sizeof(int) * 4 * n);
+    if (!b) return 1;
+    int rcode = to_int(sc, n, b) || to_int(sd, n, b + n) || to_int(rc, n, b + 2 * n) || to_int(rd, n, b + 3 * n);
+    if (!rcode)
+        rcode = MPI_Alltoallv(send, b, b + n, MPI_BYTE, recv, b + 2 * n, b + 3 * n, MPI_BYTE, MPI_COMM_WORLD) != MPI_SUCCESS;
+    free(b);
+    return rcode;
+}
+
+/* send NULL: in place (this rank's part is already at rd[rank]) */
+static int agv(void *user, const void *send, size_t scount, void *recv, const size_t *rc, const size_t *rd) {
+    (void)user;
+    int n = g_size, *b = malloc(sizeof(int) * 2 * n);
+    if (!b) return 1;
+    int rcode = scount > INT_MAX || to_int(rc, n, b) || to_int(rd, n, b + n);
+    if (!rcode)
+        rcode = MPI_Allgatherv(send ? send : MPI_IN_PLACE, (int)scount, MPI_BYTE, recv, b, b + n, MPI_BYTE,
+                               MPI_COMM_WORLD) != MPI_SUCCESS;
+    free(b);
+    return rcode;
+}
+
+const char *cli_mpi_built(void) {
+    static char v[64];
+    snprintf(v, sizeof v, "open-mpi %d.%d.%d", OMPI_MAJOR_VERSION, OMPI_MINOR_VERSION, OMPI_RELEASE_VERSION);
+    return v;
+}
+
+int cli_mpi_init(int *argc, char ***argv, int *rank, int *size) {
+    *rank = 0;
+    *size = 1;
+    /* started by mpirun (Open MPI's launcher sets these); alone: no MPI */
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK")) return 0;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) return 1;
+    /* errors come back to the Solver, which names the step; the CLI then aborts the job */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    g_on = 1;
+    *rank = g_rank;
+    *size = g_size;
+    return 0;
+}
+
+int cli_mpi_comm(cn_comm *c) {
+    if (!g_on) return 0;
+    memset(c, 0, sizeof *c);
+    c->rank = g_rank;
+    c->size = g_size;
+    c->alltoallv = a2av;
+    c->allgatherv = agv;
+    return 1;
+}
+
+/* Ranks on this node (to share its cores among them by default). */
+int cli_mpi_local_size(void) {
+    const char *e = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    int n = e ? atoi(e) : 1;
+    return n > 0 ? n : 1;
+}
+
+/* status 0: everyone finishes together; else the whole job is torn down
+ * (the others may be waiting in a collective for this rank). */
+void cli_mpi_end(int status) {
+    if (!g_on) return;
+    fflush(stdout);
+    fflush(stderr);
+    if (status && g_size > 1) MPI_Abort(MPI_COMM_WORLD, status);
+    MPI_Finalize();
+    g_on = 0;
+}
+#else
+int cli_mpi_init(int *argc, char ***argv, int *rank, int *size) {
+    (void)argc; (void)argv;
+    *rank = 0;
+    *size = 1;
+    if (getenv("OMPI_COMM_WORLD_SIZE") && atoi(getenv("OMPI_COMM_WORLD_SIZE")) > 1) {
+        fprintf(stderr, "convnet: started by mpirun with %s processes, but this convnet was built without MPI "
+                        "(apt-get install openmpi-bin libopenmpi-dev; make MPI=1)\n", getenv("OMPI_COMM_WORLD_SIZE"));
+        return 1;
+    }
+    return 0;
+}
+int cli_mpi_comm(cn_comm *c) { (void)c; return 0; }
+const char *cli_mpi_built(void) { return "no (apt-get install openmpi-bin libopenmpi-dev; make MPI=1)"; }
+int cli_mpi_local_size(void) { return 1; }
+void cli_mpi_end(int status) { (void)status; }
+#endif
