@@ -17,6 +17,8 @@ CFLAGS  += $(CAIRO_CFLAGS)
 LDFLAGS += -fopenmp
 
 LAYER_SRC := $(wildcard src/layers/*.c)
+# The layer kinds' records (src/ops/*.c, see src/ops.h), compiled twice as the layers are
+OPS_SRC   := $(wildcard src/ops/*.c)
 PLAIN_SRC := $(wildcard src/*.c)
 # Kernels (src/layers/simd/*.c): compiled once per SIMD level and element
 # type, each with its level's -m flags (src/layers/simd.h); the context picks
@@ -30,9 +32,11 @@ endif
 SIMD_generic := -DCN_SIMD_LEVEL=0
 SIMD_avx2    := -DCN_SIMD_LEVEL=1 -mavx2 -mfma
 SIMD_avx512  := -DCN_SIMD_LEVEL=2 -mavx512f -mavx512vl -mavx512dq -mavx512bw -mavx2 -mfma
+ops_obj  = $(foreach t,f32 f64,$(patsubst src/ops/%.c,$(1)/obj/op_%_$(t).o,$(OPS_SRC)))
 kern_obj = $(foreach l,$(SIMD_LEVELS),$(foreach t,f32 f64,$(patsubst src/layers/simd/%.c,$(1)/obj/k_%_$(l)_$(t).o,$(KERN_SRC))))
 LIB_OBJ   := $(patsubst src/layers/%.c,$(BUILD)/obj/%_f32.o,$(LAYER_SRC)) \
              $(patsubst src/layers/%.c,$(BUILD)/obj/%_f64.o,$(LAYER_SRC)) \
+             $(call ops_obj,$(BUILD)) \
              $(call kern_obj,$(BUILD)) \
              $(patsubst src/%.c,$(BUILD)/obj/%.o,$(PLAIN_SRC))
 HDRS      := include/convnet.h $(wildcard src/*.h src/layers/*.h src/layers/simd/*.h)
@@ -55,6 +59,12 @@ $(BUILD)/obj/%_f32.o: src/layers/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BUILD)/obj/%_f64.o: src/layers/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DCN_REAL_F64 -c $< -o $@
+$(BUILD)/obj/op_%_f32.o: src/ops/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/obj/op_%_f64.o: src/ops/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DCN_REAL_F64 -c $< -o $@
 define KERN_RULES
@@ -187,7 +197,7 @@ FUZZ_BINS    := $(patsubst %,build-fuzz/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_LAYER_CC  ?= gcc
 FUZZ_LAYER_OBJ := $(patsubst src/layers/%.c,build-fuzz/gcc/obj/%_f32.o,$(LAYER_SRC)) \
                   $(patsubst src/layers/%.c,build-fuzz/gcc/obj/%_f64.o,$(LAYER_SRC)) \
-                  $(call kern_obj,build-fuzz/gcc)
+                  $(call ops_obj,build-fuzz/gcc) $(call kern_obj,build-fuzz/gcc)
 FUZZ_PLAIN_OBJ := $(patsubst src/%.c,build-fuzz/obj/%.o,$(PLAIN_SRC))
 FUZZ_LIB       := build-fuzz/libconvnet-fuzz.a
 

@@ -608,14 +608,10 @@ CN_OPTIM(float, f32)
 CN_OPTIM(double, f64)
 
 /* ---- nets composed from a spec -----------------------------------------
- * Grammar (layers joined by '-', see README):
- *   conv<F>x<K>[s<S>][p<P>]   F filters KxK, stride S (1), pad P ((K-1)/2)
- *   pool<K>[x<K2>][s<S>]      max pool KxK2 (K2 = K), stride S (= K)
- *   affine<M> | fc<M>         fully connected, M outputs (input flattened)
- *   relu                      ReLU
- *   bn                        batch norm: spatial after a conv, plain after affine
- *   gn<G>                     spatial group norm with G groups
- *   ln                        layer norm (on flattened features)
+ * The grammar: layers joined by '-', each a token of one layer kind
+ * (cn_spec_kind lists them with a line of help each; `convnet --help` prints
+ * them): conv<F>x<K>[s<S>][p<P>], pool<K>[x<K2>][s<S>], affine<M> (or
+ * fc<M>), relu, bn (spatial after a conv, plain after an affine), gn<G>, ln.
  * The last layer must be an affine whose width is the number of classes;
  * softmax loss follows it. Presets: "three-layer" =
  * conv32x7-relu-pool2-affine100-relu-affine10 (the original ThreeLayerConvNet).
@@ -638,6 +634,11 @@ typedef struct {
 
 /* Expand a preset name or return spec unchanged (static storage). */
 const char *cn_spec_expand(const char *spec);
+/* Layer kind i's token grammar ("conv<F>x<K>[s<S>][p<P>]") and *help (may be
+ * NULL) its one-line description; NULL past the last kind. Static strings. */
+const char *cn_spec_kind(int i, const char **help);
+/* Every kind's grammar joined by ", " into buf; CN_EINVAL when truncated. */
+int cn_spec_grammar(char *buf, size_t len);
 /* Build a net for inputs (C,H,W). Weights ~ weight_scale * N(0,1) drawn from
  * rng in parameter order, biases and betas 0, gammas 1, running stats 0. */
 int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H,

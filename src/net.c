@@ -1,6 +1,7 @@
 /* net.c — nets composed from a one-line spec: parsing, shape planning,
  * parameter and activation memory (allocated once), save and load. */
-#include "net.h"
+#include "ops.h"
+#include <stdarg.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,8 +14,8 @@ const char *cn_spec_expand(const char *spec) {
     return spec;
 }
 
-/* Parse a decimal int at *p (1..1e6). */
-static int parse_int(const char **p, int *v) {
+/* A decimal int at *p (1..1e6). */
+int cn__parse_int(const char **p, int *v) {
     if (!isdigit((unsigned char)**p)) return 0;
     long x = 0;
     while (isdigit((unsigned char)**p)) {
@@ -26,13 +27,23 @@ static int parse_int(const char **p, int *v) {
     return 1;
 }
 
-static int add_param(cn_ctx *ctx, cn_net *net, const char *name, int ndim, const int64_t *shape,
-                     int trainable, int regularized) {
+int cn__plan_error(cn__planner *pl, const char *fmt, ...) {
+    char msg[CN_ERRMAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return CN_ERR(pl->ctx, CN_EINVAL, "net spec: layer %d '%.*s'%s", pl->layer, pl->toklen, pl->tok, msg);
+}
+
+int cn__plan_param(cn__planner *pl, const char *base, int ndim, const int64_t *shape, int trainable,
+                   int regularized, int init) {
+    cn_net *net = pl->net;
     if (net->nparams >= CN_MAX_PARAMS)
-        return CN_ERR(ctx, CN_EINVAL, "net spec: more than %d parameter tensors", CN_MAX_PARAMS);
+        return CN_ERR(pl->ctx, CN_EINVAL, "net spec: more than %d parameter tensors", CN_MAX_PARAMS);
     int i = net->nparams++;
     cn_param *p = &net->params[i];
-    snprintf(net->names[i], sizeof net->names[i], "%s", name);
+    snprintf(net->names[i], sizeof net->names[i], "%s%d", base, pl->k);
     p->name = net->names[i];
     p->ndim = ndim;
     size_t size = 1;
@@ -41,163 +52,104 @@ static int add_param(cn_ctx *ctx, cn_net *net, const char *name, int ndim, const
         size = cn__mul(size, (size_t)shape[d]);
     }
     if (size == 0 || size > ((size_t)1 << 31))
-        return CN_ERR(ctx, CN_EINVAL, "net spec: parameter %s has %zu elements (limit 2^31)", name, size);
+        return CN_ERR(pl->ctx, CN_EINVAL, "net spec: parameter %s has %zu elements (limit 2^31)", p->name, size);
     p->size = size;
     p->trainable = trainable;
     p->regularized = regularized;
+    net->pinit[i] = (unsigned char)init;
     return i;
 }
 
-/* Parse the spec into ops with shapes and parameter tables (no memory yet). */
+int cn__plan_norm(cn__planner *pl, cn_op *op, int channels, int running) {
+    if (pl->normed_k == pl->k) return cn__plan_error(pl, ": a second norm layer after weight layer %d", pl->k);
+    pl->normed_k = pl->k;
+    op->eps = 1e-5;
+    op->momentum = 0.9;
+    int64_t sh[1] = {channels};
+    if ((op->pg = cn__plan_param(pl, "gamma", 1, sh, 1, 0, CN_INIT_ONE)) < 0) return op->pg;
+    if ((op->pbeta = cn__plan_param(pl, "beta", 1, sh, 1, 0, CN_INIT_ZERO)) < 0) return op->pbeta;
+    if (running) {
+        if ((op->prm = cn__plan_param(pl, "running_mean", 1, sh, 0, 0, CN_INIT_ZERO)) < 0) return op->prm;
+        if ((op->prv = cn__plan_param(pl, "running_var", 1, sh, 0, 0, CN_INIT_ZERO)) < 0) return op->prv;
+    }
+    return CN_OK;
+}
+
+int cn_spec_grammar(char *buf, size_t len) {
+    size_t used = 0;
+    for (int i = 0; cn__op_table[i]; i++) {
+        int w = snprintf(buf + used, used < len ? len - used : 0, "%s%s", i ? ", " : "", cn__op_table[i]->syntax);
+        if (w > 0) used += (size_t)w;
+    }
+    return used < len ? CN_OK : CN_EINVAL;
+}
+
+const char *cn_spec_kind(int i, const char **help) {
+    int n = 0;
+    while (cn__op_table[n]) n++;
+    if (i < 0 || i >= n) return NULL;
+    if (help) *help = cn__op_table[i]->help;
+    return cn__op_table[i]->syntax;
+}
+
+/* The kind whose prefix starts the text at p (advanced past the prefix). */
+static const cn_opdef *find_kind(const char **p) {
+    for (int i = 0; cn__op_table[i]; i++)
+        for (int j = 0; j < 3 && cn__op_table[i]->prefix[j]; j++) {
+            size_t n = strlen(cn__op_table[i]->prefix[j]);
+            if (!strncmp(*p, cn__op_table[i]->prefix[j], n)) {
+                *p += n;
+                return cn__op_table[i];
+            }
+        }
+    return NULL;
+}
+
+/* A layer that does not read: say what is wrong with it. */
+static int unreadable(cn__planner *pl) {
+    const char *start = pl->tok;
+    int len = pl->toklen;
+    /* a number past cn__parse_int's limit reads as an unreadable layer;
+     * say what is wrong with it instead */
+    for (const char *q = start; q < start + len; q++) {
+        if (!isdigit((unsigned char)*q) || (q > start && isdigit((unsigned char)q[-1]))) continue;
+        const char *e = q;
+        while (e < start + len && isdigit((unsigned char)*e)) e++;
+        while (q < e - 1 && *q == '0') q++;
+        if (e - q > 7 || (e - q == 7 && strncmp(q, "1000000", 7) > 0))
+            return cn__plan_error(pl, ": %.*s is too large (at most 1000000)", (int)(e - q), q);
+    }
+    char grammar[256];
+    cn_spec_grammar(grammar, sizeof grammar);
+    return CN_ERR(pl->ctx, CN_EINVAL, "net spec: cannot read layer %d '%.*s' (expected %s)", pl->layer, len, start,
+                  grammar);
+}
+
+/* Parse the spec into ops with shapes and parameter tables (no memory yet):
+ * each layer's record reads its token and plans it. */
 static int plan(cn_ctx *ctx, cn_net *net) {
+    cn__planner pl = {ctx, net, net->C, net->H, net->W, 0, 0, -1, 0, NULL, 0};
     const char *p = net->spec;
-    int C = net->C, H = net->H, W = net->W, flat = 0;
-    int k = 0, normed_k = -1, layer = 0;
-    int64_t sh[4];
-    char nm[24];
     while (*p) {
-        layer++;
-        const char *start = p;
+        pl.layer++;
         const char *end = strchr(p, '-');
-        int len = end ? (int)(end - p) : (int)strlen(p);
+        pl.tok = p;
+        pl.toklen = end ? (int)(end - p) : (int)strlen(p);
         if (net->nops >= CN_MAX_OPS)
             return CN_ERR(ctx, CN_EINVAL, "net spec: more than %d layers", CN_MAX_OPS);
         cn_op *op = &net->ops[net->nops];
         memset(op, 0, sizeof *op);
         op->pW = op->pb = op->pg = op->pbeta = op->prm = op->prv = -1;
-        op->C = C; op->H = H; op->W = W;
-        int ok = 0;
-        if (!strncmp(p, "conv", 4)) {
-            p += 4;
-            int F, K, S = 1, P = -1;
-            ok = parse_int(&p, &F) && *p == 'x' && (p++, parse_int(&p, &K));
-            if (ok && *p == 's') { p++; ok = parse_int(&p, &S); }
-            if (ok && *p == 'p') { p++; ok = parse_int(&p, &P); }
-            if (ok && P < 0) P = (K - 1) / 2;
-            if (ok) {
-                if (flat)
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' is a conv after the features were flattened", layer, len, start);
-                op->kind = OP_CONV;
-                op->cs = (cn_conv_shape){1, C, H, W, F, K, K, S, P};
-                int Ho, Wo;
-                if (cn_conv_out(ctx, &op->cs, &Ho, &Wo)) {
-                    char msg[CN_ERRMAX];
-                    snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' on input (%d,%d,%d): %s", layer, len, start, C, H, W, msg);
-                }
-                k++;
-                sh[0] = F; sh[1] = C; sh[2] = K; sh[3] = K;
-                snprintf(nm, sizeof nm, "W%d", k);
-                if ((op->pW = add_param(ctx, net, nm, 4, sh, 1, 1)) < 0) return op->pW;
-                snprintf(nm, sizeof nm, "b%d", k);
-                if ((op->pb = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pb;
-                C = F; H = Ho; W = Wo;
-                op->cH = Ho; op->cW = Wo;
-            }
-        } else if (!strncmp(p, "pool", 4)) {
-            p += 4;
-            int K, K2, S;
-            ok = parse_int(&p, &K);
-            K2 = K;
-            if (ok && *p == 'x') { p++; ok = parse_int(&p, &K2); }
-            S = K;
-            if (ok && *p == 's') { p++; ok = parse_int(&p, &S); }
-            if (ok) {
-                if (flat)
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' is a pool after the features were flattened", layer, len, start);
-                op->kind = OP_POOL;
-                op->ph = K; op->pw = K2; op->ps = S;
-                cn_pool_shape ps = {1, C, H, W, K, K2, S};
-                int Ho, Wo;
-                if (cn_pool_out(ctx, &ps, &Ho, &Wo)) {
-                    char msg[CN_ERRMAX];
-                    snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' on input (%d,%d,%d): %s", layer, len, start, C, H, W, msg);
-                }
-                H = Ho; W = Wo;
-            }
-        } else if (!strncmp(p, "affine", 6) || !strncmp(p, "fc", 2)) {
-            p += (*p == 'a') ? 6 : 2;
-            int M;
-            ok = parse_int(&p, &M);
-            if (ok) {
-                op->kind = OP_AFFINE;
-                op->D = C * H * W;
-                op->M = M;
-                k++;
-                sh[0] = op->D; sh[1] = M;
-                snprintf(nm, sizeof nm, "W%d", k);
-                if ((op->pW = add_param(ctx, net, nm, 2, sh, 1, 1)) < 0) return op->pW;
-                sh[0] = M;
-                snprintf(nm, sizeof nm, "b%d", k);
-                if ((op->pb = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pb;
-                C = M; H = W = 1; flat = 1;
-            }
-        } else if (!strncmp(p, "relu", 4)) {
-            p += 4;
-            ok = 1;
-            op->kind = OP_RELU;
-        } else if (!strncmp(p, "bn", 2) || !strncmp(p, "gn", 2) || !strncmp(p, "ln", 2)) {
-            char which = *p;
-            p += 2;
-            ok = 1;
-            if (which == 'g') {
-                ok = parse_int(&p, &op->G);
-                if (ok && flat)
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': group norm needs (C,H,W) features, not flattened ones", layer, len, start);
-                if (ok && (op->G <= 0 || C % op->G))
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': G=%d does not divide C=%d", layer, len, start, op->G, C);
-            }
-            if (ok) {
-                if (normed_k == k)
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': a second norm layer after weight layer %d", layer, len, start, k);
-                normed_k = k;
-                op->eps = 1e-5;
-                op->momentum = 0.9;
-                int channels;
-                if (which == 'b') {
-                    op->kind = flat ? OP_BN : OP_SBN;
-                    channels = C;
-                } else if (which == 'g') {
-                    op->kind = OP_GN;
-                    channels = C;
-                } else {
-                    op->kind = OP_LN;
-                    op->D = C * H * W;
-                    channels = op->D;
-                }
-                sh[0] = channels;
-                snprintf(nm, sizeof nm, "gamma%d", k);
-                if ((op->pg = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pg;
-                snprintf(nm, sizeof nm, "beta%d", k);
-                if ((op->pbeta = add_param(ctx, net, nm, 1, sh, 1, 0)) < 0) return op->pbeta;
-                if (which == 'b') {
-                    snprintf(nm, sizeof nm, "running_mean%d", k);
-                    if ((op->prm = add_param(ctx, net, nm, 1, sh, 0, 0)) < 0) return op->prm;
-                    snprintf(nm, sizeof nm, "running_var%d", k);
-                    if ((op->prv = add_param(ctx, net, nm, 1, sh, 0, 0)) < 0) return op->prv;
-                }
-            }
-        }
-        if (!ok || (*p && *p != '-')) {
-            /* a number past parse_int's limit reads as an unreadable layer;
-             * say what is wrong with it instead */
-            for (const char *q = start; q < start + len; q++) {
-                if (!isdigit((unsigned char)*q) || (q > start && isdigit((unsigned char)q[-1]))) continue;
-                const char *e = q;
-                while (e < start + len && isdigit((unsigned char)*e)) e++;
-                while (q < e - 1 && *q == '0') q++;
-                if (e - q > 7 || (e - q == 7 && strncmp(q, "1000000", 7) > 0))
-                    return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s': %.*s is too large (at most 1000000)",
-                                  layer, len, start, (int)(e - q), q);
-            }
-            return CN_ERR(ctx, CN_EINVAL,
-                          "net spec: cannot read layer %d '%.*s' (expected conv<F>x<K>[s<S>][p<P>], pool<K>[x<K>][s<S>], affine<M>, relu, bn, gn<G>, ln)",
-                          layer, len, start);
-        }
-        op->oC = C; op->oH = H; op->oW = W;
-        if ((size_t)C * H * W > ((size_t)1 << 28))
-            return CN_ERR(ctx, CN_EINVAL, "net spec: layer %d '%.*s' output (%d,%d,%d) is too large", layer, len, start, C, H, W);
+        op->C = op->oC = pl.C; op->H = op->oH = pl.H; op->W = op->oW = pl.W;
+        const cn_opdef *def = find_kind(&p);
+        int rc = def ? def->plan(&pl, op, &p) : 1;
+        if (rc < 0) return rc;
+        if (rc > 0 || (*p && *p != '-')) return unreadable(&pl);
+        op->def = def;
+        if (!op->name) op->name = def->name;
+        pl.C = op->oC; pl.H = op->oH; pl.W = op->oW;
+        if ((size_t)pl.C * pl.H * pl.W > ((size_t)1 << 28))
+            return cn__plan_error(&pl, " output (%d,%d,%d) is too large", pl.C, pl.H, pl.W);
         net->nops++;
         if (*p == '-') {
             p++;
@@ -206,30 +158,20 @@ static int plan(cn_ctx *ctx, cn_net *net) {
     }
     if (net->nops == 0) return CN_ERR(ctx, CN_EINVAL, "net spec: empty");
     cn_op *last = &net->ops[net->nops - 1];
-    if (last->kind != OP_AFFINE)
+    if (last->def != &cn__op_affine)
         return CN_ERR(ctx, CN_EINVAL, "net spec: the last layer must be affine<classes> (softmax follows it), got '%s'", net->spec);
     net->classes = last->M;
     if (net->classes < 2) return CN_ERR(ctx, CN_EINVAL, "net spec: the last affine has %d outputs; need at least 2 classes", net->classes);
     return CN_OK;
 }
 
-/* Fuse conv-relu(-pool) and affine-relu into single ops (the fast sandwiches). */
+/* Fuse: each op absorbs the ops after it that its record takes (conv-relu,
+ * conv-relu-pool, affine-relu: the fast sandwiches). */
 static void fuse(cn_net *net) {
     int j = 0;
     for (int i = 0; i < net->nops; i++) {
         cn_op op = net->ops[i];
-        if ((op.kind == OP_CONV || op.kind == OP_AFFINE) && i + 1 < net->nops &&
-            net->ops[i + 1].kind == OP_RELU) {
-            op.relu = 1;
-            i++;
-            op.oC = net->ops[i].oC; op.oH = net->ops[i].oH; op.oW = net->ops[i].oW;
-            if (op.kind == OP_CONV && i + 1 < net->nops && net->ops[i + 1].kind == OP_POOL) {
-                i++;
-                op.pool = 1;
-                op.ph = net->ops[i].ph; op.pw = net->ops[i].pw; op.ps = net->ops[i].ps;
-                op.oC = net->ops[i].oC; op.oH = net->ops[i].oH; op.oW = net->ops[i].oW;
-            }
-        }
+        while (op.def->fuse && i + 1 < net->nops && op.def->fuse(&op, &net->ops[i + 1])) i++;
         net->ops[j++] = op;
     }
     net->nops = j;
@@ -275,10 +217,11 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
         p->data = (char *)net->pblock + o * net->esz;
         p->grad = p->trainable ? (char *)net->gblock + o * net->esz : NULL;
         if (p->trainable) toff += p->size; else soff += p->size;
-        /* init: W ~ weight_scale * N(0,1); gamma 1; everything else 0 */
-        int isW = p->name[0] == 'W', isg = !strncmp(p->name, "gamma", 5);
+        /* init: weights ~ weight_scale * N(0,1) (drawn in parameter order),
+         * gamma 1, everything else 0 */
+        int init = net->pinit[i];
         for (size_t e = 0; e < p->size; e++) {
-            double v = isW ? weight_scale * cn_rng_normal(rng) : isg ? 1.0 : 0.0;
+            double v = init == CN_INIT_NORMAL ? weight_scale * cn_rng_normal(rng) : init == CN_INIT_ONE ? 1.0 : 0.0;
             if (dtype == CN_F32) ((float *)p->data)[e] = (float)v;
             else ((double *)p->data)[e] = v;
         }
@@ -325,20 +268,7 @@ static void plan_activations(cn_net *net, size_t N, size_t *act_out, size_t *idx
         op->out_off = act;
         act += N * osz;
         if (i < net->nops - 1 && osz > dmax) dmax = osz;
-        if (op->kind == OP_CONV && op->pool) {
-            size_t csz = (size_t)op->oC * op->cH * op->cW;
-            op->aux_off = act;
-            act += N * csz;
-            op->idx_off = idx;
-            idx += N * osz;
-        } else if (op->kind == OP_POOL) {
-            op->idx_off = idx;
-            idx += N * osz;
-        } else if (op->kind == OP_BN || op->kind == OP_SBN || op->kind == OP_LN || op->kind == OP_GN) {
-            size_t n = op->kind == OP_LN ? N : op->kind == OP_GN ? N * op->G : (size_t)op->C;
-            op->aux_off = act; act += n;
-            op->aux2_off = act; act += n;
-        }
+        if (op->def->reserve) op->def->reserve(op, N, &act, &idx);
     }
     *act_out = act;
     *idx_out = idx;
@@ -380,7 +310,6 @@ int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
 /* saturating size arithmetic: an estimate past SIZE_MAX is simply "too much" */
 static size_t smul(size_t a, size_t b) { size_t r; return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r; }
 static size_t sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r; }
-static size_t smax(size_t a, size_t b) { return a > b ? a : b; }
 
 int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, cn_dtype dtype, int batch,
                            const char *update_rule, cn_mem_estimate *est) {
@@ -427,50 +356,29 @@ int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, c
      * gradient; affine and norms: partial sums of [N, M] / [threads, D]. */
     size_t nt = (size_t)cn__nt(ctx);
     if (nt < 1) nt = 1;
-    size_t ws_col = 0, ws_layer = 0, ws_misc = 0, cap = (size_t)1 << 30;
-    for (int i = 0; i < net->nops; i++) {
-        const cn_op *op = &net->ops[i];
-        if (op->kind == OP_CONV) {
-            size_t F = (size_t)op->cs.F, K = (size_t)op->cs.C * op->cs.HH * op->cs.WW;
-            size_t xpad = smul(smul((size_t)op->cs.C, (size_t)op->cs.H + 2 * (size_t)op->cs.pad),
-                               (size_t)op->cs.W + 2 * (size_t)op->cs.pad);
-            size_t cp = smax(((size_t)1 << 20) / smul(K, esz), 16);
-            size_t per = sadd(sadd(xpad, ((size_t)1 << 20) / esz), sadd(smul(F, cp + 16), smul(smul(F, K), 16) <= (((size_t)8 << 20) / esz) ? smul(smul(F, K), 16) : smul(F, K)));
-            size_t b = smul(sadd(smul(per, nt), smul(2 * nt, sadd(smul(F, K), F))), esz);
-            ws_col = smax(ws_col, b < cap ? b : cap);
-            if (op->relu) ws_layer = smax(ws_layer, smul(smul(N, smul(F, smul((size_t)op->cH, (size_t)op->cW))), esz));
-        } else if (op->kind == OP_AFFINE) {
-            size_t b = smul(smul(N, sadd(smul(2, (size_t)op->M), (size_t)op->D / 8 + 64)), esz);
-            ws_misc = smax(ws_misc, b < cap ? b : cap);
-            if (op->relu) ws_layer = smax(ws_layer, smul(smul(N, (size_t)op->M), esz));
-        } else if (op->kind == OP_BN || op->kind == OP_SBN || op->kind == OP_LN || op->kind == OP_GN) {
-            size_t D = op->kind == OP_LN ? (size_t)op->C * op->H * op->W : (size_t)op->C;
-            ws_misc = smax(ws_misc, smul(smul(sadd(smul(nt, 3), 2), D), 8));
-        }
-    }
-    est->workspace = sadd(sadd(ws_col, ws_layer), ws_misc);
+    cn__wsest ws = {0, 0, 0};
+    for (int i = 0; i < net->nops; i++)
+        if (net->ops[i].def->workspace) net->ops[i].def->workspace(&net->ops[i], N, nt, esz, &ws);
+    est->workspace = sadd(sadd(ws.col, ws.layer), ws.misc);
     est->total = sadd(sadd(sadd(est->params, est->grads), sadd(est->solver, est->activations)), est->workspace);
     free(net);
     return CN_OK;
 }
 
-int cn_net_loss(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void *X,
-                const int32_t *y, int N) {
+int cn__net_run(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void *X, const int32_t *y, int N,
+                const cn__lossopt *o) {
     if (N <= 0) return CN_ERR(ctx, CN_EINVAL, "net loss: batch size N=%d must be > 0", N);
     if (!y && !scores) return CN_ERR(ctx, CN_EINVAL, "net loss: need labels or a scores buffer");
     int rc = cn_net_reserve(ctx, net, N);
     if (rc) return rc;
-    if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, scores, X, y, N, NULL);
-    return cn__net_loss_f64(ctx, net, loss, scores, X, y, N, NULL);
+    if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, scores, X, y, N, o);
+    return cn__net_loss_f64(ctx, net, loss, scores, X, y, N, o);
 }
 
-int cn__net_step_loss(cn_ctx *ctx, cn_net *net, double *loss, const void *X, const int32_t *y, int N,
-                      cn__netupd *nu) {
-    if (N <= 0) return CN_ERR(ctx, CN_EINVAL, "net loss: batch size N=%d must be > 0", N);
-    int rc = cn_net_reserve(ctx, net, N);
-    if (rc) return rc;
-    if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, NULL, X, y, N, nu);
-    return cn__net_loss_f64(ctx, net, loss, NULL, X, y, N, nu);
+int cn_net_loss(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void *X,
+                const int32_t *y, int N) {
+    cn__lossopt o = {1, NULL, NULL, net->profile};
+    return cn__net_run(ctx, net, loss, scores, X, y, N, &o);
 }
 
 double cn_net_flops_per_image(const cn_net *net) {
@@ -478,26 +386,15 @@ double cn_net_flops_per_image(const cn_net *net) {
     for (int i = 0; i < net->nops; i++) {
         const cn_op *op = &net->ops[i];
         double mult = i == 0 ? 2 : 3; /* forward, dW, dx (no dx for the first layer) */
-        if (op->kind == OP_CONV)
-            f += mult * 2.0 * op->cs.F * op->cH * op->cW * op->cs.C * op->cs.HH * op->cs.WW;
-        else if (op->kind == OP_AFFINE)
-            f += mult * 2.0 * op->D * op->M;
+        if (op->def->flops) f += mult * op->def->flops(op);
     }
     return f;
 }
 
-static const char *kind_name(const cn_op *op) {
-    switch (op->kind) {
-    case OP_CONV: return op->pool ? "conv-relu-pool" : op->relu ? "conv-relu" : "conv";
-    case OP_AFFINE: return op->relu ? "affine-relu" : "affine";
-    case OP_RELU: return "relu";
-    case OP_POOL: return "pool";
-    case OP_BN: return "batchnorm";
-    case OP_SBN: return "spatial-batchnorm";
-    case OP_LN: return "layernorm";
-    case OP_GN: return "spatial-groupnorm";
-    }
-    return "?";
+/* "conv", "conv-relu", "conv-relu-pool", "affine-relu", ... */
+static const char *kind_name(const cn_op *op, char *buf, size_t len) {
+    snprintf(buf, len, "%s%s%s", op->name, op->relu ? "-relu" : "", op->pool ? "-pool" : "");
+    return buf;
 }
 
 int cn_net_describe(const cn_net *net, char *buf, size_t len) {
@@ -506,9 +403,10 @@ int cn_net_describe(const cn_net *net, char *buf, size_t len) {
 #define PUT(...) do { int w_ = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); if (w_ > 0) used += (size_t)w_; } while (0)
     PUT("net %s (%s), input (%d,%d,%d), %zu parameters\n", net->spec, net->dtype == CN_F32 ? "float32" : "float64",
         net->C, net->H, net->W, total);
+    char kn[48];
     for (int i = 0; i < net->nops; i++) {
         const cn_op *op = &net->ops[i];
-        PUT("  %-18s (%d,%d,%d) -> (%d,%d,%d)", kind_name(op), op->C, op->H, op->W, op->oC, op->oH, op->oW);
+        PUT("  %-18s (%d,%d,%d) -> (%d,%d,%d)", kind_name(op, kn, sizeof kn), op->C, op->H, op->W, op->oC, op->oH, op->oW);
         int ps[4] = {op->pW, op->pb, op->pg, op->pbeta};
         for (int j = 0; j < 4; j++) {
             if (ps[j] < 0) continue;
@@ -633,9 +531,10 @@ int cn_net_profile_report(const cn_net *net, double total, char *buf, size_t len
     for (int i = 0; i < net->nops; i++) sum += net->t_fwd[i] + net->t_bwd[i];
     if (total <= 0) total = sum > 0 ? sum : 1;
 #define PUT(...) do { int w_ = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); if (w_ > 0) used += (size_t)w_; } while (0)
+    char kn[48];
     for (int i = 0; i < net->nops; i++) {
         const cn_op *op = &net->ops[i];
-        PUT("  %-18s forward %7.3fs (%4.1f%%)  backward %7.3fs (%4.1f%%)\n", kind_name(op), net->t_fwd[i],
+        PUT("  %-18s forward %7.3fs (%4.1f%%)  backward %7.3fs (%4.1f%%)\n", kind_name(op, kn, sizeof kn), net->t_fwd[i],
             100 * net->t_fwd[i] / total, net->t_bwd[i], 100 * net->t_bwd[i] / total);
     }
     PUT("  %-18s %7.3fs (%4.1f%%)\n", "softmax + L2", net->t_loss, 100 * net->t_loss / total);

@@ -8,10 +8,13 @@
 #define CN_MAX_PARAMS 192
 #define CN_SPEC_MAX 512
 
-typedef enum { OP_CONV, OP_AFFINE, OP_RELU, OP_POOL, OP_BN, OP_SBN, OP_LN, OP_GN } cn_opkind;
+struct cn_opdef; /* ops.h: the kind's record */
 
+/* One planned op: a layer of the spec, or a conv/affine with the relu (and
+ * pool) after it fused in. The fields a kind does not use stay 0. */
 typedef struct {
-    cn_opkind kind;
+    const struct cn_opdef *def;
+    const char *name;     /* the kind's name (bn: batchnorm or spatial-batchnorm) */
     int relu;             /* conv/affine: a ReLU fused after it */
     int pool;             /* conv: a max pool fused after the ReLU */
     int C, H, W;          /* input per sample (flattened inputs: C = D, H = W = 1) */
@@ -21,6 +24,7 @@ typedef struct {
     int ph, pw, ps;       /* pool window and stride */
     int D, M;             /* affine: in and out features */
     int G;                /* group norm groups */
+    int spatial;          /* batch norm: per channel of (C,H,W) features */
     double eps, momentum; /* norms */
     int pW, pb, pg, pbeta, prm, prv; /* parameter indices, -1 if none */
     /* activation plan for the reserved batch (element offsets) */
@@ -41,6 +45,7 @@ struct cn_net {
     int nparams;
     cn_param params[CN_MAX_PARAMS];
     char names[CN_MAX_PARAMS][24];
+    unsigned char pinit[CN_MAX_PARAMS]; /* CN_INIT_* (ops.h) */
     void *pblock;             /* trainable [ntrain] then state [nstate] */
     size_t ntrain, nstate;
     void *gblock;             /* gradients [ntrain] */
@@ -52,8 +57,7 @@ struct cn_net {
     void *dbuf[2];            /* backward ping-pong, [dbuf_elems] each */
     size_t dbuf_elems;
     void *dscores;            /* [max_batch, classes] */
-    int profile;              /* accumulate per-op wall time */
-    int defer_reg;            /* loss(): leave the L2 term to the fused update */
+    int profile;              /* cn_net_profile_enable: cn_net_loss times each op */
     double t_fwd[CN_MAX_OPS], t_bwd[CN_MAX_OPS], t_loss;
     /* netinfo.c: the training's preprocessing and the class names */
     cn_prep prep;
@@ -73,20 +77,27 @@ typedef struct {
     int bad[CN_MAX_PARAMS];
 } cn__netupd;
 
-/* net.c dispatches to the typed forward/backward in layers/netops.c */
-int cn__net_forward_f32(cn_ctx *ctx, cn_net *net, const float *X, int N, int train);
-int cn__net_forward_f64(cn_ctx *ctx, cn_net *net, const double *X, int N, int train);
-int cn__net_backward_f32(cn_ctx *ctx, cn_net *net, const float *X, int N, cn__netupd *nu);
-int cn__net_backward_f64(cn_ctx *ctx, cn_net *net, const double *X, int N, cn__netupd *nu);
-/* nu (NULL: none): the affine weights are updated inside the backward (not
- * when the data loss is not finite: then nothing is updated) */
+/* How one loss call runs (every switch explicit; cn_net_loss: l2 = 1,
+ * grads = NULL, nu = NULL, profile = net->profile). */
+typedef struct {
+    int l2;          /* add 0.5 reg sum W^2 to the loss and reg W to the gradients (the
+                      * Solver's fused update does it instead: 0) */
+    char *grads;     /* the gradient block the backward writes, parallel to net->gblock
+                      * (NULL: net->gblock; the Solver's groups: their own records) */
+    cn__netupd *nu;  /* NULL, or the affine weights updated inside the backward (not when
+                      * the data loss is not finite: then nothing is updated) */
+    int profile;     /* add each op's time to net->t_fwd, t_bwd, t_loss */
+} cn__lossopt;
+
+/* Scores (scores != NULL) and, with labels y, the loss and the backward,
+ * for batch N (reserves activations for it). */
+int cn__net_run(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void *X, const int32_t *y, int N,
+                const cn__lossopt *o);
+/* the typed executor (layers/netops.c) */
 int cn__net_loss_f32(cn_ctx *ctx, cn_net *net, double *loss, float *scores, const float *X,
-                     const int32_t *y, int N, cn__netupd *nu);
+                     const int32_t *y, int N, const cn__lossopt *o);
 int cn__net_loss_f64(cn_ctx *ctx, cn_net *net, double *loss, double *scores, const double *X,
-                     const int32_t *y, int N, cn__netupd *nu);
-/* cn_net_loss with nu (the Solver's step) */
-int cn__net_step_loss(cn_ctx *ctx, cn_net *net, double *loss, const void *X, const int32_t *y, int N,
-                      cn__netupd *nu);
+                     const int32_t *y, int N, const cn__lossopt *o);
 /* The Solver's fused step over one segment of the flat block (layers/optim.c),
  * at SIMD level `level` (cn__simd(ctx)): rule 0 sgd, 1 sgd_momentum (p1 momentum), 2 rmsprop (p1 decay), 3 adam
  * (p1, p2 betas); adds sum(w^2) before the update to *sumsq; CN_ENUM when a

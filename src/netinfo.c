@@ -4,7 +4,7 @@
  * data set; model files and checkpoints carry them (metadata "preprocess",
  * "classes" and the tensor "preprocess.mean"); files written before they
  * existed load with the preprocessing unknown and numbered classes. */
-#include "net.h"
+#include "ops.h"
 #include <math.h>
 #include <stdio.h>
 
@@ -139,22 +139,13 @@ int cn_net_num_layers(const cn_net *net) { return net->nops; }
 int cn_net_layer(const cn_net *net, int i, cn_layer_info *out) {
     if (i < 0 || i >= net->nops || !out) return CN_EINVAL;
     const cn_op *op = &net->ops[i];
-    static const char *const kinds[] = {"conv", "affine", "relu", "pool", "batchnorm", "spatial-batchnorm",
-                                        "layernorm", "spatial-groupnorm"};
     memset(out, 0, sizeof *out);
-    out->kind = kinds[op->kind];
+    out->kind = op->name;
     out->relu = op->relu;
     out->pool = op->pool;
     out->C = op->C; out->H = op->H; out->W = op->W;
     out->oC = op->oC; out->oH = op->oH; out->oW = op->oW;
-    if (op->kind == OP_CONV) {
-        out->F = op->cs.F; out->K = op->cs.HH; out->stride = op->cs.stride; out->pad = op->cs.pad;
-        out->cH = op->cH; out->cW = op->cW;
-    }
-    if (op->kind == OP_POOL || op->pool) { out->ph = op->ph; out->pw = op->pw; out->ps = op->ps; }
-    if (op->kind == OP_AFFINE) { out->D = op->D; out->M = op->M; }
-    if (op->kind == OP_LN) out->D = op->D;
-    out->groups = op->G;
+    if (op->def->info) op->def->info(op, out);
     out->eps = op->eps;
     const int idx[6] = {op->pW, op->pb, op->pg, op->pbeta, op->prm, op->prv};
     const cn_param **dst[6] = {&out->w, &out->b, &out->gamma, &out->beta, &out->running_mean, &out->running_var};

@@ -323,15 +323,9 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         /* the backward writes the gradients straight into the group's
          * record (every layer overwrites its gradients, none adds) */
         char *rec = (char *)s->recs + (size_t)(g - g0) * E * esz;
-        for (int i = 0; i < net->nparams; i++)
-            if (net->params[i].grad)
-                net->params[i].grad = rec + ((char *)net->params[i].grad - (char *)net->gblock);
-        net->defer_reg = 1; /* the fused update adds the L2 term */
-        rc = cn__net_step_loss(ctx, net, &s->gloss[g], s->xb, s->yb, hi - lo, NULL);
-        net->defer_reg = 0;
-        for (int i = 0; i < net->nparams; i++)
-            if (net->params[i].grad)
-                net->params[i].grad = (char *)net->gblock + ((char *)net->params[i].grad - rec);
+        /* the fused update adds the L2 term */
+        cn__lossopt o = {0, rec, NULL, net->profile};
+        rc = cn__net_run(ctx, net, &s->gloss[g], NULL, s->xb, s->yb, hi - lo, &o);
         if (rc) return rc;
         memcpy(rec + ntr * esz, state, ns * esz);
     }
@@ -481,9 +475,8 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
      * fused pass below does the rest. The same per-element arithmetic, so
      * the same bits. */
     nu.u = (cn__wupd){level, rule, 0, s->lr, p1, c->beta2, c->epsilon, s->adam_t + (rule == 3), s->m, s->v, 0, 0};
-    s->net->defer_reg = 1; /* the fused update adds the L2 term */
-    rc = cn__net_step_loss(ctx, s->net, &loss, s->xb, s->yb, B, &nu);
-    s->net->defer_reg = 0;
+    cn__lossopt o = {0, NULL, &nu, s->net->profile}; /* the fused update adds the L2 term */
+    rc = cn__net_run(ctx, s->net, &loss, NULL, s->xb, s->yb, B, &o);
     if (rc) return rc;
 update:
     if (!isfinite(loss)) {
@@ -550,7 +543,8 @@ int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp, int 
         int B = total - start < batch_size ? total - start : batch_size;
         for (int i = 0; i < B; i++) s->idx[i] = sub ? mask[start + i] : start + i;
         if ((rc = load_batch(s, sp, s->idx, B))) { rc = CN_ERR(ctx, rc, "check_accuracy: bad batch"); break; }
-        if ((rc = cn_net_loss(ctx, s->net, NULL, s->scores, s->xb, NULL, B))) break;
+        cn__lossopt o = {1, NULL, NULL, 0}; /* per-layer times describe training steps only */
+        if ((rc = cn__net_run(ctx, s->net, NULL, s->scores, s->xb, NULL, B, &o))) break;
         for (int i = 0; i < B; i++) {
             int best = 0;
             for (int k = 1; k < classes; k++) {
@@ -600,8 +594,6 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
         }
         if (t == 0 || t == s->num_iterations - 1 || epoch_end) {
             double ta, va, tc = cn__now();
-            int prof = s->net->profile;
-            s->net->profile = 0; /* per-layer times describe training steps only */
             if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->train, c->num_train_samples, 100, &ta))) return rc;
             if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->val, c->num_val_samples, 100, &va))) return rc;
             if (s->nacc < s->cap_acc) {
@@ -617,7 +609,6 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
                 s->best_val = va;
                 memcpy(s->best, s->net->pblock, nall * s->net->esz);
             }
-            s->net->profile = prof;
             s->t_check += cn__now() - tc;
         }
         double now = now_s();

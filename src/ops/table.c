@@ -1,0 +1,12 @@
+/* ops/table.c — the table of layer kinds (ops.h), in the order the spec
+ * grammar lists them. A new kind is one line here. */
+#include "../layers/real.h"
+#include "../ops.h"
+
+#ifndef CN_REAL_F64
+extern const cn_opdef cn__op_conv, cn__op_bn, cn__op_gn, cn__op_ln;
+
+const cn_opdef *const cn__op_table[] = {
+    &cn__op_conv, &cn__op_pool, &cn__op_affine, &cn__op_relu, &cn__op_bn, &cn__op_gn, &cn__op_ln, NULL,
+};
+#endif
