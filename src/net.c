@@ -1,10 +1,10 @@
-/* net.c — nets composed from a one-line spec: parsing, shape planning,
- * parameter and activation memory (allocated once), save and load. */
+/* net.c — nets composed from a one-line spec: reading it through the table
+ * of layer kinds (ops.h), planning shapes, fusing the sandwiches, parameter
+ * and activation memory (allocated once), the memory estimate, describe and
+ * the per-op profile. Model files: netfile.c; the executor: layers/netops.c. */
 #include "ops.h"
 #include <stdarg.h>
 #include <ctype.h>
-#include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -177,8 +177,9 @@ static void fuse(cn_net *net) {
     net->nops = j;
 }
 
-int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W, cn_dtype dtype,
-               double weight_scale, double reg, cn_rng *rng) {
+/* A net planned from the spec (ops, shapes, fusion, parameter table), no
+ * memory blocks yet: the part cn_net_new and the memory estimate share. */
+static int planned(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W, cn_dtype dtype) {
     *out = NULL;
     spec = cn_spec_expand(spec);
     if (strlen(spec) >= CN_SPEC_MAX) return CN_ERR(ctx, CN_EINVAL, "net spec: longer than %d characters", CN_SPEC_MAX - 1);
@@ -187,18 +188,28 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
     if ((size_t)C * H * W > ((size_t)1 << 28)) /* as every layer's output: C*H*W fits an int */
         return CN_ERR(ctx, CN_EINVAL, "net: input (%d,%d,%d) has more than 2^28 values per image", C, H, W);
     if (dtype != CN_F32 && dtype != CN_F64) return CN_ERR(ctx, CN_EINVAL, "net: dtype %d unknown", (int)dtype);
-    if (!(weight_scale >= 0) || !isfinite(weight_scale)) return CN_ERR(ctx, CN_EINVAL, "net: weight_scale %g must be finite and >= 0", weight_scale);
-    if (!(reg >= 0) || !isfinite(reg)) return CN_ERR(ctx, CN_EINVAL, "net: reg %g must be finite and >= 0", reg);
     cn_net *net = calloc(1, sizeof *net);
     if (!net) return CN_ERR(ctx, CN_ENOMEM, "net: out of memory");
     snprintf(net->spec, sizeof net->spec, "%s", spec);
     net->dtype = dtype;
     net->esz = dtype == CN_F32 ? 4 : 8;
     net->C = C; net->H = H; net->W = W;
-    net->reg = reg;
     int rc = plan(ctx, net);
     if (rc) { free(net); return rc; }
     fuse(net);
+    *out = net;
+    return CN_OK;
+}
+
+int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W, cn_dtype dtype,
+               double weight_scale, double reg, cn_rng *rng) {
+    *out = NULL;
+    if (!(weight_scale >= 0) || !isfinite(weight_scale)) return CN_ERR(ctx, CN_EINVAL, "net: weight_scale %g must be finite and >= 0", weight_scale);
+    if (!(reg >= 0) || !isfinite(reg)) return CN_ERR(ctx, CN_EINVAL, "net: reg %g must be finite and >= 0", reg);
+    cn_net *net;
+    int rc = planned(ctx, &net, spec, C, H, W, dtype);
+    if (rc) return rc;
+    net->reg = reg;
     /* parameters: trainable first (one block, the optimizer's flat view), then state */
     size_t off = 0;
     for (int i = 0; i < net->nparams; i++) if (net->params[i].trainable) off += net->params[i].size;
@@ -314,25 +325,14 @@ static size_t sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow
 int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, cn_dtype dtype, int batch,
                            const char *update_rule, cn_mem_estimate *est) {
     memset(est, 0, sizeof *est);
-    spec = cn_spec_expand(spec);
     if (batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", batch);
-    if (strlen(spec) >= CN_SPEC_MAX) return CN_ERR(ctx, CN_EINVAL, "net spec: longer than %d characters", CN_SPEC_MAX - 1);
-    if (C <= 0 || H <= 0 || W <= 0 || C > 4096 || H > 65536 || W > 65536)
-        return CN_ERR(ctx, CN_EINVAL, "net: input dims (%d,%d,%d) out of range", C, H, W);
-    if (dtype != CN_F32 && dtype != CN_F64) return CN_ERR(ctx, CN_EINVAL, "net: dtype %d unknown", (int)dtype);
     int moments = 2; /* adam: m and v; unknown rules are the solver's to refuse */
     if (update_rule && !strcmp(update_rule, "sgd")) moments = 0;
     else if (update_rule && (!strcmp(update_rule, "sgd_momentum") || !strcmp(update_rule, "rmsprop"))) moments = 1;
     /* plan only: the same parse, shapes and fusion as cn_net_new, no blocks */
-    cn_net *net = calloc(1, sizeof *net);
-    if (!net) return CN_ERR(ctx, CN_ENOMEM, "net: out of memory");
-    snprintf(net->spec, sizeof net->spec, "%s", spec);
-    net->dtype = dtype;
-    net->esz = dtype == CN_F32 ? 4 : 8;
-    net->C = C; net->H = H; net->W = W;
-    int rc = plan(ctx, net);
-    if (rc) { free(net); return rc; }
-    fuse(net);
+    cn_net *net;
+    int rc = planned(ctx, &net, spec, C, H, W, dtype);
+    if (rc) return rc;
     size_t esz = net->esz, ntrain = 0, nall = 0;
     for (int i = 0; i < net->nparams; i++) {
         nall += net->params[i].size;
@@ -419,101 +419,6 @@ int cn_net_describe(const cn_net *net, char *buf, size_t len) {
     }
 #undef PUT
     return used < len ? CN_OK : CN_EINVAL;
-}
-
-/* ---- model files -------------------------------------------------------- */
-int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path, const cn_meta *extra, int nextra) {
-    cn_tensor t[CN_MAX_PARAMS + 1];
-    cn_meta meta[40];
-    char dims[48], dt[8], reg[40];
-    if (nextra > 32) return CN_ERR(ctx, CN_EINVAL, "net save: too many metadata entries (%d)", nextra);
-    for (int i = 0; i < net->nparams; i++) {
-        const cn_param *p = &net->params[i];
-        t[i] = (cn_tensor){p->name, net->dtype, 0, p->ndim, {0}, p->data};
-        for (int d = 0; d < p->ndim; d++) t[i].shape[d] = p->shape[d];
-    }
-    snprintf(dims, sizeof dims, "%d,%d,%d", net->C, net->H, net->W);
-    snprintf(dt, sizeof dt, "%s", net->dtype == CN_F32 ? "float32" : "float64");
-    snprintf(reg, sizeof reg, "%.17g", net->reg);
-    int nm = 0;
-    meta[nm++] = (cn_meta){"spec", net->spec};
-    meta[nm++] = (cn_meta){"input", dims};
-    meta[nm++] = (cn_meta){"dtype", dt};
-    meta[nm++] = (cn_meta){"reg", reg};
-    for (int i = 0; i < nextra; i++) meta[nm++] = extra[i];
-    int nt = net->nparams;
-    char *classes = NULL;
-    int rc = cn__net_info_save(ctx, net, meta, &nm, t, &nt, &classes);
-    if (!rc) rc = cn_st_save(ctx, path, t, nt, meta, nm);
-    free(classes);
-    return rc;
-}
-
-/* Copy tensor `t` into parameter p after checking its shape. */
-static int fill_param(cn_ctx *ctx, const char *path, cn_net *net, const cn_param *p, const cn_tensor *t) {
-    if (t->is_i32 || t->ndim != p->ndim) goto bad;
-    for (int d = 0; d < p->ndim; d++) if (t->shape[d] != p->shape[d]) goto bad;
-    if (t->dtype == net->dtype) {
-        memcpy(p->data, t->data, p->size * net->esz);
-    } else if (t->dtype == CN_F64) {
-        for (size_t e = 0; e < p->size; e++) ((float *)p->data)[e] = (float)((const double *)t->data)[e];
-    } else {
-        for (size_t e = 0; e < p->size; e++) ((double *)p->data)[e] = ((const float *)t->data)[e];
-    }
-    return CN_OK;
-bad:
-    return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s has a dtype or shape that does not match the spec", path, t->name);
-}
-
-/* Build the net a file describes and fill its parameters from tensors
- * named prefix+name (falling back to name). Used by the solver too. */
-int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path, const char *prefix) {
-    const char *spec = cn_st_meta(st, "spec"), *input = cn_st_meta(st, "input"), *dt = cn_st_meta(st, "dtype");
-    const char *reg = cn_st_meta(st, "reg");
-    int C, H, W;
-    if (!spec || !input)
-        return CN_ERR(ctx, CN_EFORMAT, "%s: not a convnet model (metadata 'spec' and 'input' missing)", path);
-    {   /* "C,H,W": three decimal ints and nothing else (sscanf's %d overflows silently) */
-        long v[3];
-        const char *q = input;
-        int ok = 1;
-        for (int i = 0; i < 3 && ok; i++) {
-            char *end;
-            errno = 0;
-            v[i] = strtol(q, &end, 10);
-            ok = end != q && !errno && v[i] >= INT_MIN && v[i] <= INT_MAX && *end == (i < 2 ? ',' : 0);
-            q = end + 1;
-        }
-        if (!ok)
-            return CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'input' = '%.40s' (expected C,H,W)", path, input);
-        C = (int)v[0]; H = (int)v[1]; W = (int)v[2];
-    }
-    cn_dtype dtype = dt && !strcmp(dt, "float64") ? CN_F64 : CN_F32;
-    cn_rng r;
-    cn_rng_seed(&r, 0);
-    cn_net *net;
-    int rc = cn_net_new(ctx, &net, spec, C, H, W, dtype, 0.0, reg ? atof(reg) : 0.0, &r);
-    if (rc) {
-        char msg[CN_ERRMAX];
-        snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
-        return CN_ERR(ctx, CN_EFORMAT, "%s: %s", path, msg);
-    }
-    for (int i = 0; i < net->nparams; i++) {
-        const cn_param *p = &net->params[i];
-        char name[64];
-        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
-        const cn_tensor *t = cn_st_get(st, name);
-        if (!t) t = cn_st_get(st, p->name);
-        if (!t) { /* the message first: p->name lives in net */
-            rc = CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, p->name);
-            cn_net_free(net);
-            return rc;
-        }
-        if ((rc = fill_param(ctx, path, net, p, t))) { cn_net_free(net); return rc; }
-    }
-    if ((rc = cn__net_info_load(ctx, net, st, path))) { cn_net_free(net); return rc; }
-    *out = net;
-    return CN_OK;
 }
 
 /* ---- profile ------------------------------------------------------------ */

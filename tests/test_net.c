@@ -323,6 +323,8 @@ static void test_spec_errors(cn_ctx *ctx) {
         {"conv8x3-dropout-affine10", "cannot read layer 2"},
         {"conv8x3--affine10", "cannot read layer 2"},
         {"", "empty"},
+        {"affine10-gap-affine10", "is a global pool after the features were flattened"},
+        {"conv8x3-gelu5-affine10", "cannot read layer 2"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cn_net *net = NULL;
@@ -331,6 +333,39 @@ static void test_spec_errors(cn_ctx *ctx) {
         snprintf(buf, sizeof buf, "spec '%s' is refused with a clear message", bad[i].spec);
         check_true(buf, rc == CN_EINVAL && net == NULL && strstr(cn_ctx_error(ctx), bad[i].want), cn_ctx_error(ctx));
     }
+}
+
+/* The grammar comes from the table of layer kinds: the error for a layer
+ * that does not read lists every kind, and so does the README's table. */
+static void test_spec_grammar(cn_ctx *ctx) {
+    char grammar[512], buf[200];
+    check_true("cn_spec_grammar fits 512 bytes", cn_spec_grammar(grammar, sizeof grammar) == CN_OK, grammar);
+    cn_rng r;
+    cn_rng_seed(&r, 0);
+    cn_net *net = NULL;
+    cn_net_new(ctx, &net, "conv8x3-dropout-affine10", 3, 8, 8, CN_F32, 1e-3, 0, &r);
+    check_true("an unreadable layer's error lists the table's grammar", strstr(cn_ctx_error(ctx), grammar) != NULL,
+               cn_ctx_error(ctx));
+    FILE *f = fopen("README.md", "rb");
+    static char readme[1 << 17];
+    size_t n = f ? fread(readme, 1, sizeof readme - 1, f) : 0;
+    if (f) fclose(f);
+    readme[n] = 0;
+    int kinds = 0;
+    for (const char *help, *syn; (syn = cn_spec_kind(kinds, &help)); kinds++) {
+        char want[128], esc[96];
+        size_t j = 0;
+        for (const char *q = syn; *q && j < sizeof esc - 2; q++) { /* '|' is escaped in a Markdown table */
+            if (*q == '|') esc[j++] = '\\';
+            esc[j++] = *q;
+        }
+        esc[j] = 0;
+        snprintf(want, sizeof want, "| `%s` ", esc);
+        snprintf(buf, sizeof buf, "README's layer table has kind %d `%s` (%s)", kinds, syn, help);
+        int found = n > 0 && strstr(readme, want) != NULL;
+        check_true(buf, found, found ? "" : n ? "row missing" : "README.md not read");
+    }
+    check_true("the table has at least the 9 kinds of the spec grammar", kinds >= 9, "");
 }
 
 /* One Solver step (which updates the affine weights inside the backward and
@@ -427,6 +462,9 @@ int main(void) {
     gradcheck_net(ctx, "conv3x3s2p1-affine7-affine10", 3, 9, 9, 0.5, 1e-6, 1e-1, NULL);
     gradcheck_net(ctx, "conv4x3-bn-relu-pool2-affine10", 3, 8, 8, 0.1, 1e-2, 1e-1, "b1");
     gradcheck_net(ctx, "conv4x3-gn2-affine6-ln-affine10", 3, 6, 6, 0.0, 1e-4, 1e-1, NULL);
+    gradcheck_net(ctx, "conv4x3-gelu-pool2-conv6x3-gelu-gmp-affine10", 3, 8, 8, 0.1, 1e-5, 3e-1, NULL);
+    gradcheck_net(ctx, "conv4x3-gelu-gap-affine5-gelu-affine10", 3, 6, 6, 0.0, 1e-4, 3e-1, NULL);
+    test_spec_grammar(ctx);
     test_update_rules();
     static const char *const rules[] = {"sgd", "sgd_momentum", "rmsprop", "adam"};
     static const char *const levels[] = {"avx512", "avx2", "generic"};

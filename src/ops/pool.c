@@ -50,7 +50,7 @@ CN_OP_FNS(pool);
 const cn_opdef cn__op_pool = {
     .name = "pool",
     .prefix = {"pool"},
-    .syntax = "pool<K>[x<K>][s<S>]",
+    .syntax = "pool<K>[x<K2>][s<S>]",
     .help = "max pool: a K x K window (or K x K2), stride S (K)",
     .plan = plan, .reserve = reserve, .info = info,
     .forward = CN_OP_FORWARD(pool), .backward = CN_OP_BACKWARD(pool),
