@@ -645,6 +645,10 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H,
                int W, cn_dtype dtype, double weight_scale, double reg,
                cn_rng *rng);
 void cn_net_free(cn_net *net);
+/* A net that starts with `whiten`: fit its weights to the 2x2 patches of
+ * X [N, C, H, W] (the net's dtype; cn_whiten_fit with this eps; airbench
+ * 5e-4). The fitted weights are state: saved with the net, never trained. */
+int cn_net_fit_whitening(cn_ctx *ctx, cn_net *net, const void *X, int N, double eps);
 const char *cn_net_spec(const cn_net *net);   /* the expanded spec */
 cn_dtype cn_net_dtype(const cn_net *net);
 int cn_net_num_classes(const cn_net *net);

@@ -60,15 +60,16 @@ int cn__plan_param(cn__planner *pl, const char *base, int ndim, const int64_t *s
     return i;
 }
 
-int cn__plan_norm(cn__planner *pl, cn_op *op, int channels, int running) {
+int cn__plan_norm(cn__planner *pl, cn_op *op, int channels, int flags) {
     if (pl->normed_k == pl->k) return cn__plan_error(pl, ": a second norm layer after weight layer %d", pl->k);
     pl->normed_k = pl->k;
     op->eps = 1e-5;
     op->momentum = 0.9;
     int64_t sh[1] = {channels};
-    if ((op->pg = cn__plan_param(pl, "gamma", 1, sh, 1, 0, CN_INIT_ONE)) < 0) return op->pg;
+    if ((flags & CN_NORM_SCALE) && (op->pg = cn__plan_param(pl, "gamma", 1, sh, 1, 0, CN_INIT_ONE)) < 0)
+        return op->pg;
     if ((op->pbeta = cn__plan_param(pl, "beta", 1, sh, 1, 0, CN_INIT_ZERO)) < 0) return op->pbeta;
-    if (running) {
+    if (flags & CN_NORM_RUNNING) {
         if ((op->prm = cn__plan_param(pl, "running_mean", 1, sh, 0, 0, CN_INIT_ZERO)) < 0) return op->prm;
         if ((op->prv = cn__plan_param(pl, "running_var", 1, sh, 0, 0, CN_INIT_ZERO)) < 0) return op->prv;
     }
@@ -157,7 +158,11 @@ static int plan(cn_ctx *ctx, cn_net *net) {
         }
     }
     if (net->nops == 0) return CN_ERR(ctx, CN_EINVAL, "net spec: empty");
-    cn_op *last = &net->ops[net->nops - 1];
+    /* the scores: the last affine's outputs, through kinds that may follow
+     * it (scale1/9) */
+    int la = net->nops - 1;
+    while (la > 0 && net->ops[la].def->after_scores) la--;
+    cn_op *last = &net->ops[la];
     if (last->def != &cn__op_affine)
         return CN_ERR(ctx, CN_EINVAL, "net spec: the last layer must be affine<classes> (softmax follows it), got '%s'", net->spec);
     net->classes = last->M;
@@ -232,9 +237,16 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
          * gamma 1, everything else 0 */
         int init = net->pinit[i];
         for (size_t e = 0; e < p->size; e++) {
-            double v = init == CN_INIT_NORMAL ? weight_scale * cn_rng_normal(rng) : init == CN_INIT_ONE ? 1.0 : 0.0;
+            double v = init == CN_INIT_NORMAL || init == CN_INIT_DIRAC ? weight_scale * cn_rng_normal(rng)
+                       : init == CN_INIT_ONE                        ? 1.0
+                                                                    : 0.0;
             if (dtype == CN_F32) ((float *)p->data)[e] = (float)v;
             else ((double *)p->data)[e] = v;
+        }
+        if (init == CN_INIT_DIRAC) {
+            int F = (int)p->shape[0], C = (int)p->shape[1], HH = (int)p->shape[2], WW = (int)p->shape[3];
+            if (dtype == CN_F32) cn_conv_init_dirac_f32(ctx, p->data, F, C, HH, WW);
+            else cn_conv_init_dirac_f64(ctx, p->data, F, C, HH, WW);
         }
     }
     *out = net;

@@ -25,6 +25,7 @@ typedef struct {
     int D, M;             /* affine: in and out features */
     int G;                /* group norm groups */
     int spatial;          /* batch norm: per channel of (C,H,W) features */
+    double scale;         /* scale: the factor */
     double eps, momentum; /* norms */
     int pW, pb, pg, pbeta, prm, prv; /* parameter indices, -1 if none */
     /* activation plan for the reserved batch (element offsets) */

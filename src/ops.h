@@ -54,6 +54,7 @@ typedef struct cn_opdef {
     const char *prefix[3];   /* spec tokens it reads, NULL-terminated ("affine", "fc") */
     const char *syntax;      /* the token's grammar, for errors and --help */
     const char *help;        /* one line for --help */
+    int after_scores;        /* may come after the last affine (the class scores) */
     /* Read the token after its prefix at *p (advance *p past what it reads),
      * check it against pl's input features, set op's output shape (oC, oH,
      * oW start as the input's) and add its parameters; update pl (flat, k,
@@ -76,11 +77,14 @@ typedef struct cn_opdef {
     cn_opfn backward[2];
 } cn_opdef;
 
+/* ops/whiten.c, the float pass */
+int cn__whiten_fit_f32(cn_ctx *ctx, const cn_net *net, const cn_op *op, const float *X, int N, double eps);
+
 /* src/ops/table.c: every kind, in the order the grammar lists them; NULL-ended. */
 extern const cn_opdef *const cn__op_table[];
 /* The records others name (a conv fuses a relu, then a pool; the planner
  * wants an affine last). */
-extern const cn_opdef cn__op_relu, cn__op_pool, cn__op_affine;
+extern const cn_opdef cn__op_relu, cn__op_pool, cn__op_affine, cn__op_conv;
 
 /* net.c: for the records' plan() */
 /* Set the error "net spec: layer <n> '<token>'" followed by fmt. */
@@ -89,13 +93,15 @@ int cn__plan_error(cn__planner *pl, const char *fmt, ...) __attribute__((format(
 int cn__parse_int(const char **p, int *v);
 /* Add parameter <base><k> (k = pl->k) of the given shape; its index, or
  * an error (< 0). init: CN_INIT_*. */
-enum { CN_INIT_ZERO = 0, CN_INIT_ONE = 1, CN_INIT_NORMAL = 2 };
+enum { CN_INIT_ZERO = 0, CN_INIT_ONE = 1, CN_INIT_NORMAL = 2, CN_INIT_DIRAC = 3 /* normal, then the
+    first min(F, C) filters the identity (cn_conv_init_dirac) */ };
 int cn__plan_param(cn__planner *pl, const char *base, int ndim, const int64_t *shape, int trainable,
                    int regularized, int init);
-/* gamma<k>, beta<k> (and running_mean<k>, running_var<k> when running) of
- * `channels` each: the norms' parameters; the rule that a weight layer has
- * at most one norm after it. */
-int cn__plan_norm(cn__planner *pl, cn_op *op, int channels, int running);
+/* gamma<k> (CN_NORM_SCALE), beta<k>, running_mean<k> and running_var<k>
+ * (CN_NORM_RUNNING) of `channels` each: the norms' parameters; and the rule
+ * that a weight layer has at most one norm after it. */
+enum { CN_NORM_SCALE = 1, CN_NORM_RUNNING = 2 };
+int cn__plan_norm(cn__planner *pl, cn_op *op, int channels, int flags);
 
 /* The typed half of a record lives in the same file, compiled twice
  * (layers/real.h); the record (compiled once, in the float pass) names both. */

@@ -335,6 +335,60 @@ static void test_spec_errors(cn_ctx *ctx) {
     }
 }
 
+/* The recipe's kinds: whiten's weights are fitted (== cn_whiten_fit called
+ * directly) and frozen (not trainable, saved); conv..d starts as the
+ * identity; bnb has no gamma; scale multiplies. */
+static void test_recipe_kinds(cn_ctx *ctx) {
+    cn_rng r;
+    cn_rng_seed(&r, 3);
+    cn_net *net = NULL;
+    int rc = cn_net_new(ctx, &net, "whiten-conv12x3d-bnb-gelu-affine10-scale0.5", 3, 6, 6, CN_F64, 0.1, 0, &r);
+    if (!check_true("whiten-conv12x3d-bnb-gelu-affine10-scale0.5 builds", rc == CN_OK, cn_ctx_error(ctx))) return;
+    int N = 5;
+    double *X = xmalloc(8 * N * 3 * 6 * 6), *w = xmalloc(8 * 24 * 3 * 4);
+    fill_normal(&r, X, (size_t)N * 3 * 6 * 6, 1);
+    rc = cn_net_fit_whitening(ctx, net, X, N, 5e-4);
+    cn_whiten_fit_f64(ctx, w, NULL, X, 5e-4, N, 3, 6, 6);
+    const cn_param *W1 = cn_net_find(net, "W1"), *W2 = cn_net_find(net, "W2");
+    check_true("whiten: W1 is [24,3,2,2], not trainable, no gradient",
+               W1 && W1->size == 24 * 12 && !W1->trainable && !W1->grad && !W1->regularized, "");
+    check_le("whiten: fitted W1 == cn_whiten_fit on the same images", rc ? 1 : scaled_error(W1->data, w, 24 * 12), 0);
+    /* conv12x3d on 24 channels: filters 0..11 are the identity on channels 0..11 */
+    double bad = 0;
+    const double *w2 = W2->data;
+    for (int f = 0; f < 12; f++)
+        for (int c = 0; c < 24; c++)
+            for (int k = 0; k < 9; k++) bad = fmax(bad, fabs(w2[(f * 24 + c) * 9 + k] - (c == f && k == 4)));
+    check_le("conv12x3d: dirac init (identity filters)", bad, 0);
+    check_true("bnb: beta2 and running stats, no gamma2",
+               !cn_net_find(net, "gamma2") && cn_net_find(net, "beta2") && cn_net_find(net, "running_var2"), "");
+    /* scale0.5: the scores are half those of the same net without it */
+    double s1[50], s2[50];
+    cn_net_loss(ctx, net, NULL, s1, X, NULL, N);
+    cn_net *half = NULL;
+    cn_rng_seed(&r, 3);
+    cn_net_new(ctx, &half, "whiten-conv12x3d-bnb-gelu-affine10", 3, 6, 6, CN_F64, 0.1, 0, &r);
+    for (int i = 0; i < cn_net_num_params(net); i++)
+        memcpy(cn_net_param(half, i)->data, cn_net_param(net, i)->data, 8 * cn_net_param(net, i)->size);
+    cn_net_loss(ctx, half, NULL, s2, X, NULL, N);
+    for (int i = 0; i < 50; i++) s2[i] *= 0.5;
+    check_le("scale0.5: scores == 0.5 x the scores without it", scaled_error(s1, s2, 50), 0);
+    char buf[2048];
+    cn_net_describe(net, buf, sizeof buf);
+    check_true("describe names whiten and scale", strstr(buf, "whiten") && strstr(buf, "scale"), buf);
+    cn_net_free(half);
+    cn_net_free(net);
+    free(X); free(w);
+    rc = cn_net_new(ctx, &net, "conv4x3-whiten-affine10", 3, 6, 6, CN_F32, 0.1, 0, &r);
+    check_true("whiten after layer 1 is refused", rc == CN_EINVAL && strstr(cn_ctx_error(ctx), "first layer"),
+               cn_ctx_error(ctx));
+    rc = cn_net_new(ctx, &net, "conv4x3-affine10-scale0", 3, 6, 6, CN_F32, 0.1, 0, &r);
+    check_true("scale0 is refused", rc == CN_EINVAL && strstr(cn_ctx_error(ctx), "> 0"), cn_ctx_error(ctx));
+    rc = cn_net_new(ctx, &net, "conv4x3-affine10-scale2-relu", 3, 6, 6, CN_F32, 0.1, 0, &r);
+    check_true("only scale may follow the last affine",
+               rc == CN_EINVAL && strstr(cn_ctx_error(ctx), "last layer must be affine"), cn_ctx_error(ctx));
+}
+
 /* The grammar comes from the table of layer kinds: the error for a layer
  * that does not read lists every kind, and so does the README's table. */
 static void test_spec_grammar(cn_ctx *ctx) {
@@ -464,6 +518,9 @@ int main(void) {
     gradcheck_net(ctx, "conv4x3-gn2-affine6-ln-affine10", 3, 6, 6, 0.0, 1e-4, 1e-1, NULL);
     gradcheck_net(ctx, "conv4x3-gelu-pool2-conv6x3-gelu-gmp-affine10", 3, 8, 8, 0.1, 1e-5, 3e-1, NULL);
     gradcheck_net(ctx, "conv4x3-gelu-gap-affine5-gelu-affine10", 3, 6, 6, 0.0, 1e-4, 3e-1, NULL);
+    gradcheck_net(ctx, "whiten-gelu-conv6x3d-bnb-gelu-pool2-conv6x3-bnb-gmp-affine10-scale1/9", 2, 8, 8, 0.1, 1e-4, 3e-1,
+                  NULL);
+    test_recipe_kinds(ctx);
     test_spec_grammar(ctx);
     test_update_rules();
     static const char *const rules[] = {"sgd", "sgd_momentum", "rmsprop", "adam"};

@@ -1,5 +1,6 @@
-/* ops/conv.c — the net's convolution, "conv<F>x<K>[s<S>][p<P>]": F filters
- * K x K, stride S (1), zero pad P ((K-1)/2); a ReLU and then a max pool
+/* ops/conv.c — the net's convolution, "conv<F>x<K>[s<S>][p<P>][d]": F
+ * filters K x K, stride S (1), zero pad P ((K-1)/2); d: the first min(F, C)
+ * filters start as the identity (airbench's dirac init). A ReLU and then a max pool
  * after it fuse into one op (the conv-relu and conv-relu-pool sandwiches).
  * Kernels: layers/conv.c, layers/sandwich.c. */
 #include "../layers/real.h"
@@ -38,6 +39,8 @@ static int plan(cn__planner *pl, cn_op *op, const char **p) {
     if (!(cn__parse_int(p, &F) && **p == 'x' && (++*p, cn__parse_int(p, &K)))) return 1;
     if (**p == 's' && (++*p, !cn__parse_int(p, &S))) return 1;
     if (**p == 'p' && (++*p, !cn__parse_int(p, &P))) return 1;
+    int dirac = **p == 'd';
+    if (dirac) ++*p;
     if (P < 0) P = (K - 1) / 2;
     if (pl->flat) return cn__plan_error(pl, " is a conv after the features were flattened");
     op->cs = (cn_conv_shape){1, pl->C, pl->H, pl->W, F, K, K, S, P};
@@ -49,7 +52,7 @@ static int plan(cn__planner *pl, cn_op *op, const char **p) {
     }
     pl->k++;
     int64_t sh[4] = {F, pl->C, K, K};
-    if ((op->pW = cn__plan_param(pl, "W", 4, sh, 1, 1, CN_INIT_NORMAL)) < 0) return op->pW;
+    if ((op->pW = cn__plan_param(pl, "W", 4, sh, 1, 1, dirac ? CN_INIT_DIRAC : CN_INIT_NORMAL)) < 0) return op->pW;
     if ((op->pb = cn__plan_param(pl, "b", 1, sh, 1, 0, CN_INIT_ZERO)) < 0) return op->pb;
     op->oC = F; op->oH = op->cH = Ho; op->oW = op->cW = Wo;
     return CN_OK;
@@ -113,8 +116,8 @@ CN_OP_FNS(conv);
 const cn_opdef cn__op_conv = {
     .name = "conv",
     .prefix = {"conv"},
-    .syntax = "conv<F>x<K>[s<S>][p<P>]",
-    .help = "convolution: F filters K x K, stride S (1), zero pad P ((K-1)/2)",
+    .syntax = "conv<F>x<K>[s<S>][p<P>][d]",
+    .help = "convolution: F filters K x K, stride S (1), zero pad P ((K-1)/2); d: identity (dirac) init",
     .plan = plan, .fuse = fuse, .reserve = reserve, .workspace = workspace, .flops = flops, .info = info,
     .forward = CN_OP_FORWARD(conv), .backward = CN_OP_BACKWARD(conv),
 };

@@ -24,7 +24,7 @@ static int plan(cn__planner *pl, cn_op *op, const char **p) {
     if (!cn__parse_int(p, &op->G)) return 1;
     if (pl->flat) return cn__plan_error(pl, ": group norm needs (C,H,W) features, not flattened ones");
     if (op->G <= 0 || pl->C % op->G) return cn__plan_error(pl, ": G=%d does not divide C=%d", op->G, pl->C);
-    return cn__plan_norm(pl, op, pl->C, 0);
+    return cn__plan_norm(pl, op, pl->C, CN_NORM_SCALE);
 }
 
 /* each sample's and group's mean and 1/std */

@@ -18,7 +18,7 @@ int FN(cn__op_ln_backward)(const cn_opcall *c) {
 #ifndef CN_REAL_F64
 static int plan(cn__planner *pl, cn_op *op, const char **p) {
     op->D = pl->C * pl->H * pl->W;
-    return cn__plan_norm(pl, op, op->D, 0);
+    return cn__plan_norm(pl, op, op->D, CN_NORM_SCALE);
 }
 
 /* each sample's mean and 1/std */

@@ -4,10 +4,11 @@
 #include "../ops.h"
 
 #ifndef CN_REAL_F64
-extern const cn_opdef cn__op_conv, cn__op_bn, cn__op_gn, cn__op_ln, cn__op_gelu, cn__op_gpool;
+extern const cn_opdef cn__op_bn, cn__op_gn, cn__op_ln, cn__op_gelu, cn__op_gpool,
+    cn__op_scale, cn__op_whiten;
 
 const cn_opdef *const cn__op_table[] = {
     &cn__op_conv, &cn__op_pool, &cn__op_affine, &cn__op_relu, &cn__op_bn, &cn__op_gn, &cn__op_ln, &cn__op_gelu,
-    &cn__op_gpool, NULL,
+    &cn__op_gpool, &cn__op_scale, &cn__op_whiten, NULL,
 };
 #endif
