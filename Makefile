@@ -243,7 +243,8 @@ valgrind: all
 # ---- install -------------------------------------------------------------
 #   make install [PREFIX=/usr/local] [DESTDIR=]     make uninstall (same variables)
 # libconvnet.so.MAJOR.MINOR.0 with the soname libconvnet.so.MAJOR and the
-# libconvnet.so dev link, libconvnet.a, convnet.h, convnet.pc, the CLI, its
+# libconvnet.so dev link, libconvnet.a, convnet.h, convnet.pc, the same for
+# libconvnet-plot (convnet_plot.h, convnet-plot.pc), the CLI, its
 # man page, and the Python package where Debian's /usr/bin/python3 looks:
 # /usr/lib/python3/dist-packages for PREFIX=/usr, else
 # PREFIX/lib/python3.X/dist-packages (/usr/local/lib/python3/dist-packages
@@ -267,9 +268,15 @@ install: all
 	ln -sf libconvnet.so.$(CN_VERSION) $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_MAJOR)
 	ln -sf libconvnet.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet.so
 	install -m 644 $(BUILD)/libconvnet.a $(DESTDIR)$(LIBDIR)/libconvnet.a
-	install -m 644 include/convnet.h $(DESTDIR)$(INCDIR)/convnet.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(CN_VERSION)|' convnet.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/convnet.pc
+	install -m 644 $(BUILD)/libconvnet-plot.so $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_VERSION)
+	ln -sf libconvnet-plot.so.$(CN_VERSION) $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_MAJOR)
+	ln -sf libconvnet-plot.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet-plot.so
+	install -m 644 $(BUILD)/libconvnet-plot.a $(DESTDIR)$(LIBDIR)/libconvnet-plot.a
+	install -m 644 include/convnet.h include/convnet_plot.h $(DESTDIR)$(INCDIR)/
+	for pc in convnet convnet-plot; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	      -e 's|@VERSION@|$(CN_VERSION)|' $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc || exit 1; \
+	done
 	install -m 644 man/convnet.1 $(DESTDIR)$(MANDIR)/man1/convnet.1
 	for f in $(PY_SRC); do install -D -m 644 python/$$f $(DESTDIR)$(PYTHONDIR)/$$f || exit 1; done
 	printf '# written by make install: the library this copy of the package loads\nLIBRARY = %s\n' \
@@ -280,6 +287,9 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/convnet $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_VERSION) \
 	      $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet.so \
 	      $(DESTDIR)$(LIBDIR)/libconvnet.a $(DESTDIR)$(INCDIR)/convnet.h $(DESTDIR)$(PKGCONFIGDIR)/convnet.pc \
+	      $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_VERSION) $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_MAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libconvnet-plot.so $(DESTDIR)$(LIBDIR)/libconvnet-plot.a \
+	      $(DESTDIR)$(INCDIR)/convnet_plot.h $(DESTDIR)$(PKGCONFIGDIR)/convnet-plot.pc \
 	      $(DESTDIR)$(MANDIR)/man1/convnet.1
 	rm -rf $(DESTDIR)$(PYTHONDIR)/convnet
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
