@@ -1,5 +1,6 @@
 # convnet — one plain GNU Makefile.
-#   make             build/libconvnet.a, build/libconvnet.so, build/convnet
+#   make             build/libconvnet.a, build/libconvnet.so, build/convnet and
+#                    build/libconvnet-plot.{a,so} (the pictures; cairo)
 #   make test        every test (C and Python); ends with "N passed, M failed"
 #   make bench       naive vs fast layer timings and the end-to-end epoch
 #   make test-asan   the C tests under AddressSanitizer + UBSan
@@ -11,9 +12,11 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp -fno-math-errno \
            -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS  += -lopenblas -lz -lpng -ljpeg $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo) -lm
+LDLIBS  += -lopenblas -lz -lpng -ljpeg -lm
+# cairo only for the pictures' library (src/plot/, libconvnet-plot) and what
+# links it (the CLI, test_image): libconvnet itself does not need it.
 CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null)
-CFLAGS  += $(CAIRO_CFLAGS)
+CAIRO_LIBS   := $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
 LDFLAGS += -fopenmp
 
 LAYER_SRC := $(wildcard src/layers/*.c)
@@ -39,7 +42,12 @@ LIB_OBJ   := $(patsubst src/layers/%.c,$(BUILD)/obj/%_f32.o,$(LAYER_SRC)) \
              $(call ops_obj,$(BUILD)) \
              $(call kern_obj,$(BUILD)) \
              $(patsubst src/%.c,$(BUILD)/obj/%.o,$(PLAIN_SRC))
-HDRS      := include/convnet.h $(wildcard src/*.h src/layers/*.h src/layers/simd/*.h)
+HDRS      := include/convnet.h include/convnet_plot.h $(wildcard src/*.h src/layers/*.h src/layers/simd/*.h)
+# libconvnet-plot: the pictures (filter grid, charts, edges demo), built on
+# libconvnet's public functions; link it before libconvnet.
+PLOT_SRC  := $(wildcard src/plot/*.c)
+PLOT_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(PLOT_SRC))
+$(PLOT_OBJ): CFLAGS += $(CAIRO_CFLAGS)
 TOOL_SRC  := $(wildcard tools/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TESTS     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -50,7 +58,8 @@ $(BUILD)/bench/bench_dnnl: LDLIBS += -ldnnl
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all test bench test-asan test-levels test-faults soak clean info deps
-all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/convnet
+all: info $(BUILD)/libconvnet.a $(BUILD)/libconvnet.so $(BUILD)/libconvnet-plot.a $(BUILD)/libconvnet-plot.so \
+     $(BUILD)/convnet
 
 info:
 	@echo "convnet build: CC=$(CC) CFLAGS=$(OPT) kernels=$(SIMD_LEVELS) cpu=$$(if grep -qw avx512f /proc/cpuinfo; then echo avx512; elif grep -qw avx2 /proc/cpuinfo; then echo avx2; else echo generic; fi) blas=openblas mpi=$(MPI) onnx-export=$(HAVE_ONNX)$(if $(filter no,$(HAVE_ONNX)), (apt-get install protobuf-c-compiler libprotobuf-c-dev libonnx-dev))"
@@ -89,6 +98,15 @@ CN_MINOR := $(shell sed -n 's/^\#define CN_VERSION_MINOR \([0-9]*\).*/\1/p' incl
 CN_VERSION := $(CN_MAJOR).$(CN_MINOR).0
 $(BUILD)/libconvnet.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libconvnet.so.$(CN_MAJOR) -o $@ $^ $(LDLIBS)
+# The same scheme (soname libconvnet-plot.so.MAJOR); it needs libconvnet.so.MAJOR,
+# which build/ gets as a link too, so LD_LIBRARY_PATH=build finds both.
+$(BUILD)/libconvnet-plot.a: $(PLOT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libconvnet-plot.so: $(PLOT_OBJ) $(BUILD)/libconvnet.so
+	ln -sf libconvnet.so $(BUILD)/libconvnet.so.$(CN_MAJOR)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libconvnet-plot.so.$(CN_MAJOR) -o $@ $(PLOT_OBJ) \
+	      -L$(BUILD) -lconvnet $(CAIRO_LIBS) $(LDLIBS)
 
 # `convnet export --onnx` needs protobuf-c (protobuf-c-compiler, libprotobuf-c-dev) and the
 # onnx.proto of libonnx-dev; the C code is generated from it here with protoc-c. Without them
@@ -126,12 +144,18 @@ $(BUILD)/mpi.flag: FORCE
 .PHONY: FORCE
 FORCE:
 
-$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN) $(BUILD)/mpi.flag
-	$(CC) $(CFLAGS) $(MPI_CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(MPI_LIBS) $(LDLIBS)
+$(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet-plot.a $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN) $(BUILD)/mpi.flag
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet-plot.a $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(MPI_LIBS) $(CAIRO_LIBS) $(LDLIBS)
 
+# The tests of the pictures link libconvnet-plot (and cairo) too.
+PLOT_TESTS := $(BUILD)/tests/test_image
+$(PLOT_TESTS): $(BUILD)/libconvnet-plot.a
+$(PLOT_TESTS): TEST_CFLAGS = $(CAIRO_CFLAGS)
+$(PLOT_TESTS): TEST_PLOT = $(BUILD)/libconvnet-plot.a
+$(PLOT_TESTS): TEST_LIBS = $(CAIRO_LIBS)
 $(BUILD)/tests/%: tests/%.c tests/check.h tests/cli_util.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(TEST_PLOT) $(BUILD)/libconvnet.a $(LDFLAGS) $(TEST_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c bench/peak.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
@@ -229,7 +253,8 @@ valgrind: all
 # ---- install -------------------------------------------------------------
 #   make install [PREFIX=/usr/local] [DESTDIR=]     make uninstall (same variables)
 # libconvnet.so.MAJOR.MINOR.0 with the soname libconvnet.so.MAJOR and the
-# libconvnet.so dev link, libconvnet.a, convnet.h, convnet.pc, the CLI, its
+# libconvnet.so dev link, libconvnet.a, convnet.h, convnet.pc, the same for
+# libconvnet-plot (convnet_plot.h, convnet-plot.pc), the CLI, its
 # man page, and the Python package where Debian's /usr/bin/python3 looks:
 # /usr/lib/python3/dist-packages for PREFIX=/usr, else
 # PREFIX/lib/python3.X/dist-packages (/usr/local/lib/python3/dist-packages
@@ -253,9 +278,15 @@ install: all
 	ln -sf libconvnet.so.$(CN_VERSION) $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_MAJOR)
 	ln -sf libconvnet.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet.so
 	install -m 644 $(BUILD)/libconvnet.a $(DESTDIR)$(LIBDIR)/libconvnet.a
-	install -m 644 include/convnet.h $(DESTDIR)$(INCDIR)/convnet.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(CN_VERSION)|' convnet.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/convnet.pc
+	install -m 644 $(BUILD)/libconvnet-plot.so $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_VERSION)
+	ln -sf libconvnet-plot.so.$(CN_VERSION) $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_MAJOR)
+	ln -sf libconvnet-plot.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet-plot.so
+	install -m 644 $(BUILD)/libconvnet-plot.a $(DESTDIR)$(LIBDIR)/libconvnet-plot.a
+	install -m 644 include/convnet.h include/convnet_plot.h $(DESTDIR)$(INCDIR)/
+	for pc in convnet convnet-plot; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	      -e 's|@VERSION@|$(CN_VERSION)|' $$pc.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$pc.pc || exit 1; \
+	done
 	install -m 644 man/convnet.1 $(DESTDIR)$(MANDIR)/man1/convnet.1
 	for f in $(PY_SRC); do install -D -m 644 python/$$f $(DESTDIR)$(PYTHONDIR)/$$f || exit 1; done
 	printf '# written by make install: the library this copy of the package loads\nLIBRARY = %s\n' \
@@ -266,6 +297,9 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/convnet $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_VERSION) \
 	      $(DESTDIR)$(LIBDIR)/libconvnet.so.$(CN_MAJOR) $(DESTDIR)$(LIBDIR)/libconvnet.so \
 	      $(DESTDIR)$(LIBDIR)/libconvnet.a $(DESTDIR)$(INCDIR)/convnet.h $(DESTDIR)$(PKGCONFIGDIR)/convnet.pc \
+	      $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_VERSION) $(DESTDIR)$(LIBDIR)/libconvnet-plot.so.$(CN_MAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libconvnet-plot.so $(DESTDIR)$(LIBDIR)/libconvnet-plot.a \
+	      $(DESTDIR)$(INCDIR)/convnet_plot.h $(DESTDIR)$(PKGCONFIGDIR)/convnet-plot.pc \
 	      $(DESTDIR)$(MANDIR)/man1/convnet.1
 	rm -rf $(DESTDIR)$(PYTHONDIR)/convnet
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi

@@ -4,5 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/dev
 cc -O2 -g -std=gnu11 -Wall -Wextra -fopenmp -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread \
-   -o build/dev/gemm_compare dev/gemm_compare.c build/libconvnet.a -lopenblas -ldl \
-   $(pkg-config --libs cairo 2>/dev/null || echo -lcairo) -lz -lpng -ljpeg -lm
+   -o build/dev/gemm_compare dev/gemm_compare.c build/libconvnet.a -lopenblas -ldl -lz -lpng -ljpeg -lm

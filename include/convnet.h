@@ -4,7 +4,8 @@
  * convnet is the CS231n convolutional-network system (assignment 2) in C:
  * layers with forward and backward (a naive reference beside a fast path),
  * numeric gradient checking, nets composed from a short spec, the Solver,
- * data loaders, checkpoints and pictures.
+ * data loaders, checkpoints and images (the pictures are in
+ * convnet_plot.h: libconvnet-plot).
  *
  * Conventions
  *  - Every function that can fail returns an int status: CN_OK (0) or a
@@ -499,7 +500,7 @@ int cn_split_batch_f64(const cn_split *sp, const float *mean,
                        const int32_t *idx, int B, double *x, int32_t *y);
 
 /* ======================================================================
- * Images and pictures
+ * Images
  * ==================================================================== */
 /* Read a JPEG or PNG into pix[h, w, c] (c = 1, 3; malloc'd). */
 int cn_image_read(cn_ctx *ctx, const char *path, uint8_t **pix, int *h,
@@ -521,28 +522,8 @@ int cn_image_resize(cn_ctx *ctx, uint8_t *dst, int dh, int dw,
  * the nearest uint8. An image already H x W comes back unchanged. */
 int cn_image_fit(cn_ctx *ctx, uint8_t *dst, int C, int H, int W,
                  const uint8_t *pix, int h, int w, int c);
-/* First-layer filters w[F, C, HH, WW] (C = 1 or 3) as a grid picture: each
- * filter scaled to 0..255 on its own, ceil(sqrt(F)) per side, 1-pixel
- * gaps, upscaled by `scale` (nearest). */
-int cn_filters_png(cn_ctx *ctx, const char *path, const float *w, int F,
-                   int C, int HH, int WW, int scale);
-/* A line chart PNG: nseries series of n_i points (x = 0..n_i-1 scaled to
- * x_max, or the given xs), with a title, axis labels and a legend. */
-typedef struct {
-    const char *label;
-    const double *y;
-    const double *x;   /* NULL: 0, 1, 2, ... */
-    int n;
-    int markers;       /* draw dots at the points */
-} cn_series;
-int cn_plot_png(cn_ctx *ctx, const char *path, const char *title,
-                const char *xlabel, const char *ylabel, const cn_series *s,
-                int nseries);
-/* The original's convolution demo: photos resized to 200x200, a grayscale
- * filter and a horizontal edge filter (on the blue channel) applied; rows
- * of original | grayscale | edges, written as one PNG. */
-int cn_edges_demo(cn_ctx *ctx, const char *out_png, const char *const *paths,
-                  int npaths);
+/* The pictures drawn from images (filter grid, line charts, the edges
+ * demo) are in libconvnet-plot: include/convnet_plot.h. */
 
 /* ======================================================================
  * Tensor files (safetensors layout, see docs/checkpoint.md):

@@ -3,6 +3,7 @@
  * keep copies of the pictures for a look. */
 #define _GNU_SOURCE
 #include "check.h"
+#include "convnet_plot.h"
 #include <ftw.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 /* convnet — the command-line tool: train, eval, gradcheck, filters, edges,
  * describe, info. Only this file prints or exits. */
 #include "cli.h"
+#include "convnet_plot.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>

@@ -257,22 +257,17 @@ def error_message():
     return m.decode("utf-8", "replace") if m else ""
 
 
+# the Python exception of each status code (others: RuntimeError)
+_EXCEPTIONS = {CN_EINVAL: ValueError, CN_ENOMEM: MemoryError, CN_EIO: IOError, CN_EFORMAT: IOError,
+               CN_ENUM: FloatingPointError, CN_EINTR: KeyboardInterrupt}
+
+
 def raise_for(rc, msg=None):
     if msg is None or not msg:
         m = fn("cn_strerror")(rc)
         msg = m.decode() if m else "error %d" % rc
-    if rc == CN_EINVAL:
-        raise ValueError(msg)
-    if rc == CN_ENOMEM:
-        raise MemoryError(msg)
-    if rc == CN_EIO:
-        raise IOError(msg)
-    if rc == CN_EFORMAT:
-        raise IOError(msg)
-    if rc == CN_ENUM:
-        raise FloatingPointError(msg)
-    if rc == CN_EINTR:
-        raise KeyboardInterrupt(msg)
+    if rc in _EXCEPTIONS:
+        raise _EXCEPTIONS[rc](msg)
     raise RuntimeError("%s (status %d)" % (msg, rc))
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import as_int, carr, pick_dtype, ptr
-from .layers import (Cache, _affine_args, _check_shape, _conv_args, _need_cache,
+from .layers import (Cache, _affine_args, _affine_backward, _check_shape, _conv_args, _need_cache,
                      relu_backward, relu_forward, spatial_batchnorm_backward,
                      spatial_batchnorm_forward)
 from .fast_layers import conv_backward_fast, conv_forward_fast
@@ -30,17 +30,7 @@ def affine_relu_forward(x, w, b):
 
 def affine_relu_backward(dout, cache):
     """Returns (dx in x's shape, dw, db)."""
-    _need_cache(cache, "affine_relu")
-    dout = np.asarray(dout)
-    _check_shape(dout, (cache.N, cache.M), "affine_relu_backward: dout")
-    dt = pick_dtype(dout, cache.x)
-    dout, x, w, out = carr(dout, dt), carr(cache.x, dt), carr(cache.w, dt), carr(cache.out, dt)
-    dx = np.empty((cache.N, cache.D), dt)
-    dw = np.empty((cache.D, cache.M), dt)
-    db = np.empty(cache.M, dt)
-    _lib.call_layer("affine_relu_backward", dt, ptr(dx), ptr(dw), ptr(db), ptr(dout), ptr(out),
-                    ptr(x), ptr(w), cache.N, cache.D, cache.M)
-    return dx.reshape(cache.xshape), dw, db
+    return _affine_backward("affine_relu_backward", dout, cache, "affine_relu")
 
 
 def conv_relu_forward(x, w, b, conv_param):

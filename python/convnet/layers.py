@@ -89,19 +89,27 @@ def affine_forward(x, w, b):
     return out, Cache("affine", dt=dt, x=x2, w=w, b=b, xshape=xshape, N=N, D=D, M=M)
 
 
-def affine_backward(dout, cache):
-    """Returns (dx in x's shape, dw (D, M), db (M,))."""
-    _need_cache(cache, "affine")
+def _affine_backward(base, dout, cache, kind):
+    """affine_backward, and affine_relu_backward (layer_utils), whose C
+    function also takes the forward's out (the relu's mask) after dout."""
+    _need_cache(cache, kind)
     dout = asarray(dout)
-    _check_shape(dout, (cache.N, cache.M), "affine_backward: dout")
+    _check_shape(dout, (cache.N, cache.M), base + ": dout")
     dt = pick_dtype(dout, cache.x)
     dout, x, w = carr(dout, dt), carr(cache.x, dt), carr(cache.w, dt)
+    out = carr(cache.out, dt) if kind == "affine_relu" else None
+    mask = () if out is None else (ptr(out),)
     dx = np.empty((cache.N, cache.D), dt)
     dw = np.empty((cache.D, cache.M), dt)
     db = np.empty(cache.M, dt)
-    _lib.call_layer("affine_backward", dt, ptr(dx), ptr(dw), ptr(db), ptr(dout), ptr(x), ptr(w),
+    _lib.call_layer(base, dt, ptr(dx), ptr(dw), ptr(db), ptr(dout), *mask, ptr(x), ptr(w),
                     cache.N, cache.D, cache.M)
     return dx.reshape(cache.xshape), dw, db
+
+
+def affine_backward(dout, cache):
+    """Returns (dx in x's shape, dw (D, M), db (M,))."""
+    return _affine_backward("affine_backward", dout, cache, "affine")
 
 
 # ---- relu --------------------------------------------------------------------
@@ -360,8 +368,10 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     return out, cache
 
 
-def _bn_backward(base, dout, cache, spatial):
-    _need_cache(cache, "spatial_batchnorm" if spatial else "batchnorm")
+def _norm_backward(base, dout, cache, kind):
+    """The backward of batch, spatial batch, layer and group norm (the cache
+    of `kind`): (dx, dgamma, dbeta), dgamma and dbeta in gamma's shape."""
+    _need_cache(cache, kind)
     dout = asarray(dout)
     _check_shape(dout, cache.x.shape, base + ": dout")
     dt = pick_dtype(dout, cache.x)
@@ -370,8 +380,9 @@ def _bn_backward(base, dout, cache, spatial):
     C = g.size
     dx = np.empty(x.shape, dt)
     dg, db = np.empty(C, dt), np.empty(C, dt)
+    groups = (cache.G,) if kind == "groupnorm" else ()  # group norm's G comes before the shape
     _lib.call_layer(base, dt, ptr(dx), ptr(dg), ptr(db), ptr(dout), ptr(x), ptr(g), ptr(mean),
-                    ptr(invstd), *x.shape)
+                    ptr(invstd), *groups, *x.shape)
     return dx, dg.reshape(cache.gshape), db.reshape(cache.gshape)
 
 
@@ -380,14 +391,14 @@ def batchnorm_backward(dout, cache):
     Returns (dx, dgamma, dbeta)."""
     if isinstance(cache, Cache) and cache.kind == "batchnorm-test":
         raise ValueError("batchnorm_backward: the cache is from test mode; backward needs train mode")
-    return _bn_backward("batchnorm_backward_naive", dout, cache, False)
+    return _norm_backward("batchnorm_backward_naive", dout, cache, "batchnorm")
 
 
 def batchnorm_backward_alt(dout, cache):
     """The simplified closed-form backward. Returns (dx, dgamma, dbeta)."""
     if isinstance(cache, Cache) and cache.kind == "batchnorm-test":
         raise ValueError("batchnorm_backward_alt: the cache is from test mode; backward needs train mode")
-    return _bn_backward("batchnorm_backward", dout, cache, False)
+    return _norm_backward("batchnorm_backward", dout, cache, "batchnorm")
 
 
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
@@ -419,10 +430,30 @@ def spatial_batchnorm_backward(dout, cache):
     """Returns (dx, dgamma, dbeta)."""
     if isinstance(cache, Cache) and cache.kind == "spatial_batchnorm-test":
         raise ValueError("spatial_batchnorm_backward: the cache is from test mode; backward needs train mode")
-    return _bn_backward("spatial_batchnorm_backward", dout, cache, True)
+    return _norm_backward("spatial_batchnorm_backward", dout, cache, "spatial_batchnorm")
 
 
 # ---- layer norm and group norm -----------------------------------------------
+def _rows_norm_forward(base, kind, x, gamma, beta, param, C, rows, G=None):
+    """Layer norm and group norm's forward in C, x checked by the caller:
+    gamma and beta hold C values; mean and invstd one value per normalized
+    row (rows of them); group norm's G comes before the shape."""
+    eps = float(param.get("eps", 1e-5))
+    dt = pick_dtype(x, gamma, beta)
+    g = carr(_vector(gamma, C, base + ": gamma"), dt)
+    bt = carr(_vector(beta, C, base + ": beta"), dt)
+    x = carr(x, dt)
+    out = np.empty(x.shape, dt)
+    mean, invstd = np.empty(rows, dt), np.empty(rows, dt)
+    groups = () if G is None else (G,)
+    _lib.call_layer(base, dt, ptr(out), ptr(mean), ptr(invstd), ptr(x), ptr(g), ptr(bt), eps, *groups,
+                    *x.shape)
+    cache = Cache(kind, dt=dt, x=x, gamma=g, mean=mean, invstd=invstd, gshape=gamma.shape)
+    if G is not None:
+        cache.G = G
+    return out, cache
+
+
 def layernorm_forward(x, gamma, beta, ln_param):
     """Layer norm over each row of x (N, D); gamma, beta (D,); ln_param: eps
     (1e-5). Returns (out, cache)."""
@@ -430,31 +461,12 @@ def layernorm_forward(x, gamma, beta, ln_param):
     _ndim(x, 2, "layernorm_forward: x")
     N, D = x.shape
     _lib.check_dims((N, D), "layernorm_forward")
-    eps = float(ln_param.get("eps", 1e-5))
-    dt = pick_dtype(x, gamma, beta)
-    g = carr(_vector(gamma, D, "layernorm_forward: gamma"), dt)
-    bt = carr(_vector(beta, D, "layernorm_forward: beta"), dt)
-    x = carr(x, dt)
-    out = np.empty((N, D), dt)
-    mean, invstd = np.empty(N, dt), np.empty(N, dt)
-    _lib.call_layer("layernorm_forward", dt, ptr(out), ptr(mean), ptr(invstd), ptr(x), ptr(g),
-                    ptr(bt), eps, N, D)
-    return out, Cache("layernorm", dt=dt, x=x, gamma=g, mean=mean, invstd=invstd, gshape=gamma.shape)
+    return _rows_norm_forward("layernorm_forward", "layernorm", x, gamma, beta, ln_param, D, N)
 
 
 def layernorm_backward(dout, cache):
     """Returns (dx, dgamma, dbeta)."""
-    _need_cache(cache, "layernorm")
-    dout = asarray(dout)
-    _check_shape(dout, cache.x.shape, "layernorm_backward: dout")
-    dt = pick_dtype(dout, cache.x)
-    dout, x = carr(dout, dt), carr(cache.x, dt)
-    g, mean, invstd = carr(cache.gamma, dt), carr(cache.mean, dt), carr(cache.invstd, dt)
-    N, D = x.shape
-    dx, dg, db = np.empty((N, D), dt), np.empty(D, dt), np.empty(D, dt)
-    _lib.call_layer("layernorm_backward", dt, ptr(dx), ptr(dg), ptr(db), ptr(dout), ptr(x), ptr(g),
-                    ptr(mean), ptr(invstd), N, D)
-    return dx, dg.reshape(cache.gshape), db.reshape(cache.gshape)
+    return _norm_backward("layernorm_backward", dout, cache, "layernorm")
 
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
@@ -468,29 +480,10 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     G = as_int(G, "spatial_groupnorm_forward: G")
     if G <= 0 or C % G:
         raise ValueError("spatial_groupnorm_forward: G=%d does not divide C=%d" % (G, C))
-    eps = float(gn_param.get("eps", 1e-5))
-    dt = pick_dtype(x, gamma, beta)
-    g = carr(_vector(gamma, C, "spatial_groupnorm_forward: gamma"), dt)
-    bt = carr(_vector(beta, C, "spatial_groupnorm_forward: beta"), dt)
-    x = carr(x, dt)
-    out = np.empty(x.shape, dt)
-    mean, invstd = np.empty(N * G, dt), np.empty(N * G, dt)
-    _lib.call_layer("spatial_groupnorm_forward", dt, ptr(out), ptr(mean), ptr(invstd), ptr(x),
-                    ptr(g), ptr(bt), eps, G, N, C, H, W)
-    return out, Cache("groupnorm", dt=dt, x=x, gamma=g, mean=mean, invstd=invstd, G=G,
-                      gshape=gamma.shape)
+    return _rows_norm_forward("spatial_groupnorm_forward", "groupnorm", x, gamma, beta, gn_param, C,
+                              N * G, G)
 
 
 def spatial_groupnorm_backward(dout, cache):
     """Returns (dx, dgamma, dbeta), dgamma/dbeta in gamma's shape."""
-    _need_cache(cache, "groupnorm")
-    dout = asarray(dout)
-    _check_shape(dout, cache.x.shape, "spatial_groupnorm_backward: dout")
-    dt = pick_dtype(dout, cache.x)
-    dout, x = carr(dout, dt), carr(cache.x, dt)
-    g, mean, invstd = carr(cache.gamma, dt), carr(cache.mean, dt), carr(cache.invstd, dt)
-    N, C, H, W = x.shape
-    dx, dg, db = np.empty(x.shape, dt), np.empty(C, dt), np.empty(C, dt)
-    _lib.call_layer("spatial_groupnorm_backward", dt, ptr(dx), ptr(dg), ptr(db), ptr(dout), ptr(x),
-                    ptr(g), ptr(mean), ptr(invstd), cache.G, N, C, H, W)
-    return dx, dg.reshape(cache.gshape), db.reshape(cache.gshape)
+    return _norm_backward("spatial_groupnorm_backward", dout, cache, "groupnorm")

@@ -29,6 +29,17 @@ def _prep(w, dw, who):
     return next_w, dw, dt
 
 
+def _begin(w, dw, config, who, **defaults):
+    """A rule's start: config (a new dict when None) with the rule's defaults
+    set where missing, in the original's order, then _prep's next_w, dw, dt."""
+    if config is None:
+        config = {}
+    for key, value in defaults.items():
+        config.setdefault(key, value)
+    next_w, dw, dt = _prep(w, dw, who)
+    return config, next_w, dw, dt
+
+
 def _state(config, key, w, dt, who):
     v = config.get(key)
     if v is None:
@@ -46,21 +57,14 @@ def _rc(rc):
 
 def sgd(w, dw, config=None):
     """Vanilla SGD: w - learning_rate * dw."""
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    next_w, dw, dt = _prep(w, dw, "sgd")
+    config, next_w, dw, dt = _begin(w, dw, config, "sgd", learning_rate=1e-2)
     _rc(_lib.layer_fn("sgd", dt)(ptr(next_w), ptr(dw), next_w.size, float(config["learning_rate"])))
     return next_w, config
 
 
 def sgd_momentum(w, dw, config=None):
     """v = momentum * v - learning_rate * dw; next_w = w + v."""
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    next_w, dw, dt = _prep(w, dw, "sgd_momentum")
+    config, next_w, dw, dt = _begin(w, dw, config, "sgd_momentum", learning_rate=1e-2, momentum=0.9)
     v = _state(config, "velocity", next_w, dt, "sgd_momentum")
     _rc(_lib.layer_fn("sgd_momentum", dt)(ptr(next_w), ptr(dw), ptr(v), next_w.size,
                                           float(config["learning_rate"]), float(config["momentum"])))
@@ -71,12 +75,8 @@ def sgd_momentum(w, dw, config=None):
 def rmsprop(w, dw, config=None):
     """cache = decay_rate * cache + (1 - decay_rate) * dw**2;
     next_w = w - learning_rate * dw / (sqrt(cache) + epsilon)."""
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("decay_rate", 0.99)
-    config.setdefault("epsilon", 1e-8)
-    next_w, dw, dt = _prep(w, dw, "rmsprop")
+    config, next_w, dw, dt = _begin(w, dw, config, "rmsprop", learning_rate=1e-2, decay_rate=0.99,
+                                    epsilon=1e-8)
     cache = _state(config, "cache", next_w, dt, "rmsprop")
     _rc(_lib.layer_fn("rmsprop", dt)(ptr(next_w), ptr(dw), ptr(cache), next_w.size,
                                      float(config["learning_rate"]), float(config["decay_rate"]),
@@ -87,16 +87,8 @@ def rmsprop(w, dw, config=None):
 
 def adam(w, dw, config=None):
     """Adam with bias correction; t is incremented before use."""
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-3)
-    config.setdefault("beta1", 0.9)
-    config.setdefault("beta2", 0.999)
-    config.setdefault("epsilon", 1e-8)
-    config.setdefault("m", None)
-    config.setdefault("v", None)
-    config.setdefault("t", 0)
-    next_w, dw, dt = _prep(w, dw, "adam")
+    config, next_w, dw, dt = _begin(w, dw, config, "adam", learning_rate=1e-3, beta1=0.9, beta2=0.999,
+                                    epsilon=1e-8, m=None, v=None, t=0)
     m = _state(config, "m", next_w, dt, "adam")
     v = _state(config, "v", next_w, dt, "adam")
     t = int(config["t"]) + 1

@@ -4,8 +4,9 @@
      Python package in a directory Debian's python3 searches);
      examples/conv_sum.c built with `pkg-config --cflags --libs convnet`
      (PKG_CONFIG_SYSROOT_DIR=T) and run from T, its output against numpy's
-     window sums; a static link with `pkg-config --static`; uninstall leaves
-     no file behind.
+     window sums; a static link with `pkg-config --static`; libconvnet-plot
+     the same way (its own soname, convnet-plot.pc, a chart drawn through it)
+     while libconvnet itself needs no cairo; uninstall leaves no file behind.
   2. PREFIX=T/p (no DESTDIR): the installed package imported from outside the
      repository, with neither CONVNET_LIB nor the repository on the path,
      loads T/p/lib/libconvnet.so.0 and computes a convolution."""
@@ -66,6 +67,8 @@ def t_destdir():
         pyver = "%d.%d" % sys.version_info[:2]
         files = ["bin/convnet", "lib/libconvnet.so.0.1.0", "lib/libconvnet.a", "include/convnet.h",
                  "lib/pkgconfig/convnet.pc", "share/man/man1/convnet.1",
+                 "lib/libconvnet-plot.so.0.1.0", "lib/libconvnet-plot.a", "include/convnet_plot.h",
+                 "lib/pkgconfig/convnet-plot.pc",
                  "lib/python%s/dist-packages/convnet/__init__.py" % pyver,
                  "lib/python%s/dist-packages/convnet/classifiers/cnn.py" % pyver,
                  "lib/python%s/dist-packages/convnet/_installed.py" % pyver]
@@ -77,6 +80,18 @@ def t_destdir():
         r = sh(["readelf", "-d", lib + "/libconvnet.so.0.1.0"])
         good = "Library soname: [libconvnet.so.0]" in r.stdout
         ck.ok("the library's SONAME is libconvnet.so.0", good, "" if good else r.stdout[-200:])
+        good = r.returncode == 0 and "cairo" not in r.stdout
+        ck.ok("libconvnet.so does not need cairo (the pictures are in libconvnet-plot)", good,
+              "" if good else r.stdout[-300:])
+        links = [(lib + "/libconvnet-plot.so.0", "libconvnet-plot.so.0.1.0"),
+                 (lib + "/libconvnet-plot.so", "libconvnet-plot.so.0")]
+        ck.ok("links libconvnet-plot.so -> libconvnet-plot.so.0 -> libconvnet-plot.so.0.1.0",
+              all(os.path.islink(a) and os.readlink(a) == b for a, b in links), "")
+        r = sh(["readelf", "-d", lib + "/libconvnet-plot.so.0.1.0"])
+        good = "Library soname: [libconvnet-plot.so.0]" in r.stdout and "[libconvnet.so.0]" in r.stdout \
+            and "[libcairo.so" in r.stdout
+        ck.ok("libconvnet-plot's SONAME is libconvnet-plot.so.0; it needs libconvnet.so.0 and cairo", good,
+              "" if good else r.stdout[-300:])
         sp = sh(["/usr/bin/python3", "-c", "import sys; print('\\n'.join(sys.path))"], env=clean_env()).stdout.split()
         ck.ok("the Python package's directory is on Debian python3's sys.path",
               "/usr/local/lib/python%s/dist-packages" % pyver in sp, "")
@@ -96,9 +111,11 @@ def t_destdir():
         good = flags.returncode == 0 and "-lconvnet" in flags.stdout and "-I" + root + "/include" in flags.stdout
         ck.ok("pkg-config --cflags --libs convnet", good, "" if good else flags.stdout + flags.stderr)
         static = sh(["pkg-config", "--static", "--libs", "convnet"], env=pc).stdout.split()
-        want = ["-lopenblas", "-lz", "-lpng16", "-ljpeg", "-lcairo", "-fopenmp", "-lm"]
+        want = ["-lopenblas", "-lz", "-lpng16", "-ljpeg", "-fopenmp", "-lm"]
         ck.ok("pkg-config --static lists the private libraries", all(w in static for w in want),
               "missing %s" % [w for w in want if w not in static])
+        ck.ok("convnet.pc does not bring cairo", "-lcairo" not in static, "" if "-lcairo" not in static else "it does")
+        t_plot_pc(t, root, lib, pc)
         exe = t + "/conv_sum"
         cc = sh(["cc", "examples/conv_sum.c", "-o", exe] + flags.stdout.split(), env=clean_env())
         if okr("examples/conv_sum.c builds against the installed convnet", cc.returncode == 0, cc.stderr[-300:]):
@@ -120,6 +137,46 @@ def t_destdir():
         p = make("uninstall", "DESTDIR=" + t, "PREFIX=/usr/local")
         left = [os.path.join(d, f) for d, _, fs in os.walk(t) for f in fs if not f.startswith("conv_sum")]
         ck.ok("make uninstall removes every installed file", p.returncode == 0 and not left, str(left[:5]))
+
+
+PLOT_PROGRAM = r"""
+#include <convnet_plot.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    double y[3] = {3, 1, 2};
+    cn_series s = {"loss", y, NULL, 3, 1};
+    cn_ctx *ctx = cn_ctx_new(1);
+    int rc = cn_plot_png(ctx, argv[1], "t", "x", "y", &s, 1);
+    if (rc) printf("%s\n", cn_ctx_error(ctx));
+    cn_ctx_free(ctx);
+    return rc ? 1 : 0;
+}
+"""
+
+
+def t_plot_pc(t, root, lib, pc):
+    """convnet-plot.pc: -lconvnet-plot before -lconvnet; a chart drawn through the installed libraries."""
+    flags = sh(["pkg-config", "--cflags", "--libs", "convnet-plot"], env=pc)
+    words = flags.stdout.split()
+    good = flags.returncode == 0 and "-lconvnet-plot" in words and "-lconvnet" in words \
+        and words.index("-lconvnet-plot") < words.index("-lconvnet") and "-I" + root + "/include" in words
+    ck.ok("pkg-config --cflags --libs convnet-plot: -lconvnet-plot then -lconvnet", good,
+          "" if good else flags.stdout + flags.stderr)
+    static = sh(["pkg-config", "--static", "--libs", "convnet-plot"], env=pc).stdout.split()
+    ck.ok("pkg-config --static convnet-plot lists cairo", "-lcairo" in static, "" if "-lcairo" in static else "it does not")
+    src, exe, png = t + "/plot_one.c", t + "/plot_one", t + "/plot_one.png"
+    with open(src, "w") as f:
+        f.write(PLOT_PROGRAM)
+    cc = sh(["cc", src, "-o", exe] + words, env=clean_env())
+    if okr("a chart program builds against the installed convnet-plot", cc.returncode == 0, cc.stderr[-300:]):
+        run = sh([exe, png], env=clean_env(LD_LIBRARY_PATH=lib))
+        with open(png, "rb") as f:
+            head = f.read(8) if run.returncode == 0 else b""
+        ck.ok("it draws a PNG through the installed libconvnet-plot.so.0", head == b"\x89PNG\r\n\x1a\n",
+              run.stdout + run.stderr)
+    for p in (src, exe, png):
+        if os.path.exists(p):
+            os.remove(p)
 
 
 def t_prefix_python():
