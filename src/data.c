@@ -531,36 +531,25 @@ static int batch_check(const cn_split *sp, const int32_t *idx, int B, const void
     return CN_OK;
 }
 
-int cn_split_batch_f32(const cn_split *sp, const float *mean, const int32_t *idx, int B,
-                       float *x, int32_t *y) {
-    int rc = batch_check(sp, idx, B, x, y);
-    if (rc) return rc;
-    size_t D = (size_t)sp->c * sp->h * sp->w;
-    for (int i = 0; i < B; i++) {
-        const uint8_t *restrict p = sp->x + (size_t)idx[i] * D;
-        float *restrict o = x + (size_t)i * D;
-        if (mean)
-            for (size_t k = 0; k < D; k++) o[k] = (float)p[k] - mean[k];
-        else
-            for (size_t k = 0; k < D; k++) o[k] = (float)p[k];
-        y[i] = sp->y[idx[i]];
+/* One body for both element types: x[i] = image idx[i] converted to T,
+ * minus the (float) mean widened to T; the f32 subtraction is in float, the
+ * f64 one in double, as each type's callers expect. */
+#define SPLIT_BATCH(T, S)                                                             \
+    int cn_split_batch_##S(const cn_split *sp, const float *mean, const int32_t *idx, \
+                           int B, T *x, int32_t *y) {                                 \
+        int rc = batch_check(sp, idx, B, x, y);                                       \
+        if (rc) return rc;                                                            \
+        size_t D = (size_t)sp->c * sp->h * sp->w;                                     \
+        for (int i = 0; i < B; i++) {                                                 \
+            const uint8_t *restrict p = sp->x + (size_t)idx[i] * D;                   \
+            T *restrict o = x + (size_t)i * D;                                        \
+            if (mean)                                                                 \
+                for (size_t k = 0; k < D; k++) o[k] = (T)p[k] - (T)mean[k];           \
+            else                                                                      \
+                for (size_t k = 0; k < D; k++) o[k] = (T)p[k];                        \
+            y[i] = sp->y[idx[i]];                                                     \
+        }                                                                             \
+        return CN_OK;                                                                 \
     }
-    return CN_OK;
-}
-
-int cn_split_batch_f64(const cn_split *sp, const float *mean, const int32_t *idx, int B,
-                       double *x, int32_t *y) {
-    int rc = batch_check(sp, idx, B, x, y);
-    if (rc) return rc;
-    size_t D = (size_t)sp->c * sp->h * sp->w;
-    for (int i = 0; i < B; i++) {
-        const uint8_t *restrict p = sp->x + (size_t)idx[i] * D;
-        double *restrict o = x + (size_t)i * D;
-        if (mean)
-            for (size_t k = 0; k < D; k++) o[k] = (double)p[k] - (double)mean[k];
-        else
-            for (size_t k = 0; k < D; k++) o[k] = (double)p[k];
-        y[i] = sp->y[idx[i]];
-    }
-    return CN_OK;
-}
+SPLIT_BATCH(float, f32)
+SPLIT_BATCH(double, f64)
