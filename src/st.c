@@ -997,30 +997,30 @@ const cn_tensor *cn_st_at(const cn_st *st, int i) {
     return &st->t[i];
 }
 
-const cn_tensor *cn_st_get(const cn_st *st, const char *name) {
-    if (!st || !name) return NULL;
-    int lo = 0, hi = st->n - 1;
+/* Binary search of the strings at first + i*stride (as in sort_names) in
+ * the sorted order `order`: the index of the one equal to want, or -1. */
+static int find_sorted(const char *const *first, size_t stride, const int *order, int n,
+                       const char *want) {
+    int lo = 0, hi = n - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
-        const cn_tensor *t = &st->t[st->by_name[mid]];
-        int c = strcmp(t->name, name);
-        if (c == 0) return t;
+        int i = order[mid];
+        int c = strcmp(*(const char *const *)((const char *)first + (size_t)i * stride), want);
+        if (c == 0) return i;
         if (c < 0) lo = mid + 1;
         else hi = mid - 1;
     }
-    return NULL;
+    return -1;
+}
+
+const cn_tensor *cn_st_get(const cn_st *st, const char *name) {
+    if (!st || !name || !st->n) return NULL;
+    int i = find_sorted(&st->t[0].name, sizeof *st->t, st->by_name, st->n, name);
+    return i < 0 ? NULL : &st->t[i];
 }
 
 const char *cn_st_meta(const cn_st *st, const char *key) {
-    if (!st || !key) return NULL;
-    int lo = 0, hi = st->nmeta - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        const cn_meta *m = &st->meta[st->meta_by_key[mid]];
-        int c = strcmp(m->key, key);
-        if (c == 0) return m->value;
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return NULL;
+    if (!st || !key || !st->nmeta) return NULL;
+    int i = find_sorted(&st->meta[0].key, sizeof *st->meta, st->meta_by_key, st->nmeta, key);
+    return i < 0 ? NULL : st->meta[i].value;
 }
