@@ -428,6 +428,17 @@ static int jexpect(jp *p, char c, const char *what) {
     return CN_OK;
 }
 
+/* After a member of an object: ',' (1, another member follows) or the
+ * closing '}' (0), else the error (< 0) naming what was expected. */
+static int jnext(jp *p, const char *what) {
+    jws(p);
+    if (p->pos < p->n && p->s[p->pos] == ',') {
+        p->pos++;
+        return 1;
+    }
+    return jexpect(p, '}', what);
+}
+
 static int hex4(const char *s, unsigned *v) {
     unsigned r = 0;
     for (int i = 0; i < 4; i++) {
@@ -651,13 +662,8 @@ static int jtensor(jp *p, cn_tensor *t, region *r, uint64_t data_len) {
                      t->name, key);
             return jerr(p, msg);
         }
-        jws(p);
-        if (p->pos < p->n && p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if ((rc = jexpect(p, '}', "expected ',' or '}' in a tensor entry"))) return rc;
-        break;
+        if ((rc = jnext(p, "expected ',' or '}' in a tensor entry")) < 0) return rc;
+        if (!rc) break;
     }
     if (!have_dtype || !have_shape || !have_off) {
         snprintf(msg, sizeof msg, "tensor '%s': missing %s", t->name,
@@ -777,12 +783,7 @@ static int parse_meta(jp *p, hdr_state *hs) {
         st->meta[st->nmeta].key = k;
         st->meta[st->nmeta].value = v;
         st->nmeta++;
-        jws(p);
-        if (p->pos < p->n && p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        return jexpect(p, '}', "expected ',' or '}' in __metadata__");
+        if ((rc = jnext(p, "expected ',' or '}' in __metadata__")) <= 0) return rc;
     }
 }
 
@@ -838,13 +839,8 @@ static int parse_header(jp *p, hdr_state *hs) {
             } else
                 rc = parse_tensor(p, hs, name, key_pos);
             if (rc) return rc;
-            jws(p);
-            if (p->pos < p->n && p->s[p->pos] == ',') {
-                p->pos++;
-                continue;
-            }
-            if ((rc = jexpect(p, '}', "expected ',' or '}' in the header"))) return rc;
-            break;
+            if ((rc = jnext(p, "expected ',' or '}' in the header")) < 0) return rc;
+            if (!rc) break;
         }
     }
     jws(p);
