@@ -437,6 +437,15 @@ static int mnist_pair(cn_ctx *ctx, const char *dir, const char *iname, const cha
     return CN_OK;
 }
 
+/* Images and labels cut down to their first n (D bytes an image); a failed
+ * realloc keeps the larger block, which is as good. */
+static void shrink_pair(uint8_t **img, uint8_t **lab, int n, size_t D) {
+    uint8_t *p = realloc(*img, (size_t)n * D);
+    if (p) *img = p;
+    p = realloc(*lab, (size_t)n);
+    if (p) *lab = p;
+}
+
 static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                       int num_train, int num_val, int num_test) {
     if (num_train < 0) num_train = 59000;
@@ -474,12 +483,7 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
     if (rc) { free(img); free(lab); return rc; }
     /* train is the head of the file's buffers: keep them, shrunk */
     ds->train.n = num_train; ds->train.c = 1; ds->train.h = h; ds->train.w = w;
-    if ((size_t)num_train < (size_t)n) {
-        uint8_t *p = realloc(img, (size_t)num_train * D);
-        if (p) img = p;
-        p = realloc(lab, (size_t)num_train);
-        if (p) lab = p;
-    }
+    if ((size_t)num_train < (size_t)n) shrink_pair(&img, &lab, num_train, D);
     ds->train.x = img;
     ds->train.y = lab;
 
@@ -497,12 +501,7 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                               dir, th, tw, h, w);
             }
             if (num_test > tn) num_test = tn;
-            if (num_test < tn) {
-                uint8_t *p = realloc(img, (size_t)num_test * D);
-                if (p) img = p;
-                p = realloc(lab, (size_t)num_test);
-                if (p) lab = p;
-            }
+            if (num_test < tn) shrink_pair(&img, &lab, num_test, D);
             ds->test.n = num_test;
             ds->test.x = img;
             ds->test.y = lab;
