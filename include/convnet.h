@@ -574,7 +574,6 @@ void cn_st_free(cn_st *st);
 /* ======================================================================
  * Nets (composed from a spec), the Solver: see the section below.
  * ==================================================================== */
-/* CN_NET_API_BEGIN */
 /* ---- update rules (one flat loop over n values; the original's formulas).
  * adam: t is incremented by the caller before the call (t >= 1). */
 #define CN_OPTIM(T, S)                                                        \
@@ -824,7 +823,6 @@ int cn_net_layer(const cn_net *net, int i, cn_layer_info *out);
 /* Save only the net (parameters + spec) as a model file. */
 int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path,
                 const cn_meta *extra, int nextra);
-/* CN_NET_API_END */
 
 #ifdef __cplusplus
 }

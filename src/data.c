@@ -437,6 +437,15 @@ static int mnist_pair(cn_ctx *ctx, const char *dir, const char *iname, const cha
     return CN_OK;
 }
 
+/* Images and labels cut down to their first n (D bytes an image); a failed
+ * realloc keeps the larger block, which is as good. */
+static void shrink_pair(uint8_t **img, uint8_t **lab, int n, size_t D) {
+    uint8_t *p = realloc(*img, (size_t)n * D);
+    if (p) *img = p;
+    p = realloc(*lab, (size_t)n);
+    if (p) *lab = p;
+}
+
 static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                       int num_train, int num_val, int num_test) {
     if (num_train < 0) num_train = 59000;
@@ -474,12 +483,7 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
     if (rc) { free(img); free(lab); return rc; }
     /* train is the head of the file's buffers: keep them, shrunk */
     ds->train.n = num_train; ds->train.c = 1; ds->train.h = h; ds->train.w = w;
-    if ((size_t)num_train < (size_t)n) {
-        uint8_t *p = realloc(img, (size_t)num_train * D);
-        if (p) img = p;
-        p = realloc(lab, (size_t)num_train);
-        if (p) lab = p;
-    }
+    if ((size_t)num_train < (size_t)n) shrink_pair(&img, &lab, num_train, D);
     ds->train.x = img;
     ds->train.y = lab;
 
@@ -497,12 +501,7 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                               dir, th, tw, h, w);
             }
             if (num_test > tn) num_test = tn;
-            if (num_test < tn) {
-                uint8_t *p = realloc(img, (size_t)num_test * D);
-                if (p) img = p;
-                p = realloc(lab, (size_t)num_test);
-                if (p) lab = p;
-            }
+            if (num_test < tn) shrink_pair(&img, &lab, num_test, D);
             ds->test.n = num_test;
             ds->test.x = img;
             ds->test.y = lab;
@@ -531,36 +530,25 @@ static int batch_check(const cn_split *sp, const int32_t *idx, int B, const void
     return CN_OK;
 }
 
-int cn_split_batch_f32(const cn_split *sp, const float *mean, const int32_t *idx, int B,
-                       float *x, int32_t *y) {
-    int rc = batch_check(sp, idx, B, x, y);
-    if (rc) return rc;
-    size_t D = (size_t)sp->c * sp->h * sp->w;
-    for (int i = 0; i < B; i++) {
-        const uint8_t *restrict p = sp->x + (size_t)idx[i] * D;
-        float *restrict o = x + (size_t)i * D;
-        if (mean)
-            for (size_t k = 0; k < D; k++) o[k] = (float)p[k] - mean[k];
-        else
-            for (size_t k = 0; k < D; k++) o[k] = (float)p[k];
-        y[i] = sp->y[idx[i]];
+/* One body for both element types: x[i] = image idx[i] converted to T,
+ * minus the (float) mean widened to T; the f32 subtraction is in float, the
+ * f64 one in double, as each type's callers expect. */
+#define SPLIT_BATCH(T, S)                                                             \
+    int cn_split_batch_##S(const cn_split *sp, const float *mean, const int32_t *idx, \
+                           int B, T *x, int32_t *y) {                                 \
+        int rc = batch_check(sp, idx, B, x, y);                                       \
+        if (rc) return rc;                                                            \
+        size_t D = (size_t)sp->c * sp->h * sp->w;                                     \
+        for (int i = 0; i < B; i++) {                                                 \
+            const uint8_t *restrict p = sp->x + (size_t)idx[i] * D;                   \
+            T *restrict o = x + (size_t)i * D;                                        \
+            if (mean)                                                                 \
+                for (size_t k = 0; k < D; k++) o[k] = (T)p[k] - (T)mean[k];           \
+            else                                                                      \
+                for (size_t k = 0; k < D; k++) o[k] = (T)p[k];                        \
+            y[i] = sp->y[idx[i]];                                                     \
+        }                                                                             \
+        return CN_OK;                                                                 \
     }
-    return CN_OK;
-}
-
-int cn_split_batch_f64(const cn_split *sp, const float *mean, const int32_t *idx, int B,
-                       double *x, int32_t *y) {
-    int rc = batch_check(sp, idx, B, x, y);
-    if (rc) return rc;
-    size_t D = (size_t)sp->c * sp->h * sp->w;
-    for (int i = 0; i < B; i++) {
-        const uint8_t *restrict p = sp->x + (size_t)idx[i] * D;
-        double *restrict o = x + (size_t)i * D;
-        if (mean)
-            for (size_t k = 0; k < D; k++) o[k] = (double)p[k] - (double)mean[k];
-        else
-            for (size_t k = 0; k < D; k++) o[k] = (double)p[k];
-        y[i] = sp->y[idx[i]];
-    }
-    return CN_OK;
-}
+SPLIT_BATCH(float, f32)
+SPLIT_BATCH(double, f64)

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define CN_ERRMAX 512
-#define CN_WS_SLOTS 4
+#define CN_WS_SLOTS 3
 
 /* SIMD levels of the kernels (src/layers/simd.h). The x86 levels exist in
  * builds for x86-64 (the Makefile compiles the kernels for each). */
@@ -32,8 +32,7 @@ struct cn_ctx {
 enum {
     CN_WS_IM2COL = 0,  /* conv: column buffers */
     CN_WS_LAYER = 1,   /* sandwiches: intermediate gradients */
-    CN_WS_MISC = 2,
-    CN_WS_NET = 3
+    CN_WS_MISC = 2
 };
 
 /* A workspace of at least `bytes` (64-byte aligned), or NULL with the error

@@ -5,7 +5,6 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
-#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -68,6 +67,10 @@ static int rule_id(const char *r) {
     if (!strcmp(r, "adam")) return 3;
     return -1;
 }
+
+/* A checkpoint's names for a rule's moment tensors (s->m, then s->v), by
+ * rule_id: "<rule>.<moment>.<param>"; NULL where the rule has none. */
+static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
 
 void cn_solver_free(cn_solver *s) {
     if (!s) return;
@@ -270,31 +273,29 @@ void cn_solver_comm_stats(const cn_solver *s, double *bytes_sent, double *comm_s
 
 /* dst[e] = sum over g of c[g] * src[g*stride + e], g in order 0..G-1, in
  * the net's dtype: element by element, so any split of e gives the same
- * bits (the owner of a slice and one process compute the same sums). */
+ * bits (the owner of a slice and one process compute the same sums). One
+ * body for both types, c already in the element type. */
+#define ORDERED_SUM(T)                                                                                    \
+    static void ordered_sum_##T(T *d, const T *x, const T *c, size_t stride, size_t len, int G, int nt) { \
+        _Pragma("omp parallel for schedule(static) num_threads(nt)")                                      \
+        for (size_t e = 0; e < len; e++) {                                                                \
+            T a = c[0] * x[e];                                                                            \
+            for (int g = 1; g < G; g++) a += c[g] * x[g * stride + e];                                    \
+            d[e] = a;                                                                                     \
+        }                                                                                                 \
+    }
+ORDERED_SUM(float)
+ORDERED_SUM(double)
+
 static void ordered_sum(size_t esz, void *dst, const void *src, size_t stride, size_t len, int G, const double *c,
                         int nt) {
     if (len < 65536) nt = 1;
     if (esz == 4) {
         float cf[G];
         for (int g = 0; g < G; g++) cf[g] = (float)c[g];
-        const float *x = src;
-        float *d = dst;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (size_t e = 0; e < len; e++) {
-            float a = cf[0] * x[e];
-            for (int g = 1; g < G; g++) a += cf[g] * x[g * stride + e];
-            d[e] = a;
-        }
-    } else {
-        const double *x = src;
-        double *d = dst;
-#pragma omp parallel for schedule(static) num_threads(nt)
-        for (size_t e = 0; e < len; e++) {
-            double a = c[0] * x[e];
-            for (int g = 1; g < G; g++) a += c[g] * x[g * stride + e];
-            d[e] = a;
-        }
-    }
+        ordered_sum_float(dst, src, cf, stride, len, G, nt);
+    } else
+        ordered_sum_double(dst, src, c, stride, len, G, nt);
 }
 
 /* The groups' step up to the update: this rank's groups each through the
@@ -563,18 +564,12 @@ int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp, int 
 /* periodic checkpoints that may fail in a row before training stops */
 #define CN_CKPT_MAX_FAILS 3
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volatile int *stop,
                     const char *checkpoint_path, int checkpoint_every) {
     char line[256];
     const cn_solver_config *c = &s->cfg;
     size_t nall = s->net->ntrain + s->net->nstate;
-    double t0 = now_s(), last_progress = t0;
+    double t0 = cn__now(), last_progress = t0;
     int t_start = s->t, ckpt_fails = 0;
     while (s->t < s->num_iterations) {
         if (stop && *stop) return CN_ERR(ctx, CN_EINTR, "stopped at iteration %d of %d", s->t, s->num_iterations);
@@ -611,7 +606,7 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
             }
             s->t_check += cn__now() - tc;
         }
-        double now = now_s();
+        double now = cn__now();
         if (log && now - last_progress > 0.5) {
             double rate = (s->t - t_start) * (double)c->batch_size / (now - t0);
             double eta = (s->num_iterations - s->t) * (double)c->batch_size / (rate > 0 ? rate : 1);
@@ -674,7 +669,6 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     const cn_net *net = s->net;
     const char *bad = nonfinite_param(net);
     if (bad) return CN_ERR(ctx, CN_ENUM, "iteration %d: parameter %s is not finite; checkpoint %s left as it was", s->t, bad, path);
-    static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
     int rule = rule_id(s->cfg.update_rule);
     cn_tensor *t = calloc(MAXT, sizeof *t);
     char (*names)[64] = calloc(MAXT, 64);
@@ -767,31 +761,6 @@ static int meta_int(cn_ctx *ctx, const cn_st *st, const char *path, const char *
     return CN_OK;
 }
 
-static void config_from_meta(const cn_st *st, cn_solver_config *c) {
-    cn_solver_config_default(c);
-    const char *v;
-    if ((v = cn_st_meta(st, "update_rule"))) snprintf(c->update_rule, sizeof c->update_rule, "%s", v);
-    if ((v = cn_st_meta(st, "learning_rate"))) c->learning_rate = atof(v);
-    if ((v = cn_st_meta(st, "optim"))) sscanf(v, "%lf,%lf,%lf,%lf,%lf", &c->momentum, &c->decay_rate, &c->beta1, &c->beta2, &c->epsilon);
-    if ((v = cn_st_meta(st, "lr_decay"))) c->lr_decay = atof(v);
-    if ((v = cn_st_meta(st, "batch_size"))) c->batch_size = atoi(v);
-    if ((v = cn_st_meta(st, "num_epochs"))) c->num_epochs = atoi(v);
-    if ((v = cn_st_meta(st, "samples_print_verbose")))
-        sscanf(v, "%d,%d,%d,%d", &c->num_train_samples, &c->num_val_samples, &c->print_every, &c->verbose);
-    if ((v = cn_st_meta(st, "seed"))) c->seed = strtoull(v, NULL, 10);
-}
-
-int cn_net_load(cn_ctx *ctx, cn_net **out, const char *path, int best, cn_solver_config *cfg) {
-    cn_st *st;
-    *out = NULL; /* also on failure, as cn_net_new */
-    int rc = cn_st_load(ctx, path, &st);
-    if (rc) return rc;
-    rc = cn__net_from_st(ctx, out, st, path, best ? "best." : NULL);
-    if (!rc && cfg) config_from_meta(st, cfg);
-    cn_st_free(st);
-    return rc;
-}
-
 /* Check that tensor `name` is there with the dtype and shape given (ndim 1
  * and shape[0] = n for histories), then copy it into dst unless dst is NULL. */
 static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const char *name, void *dst,
@@ -818,7 +787,6 @@ static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const cha
 /* Every tensor of the solver's state: checked (copy = 0) or copied (copy = 1). */
 static int state_tensors(cn_ctx *ctx, cn_solver *s, const cn_st *st, const char *path, int nloss, int nacc,
                          int copy) {
-    static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
     cn_net *net = s->net;
     int rid = rule_id(s->cfg.update_rule), rc = CN_OK;
     for (int i = 0; i < net->nparams && !rc; i++) {

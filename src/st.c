@@ -234,86 +234,71 @@ static int write_all(FILE *f, const void *p, size_t n) {
     return n == 0 || fwrite(p, 1, n, f) == n;
 }
 
-int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
-               const cn_meta *meta, int nmeta) {
-    if (!path || !*path) return CN_ERR(ctx, CN_EINVAL, "cn_st_save: empty path");
-    if (nt < 0 || nt > ST_MAX_TENSORS || (nt > 0 && !t))
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d tensors (expected 0..%d)", path,
-                      nt, ST_MAX_TENSORS);
-    if (nmeta < 0 || nmeta > ST_MAX_META || (nmeta > 0 && !meta))
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d metadata pairs (expected 0..%d)",
-                      path, nmeta, ST_MAX_META);
+/* One tensor to be saved: its name, rank, dtype and dims in range and its
+ * data present; *nbytes its byte count, added to *total. */
+static int check_tensor(cn_ctx *ctx, const char *path, int i, const cn_tensor *x,
+                        size_t *nbytes, size_t *total) {
+    int ok;
+    if (!x->name || !*x->name || strlen(x->name) > ST_MAX_NAME || !utf8_valid(x->name) ||
+        !strcmp(x->name, "__metadata__"))
+        return CN_ERR(ctx, CN_EINVAL,
+                      "cn_st_save %s: tensor %d: name must be 1..%d bytes of UTF-8, "
+                      "not \"__metadata__\"",
+                      path, i, ST_MAX_NAME);
+    if (x->ndim < 0 || x->ndim > 4)
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': ndim %d (expected 0..4)",
+                      path, x->name, x->ndim);
+    if (!x->is_i32 && x->dtype != CN_F32 && x->dtype != CN_F64)
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': unknown dtype %d", path,
+                      x->name, (int)x->dtype);
+    for (int d = 0; d < x->ndim; d++)
+        if (x->shape[d] < 0 || x->shape[d] > ST_MAX_DIM)
+            return CN_ERR(ctx, CN_EINVAL,
+                          "cn_st_save %s: tensor '%s': shape[%d] = %" PRId64
+                          " (expected 0..%d)",
+                          path, x->name, d, x->shape[d], ST_MAX_DIM);
+    *nbytes = tensor_bytes(x, &ok);
+    if (!ok || *total + *nbytes < *total)
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': size overflows", path,
+                      x->name);
+    if (*nbytes && !x->data)
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': data is NULL", path,
+                      x->name);
+    *total += *nbytes;
+    return CN_OK;
+}
 
-    /* validate tensors */
-    size_t *bytes = malloc((size_t)(nt ? nt : 1) * sizeof *bytes);
-    if (!bytes) return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+/* Everything cn_st_save is given, checked before anything is written:
+ * the tensors (bytes[i] their sizes), the metadata's UTF-8, and unique
+ * tensor names and metadata keys. */
+static int save_check(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
+                      const cn_meta *meta, int nmeta, size_t *bytes) {
     size_t total = 0;
     for (int i = 0; i < nt; i++) {
-        const cn_tensor *x = &t[i];
-        int ok;
-        if (!x->name || !*x->name || strlen(x->name) > ST_MAX_NAME || !utf8_valid(x->name) ||
-            !strcmp(x->name, "__metadata__")) {
-            free(bytes);
-            return CN_ERR(ctx, CN_EINVAL,
-                          "cn_st_save %s: tensor %d: name must be 1..%d bytes of UTF-8, "
-                          "not \"__metadata__\"",
-                          path, i, ST_MAX_NAME);
-        }
-        if (x->ndim < 0 || x->ndim > 4) {
-            free(bytes);
-            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': ndim %d (expected 0..4)",
-                          path, x->name, x->ndim);
-        }
-        if (!x->is_i32 && x->dtype != CN_F32 && x->dtype != CN_F64) {
-            free(bytes);
-            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': unknown dtype %d", path,
-                          x->name, (int)x->dtype);
-        }
-        for (int d = 0; d < x->ndim; d++)
-            if (x->shape[d] < 0 || x->shape[d] > ST_MAX_DIM) {
-                free(bytes);
-                return CN_ERR(ctx, CN_EINVAL,
-                              "cn_st_save %s: tensor '%s': shape[%d] = %" PRId64
-                              " (expected 0..%d)",
-                              path, x->name, d, x->shape[d], ST_MAX_DIM);
-            }
-        bytes[i] = tensor_bytes(x, &ok);
-        if (!ok || total + bytes[i] < total) {
-            free(bytes);
-            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': size overflows", path,
-                          x->name);
-        }
-        if (bytes[i] && !x->data) {
-            free(bytes);
-            return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': data is NULL", path,
-                          x->name);
-        }
-        total += bytes[i];
+        int rc = check_tensor(ctx, path, i, &t[i], &bytes[i], &total);
+        if (rc) return rc;
     }
-    for (int i = 0; i < nmeta; i++) {
+    for (int i = 0; i < nmeta; i++)
         if (!meta[i].key || !meta[i].value || !utf8_valid(meta[i].key) ||
-            !utf8_valid(meta[i].value)) {
-            free(bytes);
+            !utf8_valid(meta[i].value))
             return CN_ERR(ctx, CN_EINVAL,
                           "cn_st_save %s: metadata pair %d: key and value must be UTF-8 "
                           "strings",
                           path, i);
-        }
-    }
     const char *dup = NULL;
     int rc = sort_names(nt ? &t[0].name : NULL, sizeof *t, nt, NULL, &dup);
     int rcm = rc ? 0 : sort_names(nmeta ? &meta[0].key : NULL, sizeof *meta, nmeta, NULL, &dup);
-    if (rc < 0 || rcm < 0) {
-        free(bytes);
-        return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
-    }
-    if (rc || rcm) {
-        free(bytes);
+    if (rc < 0 || rcm < 0) return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+    if (rc || rcm)
         return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: duplicate %s '%s'", path,
                       rc ? "tensor name" : "metadata key", dup);
-    }
+    return CN_OK;
+}
 
-    /* checksum: data, other metadata pairs in order, tensor texts */
+/* The checksum as 8 hex digits: data, the other metadata pairs in order,
+ * the format keys, the tensor texts (the reader recomputes it so). */
+static void save_crc(const cn_tensor *t, int nt, const cn_meta *meta, int nmeta,
+                     const size_t *bytes, char crchex[16]) {
     uLong crc = crc32(0L, Z_NULL, 0);
     for (int i = 0; i < nt; i++) crc = crc_bytes(crc, t[i].data, bytes[i]);
     for (int i = 0; i < nmeta; i++) {
@@ -326,73 +311,90 @@ int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
     crc = crc_str0(crc, KEY_VERSION);
     crc = crc_str0(crc, FORMAT_VERSION);
     for (int i = 0; i < nt; i++) crc = crc_tensor_text(crc, &t[i]);
-    char crchex[16];
-    snprintf(crchex, sizeof crchex, "%08lx", (unsigned long)(crc & 0xffffffffUL));
+    snprintf(crchex, 16, "%08lx", (unsigned long)(crc & 0xffffffffUL));
+}
 
-    /* header */
-    sbuf h = {0};
-    sb_str(&h, "{\"__metadata__\":{");
+/* The JSON header into h: __metadata__ (the caller's pairs, then the
+ * format keys and checksum), the tensors with consecutive data_offsets,
+ * space padded to a multiple of 8 bytes. */
+static int save_header(cn_ctx *ctx, const char *path, sbuf *h, const cn_tensor *t, int nt,
+                       const cn_meta *meta, int nmeta, const size_t *bytes) {
+    char crchex[16];
+    save_crc(t, nt, meta, nmeta, bytes, crchex);
+    sb_str(h, "{\"__metadata__\":{");
     for (int i = 0; i < nmeta; i++) {
         if (is_reserved_key(meta[i].key)) continue; /* the writer sets them */
-        sb_json(&h, meta[i].key);
-        sb_str(&h, ":");
-        sb_json(&h, meta[i].value);
-        sb_str(&h, ",");
+        sb_json(h, meta[i].key);
+        sb_str(h, ":");
+        sb_json(h, meta[i].value);
+        sb_str(h, ",");
     }
-    sb_str(&h, "\"" KEY_FORMAT "\":\"" FORMAT_NAME "\",\"" KEY_VERSION "\":\"" FORMAT_VERSION
-               "\",\"" KEY_CRC "\":\"");
-    sb_str(&h, crchex);
-    sb_str(&h, "\"}");
+    sb_str(h, "\"" KEY_FORMAT "\":\"" FORMAT_NAME "\",\"" KEY_VERSION "\":\"" FORMAT_VERSION
+              "\",\"" KEY_CRC "\":\"");
+    sb_str(h, crchex);
+    sb_str(h, "\"}");
     size_t off = 0;
     for (int i = 0; i < nt; i++) {
         char num[64];
-        sb_str(&h, ",");
-        sb_json(&h, t[i].name);
-        sb_str(&h, ":{\"dtype\":\"");
-        sb_str(&h, dtype_name(&t[i]));
-        sb_str(&h, "\",\"shape\":[");
+        sb_str(h, ",");
+        sb_json(h, t[i].name);
+        sb_str(h, ":{\"dtype\":\"");
+        sb_str(h, dtype_name(&t[i]));
+        sb_str(h, "\",\"shape\":[");
         for (int d = 0; d < t[i].ndim; d++) {
             snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
-            sb_str(&h, num);
+            sb_str(h, num);
         }
         snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes[i]);
-        sb_str(&h, num);
+        sb_str(h, num);
         off += bytes[i];
     }
-    sb_str(&h, "}");
-    while (!h.oom && h.len % 8) sb_put(&h, " ", 1);
-    if (h.oom) {
-        free(h.p);
-        free(bytes);
+    sb_str(h, "}");
+    while (!h->oom && h->len % 8) sb_put(h, " ", 1);
+    if (h->oom)
         return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory building the header",
                       path);
-    }
-    if (h.len > ST_MAX_HEADER) {
-        free(h.p);
-        free(bytes);
+    if (h->len > ST_MAX_HEADER)
         return CN_ERR(ctx, CN_EINVAL,
                       "cn_st_save %s: header of %zu bytes exceeds the %u byte limit", path,
-                      h.len, ST_MAX_HEADER);
-    }
+                      h->len, ST_MAX_HEADER);
+    return CN_OK;
+}
 
-    /* the shared atomic writer (atomic.c): a unique temporary file, fsync,
-     * rename, fsync of the directory; the old file stays on any failure */
+/* Length, header and data through the shared atomic writer (atomic.c): a
+ * unique temporary file, fsync, rename, fsync of the directory; the old
+ * file stays on any failure. */
+static int save_write(cn_ctx *ctx, const char *path, const sbuf *h, const cn_tensor *t, int nt,
+                      const size_t *bytes) {
     cn__atomic a;
-    rc = cn__atomic_open(ctx, &a, path);
-    if (rc) {
-        free(h.p);
-        free(bytes);
-        return rc;
-    }
+    int rc = cn__atomic_open(ctx, &a, path);
+    if (rc) return rc;
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    int ok = write_all(a.f, len8, 8) && write_all(a.f, h.p, h.len);
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
+    int ok = write_all(a.f, len8, 8) && write_all(a.f, h->p, h->len);
     for (int i = 0; ok && i < nt; i++) ok = write_all(a.f, t[i].data, bytes[i]);
-    int e = errno;
+    if (!ok) return cn__atomic_fail(ctx, &a, "write", errno);
+    return cn__atomic_commit(ctx, &a);
+}
+
+int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
+               const cn_meta *meta, int nmeta) {
+    if (!path || !*path) return CN_ERR(ctx, CN_EINVAL, "cn_st_save: empty path");
+    if (nt < 0 || nt > ST_MAX_TENSORS || (nt > 0 && !t))
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d tensors (expected 0..%d)", path,
+                      nt, ST_MAX_TENSORS);
+    if (nmeta < 0 || nmeta > ST_MAX_META || (nmeta > 0 && !meta))
+        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d metadata pairs (expected 0..%d)",
+                      path, nmeta, ST_MAX_META);
+    size_t *bytes = malloc((size_t)(nt ? nt : 1) * sizeof *bytes);
+    if (!bytes) return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+    sbuf h = {0};
+    int rc = save_check(ctx, path, t, nt, meta, nmeta, bytes);
+    if (!rc) rc = save_header(ctx, path, &h, t, nt, meta, nmeta, bytes);
+    if (!rc) rc = save_write(ctx, path, &h, t, nt, bytes);
     free(h.p);
     free(bytes);
-    if (!ok) return cn__atomic_fail(ctx, &a, "write", e);
-    return cn__atomic_commit(ctx, &a);
+    return rc;
 }
 
 /* ---- reader: a strict parser for the header subset ---------------------- */
@@ -424,6 +426,17 @@ static int jexpect(jp *p, char c, const char *what) {
     if (p->pos >= p->n || p->s[p->pos] != c) return jerr(p, what);
     p->pos++;
     return CN_OK;
+}
+
+/* After a member of an object: ',' (1, another member follows) or the
+ * closing '}' (0), else the error (< 0) naming what was expected. */
+static int jnext(jp *p, const char *what) {
+    jws(p);
+    if (p->pos < p->n && p->s[p->pos] == ',') {
+        p->pos++;
+        return 1;
+    }
+    return jexpect(p, '}', what);
 }
 
 static int hex4(const char *s, unsigned *v) {
@@ -649,13 +662,8 @@ static int jtensor(jp *p, cn_tensor *t, region *r, uint64_t data_len) {
                      t->name, key);
             return jerr(p, msg);
         }
-        jws(p);
-        if (p->pos < p->n && p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if ((rc = jexpect(p, '}', "expected ',' or '}' in a tensor entry"))) return rc;
-        break;
+        if ((rc = jnext(p, "expected ',' or '}' in a tensor entry")) < 0) return rc;
+        if (!rc) break;
     }
     if (!have_dtype || !have_shape || !have_off) {
         snprintf(msg, sizeof msg, "tensor '%s': missing %s", t->name,
@@ -711,283 +719,267 @@ void cn_st_free(cn_st *st) {
     free(st);
 }
 
+/* After fopen: the file is regular and long enough, and its header length
+ * N (the first 8 bytes, little-endian) fits both the file and the limit. */
+static int read_length(cn_ctx *ctx, FILE *f, const char *path, uint64_t *fsize_out,
+                       uint64_t *N_out) {
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0)
+        return CN_ERR(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return CN_ERR(ctx, CN_EIO, "%s is not a regular file", path);
+    uint64_t fsize = (uint64_t)sb.st_size;
+    if (fsize < 10)
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "%s: %" PRIu64 " bytes is too short for a tensor file (at least 10: "
+                      "8-byte header length and a header)",
+                      path, fsize);
+    unsigned char len8[8];
+    int rc = read_exact(ctx, f, len8, 8, path, 0);
+    if (rc) return rc;
+    uint64_t N = 0;
+    for (int i = 0; i < 8; i++) N |= (uint64_t)len8[i] << (8 * i);
+    uint64_t lim = fsize - 8 < ST_MAX_HEADER ? fsize - 8 : ST_MAX_HEADER;
+    if (N < 2 || N > lim)
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "%s: header length %" PRIu64 " at offset 0 (expected 2..%" PRIu64
+                      " for a file of %" PRIu64 " bytes)",
+                      path, N, lim, fsize);
+    *fsize_out = fsize;
+    *N_out = N;
+    return CN_OK;
+}
+
+/* The header's arrays while they are parsed (grown as entries come). */
+typedef struct {
+    cn_st *st;
+    region *reg;          /* [st->n], each tensor's data_offsets */
+    int tcap, mcap, rcap;
+    uint64_t data_len;    /* bytes after the header */
+} hdr_state;
+
+/* The value of "__metadata__": an object of string -> string, at most
+ * ST_MAX_META pairs, appended to st->meta in header order. */
+static int parse_meta(jp *p, hdr_state *hs) {
+    cn_st *st = hs->st;
+    int rc;
+    if ((rc = jexpect(p, '{', "expected '{' opening __metadata__"))) return rc;
+    jws(p);
+    if (p->pos < p->n && p->s[p->pos] == '}') {
+        p->pos++;
+        return CN_OK;
+    }
+    for (;;) {
+        if (st->nmeta >= ST_MAX_META) return jerr(p, "more than 65536 metadata pairs");
+        cn_meta *gm = grow(st->meta, &hs->mcap, st->nmeta, sizeof *st->meta);
+        if (!gm) return CN_ERR(p->ctx, CN_ENOMEM, "%s: out of memory", p->path);
+        st->meta = gm;
+        char *k, *v;
+        if ((rc = jstring(p, &k))) return rc;
+        if ((rc = jexpect(p, ':', "expected ':' in __metadata__"))) return rc;
+        jws(p);
+        if (p->pos < p->n && p->s[p->pos] != '"')
+            return jerr(p, "__metadata__ values must be strings");
+        if ((rc = jstring(p, &v))) return rc;
+        st->meta[st->nmeta].key = k;
+        st->meta[st->nmeta].value = v;
+        st->nmeta++;
+        if ((rc = jnext(p, "expected ',' or '}' in __metadata__")) <= 0) return rc;
+    }
+}
+
+/* The value of tensor `name` (its key at header byte key_pos), appended to
+ * st->t and hs->reg. */
+static int parse_tensor(jp *p, hdr_state *hs, char *name, size_t key_pos) {
+    cn_st *st = hs->st;
+    if (st->n >= ST_MAX_TENSORS) {
+        p->pos = key_pos;
+        return jerr(p, "more than 10000 tensors");
+    }
+    if (!*name || strlen(name) > ST_MAX_NAME) {
+        p->pos = key_pos;
+        return jerr(p, "tensor name must be 1..255 bytes");
+    }
+    cn_tensor *gt = grow(st->t, &hs->tcap, st->n, sizeof *st->t);
+    if (gt) st->t = gt;
+    region *gr = gt ? grow(hs->reg, &hs->rcap, st->n, sizeof *hs->reg) : NULL;
+    if (gr) hs->reg = gr;
+    if (!gt || !gr) return CN_ERR(p->ctx, CN_ENOMEM, "%s: out of memory", p->path);
+    cn_tensor *t = &st->t[st->n];
+    memset(t, 0, sizeof *t);
+    t->name = name;
+    hs->reg[st->n].idx = st->n;
+    int rc = jtensor(p, t, &hs->reg[st->n], hs->data_len);
+    if (rc) return rc;
+    st->n++;
+    return CN_OK;
+}
+
+/* The whole header: one object of tensor entries and at most one
+ * "__metadata__", then nothing but whitespace. */
+static int parse_header(jp *p, hdr_state *hs) {
+    int have_meta = 0, rc;
+    if ((rc = jexpect(p, '{', "expected '{' opening the header"))) return rc;
+    jws(p);
+    if (p->pos < p->n && p->s[p->pos] == '}') {
+        p->pos++;
+    } else {
+        for (;;) {
+            char *name;
+            jws(p);
+            size_t key_pos = p->pos;
+            if ((rc = jstring(p, &name))) return rc;
+            if ((rc = jexpect(p, ':', "expected ':'"))) return rc;
+            if (!strcmp(name, "__metadata__")) {
+                if (have_meta) {
+                    p->pos = key_pos;
+                    return jerr(p, "repeated \"__metadata__\"");
+                }
+                have_meta = 1;
+                rc = parse_meta(p, hs);
+            } else
+                rc = parse_tensor(p, hs, name, key_pos);
+            if (rc) return rc;
+            if ((rc = jnext(p, "expected ',' or '}' in the header")) < 0) return rc;
+            if (!rc) break;
+        }
+    }
+    jws(p);
+    if (p->pos != p->n)
+        return jerr(p, "unexpected bytes after the header object (only space padding allowed)");
+    return CN_OK;
+}
+
+/* Names and keys unique; the sorted indices for lookups. */
+static int index_names(cn_ctx *ctx, const char *path, cn_st *st) {
+    const char *dup = NULL;
+    st->by_name = malloc((size_t)(st->n ? st->n : 1) * sizeof *st->by_name);
+    st->meta_by_key = malloc((size_t)(st->nmeta ? st->nmeta : 1) * sizeof *st->meta_by_key);
+    if (!st->by_name || !st->meta_by_key) return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+    int r1 = sort_names(st->n ? &st->t[0].name : NULL, sizeof *st->t, st->n, st->by_name, &dup);
+    if (r1 > 0) return CN_ERR(ctx, CN_EFORMAT, "%s: header: duplicate tensor name '%s'", path, dup);
+    int r2 = r1 < 0 ? -1
+                    : sort_names(st->nmeta ? &st->meta[0].key : NULL, sizeof *st->meta, st->nmeta,
+                                 st->meta_by_key, &dup);
+    if (r2 > 0) return CN_ERR(ctx, CN_EFORMAT, "%s: __metadata__: duplicate key '%s'", path, dup);
+    if (r1 < 0 || r2 < 0) return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+    return CN_OK;
+}
+
+/* The regions must tile the data section exactly; each gets its slot in
+ * the data block (64-aligned), *total the block's size. Sorts reg. */
+static int place_regions(cn_ctx *ctx, const char *path, const cn_st *st, region *reg,
+                         uint64_t data_len, uint64_t N, size_t *total) {
+    uint64_t at = 0;
+    *total = 0;
+    if (st->n) qsort(reg, (size_t)st->n, sizeof *reg, cmp_region);
+    for (int i = 0; i < st->n; i++) {
+        if (reg[i].begin != at)
+            return CN_ERR(ctx, CN_EFORMAT,
+                          "%s: tensor '%s': data_offsets begin at %" PRIu64
+                          " but the previous tensor ends at %" PRIu64
+                          " (gaps and overlaps are not allowed)",
+                          path, st->t[reg[i].idx].name, reg[i].begin, at);
+        at = reg[i].end;
+        size_t sz = (size_t)(reg[i].end - reg[i].begin);
+        reg[i].slot = *total;
+        *total += (sz + ST_ALIGN - 1) & ~(size_t)(ST_ALIGN - 1);
+    }
+    if (at != data_len)
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "%s: tensors cover %" PRIu64 " bytes of a data section of %" PRIu64
+                      " bytes (file offset %" PRIu64 ")",
+                      path, at, data_len, 8 + N + at);
+    return CN_OK;
+}
+
+/* The data: each tensor into its own 64-aligned slot, checksummed in file
+ * order into *crc. */
+static int read_data(cn_ctx *ctx, FILE *f, const char *path, cn_st *st, const region *reg,
+                     uint64_t N, size_t total, uLong *crc) {
+    st->data = aligned_alloc(ST_ALIGN, total ? total : ST_ALIGN);
+    if (!st->data)
+        return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for %zu bytes of tensor data", path,
+                      total);
+    *crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < st->n; i++) {
+        char *dst = (char *)st->data + reg[i].slot;
+        size_t sz = (size_t)(reg[i].end - reg[i].begin);
+        int rc = read_exact(ctx, f, dst, sz, path, (size_t)(8 + N + reg[i].begin));
+        if (rc) return rc;
+        *crc = crc_bytes(*crc, dst, sz);
+        st->t[reg[i].idx].data = dst;
+    }
+    return CN_OK;
+}
+
+/* The checksum (crc so far: the data) over the metadata and tensor texts
+ * against convnet.crc32, which a file with convnet.format must have, and
+ * the format version. */
+static int check_crc(cn_ctx *ctx, const char *path, const cn_st *st, uLong crc) {
+    const char *want = NULL, *format = NULL, *version = NULL;
+    for (int i = 0; i < st->nmeta; i++) {
+        if (!strcmp(st->meta[i].key, KEY_CRC)) {
+            want = st->meta[i].value;
+            continue;
+        }
+        if (!strcmp(st->meta[i].key, KEY_FORMAT)) format = st->meta[i].value;
+        if (!strcmp(st->meta[i].key, KEY_VERSION)) version = st->meta[i].value;
+        crc = crc_str0(crc, st->meta[i].key);
+        crc = crc_str0(crc, st->meta[i].value);
+    }
+    for (int i = 0; i < st->n; i++) crc = crc_tensor_text(crc, &st->t[i]);
+    if (format && !want)
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "%s: __metadata__ has " KEY_FORMAT " but no " KEY_CRC " (checksum missing)",
+                      path);
+    if (!want) return CN_OK;
+    char got[16];
+    snprintf(got, sizeof got, "%08lx", (unsigned long)(crc & 0xffffffffUL));
+    if (strcmp(got, want) != 0)
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "checksum mismatch in %s (" KEY_CRC " says \"%.16s\", computed %s)", path,
+                      want, got);
+    if (version && strcmp(version, FORMAT_VERSION) != 0)
+        return CN_ERR(ctx, CN_EFORMAT,
+                      "%s: " KEY_VERSION " \"%.16s\" is not supported (expected \"%s\")", path,
+                      version, FORMAT_VERSION);
+    return CN_OK;
+}
+
 int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out) {
     if (!out || !path) return CN_ERR(ctx, CN_EINVAL, "cn_st_load: NULL argument");
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return CN_ERR(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
-        int rc = CN_ERR(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(errno));
-        fclose(f);
-        return rc;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return CN_ERR(ctx, CN_EIO, "%s is not a regular file", path);
-    }
-    uint64_t fsize = (uint64_t)sb.st_size;
-    if (fsize < 10) {
-        fclose(f);
-        return CN_ERR(ctx, CN_EFORMAT,
-                      "%s: %" PRIu64 " bytes is too short for a tensor file (at least 10: "
-                      "8-byte header length and a header)",
-                      path, fsize);
-    }
-    unsigned char len8[8];
-    int rc = read_exact(ctx, f, len8, 8, path, 0);
-    if (rc) {
-        fclose(f);
-        return rc;
-    }
-    uint64_t N = 0;
-    for (int i = 0; i < 8; i++) N |= (uint64_t)len8[i] << (8 * i);
-    uint64_t lim = fsize - 8 < ST_MAX_HEADER ? fsize - 8 : ST_MAX_HEADER;
-    if (N < 2 || N > lim) {
-        fclose(f);
-        return CN_ERR(ctx, CN_EFORMAT,
-                      "%s: header length %" PRIu64 " at offset 0 (expected 2..%" PRIu64
-                      " for a file of %" PRIu64 " bytes)",
-                      path, N, lim, fsize);
-    }
-    uint64_t data_len = fsize - 8 - N;
-
-    cn_st *st = calloc(1, sizeof *st);
-    char *hdr = malloc((size_t)N + 1);
-    if (st) st->strings = malloc((size_t)N + 1);
-    if (!st || !hdr || !st->strings) {
-        free(hdr);
-        cn_st_free(st);
-        fclose(f);
-        return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for a header of %" PRIu64 " bytes",
-                      path, N);
-    }
-    region *reg = NULL;
-    int tcap = 0, mcap = 0, rcap = 0;
-    if ((rc = read_exact(ctx, f, hdr, (size_t)N, path, 8))) goto fail;
-    hdr[N] = 0;
-
-    jp p = {ctx, path, hdr, (size_t)N, 0, st->strings, 0};
-    int have_meta = 0;
-    if ((rc = jexpect(&p, '{', "expected '{' opening the header"))) goto fail;
-    jws(&p);
-    if (p.pos < p.n && p.s[p.pos] == '}') {
-        p.pos++;
-    } else {
-        for (;;) {
-            char *name;
-            size_t key_pos;
-            jws(&p);
-            key_pos = p.pos;
-            if ((rc = jstring(&p, &name))) goto fail;
-            if ((rc = jexpect(&p, ':', "expected ':'"))) goto fail;
-            if (!strcmp(name, "__metadata__")) {
-                if (have_meta) {
-                    p.pos = key_pos;
-                    rc = jerr(&p, "repeated \"__metadata__\"");
-                    goto fail;
-                }
-                have_meta = 1;
-                if ((rc = jexpect(&p, '{', "expected '{' opening __metadata__"))) goto fail;
-                jws(&p);
-                if (p.pos < p.n && p.s[p.pos] == '}') {
-                    p.pos++;
-                } else {
-                    for (;;) {
-                        if (st->nmeta >= ST_MAX_META) {
-                            rc = jerr(&p, "more than 65536 metadata pairs");
-                            goto fail;
-                        }
-                        cn_meta *gm = grow(st->meta, &mcap, st->nmeta, sizeof *st->meta);
-                        if (!gm) {
-                            rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
-                            goto fail;
-                        }
-                        st->meta = gm;
-                        char *k, *v;
-                        if ((rc = jstring(&p, &k))) goto fail;
-                        if ((rc = jexpect(&p, ':', "expected ':' in __metadata__"))) goto fail;
-                        jws(&p);
-                        if (p.pos < p.n && p.s[p.pos] != '"') {
-                            rc = jerr(&p, "__metadata__ values must be strings");
-                            goto fail;
-                        }
-                        if ((rc = jstring(&p, &v))) goto fail;
-                        st->meta[st->nmeta].key = k;
-                        st->meta[st->nmeta].value = v;
-                        st->nmeta++;
-                        jws(&p);
-                        if (p.pos < p.n && p.s[p.pos] == ',') {
-                            p.pos++;
-                            continue;
-                        }
-                        if ((rc = jexpect(&p, '}', "expected ',' or '}' in __metadata__")))
-                            goto fail;
-                        break;
-                    }
-                }
-            } else {
-                if (st->n >= ST_MAX_TENSORS) {
-                    p.pos = key_pos;
-                    rc = jerr(&p, "more than 10000 tensors");
-                    goto fail;
-                }
-                if (!*name || strlen(name) > ST_MAX_NAME) {
-                    p.pos = key_pos;
-                    rc = jerr(&p, "tensor name must be 1..255 bytes");
-                    goto fail;
-                }
-                cn_tensor *gt = grow(st->t, &tcap, st->n, sizeof *st->t);
-                if (gt) st->t = gt;
-                region *gr = gt ? grow(reg, &rcap, st->n, sizeof *reg) : NULL;
-                if (gr) reg = gr;
-                if (!gt || !gr) {
-                    rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
-                    goto fail;
-                }
-                cn_tensor *t = &st->t[st->n];
-                memset(t, 0, sizeof *t);
-                t->name = name;
-                reg[st->n].idx = st->n;
-                if ((rc = jtensor(&p, t, &reg[st->n], data_len))) goto fail;
-                st->n++;
-            }
-            jws(&p);
-            if (p.pos < p.n && p.s[p.pos] == ',') {
-                p.pos++;
-                continue;
-            }
-            if ((rc = jexpect(&p, '}', "expected ',' or '}' in the header"))) goto fail;
-            break;
-        }
-    }
-    jws(&p);
-    if (p.pos != p.n) {
-        rc = jerr(&p, "unexpected bytes after the header object (only space padding allowed)");
-        goto fail;
-    }
-
-    /* names and keys unique; sorted indices for lookups */
-    {
-        const char *dup = NULL;
-        st->by_name = malloc((size_t)(st->n ? st->n : 1) * sizeof *st->by_name);
-        st->meta_by_key = malloc((size_t)(st->nmeta ? st->nmeta : 1) * sizeof *st->meta_by_key);
-        if (!st->by_name || !st->meta_by_key) {
-            rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        int r1 = sort_names(st->n ? &st->t[0].name : NULL, sizeof *st->t, st->n, st->by_name,
-                            &dup);
-        if (r1 > 0) {
-            rc = CN_ERR(ctx, CN_EFORMAT, "%s: header: duplicate tensor name '%s'", path, dup);
-            goto fail;
-        }
-        int r2 = r1 < 0 ? -1
-                        : sort_names(st->nmeta ? &st->meta[0].key : NULL, sizeof *st->meta,
-                                     st->nmeta, st->meta_by_key, &dup);
-        if (r2 > 0) {
-            rc = CN_ERR(ctx, CN_EFORMAT, "%s: __metadata__: duplicate key '%s'", path, dup);
-            goto fail;
-        }
-        if (r1 < 0 || r2 < 0) {
-            rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-    }
-
-    /* the regions must tile the data section exactly */
+    uint64_t fsize = 0, N = 0;
+    hdr_state hs = {0};
+    char *hdr = NULL;
     size_t total = 0;
-    if (st->n) qsort(reg, (size_t)st->n, sizeof *reg, cmp_region);
-    {
-        uint64_t at = 0;
-        for (int i = 0; i < st->n; i++) {
-            if (reg[i].begin != at) {
-                rc = CN_ERR(ctx, CN_EFORMAT,
-                            "%s: tensor '%s': data_offsets begin at %" PRIu64
-                            " but the previous tensor ends at %" PRIu64
-                            " (gaps and overlaps are not allowed)",
-                            path, st->t[reg[i].idx].name, reg[i].begin, at);
-                goto fail;
-            }
-            at = reg[i].end;
-            size_t sz = (size_t)(reg[i].end - reg[i].begin);
-            reg[i].slot = total;
-            total += (sz + ST_ALIGN - 1) & ~(size_t)(ST_ALIGN - 1);
-        }
-        if (at != data_len) {
-            rc = CN_ERR(ctx, CN_EFORMAT,
-                        "%s: tensors cover %" PRIu64 " bytes of a data section of %" PRIu64
-                        " bytes (file offset %" PRIu64 ")",
-                        path, at, data_len, 8 + N + at);
-            goto fail;
-        }
+    uLong crc = 0;
+    int rc = read_length(ctx, f, path, &fsize, &N);
+    if (rc) goto done;
+    hs.data_len = fsize - 8 - N;
+    hs.st = calloc(1, sizeof *hs.st);
+    hdr = malloc((size_t)N + 1);
+    if (hs.st) hs.st->strings = malloc((size_t)N + 1);
+    if (!hs.st || !hdr || !hs.st->strings) {
+        rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for a header of %" PRIu64 " bytes",
+                    path, N);
+        goto done;
     }
-
-    /* data: each tensor into its own 64-aligned slot, checksummed in file order */
-    st->data = aligned_alloc(ST_ALIGN, total ? total : ST_ALIGN);
-    if (!st->data) {
-        rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for %zu bytes of tensor data", path,
-                    total);
-        goto fail;
-    }
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (int i = 0; i < st->n; i++) {
-        char *dst = (char *)st->data + reg[i].slot;
-        size_t sz = (size_t)(reg[i].end - reg[i].begin);
-        if ((rc = read_exact(ctx, f, dst, sz, path, (size_t)(8 + N + reg[i].begin)))) goto fail;
-        crc = crc_bytes(crc, dst, sz);
-        st->t[reg[i].idx].data = dst;
-    }
-
-    /* checksum and format keys */
-    {
-        const char *want = NULL, *format = NULL, *version = NULL;
-        for (int i = 0; i < st->nmeta; i++) {
-            if (!strcmp(st->meta[i].key, KEY_CRC)) {
-                want = st->meta[i].value;
-                continue;
-            }
-            if (!strcmp(st->meta[i].key, KEY_FORMAT)) format = st->meta[i].value;
-            if (!strcmp(st->meta[i].key, KEY_VERSION)) version = st->meta[i].value;
-            crc = crc_str0(crc, st->meta[i].key);
-            crc = crc_str0(crc, st->meta[i].value);
-        }
-        for (int i = 0; i < st->n; i++) crc = crc_tensor_text(crc, &st->t[i]);
-        if (format && !want) {
-            rc = CN_ERR(ctx, CN_EFORMAT,
-                        "%s: __metadata__ has " KEY_FORMAT " but no " KEY_CRC
-                        " (checksum missing)",
-                        path);
-            goto fail;
-        }
-        if (want) {
-            char got[16];
-            snprintf(got, sizeof got, "%08lx", (unsigned long)(crc & 0xffffffffUL));
-            if (strcmp(got, want) != 0) {
-                rc = CN_ERR(ctx, CN_EFORMAT,
-                            "checksum mismatch in %s (" KEY_CRC " says \"%.16s\", computed %s)",
-                            path, want, got);
-                goto fail;
-            }
-            if (version && strcmp(version, FORMAT_VERSION) != 0) {
-                rc = CN_ERR(ctx, CN_EFORMAT,
-                            "%s: " KEY_VERSION " \"%.16s\" is not supported (expected \"%s\")",
-                            path, version, FORMAT_VERSION);
-                goto fail;
-            }
-        }
-    }
-
-    free(reg);
+    if ((rc = read_exact(ctx, f, hdr, (size_t)N, path, 8))) goto done;
+    hdr[N] = 0;
+    jp p = {ctx, path, hdr, (size_t)N, 0, hs.st->strings, 0};
+    if ((rc = parse_header(&p, &hs)) || (rc = index_names(ctx, path, hs.st)) ||
+        (rc = place_regions(ctx, path, hs.st, hs.reg, hs.data_len, N, &total)) ||
+        (rc = read_data(ctx, f, path, hs.st, hs.reg, N, total, &crc)) ||
+        (rc = check_crc(ctx, path, hs.st, crc)))
+        goto done;
+    *out = hs.st;
+done:
+    free(hs.reg);
     free(hdr);
-    fclose(f);
-    *out = st;
-    return CN_OK;
-
-fail:
-    free(reg);
-    free(hdr);
-    cn_st_free(st);
+    if (rc) cn_st_free(hs.st);
     fclose(f);
     return rc;
 }
@@ -1001,30 +993,30 @@ const cn_tensor *cn_st_at(const cn_st *st, int i) {
     return &st->t[i];
 }
 
-const cn_tensor *cn_st_get(const cn_st *st, const char *name) {
-    if (!st || !name) return NULL;
-    int lo = 0, hi = st->n - 1;
+/* Binary search of the strings at first + i*stride (as in sort_names) in
+ * the sorted order `order`: the index of the one equal to want, or -1. */
+static int find_sorted(const char *const *first, size_t stride, const int *order, int n,
+                       const char *want) {
+    int lo = 0, hi = n - 1;
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
-        const cn_tensor *t = &st->t[st->by_name[mid]];
-        int c = strcmp(t->name, name);
-        if (c == 0) return t;
+        int i = order[mid];
+        int c = strcmp(*(const char *const *)((const char *)first + (size_t)i * stride), want);
+        if (c == 0) return i;
         if (c < 0) lo = mid + 1;
         else hi = mid - 1;
     }
-    return NULL;
+    return -1;
+}
+
+const cn_tensor *cn_st_get(const cn_st *st, const char *name) {
+    if (!st || !name || !st->n) return NULL;
+    int i = find_sorted(&st->t[0].name, sizeof *st->t, st->by_name, st->n, name);
+    return i < 0 ? NULL : &st->t[i];
 }
 
 const char *cn_st_meta(const cn_st *st, const char *key) {
-    if (!st || !key) return NULL;
-    int lo = 0, hi = st->nmeta - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        const cn_meta *m = &st->meta[st->meta_by_key[mid]];
-        int c = strcmp(m->key, key);
-        if (c == 0) return m->value;
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return NULL;
+    if (!st || !key || !st->nmeta) return NULL;
+    int i = find_sorted(&st->meta[0].key, sizeof *st->meta, st->meta_by_key, st->nmeta, key);
+    return i < 0 ? NULL : st->meta[i].value;
 }

@@ -33,6 +33,8 @@ typedef struct {
 int metrics_open(metrics *m, const char *path, int resume_iter);
 void metrics_line(metrics *m, const cn_solver *s, int batch_size, const char *line);
 void metrics_close(metrics *m);
+/* seconds on the monotonic clock (metrics.c), for elapsed times */
+double cli_now(void);
 
 /* mpi.c: Open MPI for `train` under mpirun (make MPI=1), else one process.
  * init: 0, or 1 after a message; comm: 1 and *c filled when there is a

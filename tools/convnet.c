@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_FASHION "/usr/share/datasets/fashion-mnist"
@@ -228,12 +227,6 @@ static const char *build_spec(char *buf, size_t len, const char *net, int nf, in
     return buf;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 /* ---- memory budget: refuse a net that cannot fit before allocating it -- */
 static double gib(double b) { return b / (1024.0 * 1024 * 1024); }
 
@@ -422,10 +415,10 @@ static int train_main(int argc, char **argv, int rank, int nranks) {
      * directory there, no such directory, no permission) fails now, not
      * after the training it was meant to keep; --checkpoint-every uses it too */
     if (save && cn_check_save_path(ctx, save)) TRAIN_EXIT(die(ctx, "--save"));
-    double t0 = now_s();
+    double t0 = cli_now();
     if (load_data(ctx, &ds, data, ntrain, nval, ntest)) TRAIN_EXIT(die(ctx, "loading data"));
     printf("data: %s, train %d, val %d, test %d images of (%d,%d,%d), %d classes (%.2fs)\n", ds.name, ds.train.n,
-           ds.val.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w, ds.num_classes, now_s() - t0);
+           ds.val.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w, ds.num_classes, cli_now() - t0);
     cn_rng rng;
     cn_rng_seed(&rng, (uint64_t)seed * 2 + 1); /* the init stream differs from the solver's */
     if (cn_net_new(ctx, &net, spec, ds.train.c, ds.train.h, ds.train.w, dt, ws, reg, &rng)) TRAIN_EXIT(die(ctx, "building the net"));
@@ -469,11 +462,11 @@ static int train_main(int argc, char **argv, int rank, int nranks) {
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     signal(SIGHUP, on_stop_signal);
-    double t1 = now_s();
+    double t1 = cli_now();
     int it0 = cn_solver_iteration(s);
     int rc = cn_solver_train(ctx, s, log_line, &lu, &g_stop, save0, ckpt_every);
     metrics_close(&mt);
-    double secs = now_s() - t1;
+    double secs = cli_now() - t1;
     if (progress_shown) printf("\r\033[K");
     if (rc) {
         /* interrupted (save and say how to resume) or failed: either way free

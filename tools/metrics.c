@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static double mono_s(void) {
+/* the CLI's clock (cli.h): seconds on the monotonic clock */
+double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
@@ -34,7 +35,7 @@ static int field(const char *line, const char *key, double *v) {
 int metrics_open(metrics *m, const char *path, int resume_iter) {
     memset(m, 0, sizeof *m);
     m->path = path;
-    m->t0 = mono_s();
+    m->t0 = cli_now();
     char *keep = NULL;
     size_t nkeep = 0;
     if (resume_iter >= 0) {
@@ -89,7 +90,7 @@ void metrics_line(metrics *m, const cn_solver *s, int batch_size, const char *li
     if (!m->f) return;
     int is_it = !strncmp(line, "(Iteration ", 11), is_ep = !strncmp(line, "(Epoch ", 7);
     if (!is_it && !is_ep) return;
-    double now = mono_s();
+    double now = cli_now();
     int it = cn_solver_iteration(s), n;
     fprintf(m->f, "{\"kind\":\"%s\",\"iteration\":%d,\"epoch\":%d", is_it ? "iteration" : "epoch", it, cn_solver_epoch(s));
     if (is_it) {

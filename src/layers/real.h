@@ -12,20 +12,14 @@
 typedef double real;
 #define FN(name) name##_f64
 #define cn_gemm cblas_dgemm
-#define cn_gemv cblas_dgemv
-#define REAL_NAME "f64"
 #define r_sqrt sqrt
 #define r_exp exp
-#define r_log log
 #else
 typedef float real;
 #define FN(name) name##_f32
 #define cn_gemm cblas_sgemm
-#define cn_gemv cblas_sgemv
-#define REAL_NAME "f32"
 #define r_sqrt sqrtf
 #define r_exp expf
-#define r_log logf
 #endif
 
 /* Shared between layer files (conv.c defines it, sandwich.c uses it):
