@@ -25,6 +25,13 @@ static inline double hs_maxdiff(const double *a, const double *b, size_t n) {
     }
     return d;
 }
+/* max |a-b| / max(floor, max|b|): check.h's scaled_error with a floor
+ * under the reference's scale. */
+static inline double hs_scaled(const double *a, const double *b, size_t n, double floor) {
+    double m = floor;
+    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
+    return hs_maxdiff(a, b, n) / m;
+}
 static inline size_t hs_idx_mismatch(const int32_t *a, const int32_t *b, size_t n) {
     size_t m = 0;
     for (size_t i = 0; i < n; i++) m += a[i] != b[i];
