@@ -107,8 +107,9 @@ typedef struct {
     const char *name;
     int kind, fill, grad_of; /* grad_of: for HS_GRAD, the HS_IN it differentiates */
     size_t n;
-    double scale;
+    double scale, shift; /* filled scale * N(0,1) + shift */
     double tol64, tol32; /* NAN: the op's */
+    int metric_num;      /* -1: the op's */
 } hs_tensor;
 
 /* flags */
@@ -150,6 +151,7 @@ static inline int hs_add(hs_case *c, const char *name, int kind, size_t n, int f
     hs_tensor *t = &c->t[c->nt];
     t->name = name; t->kind = kind; t->n = n; t->fill = fill; t->scale = scale; t->grad_of = grad_of;
     t->tol64 = t->tol32 = NAN;
+    t->metric_num = -1;
     return c->nt++;
 }
 static inline int hs_in(hs_case *c, const char *name, size_t n, int fill, double scale) {
@@ -276,7 +278,9 @@ static inline void hs_numgrad(cn_ctx *ctx, const hs_case *c, double *const *data
             snprintf(name, sizeof name, "%s numgrad f64 %s %s %s", c->op->name, fast ? "fast" : "naive",
                      c->t[g].name, c->tag);
             if (rc[fast]) check_true(name, 0, cn_ctx_error(ctx));
-            else check_le(name, hs_err64(c->op->tol.metric_num, an[fast].t[g], num, c->t[i].n), c->op->tol.num);
+            else check_le(name, hs_err64(c->t[g].metric_num >= 0 ? c->t[g].metric_num : c->op->tol.metric_num,
+                                         an[fast].t[g], num, c->t[i].n),
+                          c->op->tol.num);
         }
         free(num);
     }
@@ -367,6 +371,7 @@ static inline void hs_check(cn_ctx *ctx, const hs_case *c) {
         if (t->fill == HS_PERM) hs_perm_fill(&r, data[k], t->n);
         else if (t->fill == HS_TIES) for (size_t i = 0; i < t->n; i++) data[k][i] = (double)cn_rng_below(&r, 3);
         else fill_normal(&r, data[k], t->n, t->scale);
+        for (size_t i = 0; i < t->n; i++) data[k][i] += t->shift;
         for (size_t i = 0; i < t->n; i++) data32[k][i] = (float)data[k][i];
     }
     if (!(c->flags & HS_NO_FAST)) hs_fast(ctx, c, data, data32);
