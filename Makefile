@@ -119,7 +119,7 @@ FORCE:
 $(BUILD)/convnet: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libconvnet.a $(HDRS) $(ONNX_GEN) $(BUILD)/mpi.flag
 	$(CC) $(CFLAGS) $(MPI_CFLAGS) -Itools $(ONNX_CFLAGS) -o $@ $(TOOL_SRC) $(ONNX_GEN) $(BUILD)/libconvnet.a $(LDFLAGS) $(ONNX_LIBS) $(MPI_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h tests/harness.h tests/cli_util.h $(BUILD)/libconvnet.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/harness.h tests/fixtures.h tests/cli_util.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libconvnet.a $(LDFLAGS) $(LDLIBS)
 
