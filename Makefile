@@ -153,7 +153,7 @@ $(PLOT_TESTS): $(BUILD)/libconvnet-plot.a
 $(PLOT_TESTS): TEST_CFLAGS = $(CAIRO_CFLAGS)
 $(PLOT_TESTS): TEST_PLOT = $(BUILD)/libconvnet-plot.a
 $(PLOT_TESTS): TEST_LIBS = $(CAIRO_LIBS)
-$(BUILD)/tests/%: tests/%.c tests/check.h tests/cli_util.h $(BUILD)/libconvnet.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/harness.h tests/fixtures.h tests/cli_util.h $(BUILD)/libconvnet.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(TEST_PLOT) $(BUILD)/libconvnet.a $(LDFLAGS) $(TEST_LIBS) $(LDLIBS)
 

@@ -1,6 +1,7 @@
 /* test_affine.c — affine, relu, softmax loss, affine-relu: numeric gradients,
- * fast vs naive in both dtypes, hand-worked values, bad arguments. */
-#include "check.h"
+ * fast vs naive in both dtypes at every SIMD level (affine through the
+ * harness, harness.h), hand-worked values, threads, bad arguments. */
+#include "harness.h"
 #include <string.h>
 
 typedef struct { cn_ctx *ctx; double *x, *w, *b; int N, D, M, which; } affine_user;
@@ -49,93 +50,64 @@ static void test_affine_grads(cn_ctx *ctx, cn_rng *r, int relu) {
     free(dx); free(dw); free(db); free(nx); free(nw); free(nb);
 }
 
-static void test_affine_fast_naive(cn_ctx *ctx, cn_rng *r, int N, int D, int M) {
-    double *x = xmalloc(8 * N * D), *w = xmalloc(8 * D * M), *b = xmalloc(8 * M), *dout = xmalloc(8 * N * M);
-    double *o1 = xmalloc(8 * N * M), *o2 = xmalloc(8 * N * M);
-    double *dx1 = xmalloc(8 * N * D), *dw1 = xmalloc(8 * D * M), *db1 = xmalloc(8 * M);
-    double *dx2 = xmalloc(8 * N * D), *dw2 = xmalloc(8 * D * M), *db2 = xmalloc(8 * M);
-    float *xf = xmalloc(4 * N * D), *wf = xmalloc(4 * D * M), *bf = xmalloc(4 * M), *doutf = xmalloc(4 * N * M);
-    float *of = xmalloc(4 * N * M), *dxf = xmalloc(4 * N * D), *dwf = xmalloc(4 * D * M), *dbf = xmalloc(4 * M);
-    fill_normal(r, x, N * D, 1); fill_normal(r, w, D * M, 1); fill_normal(r, b, M, 1); fill_normal(r, dout, N * M, 1);
-    to_f32(xf, x, N * D); to_f32(wf, w, D * M); to_f32(bf, b, M); to_f32(doutf, dout, N * M);
-    cn_affine_forward_naive_f64(ctx, o1, x, w, b, N, D, M);
-    cn_affine_forward_f64(ctx, o2, x, w, b, N, D, M);
-    cn_affine_backward_naive_f64(ctx, dx1, dw1, db1, dout, x, w, N, D, M);
-    cn_affine_backward_f64(ctx, dx2, dw2, db2, dout, x, w, N, D, M);
-    cn_affine_forward_f32(ctx, of, xf, wf, bf, N, D, M);
-    cn_affine_backward_f32(ctx, dxf, dwf, dbf, doutf, xf, wf, N, D, M);
-    char buf[128];
-    snprintf(buf, sizeof buf, "affine fast vs naive f64 out (N=%d D=%d M=%d)", N, D, M);
-    check_le(buf, cn_rel_error(o1, o2, N * M), 1e-10);
-    /* norm-wise: D = 8192 terms leave entries cancelled to ~0 */
-    snprintf(buf, sizeof buf, "affine fast vs naive f64 dx,dw,db scaled (N=%d D=%d M=%d)", N, D, M);
-    double e = scaled_error(dx2, dx1, N * D), e2 = scaled_error(dw2, dw1, D * M), e3 = scaled_error(db2, db1, M);
-    check_le(buf, fmax(e, fmax(e2, e3)), 1e-10);
-    snprintf(buf, sizeof buf, "affine fast f32 vs naive f64 out,dx,dw,db (N=%d D=%d M=%d)", N, D, M);
-    e = fmax(fmax(scaled_error_f32(of, o1, N * M), scaled_error_f32(dxf, dx1, N * D)),
-             fmax(scaled_error_f32(dwf, dw1, D * M), scaled_error_f32(dbf, db1, M)));
-    check_le(buf, e, 1e-5);
-    free(x); free(w); free(b); free(dout); free(o1); free(o2); free(dx1); free(dw1); free(db1);
-    free(dx2); free(dw2); free(db2); free(xf); free(wf); free(bf); free(doutf); free(of); free(dxf); free(dwf); free(dbf);
+/* ---- the operation, for the harness (tests/harness.h) ---------------------- */
+typedef struct { int N, D, M; } affine_shape;
+enum { X, W, B, DOUT, OUT, DX, DW, DB };
+static int affine_fwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
+    const affine_shape *s = c->p;
+    if (f64)
+        return (naive ? cn_affine_forward_naive_f64 : cn_affine_forward_f64)(ctx, t[OUT], t[X], t[W], t[B], s->N, s->D,
+                                                                             s->M);
+    return (naive ? cn_affine_forward_naive_f32 : cn_affine_forward_f32)(ctx, t[OUT], t[X], t[W], t[B], s->N, s->D, s->M);
+}
+static int affine_bwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
+    const affine_shape *s = c->p;
+    if (f64)
+        return (naive ? cn_affine_backward_naive_f64 : cn_affine_backward_f64)(ctx, t[DX], t[DW], t[DB], t[DOUT], t[X],
+                                                                               t[W], s->N, s->D, s->M);
+    return (naive ? cn_affine_backward_naive_f32 : cn_affine_backward_f32)(ctx, t[DX], t[DW], t[DB], t[DOUT], t[X], t[W],
+                                                                           s->N, s->D, s->M);
+}
+/* float64 fast vs naive norm-wise (D = 8192 terms leave entries cancelled
+ * to ~0): 1e-12; float32 fast and naive vs float64 naive 1e-5; numeric
+ * gradients (float64) cn_rel_error 1e-7. */
+static const hs_op affine_op = {"affine", affine_fwd, affine_bwd,
+                                {.f64 = 1e-12, .f32 = 1e-5, .f32naive = 1e-5, .f32pair = -1, .num = 1e-7,
+                                 .metric64 = HS_SCALED, .metric_num = HS_REL}};
+
+/* Every SIMD level: out, dx, dw, db in both dtypes against the naive
+ * loops; dx = NULL gives the same dw, db bit for bit; a rerun is bitwise
+ * the same. */
+static void affine_case(cn_ctx *ctx, int N, int D, int M, uint64_t seed, unsigned flags) {
+    affine_shape s = {N, D, M};
+    hs_case c = hs_new(&affine_op, &s, seed, flags | HS_NULLGRAD, "(N=%d D=%d M=%d)", N, D, M);
+    c.repeat = 1;
+    hs_in(&c, "x", (size_t)N * D, HS_NORMAL, 1);
+    hs_in(&c, "w", (size_t)D * M, HS_NORMAL, 1);
+    hs_in(&c, "b", M, HS_NORMAL, 1);
+    hs_dout(&c, "dout", (size_t)N * M);
+    hs_out(&c, "out", (size_t)N * M);
+    hs_grad(&c, "dx", X);
+    hs_grad(&c, "dw", W);
+    hs_grad(&c, "db", B);
+    hs_check(ctx, &c);
 }
 
-/* The fast path's edges (see affine.c): M around the vector width (16 f32,
- * 8 f64) and its multiples, the overlapping tail vector, M < VL (OpenBLAS);
- * N around the tile rows and the vectors of dx (N % VL rows by dots); D
- * around the blocks (backward rows per item 128, forward k block 256); dx =
- * NULL; fused ReLU; both dtypes against the naive loops. Shapes big enough
- * (N*D*M > 2e6) run on the context's threads. */
-static void test_affine_edges(cn_ctx *ctx, cn_rng *r, const char *tag, int N, int D, int M) {
+/* The fused ReLU is the ReLU of the plain forward, bit for bit. */
+static void affine_relu_fused(cn_ctx *ctx, cn_rng *r, const char *tag, int N, int D, int M) {
     double *x = xmalloc(8 * (size_t)N * D), *w = xmalloc(8 * (size_t)D * M), *b = xmalloc(8 * (size_t)M);
-    double *dout = xmalloc(8 * (size_t)N * M), *o1 = xmalloc(8 * (size_t)N * M), *o2 = xmalloc(8 * (size_t)N * M);
-    double *dx1 = xmalloc(8 * (size_t)N * D), *dw1 = xmalloc(8 * (size_t)D * M), *db1 = xmalloc(8 * (size_t)M);
-    double *dx2 = xmalloc(8 * (size_t)N * D), *dw2 = xmalloc(8 * (size_t)D * M), *db2 = xmalloc(8 * (size_t)M);
     float *xf = xmalloc(4 * (size_t)N * D), *wf = xmalloc(4 * (size_t)D * M), *bf = xmalloc(4 * (size_t)M);
-    float *doutf = xmalloc(4 * (size_t)N * M), *of = xmalloc(4 * (size_t)N * M), *ofr = xmalloc(4 * (size_t)N * M);
-    float *dxf = xmalloc(4 * (size_t)N * D), *dwf = xmalloc(4 * (size_t)D * M), *dbf = xmalloc(4 * (size_t)M);
-    float *dwf2 = xmalloc(4 * (size_t)D * M), *dbf2 = xmalloc(4 * (size_t)M);
+    float *of = xmalloc(4 * (size_t)N * M), *ofr = xmalloc(4 * (size_t)N * M);
     fill_normal(r, x, (size_t)N * D, 1); fill_normal(r, w, (size_t)D * M, 1); fill_normal(r, b, M, 1);
-    fill_normal(r, dout, (size_t)N * M, 1);
-    to_f32(xf, x, (size_t)N * D); to_f32(wf, w, (size_t)D * M); to_f32(bf, b, M); to_f32(doutf, dout, (size_t)N * M);
-    cn_affine_forward_naive_f64(ctx, o1, x, w, b, N, D, M);
-    cn_affine_backward_naive_f64(ctx, dx1, dw1, db1, dout, x, w, N, D, M);
-    /* f64 fast: out, dx/dw/db, then dw/db again with dx = NULL (dx2 poisoned) */
-    cn_affine_forward_f64(ctx, o2, x, w, b, N, D, M);
-    double e = scaled_error(o2, o1, (size_t)N * M);
-    cn_affine_backward_f64(ctx, dx2, dw2, db2, dout, x, w, N, D, M);
-    e = fmax(e, fmax(scaled_error(dx2, dx1, (size_t)N * D), fmax(scaled_error(dw2, dw1, (size_t)D * M),
-                                                                   scaled_error(db2, db1, M))));
-    for (size_t i = 0; i < (size_t)N * D; i++) dx2[i] = 12345;
-    memset(dw2, 0, 8 * (size_t)D * M);
-    cn_affine_backward_f64(ctx, NULL, dw2, db2, dout, x, w, N, D, M);
-    e = fmax(e, fmax(scaled_error(dw2, dw1, (size_t)D * M), scaled_error(db2, db1, M)));
-    char buf[160];
-    snprintf(buf, sizeof buf, "affine %s f64 fast vs naive out,dx,dw,db; dx=NULL (N=%d D=%d M=%d)", tag, N, D, M);
-    check_le(buf, e, 1e-12);
-    /* f32 fast vs f64 naive; relu fused = relu of the plain forward; dx = NULL
-     * gives the same dw, db bit for bit; a second run is bitwise the same */
-    cn_affine_forward_f32(ctx, of, xf, wf, bf, N, D, M);
-    cn_affine_backward_f32(ctx, dxf, dwf, dbf, doutf, xf, wf, N, D, M);
-    e = fmax(fmax(scaled_error_f32(of, o1, (size_t)N * M), scaled_error_f32(dxf, dx1, (size_t)N * D)),
-             fmax(scaled_error_f32(dwf, dw1, (size_t)D * M), scaled_error_f32(dbf, db1, M)));
-    snprintf(buf, sizeof buf, "affine %s f32 fast vs f64 naive out,dx,dw,db (N=%d D=%d M=%d)", tag, N, D, M);
-    check_le(buf, e, 1e-5);
-    cn_affine_relu_forward_f32(ctx, ofr, xf, wf, bf, N, D, M);
+    to_f32(xf, x, (size_t)N * D); to_f32(wf, w, (size_t)D * M); to_f32(bf, b, M);
+    int rc = cn_affine_forward_f32(ctx, of, xf, wf, bf, N, D, M);
+    rc |= cn_affine_relu_forward_f32(ctx, ofr, xf, wf, bf, N, D, M);
     int same = 1;
     for (size_t i = 0; i < (size_t)N * M; i++) same &= ofr[i] == (of[i] > 0 ? of[i] : 0);
-    cn_affine_backward_f32(ctx, NULL, dwf2, dbf2, doutf, xf, wf, N, D, M);
-    same &= !memcmp(dwf2, dwf, 4 * (size_t)D * M) && !memcmp(dbf2, dbf, 4 * (size_t)M);
-    float *of2 = xmalloc(4 * (size_t)N * M), *dxf2 = xmalloc(4 * (size_t)N * D);
-    cn_affine_forward_f32(ctx, of2, xf, wf, bf, N, D, M);
-    cn_affine_backward_f32(ctx, dxf2, dwf2, dbf2, doutf, xf, wf, N, D, M);
-    same &= !memcmp(of2, of, 4 * (size_t)N * M) && !memcmp(dxf2, dxf, 4 * (size_t)N * D) &&
-            !memcmp(dwf2, dwf, 4 * (size_t)D * M);
-    snprintf(buf, sizeof buf, "affine %s f32 relu fused, dx=NULL, rerun: bitwise equal (N=%d D=%d M=%d)", tag, N, D, M);
-    check_true(buf, same, "");
-    free(of2); free(dxf2);
-    free(x); free(w); free(b); free(dout); free(o1); free(o2); free(dx1); free(dw1); free(db1);
-    free(dx2); free(dw2); free(db2); free(xf); free(wf); free(bf); free(doutf); free(of); free(ofr);
-    free(dxf); free(dwf); free(dbf); free(dwf2); free(dbf2);
+    char buf[160];
+    snprintf(buf, sizeof buf, "affine %s f32 relu fused == relu(forward) bitwise (N=%d D=%d M=%d)", tag, N, D, M);
+    check_true(buf, !rc && same, "");
+    free(x); free(w); free(b); free(xf); free(wf); free(bf); free(of); free(ofr);
 }
 
 /* The fast path with 1, 2 and 3 threads, at a SIMD level: the forward
@@ -264,12 +236,18 @@ int main(void) {
     cn_rng_seed(&r, 231);
     test_affine_hand(ctx);
     test_relu(ctx);
-    test_affine_grads(ctx, &r, 0);
+    /* numeric gradients: the notebook's x (10, 2, 3) flattened, w (6, 5) */
+    affine_case(ctx, 10, 6, 5, 230, HS_NUMGRAD);
     test_affine_grads(ctx, &r, 1);
-    test_affine_fast_naive(ctx, &r, 7, 13, 5);
-    test_affine_fast_naive(ctx, &r, 50, 8192, 100);
-    test_affine_fast_naive(ctx, &r, 1, 1, 1);
-    /* edges of the fast path's kernels: {N, D, M} */
+    affine_case(ctx, 7, 13, 5, 232, 0);
+    affine_case(ctx, 50, 8192, 100, 233, 0);
+    affine_case(ctx, 1, 1, 1, 234, 0);
+    /* The fast path's edges (see affine.c): M around the vector width (16
+     * f32, 8 f64) and its multiples, the overlapping tail vector, M < VL
+     * (OpenBLAS); N around the tile rows and the vectors of dx (N % VL rows
+     * by dots); D around the blocks (backward rows per item 128, forward k
+     * block 256). Shapes big enough (N*D*M > 2e6) run on the context's
+     * threads. Each at every SIMD level this CPU runs: {N, D, M} */
     static const int edges[][3] = {
         {50, 500, 10},  {50, 100, 10},  /* the net's last layer: M < VL */
         {3, 7, 1},      {2, 9, 15},     {5, 20, 16},   {6, 33, 17},    {7, 129, 31},
@@ -279,15 +257,13 @@ int main(void) {
         {50, 2053, 37}, /* > 2e6: threaded, odd everything */
     };
     const int ne = sizeof edges / sizeof edges[0];
-    for (int i = 0; i < ne; i++) test_affine_edges(ctx, &r, "auto", edges[i][0], edges[i][1], edges[i][2]);
-    /* every other SIMD level this CPU runs: every edge, and the threads */
-    static const char *const levels[] = {"avx512", "avx2", "generic"};
-    const char *native = cn_ctx_simd(ctx); /* ran above */
-    for (int l = 0; l < 3; l++) {
-        if (cn_ctx_set_simd(ctx, levels[l])) continue; /* not on this CPU */
-        if (strcmp(levels[l], native))
-            for (int i = 0; i < ne; i++)
-                test_affine_edges(ctx, &r, levels[l], edges[i][0], edges[i][1], edges[i][2]);
+    for (int i = 0; i < ne; i++) affine_case(ctx, edges[i][0], edges[i][1], edges[i][2], 300 + i, HS_LEVELS);
+    /* every SIMD level this CPU runs: the fused ReLU on every edge, and the threads */
+    const char *levels[3];
+    int nl = hs_levels(ctx, levels);
+    for (int l = 0; l < nl; l++) {
+        cn_ctx_set_simd(ctx, levels[l]);
+        for (int i = 0; i < ne; i++) affine_relu_fused(ctx, &r, levels[l], edges[i][0], edges[i][1], edges[i][2]);
         test_affine_threads(&r, levels[l]);
     }
     cn_ctx_set_simd(ctx, "auto");

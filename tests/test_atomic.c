@@ -15,7 +15,7 @@
  *     checkpoint fails with a message naming the path and ENOSPC's text, the
  *     old file is byte for byte intact and loads, no temporary file is left. */
 #define _GNU_SOURCE
-#include "check.h"
+#include "fixtures.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -36,22 +36,7 @@ static cn_ctx *ctx;
 
 static void pathof(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", dir, name); }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb; (void)flag; (void)f;
-    return remove(p);
-}
 
-static unsigned char *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = xmalloc((size_t)sz + 1);
-    *n = fread(p, 1, (size_t)sz, f);
-    fclose(f);
-    return p;
-}
 
 /* Save one tensor "x" of n floats all equal to v. */
 static int save_const(const char *path, size_t n, float v) {
@@ -235,7 +220,7 @@ static void test_disk_full(void) {
     int rc = save_const(ck, n, 7.0f);
     check_true("tmpfs: the first checkpoint fits", rc == CN_OK, ERRNOTE(rc));
     size_t n0 = 0, n1 = 0;
-    unsigned char *before = read_all(ck, &n0);
+    unsigned char *before = fx_read_file(ck, &n0);
     /* fill what is left, then free about 100 KB: the new file's create
      * succeeds and its write fails midway */
     snprintf(filler, sizeof filler, "%s/filler", mnt);
@@ -250,7 +235,7 @@ static void test_disk_full(void) {
     rc = save_const(ck, n, 8.0f);
     check_true("disk full: the save fails with CN_EIO naming the path and ENOSPC's text",
                rc == CN_EIO && has(ck) && has(strerror(ENOSPC)), cn_ctx_error(ctx));
-    unsigned char *after = read_all(ck, &n1);
+    unsigned char *after = fx_read_file(ck, &n1);
     float v = 0;
     check_true("disk full: the old checkpoint is byte for byte intact and loads",
                before && after && n0 == n1 && !memcmp(before, after, n0) && loads_const(ck, n, &v) && v == 7.0f, "");
@@ -267,14 +252,13 @@ static void test_disk_full(void) {
 }
 
 int main(void) {
-    snprintf(dir, sizeof dir, "/tmp/cn_atomic_XXXXXX");
-    if (!mkdtemp(dir)) { perror("mkdtemp"); return 2; }
+    if (fx_mkdtemp(dir, sizeof dir, "cn_atomic")) return 2;
     ctx = cn_ctx_new(1);
     test_not_regular();
     test_symlinks();
     test_two_writers();
     test_disk_full();
     cn_ctx_free(ctx);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_tree(dir);
     return check_done();
 }

@@ -2,7 +2,7 @@
  * on small files written here (valid and broken), plus the real data sets
  * when they are present. */
 #define _GNU_SOURCE
-#include "check.h"
+#include "fixtures.h"
 #include <ftw.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,11 +14,6 @@
 
 static char tmpdir[256];
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb; (void)flag; (void)f;
-    return remove(p);
-}
-static void rm_tree(const char *p) { nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
 static void mkpath(char *buf, size_t cap, const char *sub, const char *name) {
     snprintf(buf, cap, "%s%s%s%s%s", tmpdir, *sub ? "/" : "", sub, *name ? "/" : "", name);
@@ -455,14 +450,13 @@ static void test_real(cn_ctx *ctx) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cn_test_data_XXXXXX");
-    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
+    if (fx_mkdtemp(tmpdir, sizeof tmpdir, "cn_test_data")) return 2;
     cn_ctx *ctx = cn_ctx_new(1);
     test_cifar(ctx);
     test_idx(ctx);
     test_mnist(ctx);
     test_real(ctx);
     cn_ctx_free(ctx);
-    rm_tree(tmpdir);
+    fx_rm_tree(tmpdir);
     return check_done();
 }

@@ -1,16 +1,12 @@
 /* test_gelu.c — GELU (exact erf form) and the scale layer: hand values
- * (Phi from erfc in long double, an independent path), fast against naive
- * in float32 and float64, float32 against float64, numeric gradients,
- * in place, bad arguments. */
-#include "check.h"
+ * (Phi from erfc in long double, an independent path); through the harness
+ * (harness.h) fast against naive in float32 and float64 at every SIMD
+ * level, float32 against float64, numeric gradients; in place, bad
+ * arguments. */
+#include "harness.h"
 #include <string.h>
 
 static cn_ctx *ctx;
-
-static void f_gelu(void *u, double *out) {
-    double **a = u; /* a[0] = x, a[1] = n as a pointer-sized count */
-    cn_gelu_forward_naive_f64(ctx, out, a[0], (size_t)(uintptr_t)a[1]);
-}
 
 static double rel_max(const double *a, const double *b, size_t n) {
     double e = 0;
@@ -23,10 +19,36 @@ static double rel_max(const double *a, const double *b, size_t n) {
 }
 
 static void expect_err(const char *name, int rc, int code, const char *needle) {
-    const char *msg = cn_ctx_error(ctx);
-    char buf[300];
-    snprintf(buf, sizeof buf, "%s -> %d \"%s\"", name, rc, rc ? msg : "");
-    check_true(buf, rc == code && (!needle || strstr(msg, needle)), NULL);
+    hs_expect_err(ctx, name, rc, code, needle);
+}
+
+/* ---- the operation, for the harness (tests/harness.h) ---------------------- */
+enum { X, DOUT, OUT, DX };
+static int gelu_fwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    size_t n = c->t[X].n;
+    if (f64) return (naive ? cn_gelu_forward_naive_f64 : cn_gelu_forward_f64)(c_, t[OUT], t[X], n);
+    return (naive ? cn_gelu_forward_naive_f32 : cn_gelu_forward_f32)(c_, t[OUT], t[X], n);
+}
+static int gelu_bwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    size_t n = c->t[X].n;
+    if (f64) return (naive ? cn_gelu_backward_naive_f64 : cn_gelu_backward_f64)(c_, t[DX], t[DOUT], t[X], n);
+    return (naive ? cn_gelu_backward_naive_f32 : cn_gelu_backward_f32)(c_, t[DX], t[DOUT], t[X], n);
+}
+/* float64 fast vs naive: scaled, 1e-15. float32 against the float64 truth
+ * at the same (float32-rounded) inputs, HS_REF32: fast 1e-7 (the inline
+ * erfc), naive 1e-6 (libm's erfcf), fast vs naive 1e-6. Numeric gradients
+ * (float64): scaled 1e-9. */
+static const hs_op gelu_op = {"gelu", gelu_fwd, gelu_bwd,
+                              {.f64 = 1e-15, .f32 = 1e-7, .f32naive = 1e-6, .f32pair = 1e-6, .num = 1e-9,
+                               .metric64 = HS_SCALED, .metric_num = HS_SCALED}};
+
+static void gelu_case(size_t n, double xscale, uint64_t seed, unsigned flags) {
+    hs_case c = hs_new(&gelu_op, NULL, seed, flags | HS_REF32, "n=%zu x~N(0,%g)", n, xscale * xscale);
+    hs_in(&c, "x", n, HS_NORMAL, xscale);
+    hs_dout(&c, "dout", n);
+    hs_out(&c, "out", n);
+    hs_grad(&c, "dx", X);
+    hs_check(ctx, &c);
 }
 
 int main(void) {
@@ -64,36 +86,22 @@ int main(void) {
         check_le(name, rc ? 1 : e, fast ? 3e-7 /* erfcc 1.2e-7 + rounding */ : 4e-6 /* 64 x float eps */);
     }
 
-    /* fast vs naive, f32 vs f64, on n large enough for the threads */
+    /* fast vs naive, f32 vs f64, on n large enough for the threads, at
+     * every SIMD level; the numeric gradient (float64) of both backwards */
+    gelu_case(200003, 3, 7, HS_LEVELS);
+    gelu_case(257, 2, 8, HS_NUMGRAD);
+
+    /* for the in-place and scale checks below */
     const size_t n = 200003;
     cn_rng r;
     cn_rng_seed(&r, 7);
     double *x = xmalloc(8 * n), *g = xmalloc(8 * n), *on = xmalloc(8 * n), *of = xmalloc(8 * n);
     double *dn = xmalloc(8 * n), *df = xmalloc(8 * n);
-    float *x32 = xmalloc(4 * n), *g32 = xmalloc(4 * n), *on32 = xmalloc(4 * n), *of32 = xmalloc(4 * n);
-    float *dn32 = xmalloc(4 * n), *df32 = xmalloc(4 * n);
+    float *x32 = xmalloc(4 * n), *of32 = xmalloc(4 * n);
     fill_normal(&r, x, n, 3);
     fill_normal(&r, g, n, 1);
     to_f32(x32, x, n);
-    to_f32(g32, g, n);
-    double x32d[1];
-    (void)x32d;
-    int rc = cn_gelu_forward_naive_f64(ctx, on, x, n) | cn_gelu_forward_f64(ctx, of, x, n) |
-             cn_gelu_backward_naive_f64(ctx, dn, g, x, n) | cn_gelu_backward_f64(ctx, df, g, x, n);
-    check_le("gelu f64 fast vs naive out (scaled)", rc ? 1 : scaled_error(of, on, n), 1e-15);
-    check_le("gelu f64 fast vs naive dx (scaled)", rc ? 1 : scaled_error(df, dn, n), 1e-15);
-    rc = cn_gelu_forward_naive_f32(ctx, on32, x32, n) | cn_gelu_forward_f32(ctx, of32, x32, n) |
-         cn_gelu_backward_naive_f32(ctx, dn32, g32, x32, n) | cn_gelu_backward_f32(ctx, df32, g32, x32, n);
-    /* the float64 truth at the float32 inputs */
-    double *xr = xmalloc(8 * n), *gr = xmalloc(8 * n), *tr = xmalloc(8 * n), *tdr = xmalloc(8 * n);
-    to_f64(xr, x32, n);
-    to_f64(gr, g32, n);
-    rc |= cn_gelu_forward_naive_f64(ctx, tr, xr, n) | cn_gelu_backward_naive_f64(ctx, tdr, gr, xr, n);
-    check_le("gelu f32 fast vs f64 at the same inputs out (scaled)", rc ? 1 : scaled_error_f32(of32, tr, n), 1e-7);
-    check_le("gelu f32 naive vs f64 at the same inputs out (scaled)", rc ? 1 : scaled_error_f32(on32, tr, n), 1e-6);
-    check_le("gelu f32 fast vs f64 at the same inputs dx (scaled)", rc ? 1 : scaled_error_f32(df32, tdr, n), 1e-7);
-    check_le("gelu f32 naive vs f64 at the same inputs dx (scaled)", rc ? 1 : scaled_error_f32(dn32, tdr, n), 1e-6);
-    check_le("gelu f32 fast vs naive out (scaled)", rc ? 1 : scaled_error_f32(of32, (to_f64(tr, on32, n), tr), n), 1e-6);
+    int rc = cn_gelu_forward_f64(ctx, of, x, n) | cn_gelu_backward_f64(ctx, df, g, x, n);
 
     /* float32 fast (inline erfc, vectorized): elementwise relative error
      * against the long-double truth over a dense grid of [-13, 13] (where
@@ -124,22 +132,6 @@ int main(void) {
         rc = cn_gelu_forward_f32(ctx, so, sp, 4);
         check_true("gelu f32 fast: 0 -> 0, +inf -> +inf, NaN -> NaN, -0 -> 0", !rc && so[0] == 0 && isinf(so[1]) && so[1] > 0 && isnan(so[2]) && so[3] == 0, NULL);
         free(gx); free(go); free(gd); free(ones);
-    }
-
-    /* numeric gradient (float64), both backwards */
-    {
-        const size_t m = 257;
-        double *xs = xmalloc(8 * m), *gs = xmalloc(8 * m), *num = xmalloc(8 * m), *dx = xmalloc(8 * m);
-        double *work = xmalloc(16 * m);
-        fill_normal(&r, xs, m, 2);
-        fill_normal(&r, gs, m, 1);
-        double *args[2] = {xs, (double *)(uintptr_t)m};
-        cn_eval_numerical_gradient_array(ctx, num, f_gelu, args, xs, m, gs, m, 1e-5, work);
-        rc = cn_gelu_backward_f64(ctx, dx, gs, xs, m);
-        check_le("gelu numgrad fast dx f64 (scaled)", rc ? 1 : scaled_error(dx, num, m), 1e-9);
-        rc = cn_gelu_backward_naive_f64(ctx, dx, gs, xs, m);
-        check_le("gelu numgrad naive dx f64 (scaled)", rc ? 1 : scaled_error(dx, num, m), 1e-9);
-        free(xs); free(gs); free(num); free(dx); free(work);
     }
 
     /* in place: out == x, dx == dout */
@@ -183,8 +175,7 @@ int main(void) {
     expect_err("scale s=NaN", cn_scale_forward_f64(ctx, of, x, NAN, 4), CN_EINVAL, "s=nan");
 
     free(x); free(g); free(on); free(of); free(dn); free(df);
-    free(x32); free(g32); free(on32); free(of32); free(dn32); free(df32);
-    free(xr); free(gr); free(tr); free(tdr);
+    free(x32); free(of32);
     cn_ctx_free(ctx);
     return check_done();
 }

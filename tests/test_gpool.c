@@ -1,132 +1,113 @@
 /* test_gpool.c — global average / max pooling and the identity (dirac)
  * conv init: hand values, fast against naive (float32 and float64),
  * float32 against float64, numeric gradients, the dirac filters run
- * through cn_conv_forward (output == input), bad arguments. */
-#include "check.h"
+ * through cn_conv_forward (output == input), bad arguments. The layer
+ * comparisons run through the harness (harness.h). */
+#include "harness.h"
 #include <string.h>
 
 static cn_ctx *ctx;
-typedef struct { int N, C, H, W, max; double *x; } gp;
-
-static void f_gp(void *u, double *out) {
-    gp *a = u;
-    if (a->max) cn_global_max_pool_forward_naive_f64(ctx, out, NULL, a->x, a->N, a->C, a->H, a->W);
-    else cn_global_avg_pool_forward_naive_f64(ctx, out, a->x, a->N, a->C, a->H, a->W);
-}
+typedef struct { int N, C, H, W; } gp;
 
 static void expect_err(const char *name, int rc, int code, const char *needle) {
-    const char *msg = cn_ctx_error(ctx);
-    char buf[300];
-    snprintf(buf, sizeof buf, "%s -> %d \"%s\"", name, rc, rc ? msg : "");
-    check_true(buf, rc == code && (!needle || strstr(msg, needle)), NULL);
+    hs_expect_err(ctx, name, rc, code, needle);
+}
+#define maxdiff hs_maxdiff
+
+/* ---- the operations, for the harness (tests/harness.h) --------------------- */
+enum { X, DOUT, OUT, DX, IDX };
+static int avg_fwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    const gp *s = c->p;
+    if (f64)
+        return (naive ? cn_global_avg_pool_forward_naive_f64 : cn_global_avg_pool_forward_f64)(c_, t[OUT], t[X], s->N,
+                                                                                             s->C, s->H, s->W);
+    return (naive ? cn_global_avg_pool_forward_naive_f32 : cn_global_avg_pool_forward_f32)(c_, t[OUT], t[X], s->N, s->C,
+                                                                                         s->H, s->W);
+}
+static int avg_bwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    const gp *s = c->p;
+    if (f64)
+        return (naive ? cn_global_avg_pool_backward_naive_f64 : cn_global_avg_pool_backward_f64)(c_, t[DX], t[DOUT], s->N,
+                                                                                               s->C, s->H, s->W);
+    return (naive ? cn_global_avg_pool_backward_naive_f32 : cn_global_avg_pool_backward_f32)(c_, t[DX], t[DOUT], s->N,
+                                                                                           s->C, s->H, s->W);
+}
+static int max_fwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    const gp *s = c->p;
+    if (f64)
+        return (naive ? cn_global_max_pool_forward_naive_f64 : cn_global_max_pool_forward_f64)(c_, t[OUT], t[IDX], t[X],
+                                                                                             s->N, s->C, s->H, s->W);
+    return (naive ? cn_global_max_pool_forward_naive_f32 : cn_global_max_pool_forward_f32)(c_, t[OUT], t[IDX], t[X], s->N,
+                                                                                         s->C, s->H, s->W);
+}
+/* the fast backward routes through idx, the naive one finds the maxima */
+static int max_bwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    const gp *s = c->p;
+    if (f64)
+        return naive ? cn_global_max_pool_backward_naive_f64(c_, t[DX], t[DOUT], t[X], NULL, s->N, s->C, s->H, s->W)
+                     : cn_global_max_pool_backward_f64(c_, t[DX], t[DOUT], t[X], t[IDX], s->N, s->C, s->H, s->W);
+    return naive ? cn_global_max_pool_backward_naive_f32(c_, t[DX], t[DOUT], t[X], NULL, s->N, s->C, s->H, s->W)
+                 : cn_global_max_pool_backward_f32(c_, t[DX], t[DOUT], t[X], t[IDX], s->N, s->C, s->H, s->W);
+}
+/* average: float64 fast vs naive scaled 1e-14 (out: a sum of H*W in
+ * another order), dx 1e-15; float32 vs float64: out 1e-6 fast, 1e-5 naive,
+ * dx 1e-6. max: the same maxima in every path (exact, idx too); float32 vs
+ * float64 1e-7. Numeric gradients: cn_rel_error 1e-9 (tie-free inputs). */
+static const hs_op avg_op = {"avg", avg_fwd, avg_bwd,
+                             {.f64 = 1e-14, .f32 = 1e-6, .f32naive = 1e-5, .f32pair = -1, .num = 1e-9,
+                              .metric64 = HS_SCALED, .metric_num = HS_REL}};
+static const hs_op max_op = {"max", max_fwd, max_bwd,
+                             {.f64 = 0, .f32 = 1e-7, .f32naive = 1e-7, .f32pair = 0, .num = 1e-9,
+                              .metric64 = HS_ABS, .metric_num = HS_REL}};
+
+static void gp_case(const hs_op *op, const gp *s, uint64_t seed, int fill, unsigned flags) {
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, no = (size_t)s->N * s->C;
+    hs_case c = hs_new(op, s, seed, flags, "(%d,%d,%d,%d)%s", s->N, s->C, s->H, s->W, fill == HS_TIES ? " ties" : "");
+    hs_in(&c, "x", nx, fill, 1);
+    hs_dout(&c, "dout", no);
+    hs_out(&c, "out", no);
+    int d = hs_grad(&c, "dx", X);
+    if (op == &max_op) hs_idx(&c, "idx", no);
+    else hs_tol_of(&c, d, 1e-15, 1e-6);
+    hs_check(ctx, &c);
 }
 
-static double maxdiff(const double *a, const double *b, size_t n) {
-    double e = 0;
-    for (size_t i = 0; i < n; i++) e = fmax(e, fabs(a[i] - b[i]));
-    return e;
-}
-
-static void one_shape(int N, int C, int H, int W, uint64_t seed, int ties) {
-    const size_t nx = (size_t)N * C * H * W, no = (size_t)N * C;
+/* independent of the naive loops: the fast max is x at idx, and no element
+ * of the plane is above it or equal to it before it */
+static void first_max(const gp *s, uint64_t seed, int ties) {
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, no = (size_t)s->N * s->C;
+    const int H = s->H, W = s->W;
     cn_rng r;
     cn_rng_seed(&r, seed);
-    double *x = xmalloc(8 * nx), *g = xmalloc(8 * no), *on = xmalloc(8 * no), *of = xmalloc(8 * no);
-    double *dn = xmalloc(8 * nx), *df = xmalloc(8 * nx);
-    float *x32 = xmalloc(4 * nx), *g32 = xmalloc(4 * no), *on32 = xmalloc(4 * no), *of32 = xmalloc(4 * no);
-    float *dn32 = xmalloc(4 * nx), *df32 = xmalloc(4 * nx);
-    int32_t *in = xmalloc(4 * no), *ifa = xmalloc(4 * no);
+    double *x = xmalloc(8 * nx), *of = xmalloc(8 * no);
+    int32_t *ifa = xmalloc(4 * no);
     if (ties) for (size_t i = 0; i < nx; i++) x[i] = (double)cn_rng_below(&r, 3);
     else fill_normal(&r, x, nx, 1);
-    fill_normal(&r, g, no, 1);
-    to_f32(x32, x, nx);
-    to_f32(g32, g, no);
-    char name[200], t[64];
-    snprintf(t, sizeof t, "(%d,%d,%d,%d)%s", N, C, H, W, ties ? " ties" : "");
-    /* average */
-    int rc = cn_global_avg_pool_forward_naive_f64(ctx, on, x, N, C, H, W) |
-             cn_global_avg_pool_forward_f64(ctx, of, x, N, C, H, W) |
-             cn_global_avg_pool_backward_naive_f64(ctx, dn, g, N, C, H, W) |
-             cn_global_avg_pool_backward_f64(ctx, df, g, N, C, H, W);
-    snprintf(name, sizeof name, "avg f64 fast vs naive out %s", t);
-    check_le(name, rc ? 1 : scaled_error(of, on, no), 1e-14);
-    snprintf(name, sizeof name, "avg f64 fast vs naive dx %s", t);
-    check_le(name, rc ? 1 : scaled_error(df, dn, nx), 1e-15);
-    rc = cn_global_avg_pool_forward_naive_f32(ctx, on32, x32, N, C, H, W) |
-         cn_global_avg_pool_forward_f32(ctx, of32, x32, N, C, H, W) |
-         cn_global_avg_pool_backward_naive_f32(ctx, dn32, g32, N, C, H, W) |
-         cn_global_avg_pool_backward_f32(ctx, df32, g32, N, C, H, W);
-    snprintf(name, sizeof name, "avg f32 fast vs f64 out %s", t);
-    check_le(name, rc ? 1 : scaled_error_f32(of32, on, no), 1e-6);
-    snprintf(name, sizeof name, "avg f32 naive vs f64 out %s", t);
-    check_le(name, rc ? 1 : scaled_error_f32(on32, on, no), 1e-5);
-    snprintf(name, sizeof name, "avg f32 fast, naive vs f64 dx %s", t);
-    check_le(name, rc ? 1 : fmax(scaled_error_f32(df32, dn, nx), scaled_error_f32(dn32, dn, nx)), 1e-6);
-    /* max */
-    rc = cn_global_max_pool_forward_naive_f64(ctx, on, in, x, N, C, H, W) |
-         cn_global_max_pool_forward_f64(ctx, of, ifa, x, N, C, H, W) |
-         cn_global_max_pool_backward_naive_f64(ctx, dn, g, x, NULL, N, C, H, W) |
-         cn_global_max_pool_backward_f64(ctx, df, g, x, ifa, N, C, H, W);
-    int mism = 0;
-    for (size_t i = 0; i < no; i++) mism += in[i] != ifa[i];
-    snprintf(name, sizeof name, "max f64 fast == naive out, dx %s", t);
-    check_le(name, rc ? 1 : fmax(maxdiff(of, on, no), maxdiff(df, dn, nx)), 0);
-    snprintf(name, sizeof name, "max f64 fast == naive idx (first max) %s", t);
-    check_true(name, !rc && !mism, NULL);
-    /* independent: out == x at idx, and no element of the plane above it */
+    int rc = cn_global_max_pool_forward_f64(ctx, of, ifa, x, s->N, s->C, H, W);
     int bad = 0;
     for (size_t p = 0; p < no; p++) {
         const double *xp = x + p * H * W;
         if (xp[ifa[p]] != of[p]) bad++;
         for (int i = 0; i < H * W; i++) if (xp[i] > of[p] || (xp[i] == of[p] && i < ifa[p])) bad++;
     }
-    snprintf(name, sizeof name, "max f64 out is the plane's first maximum %s", t);
-    check_true(name, !bad, NULL);
-    rc = cn_global_max_pool_forward_naive_f32(ctx, on32, in, x32, N, C, H, W) |
-         cn_global_max_pool_forward_f32(ctx, of32, ifa, x32, N, C, H, W) |
-         cn_global_max_pool_backward_naive_f32(ctx, dn32, g32, x32, NULL, N, C, H, W) |
-         cn_global_max_pool_backward_f32(ctx, df32, g32, x32, ifa, N, C, H, W);
-    double e = 0;
-    for (size_t i = 0; i < no; i++) e = fmax(e, fabs((double)of32[i] - on32[i]));
-    for (size_t i = 0; i < nx; i++) e = fmax(e, fabs((double)df32[i] - dn32[i]));
-    snprintf(name, sizeof name, "max f32 fast == naive out, dx %s", t);
-    check_le(name, rc ? 1 : e, 0);
-    snprintf(name, sizeof name, "max f32 vs f64 out, dx %s", t);
-    check_le(name, rc ? 1 : fmax(scaled_error_f32(of32, on, no), scaled_error_f32(df32, dn, nx)), 1e-7);
-    free(x); free(g); free(on); free(of); free(dn); free(df);
-    free(x32); free(g32); free(on32); free(of32); free(dn32); free(df32); free(in); free(ifa);
+    char name[120];
+    snprintf(name, sizeof name, "max f64 out is the plane's first maximum (%d,%d,%d,%d)%s", s->N, s->C, H, W,
+             ties ? " ties" : "");
+    check_true(name, !rc && !bad, NULL);
+    free(x); free(of); free(ifa);
 }
 
+static void one_shape(int N, int C, int H, int W, uint64_t seed, int ties) {
+    gp s = {N, C, H, W};
+    gp_case(&avg_op, &s, seed, ties ? HS_TIES : HS_NORMAL, HS_LEVELS);
+    gp_case(&max_op, &s, seed, ties ? HS_TIES : HS_NORMAL, HS_LEVELS);
+    first_max(&s, seed, ties);
+}
+
+/* numeric gradients on a permutation of 0..119 times 0.1: no ties within the step */
 static void numgrad(int max) {
-    const int N = 2, C = 3, H = 4, W = 5;
-    const size_t nx = (size_t)N * C * H * W, no = (size_t)N * C;
-    cn_rng r;
-    cn_rng_seed(&r, 11 + max);
-    double x[120], g[6], num[120], dx[120], out[6], work[12];
-    int32_t idx[6];
-    /* a permutation of 0..119 times 0.1: no ties within the step */
-    for (size_t i = 0; i < nx; i++) x[i] = (double)i;
-    for (size_t i = nx - 1; i > 0; i--) {
-        size_t j = cn_rng_below(&r, i + 1);
-        double t = x[i]; x[i] = x[j]; x[j] = t;
-    }
-    for (size_t i = 0; i < nx; i++) x[i] = 0.1 * x[i] - 6;
-    fill_normal(&r, g, no, 1);
-    gp a = {N, C, H, W, max, x};
-    cn_eval_numerical_gradient_array(ctx, num, f_gp, &a, x, nx, g, no, 1e-5, work);
-    int rc;
-    if (max) {
-        rc = cn_global_max_pool_forward_f64(ctx, out, idx, x, N, C, H, W) |
-             cn_global_max_pool_backward_f64(ctx, dx, g, x, idx, N, C, H, W);
-        check_le("max numgrad fast dx f64", rc ? 1 : cn_rel_error(dx, num, nx), 1e-9);
-        rc = cn_global_max_pool_backward_naive_f64(ctx, dx, g, x, NULL, N, C, H, W);
-        check_le("max numgrad naive dx f64", rc ? 1 : cn_rel_error(dx, num, nx), 1e-9);
-    } else {
-        rc = cn_global_avg_pool_backward_f64(ctx, dx, g, N, C, H, W);
-        check_le("avg numgrad fast dx f64", rc ? 1 : cn_rel_error(dx, num, nx), 1e-9);
-        rc = cn_global_avg_pool_backward_naive_f64(ctx, dx, g, N, C, H, W);
-        check_le("avg numgrad naive dx f64", rc ? 1 : cn_rel_error(dx, num, nx), 1e-9);
-    }
+    gp s = {2, 3, 4, 5};
+    gp_case(max ? &max_op : &avg_op, &s, 11 + max, HS_PERM, HS_NUMGRAD | HS_NO_FAST);
 }
 
 static void dirac(void) {

@@ -10,7 +10,7 @@
  * byte copy of the file. (test_st.c, test_data.c and test_net.c cover the
  * tensor-file parser, the loaders and the spec parser on their own.) */
 #define _GNU_SOURCE
-#include "check.h"
+#include "fixtures.h"
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -28,10 +28,6 @@ static cn_ctx *ctx;
 
 static int has(const char *s) { return strstr(cn_ctx_error(ctx), s) != NULL; }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb; (void)flag; (void)f;
-    return remove(p);
-}
 
 static void path_of(char *buf, size_t cap, const char *name) { snprintf(buf, cap, "%s/%s", dir, name); }
 
@@ -61,25 +57,7 @@ static void synth(cn_dataset *ds, int C, int H, int W, int ntrain, int nval, uin
     memset(ds, 0, sizeof *ds);
     snprintf(ds->name, sizeof ds->name, "synthetic");
     ds->num_classes = 3;
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    size_t D = (size_t)C * H * W;
-    cn_split *sp[2] = {&ds->train, &ds->val};
-    int n[2] = {ntrain, nval};
-    for (int s = 0; s < 2; s++) {
-        sp[s]->n = n[s]; sp[s]->c = C; sp[s]->h = H; sp[s]->w = W;
-        sp[s]->x = xmalloc(D * n[s]);
-        sp[s]->y = xmalloc((size_t)n[s]);
-        for (size_t i = 0; i < D * n[s]; i++) sp[s]->x[i] = (uint8_t)cn_rng_below(&r, 256);
-        for (int i = 0; i < n[s]; i++) sp[s]->y[i] = (uint8_t)cn_rng_below(&r, 3);
-    }
-    ds->test.c = C; ds->test.h = H; ds->test.w = W;
-    ds->mean = xmalloc(D * sizeof(float));
-    for (size_t k = 0; k < D; k++) {
-        double a = 0;
-        for (int i = 0; i < ntrain; i++) a += ds->train.x[(size_t)i * D + k];
-        ds->mean[k] = (float)(a / ntrain);
-    }
+    fx_synth_splits(ds, C, H, W, ntrain, nval, seed);
 }
 
 typedef struct {
@@ -98,13 +76,7 @@ static int make_run(run *r, const cn_dataset *ds, const char *spec, const char *
     int rc = cn_net_new(ctx, &r->net, spec, C, H, W, dt, ws, reg, &g);
     if (rc) return rc;
     cn_solver_config cfg;
-    cn_solver_config_default(&cfg);
-    snprintf(cfg.update_rule, sizeof cfg.update_rule, "%s", rule);
-    cfg.batch_size = 4;
-    cfg.num_epochs = 2;
-    cfg.num_train_samples = 8;
-    cfg.verbose = 0;
-    cfg.seed = 1;
+    fx_solver_config(&cfg, rule, 4, 2, 8, 1);
     cfg.learning_rate = lr;
     rc = cn_solver_new(ctx, &r->s, r->net, ds, &cfg);
     if (rc) { cn_net_free(r->net); r->net = NULL; }
@@ -847,7 +819,7 @@ int main(void) {
     test_images();
     test_numerics();
     cn_dataset_free(&ds16);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_tree(dir);
     cn_ctx_free(ctx);
     return check_done();
 }

@@ -2,7 +2,7 @@
  * grid, the line chart and the edges demo. Set CN_TEST_IMAGE_OUT=DIR to
  * keep copies of the pictures for a look. */
 #define _GNU_SOURCE
-#include "check.h"
+#include "fixtures.h"
 #include "convnet_plot.h"
 #include <ftw.h>
 #include <stdio.h>
@@ -15,10 +15,6 @@
 
 static char tmpdir[256];
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb; (void)flag; (void)f;
-    return remove(p);
-}
 
 static void tpath(char *buf, size_t cap, const char *name) {
     snprintf(buf, cap, "%s/%s", tmpdir, name);
@@ -500,8 +496,7 @@ static void test_edges(cn_ctx *ctx) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cn_test_image_XXXXXX");
-    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
+    if (fx_mkdtemp(tmpdir, sizeof tmpdir, "cn_test_image")) return 2;
     cn_ctx *ctx = cn_ctx_new(1);
     test_png_roundtrip(ctx);
     test_bad_files(ctx);
@@ -516,6 +511,6 @@ int main(void) {
     cairo_debug_reset_static_data();
     void (*fc_fini)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "FcFini");
     if (fc_fini) fc_fini();
-    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_tree(tmpdir);
     return check_done();
 }

@@ -16,7 +16,8 @@
  *      naming the path and ENOSPC, the last good checkpoint byte for byte
  *      intact and loadable, no temporary file; through the CLI the same
  *      stop is exit status 1 with the warnings on stderr. */
-#include "cli_util.h"
+#include "cli_util.h" /* first: it defines _GNU_SOURCE */
+#include "fixtures.h"
 #include <ftw.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
@@ -24,10 +25,6 @@
 static char dir[64], convnet[512], data_flag[600], data_dir[600];
 static cn_ctx *ctx;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb; (void)flag; (void)f;
-    return remove(p);
-}
 
 /* convnet train DATA <common small flags> extra... */
 static void train(cli_result *r, double limit, const char *const *extra) {
@@ -186,17 +183,6 @@ typedef struct {
     size_t kept_n;
 } disk_ctl;
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = xmalloc((size_t)sz + 1);
-    *n = fread(p, 1, (size_t)sz, f);
-    fclose(f);
-    return p;
-}
 
 static void fill(const char *path) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -211,7 +197,7 @@ static void disk_log(void *user, const char *line, int progress) {
     if (progress) return;
     if (d->fill_at && !strncmp(line, d->fill_at, strlen(d->fill_at))) {
         free(d->kept);
-        d->kept = slurp(d->ck, &d->kept_n);
+        d->kept = fx_read_file(d->ck, &d->kept_n);
         fill(d->filler);
         d->fill_at = NULL;
     }
@@ -301,7 +287,7 @@ static void test_disk_full(void) {
                    strstr(why, strerror(ENOSPC)),
                note);
     size_t n = 0;
-    unsigned char *now = slurp(ck, &n);
+    unsigned char *now = fx_read_file(ck, &n);
     cn_st *st = NULL;
     int loads = cn_st_load(ctx, ck, &st) == CN_OK;
     const char *it = loads ? cn_st_meta(st, "iteration") : NULL;
@@ -323,14 +309,14 @@ static void test_disk_full(void) {
     cli_result r;
     train(&r, 60, first);
     size_t n0 = 0, n1 = 0;
-    unsigned char *before = slurp(cck, &n0);
+    unsigned char *before = fx_read_file(cck, &n0);
     fill(d.filler);
     const char *second[] = {"--net", "conv4x5-relu-pool2-affine24-relu-affine10", "--batch-size", "25",
                             "--num-epochs", "1", "--save", cck, "--checkpoint-every", "2", "--quiet", NULL};
     train(&r, 60, second);
     int nwarn = 0;
     for (const char *q = r.out; (q = strstr(q, "convnet: warning: ")); q++) nwarn++;
-    unsigned char *after = slurp(cck, &n1);
+    unsigned char *after = fx_read_file(cck, &n1);
     check_true("CLI, disk full: exit 1 after two warnings, the message names the path and ENOSPC",
                cli_exited(&r, 1) && nwarn == 2 && strstr(r.out, cck) && strstr(r.out, strerror(ENOSPC)), r.out);
     check_true("CLI, disk full: the old checkpoint is byte for byte intact, no temporary file",
@@ -356,6 +342,6 @@ int main(int argc, char **argv) {
     test_save_refused();
     test_disk_full();
     cn_ctx_free(ctx);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_tree(dir);
     return check_done();
 }

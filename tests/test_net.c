@@ -1,6 +1,6 @@
 /* test_net.c — nets from a spec, the three-layer net, update rules, the
  * Solver, checkpoints and exact resume. */
-#include "check.h"
+#include "fixtures.h"
 #include <string.h>
 #include <unistd.h>
 
@@ -238,14 +238,8 @@ static void run_solver(cn_ctx *ctx, cn_dataset *ds, const char *rule, int stop_a
     cn_net *net;
     cn_net_new(ctx, &net, "conv4x3-relu-pool2-affine16-relu-affine10", 3, 8, 8, CN_F32, 1e-2, 1e-3, &r);
     cn_solver_config cfg;
-    cn_solver_config_default(&cfg);
-    snprintf(cfg.update_rule, sizeof cfg.update_rule, "%s", rule);
-    cfg.batch_size = 10;
-    cfg.num_epochs = 3;
+    fx_solver_config(&cfg, rule, 10, 3, 20, 9);
     cfg.lr_decay = 0.95;
-    cfg.num_train_samples = 20;
-    cfg.verbose = 0;
-    cfg.seed = 9;
     cn_solver *s;
     cn_solver_new(ctx, &s, net, ds, &cfg);
     if (resume_from && cn_solver_resume(ctx, s, resume_from)) printf("resume failed: %s\n", cn_ctx_error(ctx));

@@ -12,7 +12,7 @@
  *     classes;
  *   - wrong counts, shapes and values are refused with CN_EFORMAT naming them. */
 #define _GNU_SOURCE
-#include "check.h"
+#include "fixtures.h"
 #include <string.h>
 #include <unistd.h>
 
@@ -30,24 +30,7 @@ static void synth(cn_dataset *ds, int C, int H, int W, int n) {
     snprintf(ds->classes[0], 32, "cat");
     snprintf(ds->classes[1], 32, "dog \"quoted\"");
     snprintf(ds->classes[2], 32, "b\xc3\xa4r"); /* UTF-8 */
-    cn_rng r;
-    cn_rng_seed(&r, 5);
-    size_t D = (size_t)C * H * W;
-    cn_split *sp[2] = {&ds->train, &ds->val};
-    for (int s = 0; s < 2; s++) {
-        sp[s]->n = n; sp[s]->c = C; sp[s]->h = H; sp[s]->w = W;
-        sp[s]->x = xmalloc(D * n);
-        sp[s]->y = xmalloc((size_t)n);
-        for (size_t i = 0; i < D * n; i++) sp[s]->x[i] = (uint8_t)cn_rng_below(&r, 256);
-        for (int i = 0; i < n; i++) sp[s]->y[i] = (uint8_t)cn_rng_below(&r, 3);
-    }
-    ds->test.c = C; ds->test.h = H; ds->test.w = W;
-    ds->mean = xmalloc(D * sizeof(float));
-    for (size_t k = 0; k < D; k++) {
-        double a = 0;
-        for (int i = 0; i < n; i++) a += ds->train.x[(size_t)i * D + k];
-        ds->mean[k] = (float)(a / n);
-    }
+    fx_synth_splits(ds, C, H, W, n, n, 5);
 }
 
 /* Train one step, save checkpoint + model; return the loaded model. */

@@ -2,7 +2,7 @@
  * norm: backward vs numeric gradients (float64), fast vs naive (both dtypes:
  * forward outputs, caches, running stats, test mode; backward grads),
  * hand-computed values, the notebook's statistics checks and bad arguments. */
-#include "check.h"
+#include "harness.h"
 #include <string.h>
 
 enum { BN, SBN, LN, GN };
@@ -78,15 +78,7 @@ DISPATCH(float, f32)
 DISPATCH(double, f64)
 
 /* max |a-b| / max(1e-8, max|b|) in float64 (relative to the reference's scale). */
-static double scaled_error_f64(const double *a, const double *b, size_t n) {
-    double m = 1e-8, d = 0;
-    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - b[i]);
-        if (e > d || isnan(e)) d = e;
-    }
-    return d / m;
-}
+static double scaled_error_f64(const double *a, const double *b, size_t n) { return hs_scaled(a, b, n, 1e-8); }
 static double maxd(double a, double b) { return (a > b || isnan(a)) ? a : b; }
 static double *dup64(const double *a, size_t n) {
     double *p = xmalloc(sizeof(double) * n);

@@ -3,16 +3,13 @@
  * step (float64 reference, both dtypes), hand values; EMA and Lookahead
  * against their closed forms; the learning-rate schedules against
  * airbench94's get_lr and hand values; bad arguments. */
-#include "check.h"
+#include "harness.h"
 #include <string.h>
 
 static cn_ctx *ctx;
 
 static void expect_err(const char *name, int rc, int code, const char *needle) {
-    const char *msg = cn_ctx_error(ctx);
-    char buf[300];
-    snprintf(buf, sizeof buf, "%s -> %d \"%s\"", name, rc, rc ? msg : "");
-    check_true(buf, rc == code && (!needle || strstr(msg, needle)), NULL);
+    hs_expect_err(ctx, name, rc, code, needle);
 }
 
 /* torch.optim.SGD.step (momentum, dampening 0, nesterov, weight_decay l2),

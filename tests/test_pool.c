@@ -1,7 +1,8 @@
 /* test_pool.c — max pooling: hand-worked ties and accumulation, numeric
  * gradients (float64, tie-free inputs), fast against naive (exact, ties
- * included), both dtypes, bad arguments. */
-#include "check.h"
+ * included), both dtypes, at every SIMD level (the harness, harness.h);
+ * bad arguments. */
+#include "harness.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -16,20 +17,6 @@ static void out_dims(const cn_pool_shape *s, size_t *nx, size_t *no) {
     int Ho = 1 + (s->H - s->ph) / s->stride, Wo = 1 + (s->W - s->pw) / s->stride;
     *nx = (size_t)s->N * s->C * s->H * s->W;
     *no = (size_t)s->N * s->C * Ho * Wo;
-}
-
-static double maxdiff64(const double *a, const double *b, size_t n) {
-    double d = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(a[i] - b[i]);
-        if (e > d || isnan(e)) d = e;
-    }
-    return d;
-}
-static size_t idx_mismatch(const int32_t *a, const int32_t *b, size_t n) {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) m += a[i] != b[i];
-    return m;
 }
 
 /* ---- hand-worked -------------------------------------------------------- */
@@ -66,11 +53,11 @@ static void hand_cases(cn_ctx *ctx) {
             }
             const char *t = dt ? "f64" : "f32", *p = fast ? "fast" : "naive";
             snprintf(name, sizeof name, "hand 4x4 2x2 ties: out %s %s", t, p);
-            check_le(name, rc ? 1 : maxdiff64(out, want_out, 4), 0);
+            check_le(name, rc ? 1 : hs_maxdiff(out, want_out, 4), 0);
             snprintf(name, sizeof name, "hand 4x4 2x2 ties: idx = first max %s %s", t, p);
-            check_true(name, idx_mismatch(idx, want_idx, 4) == 0, "want 1 6 9 10");
+            check_true(name, hs_idx_mismatch(idx, want_idx, 4) == 0, "want 1 6 9 10");
             snprintf(name, sizeof name, "hand 4x4 2x2 ties: dx at the first max %s %s", t, p);
-            check_le(name, rc ? 1 : maxdiff64(dx, want_dx, 16), 0);
+            check_le(name, rc ? 1 : hs_maxdiff(dx, want_dx, 16), 0);
         }
     /* overlapping windows accumulate: x = [1 5 2], 1x2 windows stride 1,
      * both windows pick x[1]: dx = [0, 1+10, 0] (an overwriting backward
@@ -85,99 +72,47 @@ static void hand_cases(cn_ctx *ctx) {
             rc |= fast ? cn_max_pool_backward_f64(ctx, dx1, g1, x1, i1, &s1)
                        : cn_max_pool_backward_naive_f64(ctx, dx1, g1, x1, NULL, &s1);
             snprintf(name, sizeof name, "hand overlapping windows accumulate f64 %s", fast ? "fast" : "naive");
-            check_le(name, rc ? 1 : maxdiff64(dx1, want, 3), 0);
+            check_le(name, rc ? 1 : hs_maxdiff(dx1, want, 3), 0);
         }
     }
 }
 
-/* ---- numeric gradients ------------------------------------------------------ */
-typedef struct {
-    cn_ctx *ctx;
-    const cn_pool_shape *s;
-    double *x;
-} pool_args;
-
-static void f_pool(void *u, double *out) {
-    pool_args *a = u;
-    cn_max_pool_forward_naive_f64(a->ctx, out, NULL, a->x, a->s);
+/* ---- the operation, for the harness (tests/harness.h) ---------------------- */
+enum { X, DOUT, OUT, IDX, DX };
+static int pool_fwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
+    const cn_pool_shape *s = c->p;
+    if (f64) return (naive ? cn_max_pool_forward_naive_f64 : cn_max_pool_forward_f64)(ctx, t[OUT], t[IDX], t[X], s);
+    return (naive ? cn_max_pool_forward_naive_f32 : cn_max_pool_forward_f32)(ctx, t[OUT], t[IDX], t[X], s);
 }
-
-/* x = a random permutation of 0..n-1, times 0.1: no ties, and no two values
- * within 1e-5 of each other, so the centred differences are exact. */
-static void perm_fill(cn_rng *r, double *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (double)i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = cn_rng_below(r, i + 1);
-        double t = x[i]; x[i] = x[j]; x[j] = t;
-    }
-    for (size_t i = 0; i < n; i++) x[i] = 0.1 * x[i] - 0.05 * n;
+/* the fast backward routes through the forward's idx; the naive one finds
+ * the maxima again */
+static int pool_bwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
+    const cn_pool_shape *s = c->p;
+    if (f64)
+        return naive ? cn_max_pool_backward_naive_f64(ctx, t[DX], t[DOUT], t[X], NULL, s)
+                     : cn_max_pool_backward_f64(ctx, t[DX], t[DOUT], t[X], t[IDX], s);
+    return naive ? cn_max_pool_backward_naive_f32(ctx, t[DX], t[DOUT], t[X], NULL, s)
+                 : cn_max_pool_backward_f32(ctx, t[DX], t[DOUT], t[X], t[IDX], s);
 }
+/* Fast and naive take the same maxima and move the same values: equal in
+ * each dtype, ties included (the first maximum wins); float32 vs float64
+ * within its rounding; numeric gradients on tie-free inputs (HS_PERM)
+ * exact up to the step's rounding. */
+static const hs_op pool_op = {"maxpool", pool_fwd, pool_bwd,
+                              {.f64 = 0, .f32 = 1e-5, .f32naive = 1e-5, .f32pair = 0, .num = 1e-9,
+                               .metric64 = HS_ABS, .metric_num = HS_REL}};
 
-static void numeric_grads(cn_ctx *ctx, cn_pool_shape s, uint64_t seed) {
+static void pool_case(cn_ctx *ctx, const cn_pool_shape *s, uint64_t seed, int fill, unsigned flags) {
     size_t nx, no;
-    out_dims(&s, &nx, &no);
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    double *x = xmalloc(8 * nx), *dout = xmalloc(8 * no), *work = xmalloc(16 * no);
-    double *num = xmalloc(8 * nx), *dx = xmalloc(8 * nx), *out = xmalloc(8 * no);
-    int32_t *idx = xmalloc(4 * no);
-    perm_fill(&r, x, nx);
-    fill_normal(&r, dout, no, 1);
-    pool_args a = {ctx, &s, x};
-    cn_eval_numerical_gradient_array(ctx, num, f_pool, &a, x, nx, dout, no, 1e-5, work);
-    char name[160];
-    int rc = cn_max_pool_forward_f64(ctx, out, idx, x, &s);
-    rc |= cn_max_pool_backward_f64(ctx, dx, dout, x, idx, &s);
-    snprintf(name, sizeof name, "numgrad fast dx %s", tag_of(&s));
-    check_le(name, rc ? 1 : cn_rel_error(dx, num, nx), 1e-9);
-    rc = cn_max_pool_backward_naive_f64(ctx, dx, dout, x, NULL, &s);
-    snprintf(name, sizeof name, "numgrad naive dx %s", tag_of(&s));
-    check_le(name, rc ? 1 : cn_rel_error(dx, num, nx), 1e-9);
-    free(x); free(dout); free(work); free(num); free(dx); free(out); free(idx);
-}
-
-/* ---- fast against naive: identical results, ties included -------------------- */
-static void fast_vs_naive(cn_ctx *ctx, cn_pool_shape s, uint64_t seed, int ties) {
-    size_t nx, no;
-    out_dims(&s, &nx, &no);
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    double *x = xmalloc(8 * nx), *g = xmalloc(8 * no);
-    double *on = xmalloc(8 * no), *of = xmalloc(8 * no), *dxn = xmalloc(8 * nx), *dxf = xmalloc(8 * nx);
-    int32_t *in = xmalloc(4 * no), *ifa = xmalloc(4 * no);
-    float *x32 = xmalloc(4 * nx), *g32 = xmalloc(4 * no), *on32 = xmalloc(4 * no), *of32 = xmalloc(4 * no);
-    float *dxn32 = xmalloc(4 * nx), *dxf32 = xmalloc(4 * nx);
-    if (ties) /* small integers: many ties in every window */
-        for (size_t i = 0; i < nx; i++) x[i] = (double)cn_rng_below(&r, 3);
-    else
-        fill_normal(&r, x, nx, 1);
-    fill_normal(&r, g, no, 1);
-    to_f32(x32, x, nx);
-    to_f32(g32, g, no);
-    char name[200];
-    const char *t = tag_of(&s), *k = ties ? "ties" : "normal";
-    int rc = cn_max_pool_forward_naive_f64(ctx, on, in, x, &s);
-    rc |= cn_max_pool_backward_naive_f64(ctx, dxn, g, x, NULL, &s);
-    rc |= cn_max_pool_forward_f64(ctx, of, ifa, x, &s);
-    rc |= cn_max_pool_backward_f64(ctx, dxf, g, x, ifa, &s);
-    snprintf(name, sizeof name, "f64 fast==naive out,dx %s %s", k, t);
-    check_le(name, rc ? 1 : fmax(maxdiff64(of, on, no), maxdiff64(dxf, dxn, nx)), 0);
-    snprintf(name, sizeof name, "f64 fast==naive idx %s %s", k, t);
-    check_true(name, !rc && idx_mismatch(ifa, in, no) == 0, NULL);
-    rc = cn_max_pool_forward_naive_f32(ctx, on32, in, x32, &s);
-    rc |= cn_max_pool_backward_naive_f32(ctx, dxn32, g32, x32, NULL, &s);
-    rc |= cn_max_pool_forward_f32(ctx, of32, ifa, x32, &s);
-    rc |= cn_max_pool_backward_f32(ctx, dxf32, g32, x32, ifa, &s);
-    snprintf(name, sizeof name, "f32 fast==naive out,dx,idx %s %s", k, t);
-    double e = 0;
-    for (size_t i = 0; i < no; i++) e = fmax(e, fabs((double)of32[i] - on32[i]));
-    for (size_t i = 0; i < nx; i++) e = fmax(e, fabs((double)dxf32[i] - dxn32[i]));
-    if (idx_mismatch(ifa, in, no)) e = 1;
-    check_le(name, rc ? 1 : e, 0);
-    snprintf(name, sizeof name, "f32 fast/f64 naive out,dx %s %s", k, t);
-    check_le(name, rc ? 1 : fmax(scaled_error_f32(of32, on, no), scaled_error_f32(dxf32, dxn, nx)), 1e-5);
-    free(x); free(g); free(on); free(of); free(dxn); free(dxf); free(in); free(ifa);
-    free(x32); free(g32); free(on32); free(of32); free(dxn32); free(dxf32);
+    out_dims(s, &nx, &no);
+    hs_case c = hs_new(&pool_op, s, seed, flags, "%s %s", fill == HS_TIES ? "ties" : fill == HS_PERM ? "tie-free" : "normal",
+                       tag_of(s));
+    hs_in(&c, "x", nx, fill, 1);
+    hs_dout(&c, "dout", no);
+    hs_out(&c, "out", no);
+    hs_idx(&c, "idx", no);
+    hs_grad(&c, "dx", X);
+    hs_check(ctx, &c);
 }
 
 static void bad_args(cn_ctx *ctx) {
@@ -215,10 +150,13 @@ int main(void) {
     if (!ctx) return 2;
     hand_cases(ctx);
 
-    numeric_grads(ctx, (cn_pool_shape){2, 3, 8, 8, 2, 2, 2}, 1);
-    numeric_grads(ctx, (cn_pool_shape){2, 2, 7, 9, 3, 3, 2}, 2); /* overlapping */
-    numeric_grads(ctx, (cn_pool_shape){1, 2, 7, 6, 2, 3, 3}, 3); /* windows do not tile */
-    numeric_grads(ctx, (cn_pool_shape){2, 1, 5, 5, 3, 3, 1}, 4); /* heavy overlap */
+    const cn_pool_shape small[] = {
+        {2, 3, 8, 8, 2, 2, 2},
+        {2, 2, 7, 9, 3, 3, 2}, /* overlapping */
+        {1, 2, 7, 6, 2, 3, 3}, /* windows do not tile */
+        {2, 1, 5, 5, 3, 3, 1}, /* heavy overlap */
+    };
+    for (int i = 0; i < 4; i++) pool_case(ctx, &small[i], 1 + i, HS_PERM, HS_NUMGRAD);
 
     const cn_pool_shape shapes[] = {
         {2, 3, 8, 8, 2, 2, 2},
@@ -232,12 +170,12 @@ int main(void) {
         {20, 4, 17, 15, 3, 3, 2},  /* parallel, overlapping */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        fast_vs_naive(ctx, shapes[i], 10 + i, 0);
-        fast_vs_naive(ctx, shapes[i], 50 + i, 1);
+        pool_case(ctx, &shapes[i], 10 + i, HS_NORMAL, HS_LEVELS);
+        pool_case(ctx, &shapes[i], 50 + i, HS_TIES, HS_LEVELS); /* small integers: many ties in every window */
     }
     cn_ctx *c1 = cn_ctx_new(1), *c3 = cn_ctx_new(3);
-    fast_vs_naive(c1, shapes[8], 90, 1);
-    fast_vs_naive(c3, shapes[8], 91, 1);
+    pool_case(c1, &shapes[8], 90, HS_TIES, 0);
+    pool_case(c3, &shapes[8], 91, HS_TIES, 0);
     cn_ctx_free(c1);
     cn_ctx_free(c3);
     bad_args(ctx);

@@ -2,7 +2,7 @@
  * inputs chosen away from the relu kink and from pooling ties), fast
  * sandwiches against the naive layers composed by hand, both dtypes, bad
  * arguments. */
-#include "check.h"
+#include "harness.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -160,17 +160,6 @@ static void numeric_grads(cn_ctx *ctx, sw d, uint64_t seed) {
     free_bufs(&B);
 }
 
-/* max|a-b| / max|b| */
-static double scaled64(const double *a, const double *b, size_t n) {
-    double m = 1e-300, e = 0;
-    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
-    for (size_t i = 0; i < n; i++) {
-        double t = fabs(a[i] - b[i]);
-        if (t > e || isnan(t)) e = t;
-    }
-    return e / m;
-}
-
 /* f64: elementwise rel within 1e-10, or (when near-zero elements dominate
  * it, as in test_conv) the scaled error within 1e-12; the elementwise value
  * is shown either way. */
@@ -178,7 +167,7 @@ static void cmp64(int rc, const char *what, const char *tag, const double *a, co
     char name[240];
     double rel = cn_rel_error(a, b, n);
     snprintf(name, sizeof name, "%s f64 fast/naive %s (elementwise rel %.1e)", what, tag, rel);
-    check_le(name, rc ? 1 : (rel <= 1e-10 ? rel : scaled64(a, b, n)), rel <= 1e-10 ? 1e-10 : 1e-12);
+    check_le(name, rc ? 1 : (rel <= 1e-10 ? rel : scaled_error(a, b, n)), rel <= 1e-10 ? 1e-10 : 1e-12);
 }
 
 /* Fast sandwich against the naive layers composed: forward outputs and
@@ -297,9 +286,10 @@ static void net_forward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int p
     for (size_t i = 0; i < nx; i++) x[i] = (float)cn_rng_normal(&r);
     for (size_t i = 0; i < nw; i++) w[i] = (float)(0.2 * cn_rng_normal(&r));
     for (int i = 0; i < s.F; i++) b[i] = (float)(0.1 * cn_rng_normal(&r));
-    static const char *const levels[] = {"avx512", "avx2", "generic"};
-    for (int l = 0; l < 3; l++) {
-        if (cn_ctx_set_simd(ctx, levels[l])) continue;
+    const char *levels[3];
+    int nl = hs_levels(ctx, levels);
+    for (int l = 0; l < nl; l++) {
+        cn_ctx_set_simd(ctx, levels[l]);
         int rc = cn_conv_relu_pool_forward_f32(ctx, o1, r1, i1, x, w, b, &s, ph, pw, ps);
         rc |= cn__conv_relu_pool_forward_net_f32(ctx, o2, r2, i2, x, w, b, &s, ph, pw, ps);
         char name[200];

@@ -2,7 +2,7 @@
  * cn_softmax_loss's bits (f32 and f64, serial and threaded sizes), hand
  * values, fast against naive, float32 against float64, numeric gradients
  * at eps = 0.2, bad arguments. */
-#include "check.h"
+#include "harness.h"
 #include <string.h>
 
 static cn_ctx *ctx;
@@ -16,68 +16,71 @@ static double f_loss(void *u) {
     return l;
 }
 static void expect_err(const char *name, int rc, int code, const char *needle) {
-    const char *msg = cn_ctx_error(ctx);
-    char buf[300];
-    snprintf(buf, sizeof buf, "%s -> %d \"%s\"", name, rc, rc ? msg : "");
-    check_true(buf, rc == code && (!needle || strstr(msg, needle)), NULL);
+    hs_expect_err(ctx, name, rc, code, needle);
+}
+
+/* Scores x[N,C] ~ N(0, 9) (and as float32), labels y below C, from seed;
+ * two gradients d, d32 of each dtype to compare. */
+typedef struct { double *x, *d[2]; float *x32, *d32[2]; int32_t *y; size_t n; } scores;
+static scores make_scores(int N, int C, uint64_t seed) {
+    scores s;
+    s.n = (size_t)N * C;
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    s.x = xmalloc(8 * s.n);
+    s.x32 = xmalloc(4 * s.n);
+    s.y = xmalloc(4 * (size_t)N);
+    for (int k = 0; k < 2; k++) s.d[k] = xmalloc(8 * s.n), s.d32[k] = xmalloc(4 * s.n);
+    fill_normal(&r, s.x, s.n, 3);
+    to_f32(s.x32, s.x, s.n);
+    for (int i = 0; i < N; i++) s.y[i] = (int32_t)cn_rng_below(&r, (uint64_t)C);
+    return s;
+}
+static void free_scores(scores *s) {
+    free(s->x); free(s->x32); free(s->y);
+    for (int k = 0; k < 2; k++) free(s->d[k]), free(s->d32[k]);
 }
 
 static void bits_eps0(int N, int C, uint64_t seed) {
-    const size_t n = (size_t)N * C;
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    double *x = xmalloc(8 * n), *d1 = xmalloc(8 * n), *d2 = xmalloc(8 * n);
-    float *x32 = xmalloc(4 * n), *e1 = xmalloc(4 * n), *e2 = xmalloc(4 * n);
-    int32_t *y = xmalloc(4 * (size_t)N);
-    fill_normal(&r, x, n, 3);
-    to_f32(x32, x, n);
-    for (int i = 0; i < N; i++) y[i] = (int32_t)cn_rng_below(&r, (uint64_t)C);
+    scores S = make_scores(N, C, seed);
     double l1, l2, l3, l4;
     char name[160];
-    int rc = cn_softmax_loss_f64(ctx, &l1, d1, x, y, N, C) | cn_softmax_loss_smooth_f64(ctx, &l2, d2, x, y, 0, N, C);
+    int rc = cn_softmax_loss_f64(ctx, &l1, S.d[0], S.x, S.y, N, C) | cn_softmax_loss_smooth_f64(ctx, &l2, S.d[1], S.x, S.y, 0, N, C);
     snprintf(name, sizeof name, "eps=0 fast == cn_softmax_loss bits f64 (%d,%d)", N, C);
-    check_true(name, !rc && l1 == l2 && !memcmp(d1, d2, 8 * n), NULL);
-    rc = cn_softmax_loss_naive_f64(ctx, &l1, d1, x, y, N, C) | cn_softmax_loss_smooth_naive_f64(ctx, &l2, d2, x, y, 0, N, C);
+    check_true(name, !rc && l1 == l2 && !memcmp(S.d[0], S.d[1], 8 * S.n), NULL);
+    rc = cn_softmax_loss_naive_f64(ctx, &l1, S.d[0], S.x, S.y, N, C) | cn_softmax_loss_smooth_naive_f64(ctx, &l2, S.d[1], S.x, S.y, 0, N, C);
     snprintf(name, sizeof name, "eps=0 naive vs cn_softmax_loss_naive f64 (%d,%d) loss, dx", N, C);
-    check_le(name, rc ? 1 : fmax(fabs(l1 - l2) / fabs(l1), scaled_error(d2, d1, n)), 1e-15);
-    rc = cn_softmax_loss_f32(ctx, &l3, e1, x32, y, N, C) | cn_softmax_loss_smooth_f32(ctx, &l4, e2, x32, y, 0, N, C);
+    check_le(name, rc ? 1 : fmax(fabs(l1 - l2) / fabs(l1), scaled_error(S.d[1], S.d[0], S.n)), 1e-15);
+    rc = cn_softmax_loss_f32(ctx, &l3, S.d32[0], S.x32, S.y, N, C) | cn_softmax_loss_smooth_f32(ctx, &l4, S.d32[1], S.x32, S.y, 0, N, C);
     snprintf(name, sizeof name, "eps=0 fast == cn_softmax_loss bits f32 (%d,%d)", N, C);
-    check_true(name, !rc && l3 == l4 && !memcmp(e1, e2, 4 * n), NULL);
-    free(x); free(d1); free(d2); free(x32); free(e1); free(e2); free(y);
+    check_true(name, !rc && l3 == l4 && !memcmp(S.d32[0], S.d32[1], 4 * S.n), NULL);
+    free_scores(&S);
 }
 
 static void compare(int N, int C, double eps, uint64_t seed) {
-    const size_t n = (size_t)N * C;
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    double *x = xmalloc(8 * n), *dn = xmalloc(8 * n), *df = xmalloc(8 * n);
-    float *x32 = xmalloc(4 * n), *dn32 = xmalloc(4 * n), *df32 = xmalloc(4 * n);
-    int32_t *y = xmalloc(4 * (size_t)N);
-    fill_normal(&r, x, n, 3);
-    to_f32(x32, x, n);
-    for (int i = 0; i < N; i++) y[i] = (int32_t)cn_rng_below(&r, (uint64_t)C);
+    scores S = make_scores(N, C, seed);
     double ln, lf, ln32, lf32;
     char name[160];
-    int rc = cn_softmax_loss_smooth_naive_f64(ctx, &ln, dn, x, y, eps, N, C) |
-             cn_softmax_loss_smooth_f64(ctx, &lf, df, x, y, eps, N, C);
+    int rc = cn_softmax_loss_smooth_naive_f64(ctx, &ln, S.d[0], S.x, S.y, eps, N, C) |
+             cn_softmax_loss_smooth_f64(ctx, &lf, S.d[1], S.x, S.y, eps, N, C);
     snprintf(name, sizeof name, "eps=%g f64 fast vs naive loss, dx (%d,%d)", eps, N, C);
-    check_le(name, rc ? 1 : fmax(fabs(lf - ln) / fabs(ln), scaled_error(df, dn, n)), 1e-14);
-    rc = cn_softmax_loss_smooth_naive_f32(ctx, &ln32, dn32, x32, y, eps, N, C) |
-         cn_softmax_loss_smooth_f32(ctx, &lf32, df32, x32, y, eps, N, C);
+    check_le(name, rc ? 1 : fmax(fabs(lf - ln) / fabs(ln), scaled_error(S.d[1], S.d[0], S.n)), 1e-14);
+    rc = cn_softmax_loss_smooth_naive_f32(ctx, &ln32, S.d32[0], S.x32, S.y, eps, N, C) |
+         cn_softmax_loss_smooth_f32(ctx, &lf32, S.d32[1], S.x32, S.y, eps, N, C);
     snprintf(name, sizeof name, "eps=%g f32 fast, naive vs f64 loss (%d,%d)", eps, N, C);
     check_le(name, rc ? 1 : fmax(fabs(lf32 - ln), fabs(ln32 - ln)) / fabs(ln), 1e-6);
     snprintf(name, sizeof name, "eps=%g f32 fast, naive vs f64 dx (%d,%d)", eps, N, C);
-    check_le(name, rc ? 1 : fmax(scaled_error_f32(df32, dn, n), scaled_error_f32(dn32, dn, n)), 1e-6);
+    check_le(name, rc ? 1 : fmax(scaled_error_f32(S.d32[1], S.d[0], S.n), scaled_error_f32(S.d32[0], S.d[0], S.n)), 1e-6);
     /* independent: dx rows sum to 0 (p and t are both distributions) */
     double worst = 0;
     for (int i = 0; i < N; i++) {
         double s = 0;
-        for (int c = 0; c < C; c++) s += df[(size_t)i * C + c];
+        for (int c = 0; c < C; c++) s += S.d[1][(size_t)i * C + c];
         worst = fmax(worst, fabs(s) * N);
     }
     snprintf(name, sizeof name, "eps=%g f64 each dx row sums to 0 (%d,%d)", eps, N, C);
     check_le(name, worst, 1e-14);
-    free(x); free(dn); free(df); free(x32); free(dn32); free(df32); free(y);
+    free_scores(&S);
 }
 
 int main(void) {

@@ -16,15 +16,12 @@
  * `make soak` runs CN_SOAK_KILLS=200 CN_SOAK_EPOCHS=30. CN_SOAK_SEED fixes the random
  * moments (the seed used is printed for a rerun). */
 #include "cli_util.h"
+#include "fixtures.h"
 #include <ftw.h>
 
 static char dir[64], convnet[512], data_flag[600];
 static cn_ctx *ctx;
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb; (void)flag; (void)f;
-    return remove(p);
-}
 
 static char epochs[16];
 
@@ -146,6 +143,6 @@ int main(int argc, char **argv) {
     check_true("temporary files only from saves a kill cut short (at most one per kill)", debris <= landed, note);
     printf("soak: %d kills, %.1fs in all\n", landed, cli_now() - t0 + T);
     cn_ctx_free(ctx);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    fx_rm_tree(dir);
     return check_done();
 }

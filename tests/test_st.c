@@ -1,6 +1,6 @@
 /* test_st.c — tensor files: round trip, bit flips, truncation, hostile
  * headers, foreign safetensors files, numpy interoperability. */
-#include "check.h"
+#include "fixtures.h"
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -21,17 +21,6 @@ static int write_bytes(const char *path, const void *p, size_t n) {
     return (fclose(f) == 0) && ok;
 }
 
-static unsigned char *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = xmalloc((size_t)sz + 1);
-    *n = fread(p, 1, (size_t)sz, f);
-    fclose(f);
-    return p;
-}
 
 static int file_exists(const char *path) {
     struct stat sb;
@@ -111,7 +100,7 @@ static void test_round_trip(cn_ctx *ctx) {
     check_true("round trip: save", rc == CN_OK, rc ? cn_ctx_error(ctx) : "");
     check_true("round trip: no PATH.tmp.XXXXXX left behind", count_tmp_files(path, tmp, sizeof tmp) == 0, tmp);
     size_t fsz = 0;
-    unsigned char *raw = read_bytes(path, &fsz);
+    unsigned char *raw = fx_read_file(path, &fsz);
     uint64_t N = 0;
     for (int i = 0; i < 8; i++) N |= (uint64_t)raw[i] << (8 * i);
     check_true("round trip: header length is a multiple of 8", N % 8 == 0 && 8 + N <= fsz, "");
@@ -165,7 +154,7 @@ static void test_round_trip(cn_ctx *ctx) {
     rc = cn_st_save(ctx, path2, t2, nt, m2, nm2);
     cn_st_free(st);
     size_t n1 = 0, n2 = 0;
-    unsigned char *f1 = read_bytes(path, &n1), *f2 = read_bytes(path2, &n2);
+    unsigned char *f1 = fx_read_file(path, &n1), *f2 = fx_read_file(path2, &n2);
     check_true("re-save of a loaded file (reserved keys passed) is byte-identical",
                rc == CN_OK && f1 && f2 && n1 == n2 && !memcmp(f1, f2, n1), cn_ctx_error(ctx));
     free(f1);
@@ -275,7 +264,7 @@ static void test_flips_and_truncation(cn_ctx *ctx) {
     int rc = cn_st_save(ctx, path, t, 3, m, 2);
     check_true("flips: save the small file", rc == CN_OK, rc ? cn_ctx_error(ctx) : "");
     size_t n = 0;
-    unsigned char *orig = read_bytes(path, &n);
+    unsigned char *orig = fx_read_file(path, &n);
     if (!orig || n < 16) {
         check_true("flips: read the small file back", 0, path);
         free(orig);

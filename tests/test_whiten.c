@@ -5,16 +5,13 @@
  * diag(l / (l + eps)); the second half are the negatives; eigenvalues
  * descending, their sum is the trace of the patch covariance computed here
  * directly; float32 alike; bad arguments. */
-#include "check.h"
+#include "harness.h"
 #include <string.h>
 
 static cn_ctx *ctx;
 
 static void expect_err(const char *name, int rc, int code, const char *needle) {
-    const char *msg = cn_ctx_error(ctx);
-    char buf[300];
-    snprintf(buf, sizeof buf, "%s -> %d \"%s\"", name, rc, rc ? msg : "");
-    check_true(buf, rc == code && (!needle || strstr(msg, needle)), NULL);
+    hs_expect_err(ctx, name, rc, code, needle);
 }
 
 /* x[N,3,H,W]: z ~ N(0,1) per pixel and channel, smoothed with the right and
