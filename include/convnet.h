@@ -754,6 +754,17 @@ void cn_solver_comm_stats(const cn_solver *s, double *bytes_sent, double *comm_s
  * (from the solver's RNG, as the original), batches of batch_size. */
 int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp,
                              int num_samples, int batch_size, double *acc);
+/* Buffers for one batch of cn_net_accuracy, in the net's dtype:
+ * x[batch * C*H*W], scores[batch * classes], y[batch], idx[batch]. */
+typedef struct { void *x, *scores; int32_t *y, *idx; } cn_batch_buf;
+/* Accuracy of net on the samples idx[0..n-1] of sp (idx NULL: 0..n-1), in
+ * batches of batch_size built as cn_split_batch_* builds them (mean may be
+ * NULL): the fraction whose highest score (the first of equal ones) is the
+ * label; 0 when n <= 0 and on an error. buf: the caller's buffers, or NULL
+ * (allocated here). cn_solver_check_accuracy counts through it. */
+int cn_net_accuracy(cn_ctx *ctx, cn_net *net, const cn_split *sp, const float *mean,
+                    const int32_t *idx, int n, int batch_size,
+                    const cn_batch_buf *buf, double *acc);
 /* Histories (owned by the solver). */
 const double *cn_solver_loss_history(const cn_solver *s, int *n);
 const double *cn_solver_train_acc_history(const cn_solver *s, int *n);

@@ -539,25 +539,10 @@ int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp, int 
         if (!mask) return CN_ERR(ctx, CN_ENOMEM, "check_accuracy: out of memory");
         for (int i = 0; i < total; i++) mask[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)N);
     }
-    int classes = cn_net_num_classes(s->net), correct = 0, rc = CN_OK;
-    for (int start = 0; start < total && rc == CN_OK; start += batch_size) {
-        int B = total - start < batch_size ? total - start : batch_size;
-        for (int i = 0; i < B; i++) s->idx[i] = sub ? mask[start + i] : start + i;
-        if ((rc = load_batch(s, sp, s->idx, B))) { rc = CN_ERR(ctx, rc, "check_accuracy: bad batch"); break; }
-        cn__lossopt o = {1, NULL, NULL, 0}; /* per-layer times describe training steps only */
-        if ((rc = cn__net_run(ctx, s->net, NULL, s->scores, s->xb, NULL, B, &o))) break;
-        for (int i = 0; i < B; i++) {
-            int best = 0;
-            for (int k = 1; k < classes; k++) {
-                double a = s->net->dtype == CN_F32 ? ((float *)s->scores)[(size_t)i * classes + k] : ((double *)s->scores)[(size_t)i * classes + k];
-                double b = s->net->dtype == CN_F32 ? ((float *)s->scores)[(size_t)i * classes + best] : ((double *)s->scores)[(size_t)i * classes + best];
-                if (a > b) best = k;
-            }
-            correct += best == s->yb[i];
-        }
-    }
+    /* in the solver's own batch buffers (sized for batch_size <= bufn) */
+    cn_batch_buf buf = {s->xb, s->scores, s->yb, s->idx};
+    int rc = cn_net_accuracy(ctx, s->net, sp, s->ds->mean, mask, total, batch_size, &buf, acc);
     free(mask);
-    *acc = rc ? 0 : (double)correct / total;
     return rc;
 }
 

@@ -79,18 +79,37 @@ static inline void cli_synthetic_mnist(const char *dir, int n, int s, char *out,
 
 typedef struct {
     int status;         /* raw wait status */
+    int timed_out;      /* killed (SIGKILL) at the time limit */
     double secs;        /* wall time */
     long maxrss_kb;     /* the child's peak resident memory */
-    int fired;          /* the trigger ran */
-    char out[16384];    /* stdout and stderr, truncated */
+    int fired;          /* the trigger ran (cli_run) */
+    char out[16384];    /* stdout (and stderr unless err_path), truncated */
+    char err[4096];     /* stderr when err_path, truncated */
 } cli_result;
 
-/* Run argv (NULL-terminated; argv[0] the binary) with stdout and stderr
- * into one pipe. When a line containing `when` appears (when == "": right
- * after the fork), call fire(user, pid) once. A child running past limit_s
- * is killed with SIGKILL. */
-static inline void cli_run(const char *const *argv, const char *when, void (*fire)(void *, pid_t), void *user,
-                           double limit_s, cli_result *res) {
+/* What cli_spawn does besides collecting the output: a watcher is called
+ * right after the fork (start), with each whole output line as it comes
+ * (line), and after each round of reading with the output so far (tick);
+ * any may be NULL. A round waits up to poll_ms (0: none) for output; the
+ * callbacks may change it. */
+typedef struct cli_watch cli_watch;
+struct cli_watch {
+    void (*start)(cli_watch *w, pid_t pid);
+    void (*line)(cli_watch *w, pid_t pid, const char *line);
+    void (*tick)(cli_watch *w, pid_t pid, const char *out);
+    int poll_ms;
+    void *user;
+};
+
+typedef struct {
+    const char *err_path; /* NULL: stderr into the pipe with stdout; else stderr to this file, read back into err */
+    int own_group;        /* the child leads a process group: the time limit and the end kill all of it */
+    double limit_s;       /* a child running past it is killed with SIGKILL (timed_out) */
+} cli_spawn_opts;
+
+/* Run argv (NULL-terminated; argv[0] the binary, or a name looked up in
+ * PATH) with stdout (and stderr, unless opts->err_path) into one pipe. */
+static inline void cli_spawn(const char *const *argv, const cli_spawn_opts *opts, cli_watch *w, cli_result *res) {
     memset(res, 0, sizeof *res);
     int fds[2];
     if (pipe(fds) != 0) { perror("pipe"); exit(2); }
@@ -98,25 +117,29 @@ static inline void cli_run(const char *const *argv, const char *when, void (*fir
     pid_t pid = fork();
     if (pid < 0) { perror("fork"); exit(2); }
     if (pid == 0) {
+        if (opts->own_group) setpgid(0, 0); /* a group of its own: a timeout kills everything it started */
         dup2(fds[1], 1);
-        dup2(fds[1], 2);
+        if (!opts->err_path) dup2(fds[1], 2);
         close(fds[0]);
         close(fds[1]);
-        execv(argv[0], (char *const *)argv);
+        if (opts->err_path) {
+            int e = open(opts->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (e >= 0) { dup2(e, 2); close(e); }
+        }
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
+    if (opts->own_group) setpgid(pid, pid);
+    pid_t victim = opts->own_group ? -pid : pid;
     close(fds[1]);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
-    if (when && !*when && fire) {
-        res->fired = 1;
-        fire(user, pid);
-    }
+    if (w && w->start) w->start(w, pid);
     size_t used = 0, ll = 0;
     char line[1024];
     int eof = 0;
     while (!eof) {
         struct pollfd pf = {fds[0], POLLIN, 0};
-        poll(&pf, 1, 50);
+        poll(&pf, 1, w ? w->poll_ms : 50);
         char buf[1024];
         ssize_t got;
         while ((got = read(fds[0], buf, sizeof buf)) > 0) {
@@ -128,15 +151,14 @@ static inline void cli_run(const char *const *argv, const char *when, void (*fir
                 }
                 line[ll] = 0;
                 ll = 0;
-                if (when && fire && !res->fired && strstr(line, when)) {
-                    res->fired = 1;
-                    fire(user, pid);
-                }
+                if (w && w->line) w->line(w, pid, line);
             }
         }
         if (got == 0) eof = 1;
-        if (cli_now() - t0 > limit_s) {
-            kill(pid, SIGKILL);
+        if (w && w->tick) w->tick(w, pid, res->out);
+        if (cli_now() - t0 > opts->limit_s) {
+            kill(victim, SIGKILL);
+            res->timed_out = 1;
             break;
         }
     }
@@ -144,9 +166,50 @@ static inline void cli_run(const char *const *argv, const char *when, void (*fir
     res->out[used] = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
-    wait4(pid, &res->status, 0, &ru);
+    while (wait4(pid, &res->status, 0, &ru) < 0 && errno == EINTR) {}
     res->secs = cli_now() - t0;
     res->maxrss_kb = ru.ru_maxrss;
+    if (opts->own_group) kill(-pid, SIGKILL); /* anything of the job left behind */
+    FILE *f = opts->err_path ? fopen(opts->err_path, "rb") : NULL;
+    if (f) {
+        size_t m = fread(res->err, 1, sizeof res->err - 1, f);
+        res->err[m] = 0;
+        fclose(f);
+    }
+}
+
+/* cli_run's trigger: fire once at the first line containing `when` */
+typedef struct {
+    const char *when;
+    void (*fire)(void *, pid_t);
+    void *user;
+    int *fired;
+} cli_trigger;
+static inline void cli_trigger_start(cli_watch *w, pid_t pid) {
+    cli_trigger *t = w->user;
+    if (!*t->when) {
+        *t->fired = 1;
+        t->fire(t->user, pid);
+    }
+}
+static inline void cli_trigger_line(cli_watch *w, pid_t pid, const char *line) {
+    cli_trigger *t = w->user;
+    if (!*t->fired && strstr(line, t->when)) {
+        *t->fired = 1;
+        t->fire(t->user, pid);
+    }
+}
+
+/* Run argv (NULL-terminated; argv[0] the binary) with stdout and stderr
+ * into one pipe. When a line containing `when` appears (when == "": right
+ * after the fork), call fire(user, pid) once. A child running past limit_s
+ * is killed with SIGKILL. */
+static inline void cli_run(const char *const *argv, const char *when, void (*fire)(void *, pid_t), void *user,
+                           double limit_s, cli_result *res) {
+    cli_spawn_opts o = {NULL, 0, limit_s};
+    cli_trigger t = {when, fire, user, &res->fired};
+    cli_watch w = {cli_trigger_start, cli_trigger_line, NULL, 50, &t};
+    cli_spawn(argv, &o, when && fire ? &w : NULL, res);
 }
 
 static inline int cli_exited(const cli_result *r, int code) {

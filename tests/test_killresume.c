@@ -19,32 +19,16 @@
  * Data: the first 700 Fashion-MNIST training images when the data set is
  * installed, else synthetic 28x28 images; either way small IDX files written
  * here. */
-#define _GNU_SOURCE
-#include "check.h"
-#include <errno.h>
-#include <fcntl.h>
+#include "cli_util.h"
 #include <ftw.h>
-#include <poll.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define FASHION "/usr/share/datasets/fashion-mnist"
 #define CHILD_LIMIT_S 120 /* a child that runs longer is killed and the check fails */
 
 static char dir[64];
 static char convnet[512];
-static char data_flag[300];
+static char data_flag[600];
 static cn_ctx *ctx;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int exists(const char *p) {
     struct stat sb;
@@ -66,17 +50,42 @@ typedef struct {
     int sig;            /* SIGKILL or SIGINT */
 } killer;
 
+/* a run: fired says the killer fired */
+typedef cli_result result;
+
 typedef struct {
-    int status;         /* raw wait status */
-    int killed;         /* the killer fired */
-    char out[8192];     /* stdout, truncated */
-    char err[4096];     /* stderr, truncated */
-} result;
+    const killer *k;
+    const char *ckpt;
+    int killed, tmp_seen, tmp_prev;
+} kill_watch;
+
+static void kill_at_line(cli_watch *w, pid_t pid, const char *line) {
+    kill_watch *kw = w->user;
+    if (kw->k->mode == KILL_AT_LINE && !kw->killed && !strncmp(line, kw->k->line, strlen(kw->k->line))) {
+        kill(pid, kw->k->sig);
+        kw->killed = 1;
+    }
+}
+
+static void kill_at_tmp(cli_watch *w, pid_t pid, const char *out) {
+    kill_watch *kw = w->user;
+    if (kw->k->mode != KILL_AT_TMP || kw->killed) return;
+    int now = kw->ckpt && count_tmp_files(kw->ckpt, NULL, 0) > 0;
+    if (now && !kw->tmp_prev && ++kw->tmp_seen == kw->k->tmp_count) {
+        kill(pid, kw->k->sig);
+        kw->killed = 1;
+        w->poll_ms = 50;
+    }
+    kw->tmp_prev = now;
+    if (!now) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+}
 
 /* Run convnet with args (NULL-terminated), stdout through a pipe, stderr to a
  * file; fire the killer when its moment comes. */
 static void run_convnet(const char *const *args, const char *ckpt, const killer *k, result *res) {
-    memset(res, 0, sizeof *res);
     char errpath[128];
     snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
     const char *argv[64];
@@ -85,78 +94,14 @@ static void run_convnet(const char *const *args, const char *ckpt, const killer 
     argv[n++] = "train";
     for (int i = 0; args[i] && n < 62; i++) argv[n++] = args[i];
     argv[n] = NULL;
-    int fds[2];
-    if (pipe(fds) != 0) { perror("pipe"); exit(2); }
-    pid_t pid = fork();
-    if (pid < 0) { perror("fork"); exit(2); }
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (e >= 0) { dup2(e, 2); close(e); }
-        execv(convnet, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
-    size_t used = 0;
-    char line[512];
-    size_t ll = 0;
-    int tmp_seen = 0, tmp_prev = 0, eof = 0;
-    double t0 = now_s();
-    while (!eof) {
-        struct pollfd pf = {fds[0], POLLIN, 0};
-        /* poll briefly when watching for PATH.tmp.XXXXXX, which lives for a few ms */
-        poll(&pf, 1, k && k->mode == KILL_AT_TMP && !res->killed ? 0 : 50);
-        char buf[1024];
-        ssize_t got;
-        while ((got = read(fds[0], buf, sizeof buf)) > 0) {
-            for (ssize_t i = 0; i < got; i++) {
-                if (used + 1 < sizeof res->out) res->out[used++] = buf[i];
-                if (buf[i] != '\n') {
-                    if (ll + 1 < sizeof line) line[ll++] = buf[i];
-                    continue;
-                }
-                line[ll] = 0;
-                ll = 0;
-                if (k && k->mode == KILL_AT_LINE && !res->killed && !strncmp(line, k->line, strlen(k->line))) {
-                    kill(pid, k->sig);
-                    res->killed = 1;
-                }
-            }
-        }
-        if (got == 0) eof = 1;
-        if (k && k->mode == KILL_AT_TMP && !res->killed) {
-            int now = ckpt && count_tmp_files(ckpt, NULL, 0) > 0;
-            if (now && !tmp_prev && ++tmp_seen == k->tmp_count) {
-                kill(pid, k->sig);
-                res->killed = 1;
-            }
-            tmp_prev = now;
-            if (!now) {
-                struct timespec ts = {0, 20000};
-                nanosleep(&ts, NULL);
-            }
-        }
-        if (now_s() - t0 > CHILD_LIMIT_S) {
-            kill(pid, SIGKILL);
-            check_true("child finished in time", 0, "killed after the limit");
-            break;
-        }
-    }
-    close(fds[0]);
-    res->out[used] = 0;
-    waitpid(pid, &res->status, 0);
-    FILE *f = fopen(errpath, "rb");
-    if (f) {
-        size_t m = fread(res->err, 1, sizeof res->err - 1, f);
-        res->err[m] = 0;
-        fclose(f);
-    }
+    cli_spawn_opts o = {errpath, 0, CHILD_LIMIT_S};
+    kill_watch kw = {k, ckpt, 0, 0, 0};
+    /* poll briefly when watching for PATH.tmp.XXXXXX, which lives for a few ms */
+    cli_watch w = {NULL, kill_at_line, kill_at_tmp, k && k->mode == KILL_AT_TMP ? 0 : 50, &kw};
+    cli_spawn(argv, &o, k ? &w : NULL, res);
+    res->fired = kw.killed;
+    if (res->timed_out) check_true("child finished in time", 0, "killed after the limit");
 }
-
-static int exited(const result *r, int code) { return WIFEXITED(r->status) && WEXITSTATUS(r->status) == code; }
 
 /* --------------------------------------------------------- checkpoints */
 static const char *const meta_keys[] = {
@@ -261,13 +206,13 @@ static void kill_and_resume(const char *name, const killer *k, const killer *aga
     train_args(a, ck, NULL);
     result r;
     run_convnet(a, ck, k, &r);
-    int sig_ok = r.killed && WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
+    int sig_ok = r.fired && WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
     /* a run that ends before the signal lands (or before a short-lived
      * PATH.tmp is seen) is no fault of convnet; main() requires most kill
      * points to land */
     snprintf(label, sizeof label, "%s: killed with SIGKILL, or ran to the end first", name);
-    check_true(label, sig_ok || (exited(&r, 0) && !sig_ok),
-               sig_ok ? "killed" : r.killed ? "exited 0 before the signal landed" : "exited 0, the moment never came");
+    check_true(label, sig_ok || (cli_exited(&r, 0) && !sig_ok),
+               sig_ok ? "killed" : r.fired ? "exited 0 before the signal landed" : "exited 0, the moment never came");
     kills_landed += sig_ok;
     int stale = 0; /* temporary files of saves that SIGKILL cut short */
     for (int round = 0; round < 2; round++) {
@@ -280,9 +225,9 @@ static void kill_and_resume(const char *name, const killer *k, const killer *aga
         train_args(a, ck, have ? ck : NULL);
         const killer *kk = round == 0 ? again : NULL;
         run_convnet(a, ck, kk, &r);
-        if (kk && r.killed && WIFSIGNALED(r.status)) continue; /* killed again: resume once more */
+        if (kk && r.fired && WIFSIGNALED(r.status)) continue; /* killed again: resume once more */
         snprintf(label, sizeof label, "%s: %s to the end exits 0", name, have ? "resumed" : "restarted (no checkpoint yet)");
-        if (!check_true(label, exited(&r, 0), r.err)) return;
+        if (!check_true(label, cli_exited(&r, 0), r.err)) return;
         if (have) {
             snprintf(label, sizeof label, "%s: the resumed run says where it resumed", name);
             check_true(label, strstr(r.out, "resumed from ") != NULL, "");
@@ -309,7 +254,7 @@ static void test_stop_signal(int sig, const char *name) {
     result r;
     run_convnet(a, ck, &k, &r);
     snprintf(label, sizeof label, "%s: exit status %d (128 + %d)", name, 128 + sig, sig);
-    check_true(label, exited(&r, 128 + sig), r.err);
+    check_true(label, cli_exited(&r, 128 + sig), r.err);
     char hint[200], by[40];
     snprintf(hint, sizeof hint, "--resume %s", ck);
     snprintf(by, sizeof by, "by %s; saved", name);
@@ -328,7 +273,7 @@ static void test_stop_signal(int sig, const char *name) {
     train_args(a, ck, ck);
     run_convnet(a, ck, NULL, &r);
     snprintf(label, sizeof label, "%s: resuming runs to the end", name);
-    check_true(label, exited(&r, 0), r.err);
+    check_true(label, cli_exited(&r, 0), r.err);
     snprintf(label, sizeof label, "%s: final checkpoint equals the uninterrupted run's bit for bit", name);
     check_true(label, same_checkpoint(ref, ck, why, sizeof why), why);
 }
@@ -348,7 +293,7 @@ static void test_blowup(void) {
                          "--seed", "1", "--threads", "1", "--save", ck, NULL};
     result r;
     run_convnet(a, ck, NULL, &r);
-    check_true("lr 1e30: exits with status 1", exited(&r, 1), r.err);
+    check_true("lr 1e30: exits with status 1", cli_exited(&r, 1), r.err);
     int iter = -1;
     const char *p = strstr(r.err, "iteration ");
     if (p) iter = atoi(p + 10);
@@ -370,46 +315,6 @@ static void test_blowup(void) {
 }
 
 /* --------------------------------------------------------- synthetic data */
-static void write_idx(const char *path, int ndim, const int *dims, const unsigned char *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    unsigned char h[4 + 16] = {0, 0, 8, (unsigned char)ndim};
-    for (int i = 0; i < ndim; i++) {
-        h[4 + 4 * i] = (unsigned char)(dims[i] >> 24); h[5 + 4 * i] = (unsigned char)(dims[i] >> 16);
-        h[6 + 4 * i] = (unsigned char)(dims[i] >> 8); h[7 + 4 * i] = (unsigned char)dims[i];
-    }
-    if (!f || fwrite(h, 1, 4 + 4 * (size_t)ndim, f) != 4 + 4 * (size_t)ndim || fwrite(data, 1, n, f) != n ||
-        fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
-static void synthetic_mnist(char *out, size_t cap) {
-    char d[128], p[256];
-    snprintf(d, sizeof d, "%s/mnist", dir);
-    mkdir(d, 0700);
-    enum { N = 700, S = 28 };
-    unsigned char *img = xmalloc((size_t)N * S * S), lab[N];
-    cn_rng r;
-    cn_rng_seed(&r, 4);
-    for (int i = 0; i < N; i++) {
-        int k = (int)cn_rng_below(&r, 10);
-        lab[i] = (unsigned char)k;
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                int on = ((x + y * k) % 10) < 3; /* a class-dependent stripe pattern */
-                img[(size_t)i * S * S + y * S + x] = (unsigned char)(on ? 180 + cn_rng_below(&r, 60) : cn_rng_below(&r, 60));
-            }
-    }
-    int di[3] = {N, S, S}, dl[1] = {N};
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", d);
-    write_idx(p, 3, di, img, (size_t)N * S * S);
-    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
-    write_idx(p, 1, dl, lab, N);
-    free(img);
-    snprintf(out, cap, "mnist:%s", d);
-}
-
 /* The first 700 Fashion-MNIST training images and labels as small plain IDX
  * files: real data, and each child loads 550 KB instead of 47 MB. */
 static int fashion_subset(char *out, size_t cap) {
@@ -427,7 +332,7 @@ static int fashion_subset(char *out, size_t cap) {
         size_t per = (size_t)dims[1] * dims[2] * dims[3];
         dims[0] = 700;
         snprintf(p, sizeof p, "%s/%s", d, names[k]);
-        write_idx(p, ndim, dims, data, 700 * per);
+        cli_write_idx(p, ndim, dims, data, 700 * per);
         free(data);
     }
     snprintf(out, cap, "fashion-mnist:%s", d);
@@ -438,16 +343,11 @@ int main(int argc, char **argv) {
     (void)argc;
     ctx = cn_ctx_new(1);
     /* the convnet next to this test's build directory */
-    snprintf(convnet, sizeof convnet, "%s", argv[0]);
-    char *slash = strrchr(convnet, '/');
-    if (slash) *slash = 0; else snprintf(convnet, sizeof convnet, "build/tests");
-    slash = strrchr(convnet, '/');
-    if (slash) snprintf(slash, sizeof convnet - (size_t)(slash - convnet), "/convnet");
-    else snprintf(convnet, sizeof convnet, "convnet");
-    if (!check_true("convnet binary found", access(convnet, X_OK) == 0, convnet)) return check_done();
+    if (!check_true("convnet binary found", cli_find_convnet(argv[0], convnet, sizeof convnet), convnet))
+        return check_done();
     snprintf(dir, sizeof dir, "/tmp/cn_test_killresume_XXXXXX");
     if (!mkdtemp(dir)) { check_true("mkdtemp", 0, strerror(errno)); return check_done(); }
-    if (!fashion_subset(data_flag, sizeof data_flag)) synthetic_mnist(data_flag, sizeof data_flag);
+    if (!fashion_subset(data_flag, sizeof data_flag)) cli_synthetic_mnist(dir, 700, 28, data_flag, sizeof data_flag);
     printf("data: %s, convnet: %s\n", data_flag, convnet);
 
     /* 1. the truth: one uninterrupted run (40 iterations, checkpoints every 3) */
@@ -457,7 +357,7 @@ int main(int argc, char **argv) {
     result r;
     run_convnet(a, ref, NULL, &r);
     char why[600];
-    if (!check_true("uninterrupted run exits 0", exited(&r, 0), r.err)) {
+    if (!check_true("uninterrupted run exits 0", cli_exited(&r, 0), r.err)) {
         printf("%s\n", r.out);
         return check_done();
     }
@@ -470,7 +370,7 @@ int main(int argc, char **argv) {
     train_args(a, ref2, NULL);
     run_convnet(a, ref2, NULL, &r);
     check_true("a second uninterrupted run gives the same file (determinism)",
-               exited(&r, 0) && same_checkpoint(ref, ref2, why, sizeof why), why);
+               cli_exited(&r, 0) && same_checkpoint(ref, ref2, why, sizeof why), why);
 
     /* 2. SIGKILL at many moments */
     static const struct { const char *name; killer k, again; } kills[] = {

@@ -24,30 +24,14 @@
  *      from it on 2 processes ends with the uninterrupted run's file.
  * Data: synthetic 28x28 IDX files written here; every child is bounded in
  * time (killed with its process group after CHILD_LIMIT_S). */
-#define _GNU_SOURCE
-#include "check.h"
+#include "cli_util.h"
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
-#include <poll.h>
 #include <stdarg.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #define CHILD_LIMIT_S 120
 
-static char dir[64], convnet[512], data_flag[300], root[512];
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
+static char dir[64], convnet[512], data_flag[600], root[512];
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) {
     (void)sb; (void)flag; (void)f;
@@ -55,12 +39,8 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) 
 }
 
 /* ------------------------------------------------------------ children */
-typedef struct {
-    int status;       /* raw wait status; -1: timed out */
-    double secs;
-    char out[16384];  /* stdout */
-    char err[4096];   /* stderr */
-} result;
+/* status: the raw wait status; -1: timed out */
+typedef cli_result result;
 
 /* When `kill_line` shows on stdout, SIGKILL the rank `kill_rank` process
  * (found under /proc by its OMPI_COMM_WORLD_RANK); killed_at: when. */
@@ -109,67 +89,25 @@ static pid_t find_rank(pid_t ppid, int rank) {
     return found;
 }
 
+static void kill_rank(cli_watch *w, pid_t pid, const char *out) {
+    killer *k = w->user;
+    if (!k->killed && strstr(out, k->kill_line)) {
+        pid_t victim = find_rank(pid, k->kill_rank);
+        if (victim > 0 && kill(victim, SIGKILL) == 0) {
+            k->killed = 1;
+            k->killed_at = cli_now();
+        }
+    }
+}
+
+/* argv[0] looked up in PATH (mpirun), stdout through a pipe, stderr to a file */
 static void run(const char *const *argv, killer *k, result *res) {
-    memset(res, 0, sizeof *res);
     char errpath[128];
     snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
-    int fds[2];
-    if (pipe(fds) != 0) { perror("pipe"); exit(2); }
-    double t0 = now_s();
-    pid_t pid = fork();
-    if (pid < 0) { perror("fork"); exit(2); }
-    if (pid == 0) {
-        setpgid(0, 0); /* a group of its own: a timeout kills everything it started */
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        int e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (e >= 0) { dup2(e, 2); close(e); }
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    close(fds[1]);
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
-    size_t used = 0;
-    int eof = 0, timed_out = 0;
-    while (!eof) {
-        struct pollfd pf = {fds[0], POLLIN, 0};
-        poll(&pf, 1, 50);
-        char buf[1024];
-        ssize_t got;
-        while ((got = read(fds[0], buf, sizeof buf)) > 0) {
-            size_t take = (size_t)got < sizeof res->out - 1 - used ? (size_t)got : sizeof res->out - 1 - used;
-            memcpy(res->out + used, buf, take);
-            used += take;
-            res->out[used] = 0;
-        }
-        if (got == 0) eof = 1;
-        if (k && !k->killed && strstr(res->out, k->kill_line)) {
-            pid_t victim = find_rank(pid, k->kill_rank);
-            if (victim > 0 && kill(victim, SIGKILL) == 0) {
-                k->killed = 1;
-                k->killed_at = now_s();
-            }
-        }
-        if (now_s() - t0 > CHILD_LIMIT_S) {
-            kill(-pid, SIGKILL);
-            timed_out = 1;
-            break;
-        }
-    }
-    close(fds[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    res->status = timed_out ? -1 : st;
-    res->secs = now_s() - t0;
-    kill(-pid, SIGKILL); /* anything of the job left behind */
-    FILE *f = fopen(errpath, "r");
-    if (f) {
-        size_t n = fread(res->err, 1, sizeof res->err - 1, f);
-        res->err[n] = 0;
-        fclose(f);
-    }
+    cli_spawn_opts o = {errpath, 1, CHILD_LIMIT_S};
+    cli_watch w = {NULL, NULL, kill_rank, 50, k};
+    cli_spawn(argv, &o, k ? &w : NULL, res);
+    if (res->timed_out) res->status = -1;
 }
 
 static int ok_exit(const result *r) { return r->status >= 0 && WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0; }
@@ -195,61 +133,6 @@ static void log_lines(const char *out, char *dst, size_t cap) {
 static long file_size(const char *p) {
     struct stat sb;
     return stat(p, &sb) ? -1 : (long)sb.st_size;
-}
-
-/* 1 when the two files have the same bytes */
-static int same_file(const char *a, const char *b) {
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) same = 0;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
-/* --------------------------------------------------------- synthetic data */
-static void write_idx(const char *path, int ndim, const int *dims, const unsigned char *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    unsigned char h[4 + 16] = {0, 0, 8, (unsigned char)ndim};
-    for (int i = 0; i < ndim; i++) {
-        h[4 + 4 * i] = (unsigned char)(dims[i] >> 24); h[5 + 4 * i] = (unsigned char)(dims[i] >> 16);
-        h[6 + 4 * i] = (unsigned char)(dims[i] >> 8); h[7 + 4 * i] = (unsigned char)dims[i];
-    }
-    if (!f || fwrite(h, 1, 4 + 4 * (size_t)ndim, f) != 4 + 4 * (size_t)ndim || fwrite(data, 1, n, f) != n ||
-        fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
-static void synthetic_mnist(void) {
-    char d[128], p[256];
-    snprintf(d, sizeof d, "%s/mnist", dir);
-    mkdir(d, 0700);
-    enum { N = 400, S = 28 };
-    unsigned char *img = xmalloc((size_t)N * S * S), lab[N];
-    cn_rng r;
-    cn_rng_seed(&r, 13);
-    for (int i = 0; i < N; i++) {
-        int k = (int)cn_rng_below(&r, 10);
-        lab[i] = (unsigned char)k;
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                int on = ((x * (k % 3 + 1) + y * k) % 10) < 3; /* a class-dependent stripe pattern */
-                img[(size_t)i * S * S + y * S + x] = (unsigned char)(on ? 160 + cn_rng_below(&r, 90) : cn_rng_below(&r, 90));
-            }
-    }
-    int di[3] = {N, S, S}, dl[1] = {N};
-    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", d);
-    write_idx(p, 3, di, img, (size_t)N * S * S);
-    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
-    write_idx(p, 1, dl, lab, N);
-    free(img);
-    snprintf(data_flag, sizeof data_flag, "mnist:%s", d);
 }
 
 /* ------------------------------------------------------------- argv */
@@ -454,7 +337,7 @@ static void mpi_identity(const char *net) {
         snprintf(name, sizeof name, "%s: K=%d checkpoint == one process, byte for byte", net, K);
         char note[64];
         snprintf(note, sizeof note, "%ld bytes", file_size(ref));
-        check_true(name, file_size(ref) > 0 && same_file(ref, path), note);
+        check_true(name, file_size(ref) > 0 && cli_same_file(ref, path), note);
     }
     if (strcmp(net, "three-layer")) return;
     /* 5: across two "hosts" (network namespaces, veths, a bridge), TCP on
@@ -481,7 +364,7 @@ static void mpi_identity(const char *net) {
     if (!check_true(name, ok_exit(&r), last ? last : r.err)) return;
     log_lines(r.out, log, sizeof log);
     snprintf(name, sizeof name, "%s: 2 hosts: log lines and checkpoint == one process", net);
-    check_true(name, !strcmp(ref_log, log) && same_file(ref, path), last);
+    check_true(name, !strcmp(ref_log, log) && cli_same_file(ref, path), last);
 }
 
 static void mpi_fault(void) {
@@ -504,7 +387,7 @@ static void mpi_fault(void) {
     snprintf(note, sizeof note, "killed=%d, exit %s %d %.1fs after the kill", k.killed,
              r.status < 0 ? "timeout" : WIFEXITED(r.status) ? "status" : "signal",
              r.status < 0 ? 0 : WIFEXITED(r.status) ? WEXITSTATUS(r.status) : WTERMSIG(r.status),
-             k.killed ? now_s() - k.killed_at : 0);
+             k.killed ? cli_now() - k.killed_at : 0);
     check_true("fault: rank 1 of 3 killed by SIGKILL mid-run", k.killed, note);
     check_true("fault: the job then exits with an error (not 0, no hang)", r.status >= 0 && !ok_exit(&r), note);
     cn_ctx *ctx = cn_ctx_new(1);
@@ -518,7 +401,7 @@ static void mpi_fault(void) {
     run(a.v, NULL, &r);
     snprintf(name, sizeof name, "fault: --resume on 2 processes (was 3) exits 0 (%.1fs)", r.secs);
     if (!check_true(name, ok_exit(&r), r.err)) return;
-    check_true("fault: resumed on another K == uninterrupted one-process run, byte for byte", same_file(ref, ck),
+    check_true("fault: resumed on another K == uninterrupted one-process run, byte for byte", cli_same_file(ref, ck),
                strstr(r.out, "resumed from") ? "resumed" : "no 'resumed from' line");
 }
 
@@ -546,7 +429,7 @@ int main(int argc, char **argv) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
     setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
-    synthetic_mnist();
+    cli_synthetic_mnist(dir, 400, 28, data_flag, sizeof data_flag);
     library_checks();
     char why[200];
     if (have_mpi(why, sizeof why)) {

@@ -10,8 +10,7 @@
  *   (pixel - stored mean, through cn_split_batch_f32), their softmax and the
  *   stored class names; broken inputs give exit 1 and a message naming the
  *   file; a model without recorded preprocessing is refused. */
-#define _GNU_SOURCE
-#include "check.h"
+#include "cli_util.h"
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -273,16 +272,11 @@ static void test_predict(void) {
 int main(int argc, char **argv) {
     (void)argc;
     ctx = cn_ctx_new(1);
-    snprintf(convnet, sizeof convnet, "%s", argv[0]);
-    char *slash = strrchr(convnet, '/');
-    if (slash) *slash = 0; else snprintf(convnet, sizeof convnet, "build/tests");
-    slash = strrchr(convnet, '/');
-    if (slash) snprintf(slash, sizeof convnet - (size_t)(slash - convnet), "/convnet");
-    else snprintf(convnet, sizeof convnet, "convnet");
+    int found = cli_find_convnet(argv[0], convnet, sizeof convnet);
     snprintf(dir, sizeof dir, "/tmp/cn_test_predict_XXXXXX");
     if (!mkdtemp(dir)) return 1;
     test_fit();
-    if (check_true("convnet binary found", access(convnet, X_OK) == 0, convnet)) test_predict();
+    if (check_true("convnet binary found", found, convnet)) test_predict();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) {}

@@ -1,9 +1,13 @@
-/* cli.h — what the CLI's files share: flag parsing and exits (convnet.c),
- * JSON output (json.c), and the subcommands that live in their own files. */
+/* cli.h — what the CLI's files share: flag parsing, exits and --data
+ * (cli_common.c), JSON output (json.c), pictures (cmd_pictures.c), and the
+ * subcommands, one file each (cmd_*.c, predict.c, export_onnx.c), that
+ * main() (convnet.c) dispatches to. */
 #ifndef CN_CLI_H
 #define CN_CLI_H
 #include "convnet.h"
 #include <stdio.h>
+
+#define DEFAULT_FASHION "/usr/share/datasets/fashion-mnist"
 
 typedef struct {
     const char *name;
@@ -17,6 +21,15 @@ int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
                 const char **positional, int *npos, int maxpos, const char *usage);
 /* "convnet: what: <ctx error>" on stderr (stdout flushed first); returns 1. */
 int die(cn_ctx *ctx, const char *what);
+/* --data cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (NULL: fashion-mnist) */
+int load_data(cn_ctx *ctx, cn_dataset *ds, const char *spec, int ntrain, int nval, int ntest);
+/* The image shape a --data spec gives, known before loading (so the net
+ * spec is checked before seconds of reading data). 0 if unknown. */
+int data_shape(const char *spec, int *C, int *H, int *W);
+/* Accuracy of net on a whole split of ds, in batches of 100 (cn_net_accuracy). */
+int split_accuracy(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_split *sp, double *acc);
+/* Monotonic seconds. */
+double cli_now(void);
 
 /* JSON: a string with escapes; a number (finite: %.9g, else null). */
 void json_str(FILE *f, const char *s);
@@ -33,8 +46,6 @@ typedef struct {
 int metrics_open(metrics *m, const char *path, int resume_iter);
 void metrics_line(metrics *m, const cn_solver *s, int batch_size, const char *line);
 void metrics_close(metrics *m);
-/* seconds on the monotonic clock (metrics.c), for elapsed times */
-double cli_now(void);
 
 /* mpi.c: Open MPI for `train` under mpirun (make MPI=1), else one process.
  * init: 0, or 1 after a message; comm: 1 and *c filled when there is a
@@ -46,6 +57,23 @@ void cli_mpi_end(int status);
 /* "open-mpi <version>" (make MPI=1) or "no (make MPI=1 ...)" */
 const char *cli_mpi_built(void);
 
+/* train_memory.c: train --max-memory (auto | none | BYTES[K|M|G|T]) against
+ * the estimate for spec; 0 (fits, or no check), 1 or 2 after a message. */
+int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, int C, int H, int W, cn_dtype dt,
+                 int batch, const char *rule);
+
+/* cmd_pictures.c: train --plots writes loss.png, accuracy.png and (a conv
+ * on 1 or 3 channels first) filters.png into dir, saying each. */
+int write_plots(cn_ctx *ctx, cn_solver *s, cn_net *net, const char *dir);
+
+/* The subcommands: argc, argv after the command name; the exit status. */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_gradcheck(int argc, char **argv);
+int cmd_filters(int argc, char **argv);
+int cmd_edges(int argc, char **argv);
+int cmd_describe(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 #endif

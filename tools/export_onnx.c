@@ -152,38 +152,37 @@ static Onnx__NodeProto *node(builder *b, const char *op, const char *out, const 
 
 static const char *out_of(Onnx__NodeProto *n) { return n && n->output ? n->output[0] : NULL; }
 
-static void attr_ints(builder *b, Onnx__NodeProto *n, const char *name, const int64_t *v, int k) {
-    if (!n) return;
+/* A new attribute of n named name (its type and value left to the caller),
+ * appended to n's list; NULL when n is NULL or out of memory. */
+static Onnx__AttributeProto *attr_add(builder *b, Onnx__NodeProto *n, const char *name) {
+    if (!n) return NULL;
     Onnx__AttributeProto *at = a_alloc(&b->a, sizeof *at);
-    if (!at) return;
+    if (!at) return NULL;
     onnx__attribute_proto__init(at);
     at->name = a_str(&b->a, name);
     at->has_type = 1;
+    Onnx__AttributeProto **l = a_alloc(&b->a, sizeof *l * (n->n_attribute + 1));
+    if (!l) return NULL;
+    if (n->n_attribute) memcpy(l, n->attribute, sizeof *l * n->n_attribute);
+    l[n->n_attribute++] = at;
+    n->attribute = l;
+    return at;
+}
+
+static void attr_ints(builder *b, Onnx__NodeProto *n, const char *name, const int64_t *v, int k) {
+    Onnx__AttributeProto *at = attr_add(b, n, name);
+    if (!at) return;
     at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
     at->n_ints = (size_t)k;
     at->ints = a_alloc(&b->a, 8 * (size_t)k);
     if (at->ints) memcpy(at->ints, v, 8 * (size_t)k);
-    Onnx__AttributeProto **l = a_alloc(&b->a, sizeof *l * (n->n_attribute + 1));
-    if (!l) return;
-    if (n->n_attribute) memcpy(l, n->attribute, sizeof *l * n->n_attribute);
-    l[n->n_attribute++] = at;
-    n->attribute = l;
 }
 
 static void attr_num(builder *b, Onnx__NodeProto *n, const char *name, int is_float, double v) {
-    if (!n) return;
-    Onnx__AttributeProto *at = a_alloc(&b->a, sizeof *at);
+    Onnx__AttributeProto *at = attr_add(b, n, name);
     if (!at) return;
-    onnx__attribute_proto__init(at);
-    at->name = a_str(&b->a, name);
-    at->has_type = 1;
     if (is_float) { at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT; at->has_f = 1; at->f = (float)v; }
     else { at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT; at->has_i = 1; at->i = (int64_t)v; }
-    Onnx__AttributeProto **l = a_alloc(&b->a, sizeof *l * (n->n_attribute + 1));
-    if (!l) return;
-    if (n->n_attribute) memcpy(l, n->attribute, sizeof *l * n->n_attribute);
-    l[n->n_attribute++] = at;
-    n->attribute = l;
 }
 
 static const char *op1(builder *b, const char *op, const char *x) {

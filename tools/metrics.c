@@ -14,13 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* the CLI's clock (cli.h): seconds on the monotonic clock */
-double cli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 /* the number after "key": in a line we wrote; 0 if absent */
 static int field(const char *line, const char *key, double *v) {
     char k[40];
