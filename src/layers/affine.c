@@ -1,6 +1,8 @@
-/* affine.c — affine, relu, softmax loss and the affine-relu sandwich.
- * Naive (direct loops, as the original) beside fast (own SIMD GEMM kernels,
- * described at "fast path" below). */
+/* affine.c — the affine layer: out = x w + b and its backward. Naive
+ * (direct loops, as the original) beside fast (own SIMD GEMM kernels,
+ * described at "fast path" below), the fast forward with an optional ReLU
+ * (for the affine-relu sandwich, sandwich.c), and the Solver's backward with
+ * the update of w fused in. */
 #include "kern.h"
 #include <sched.h>
 #ifdef _OPENMP
@@ -438,24 +440,23 @@ static int affine_bwd_blas(cn_ctx *ctx, real *dx, real *dw, real *db, const real
     return CN_OK;
 }
 
+int FN(cn__affine_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
+                               int N, int D, int M, int relu) {
+    int rc = check_affine(ctx, N, D, M);
+    if (rc) return rc;
+    const affine_kern *kern = own_kern(ctx, M);
+    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, relu)
+                : affine_fwd_blas(ctx, out, x, w, b, N, D, M, relu);
+}
+
 int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
                           const real *b, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    const affine_kern *kern = own_kern(ctx, M);
-    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 0) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 0);
+    return FN(cn__affine_forward_act)(ctx, out, x, w, b, N, D, M, 0);
 }
 
-int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
-                           const real *x, const real *w, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    const affine_kern *kern = own_kern(ctx, M);
-    return kern ? affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M, NULL)
-                : affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M);
-}
-
-/* The backward with the update of w fused in (see real.h). On the OpenBLAS
+/* Every backward of the layer: affine (out == NULL) or affine-relu (out =
+ * the forward's output: dout masked by out > 0), and with u the update of w
+ * fused in (see real.h); without u (NULL) w is only read. On the OpenBLAS
  * path (M < VL) dw goes to `dw`, then one fused pass updates w. */
 int FN(cn__affine_backward_upd)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                                 const real *out, const real *x, real *w, int N, int D, int M,
@@ -470,95 +471,14 @@ int FN(cn__affine_backward_upd)(cn_ctx *ctx, real *dx, real *dw, real *db, const
     }
     const affine_kern *kern = own_kern(ctx, M);
     if (kern) return affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M, u);
-    if ((rc = affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M))) return rc;
+    if ((rc = affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M)) || !u) return rc;
     u->bad |= FN(cn__update_fused)(u->level, u->rule, w, dw, u->m, u->v, (size_t)D * M, u->reg, u->lr, u->p1, u->p2,
                                    u->eps, u->t, &u->sumsq) != CN_OK;
     return CN_OK;
 }
 
-int FN(cn_relu_forward)(cn_ctx *ctx, real *out, const real *x, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0;
-    return CN_OK;
-}
-
-int FN(cn_relu_backward)(cn_ctx *ctx, real *dx, const real *dout, const real *x, size_t n) {
-    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dout[i] : 0;
-    return CN_OK;
-}
-
-static int check_softmax(cn_ctx *ctx, const int32_t *y, int N, int C) {
-    if (N <= 0 || C <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "softmax_loss: shapes must be positive, got N=%d C=%d", N, C);
-    for (int n = 0; n < N; n++)
-        if (y[n] < 0 || y[n] >= C)
-            return CN_ERR(ctx, CN_EINVAL, "softmax_loss: label y[%d]=%d is out of range [0, %d)", n, (int)y[n], C);
-    return CN_OK;
-}
-
-/* The original's steps: shifted = x - max; log_probs = shifted - log sum exp;
- * loss = -mean(log_probs[y]); dx = (probs - onehot) / N. */
-int FN(cn_softmax_loss_naive)(cn_ctx *ctx, double *loss, real *dx, const real *x,
-                              const int32_t *y, int N, int C) {
-    int rc = check_softmax(ctx, y, N, C);
-    if (rc) return rc;
-    double total = 0;
-    for (int n = 0; n < N; n++) {
-        const real *row = x + (size_t)n * C;
-        real mx = row[0];
-        for (int c = 1; c < C; c++) if (row[c] > mx) mx = row[c];
-        real z = 0;
-        for (int c = 0; c < C; c++) z += exp(row[c] - mx);
-        real logz = log(z);
-        total -= (row[y[n]] - mx) - logz;
-        if (dx)
-            for (int c = 0; c < C; c++) {
-                real p = exp(row[c] - mx - logz);
-                dx[(size_t)n * C + c] = (p - (c == y[n])) / N;
-            }
-    }
-    *loss = total / N;
-    return CN_OK;
-}
-
-/* Fast: the same arithmetic, row-parallel, exps computed once. */
-int FN(cn_softmax_loss)(cn_ctx *ctx, double *loss, real *dx, const real *x,
-                        const int32_t *y, int N, int C) {
-    int rc = check_softmax(ctx, y, N, C);
-    if (rc) return rc;
-    double total = 0;
-#pragma omp parallel for reduction(+ : total) num_threads(cn__nt(ctx)) if (N * C > 65536)
-    for (int n = 0; n < N; n++) {
-        const real *row = x + (size_t)n * C;
-        real mx = row[0];
-        for (int c = 1; c < C; c++) if (row[c] > mx) mx = row[c];
-        real z = 0;
-        for (int c = 0; c < C; c++) z += exp(row[c] - mx);
-        real logz = log(z);
-        total -= (row[y[n]] - mx) - logz;
-        if (dx) {
-            real *d = dx + (size_t)n * C;
-            for (int c = 0; c < C; c++) d[c] = (exp(row[c] - mx - logz) - (c == y[n])) / N;
-        }
-    }
-    *loss = total / N;
-    return CN_OK;
-}
-
-int FN(cn_affine_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
-                               const real *b, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    const affine_kern *kern = own_kern(ctx, M);
-    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 1) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 1);
-}
-
-int FN(cn_affine_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
-                                const real *out, const real *x, const real *w, int N, int D,
-                                int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    real *da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * (size_t)N * M); /* [N,M] */
-    if (!da) return CN_ENOMEM;
-    FN(cn_relu_backward)(ctx, da, dout, out, (size_t)N * M);
-    return FN(cn_affine_backward)(ctx, dx, dw, db, da, x, w, N, D, M);
+int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                           const real *x, const real *w, int N, int D, int M) {
+    /* no update rule: w is not written */
+    return FN(cn__affine_backward_upd)(ctx, dx, dw, db, dout, NULL, x, (real *)w, N, D, M, NULL);
 }

@@ -1,8 +1,10 @@
-/* sandwich.c — conv-relu and conv-relu-pool. The relu is fused into the conv
- * kernel's store; the backward masks (and un-pools) into a CN_WS_LAYER buffer
- * in one pass per plane, then runs the conv backward (which uses
- * CN_WS_IM2COL, so the two do not collide). */
-#include "real.h"
+/* sandwich.c — the sandwiches: affine-relu, conv-relu and conv-relu-pool.
+ * The relu is fused into the layer's forward (the affine's last pass, the
+ * conv kernel's store); the backward masks (and un-pools) into a
+ * CN_WS_LAYER buffer, in one pass per plane for the conv, then runs the
+ * layer's backward (the conv's uses CN_WS_IM2COL, so the two do not
+ * collide). */
+#include "kern.h"
 
 /* 16-byte vectors (SSE2, every x86-64): the relu masks without branches. A
  * branch on out > 0 mispredicts about half the time (half the outputs are
@@ -27,6 +29,19 @@ static void relu_mask(real *d, const real *g, const real *r, size_t n) {
         memcpy(d + i, &gv, sizeof gv);
     }
     for (; i < n; i++) d[i] = r[i] > 0 ? g[i] : 0;
+}
+
+int FN(cn_affine_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                               const real *b, int N, int D, int M) {
+    return FN(cn__affine_forward_act)(ctx, out, x, w, b, N, D, M, 1);
+}
+
+/* the affine backward of dout masked by out > 0; w is only read (no update
+ * rule given) */
+int FN(cn_affine_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                const real *out, const real *x, const real *w, int N, int D,
+                                int M) {
+    return FN(cn__affine_backward_upd)(ctx, dx, dw, db, dout, out, x, (real *)w, N, D, M, NULL);
 }
 
 int FN(cn_conv_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
