@@ -114,6 +114,13 @@ static int tune(const char *name, int def) {
     return def;
 }
 
+/* db[M] = sum_n dout[n, :], rows added in order (both fast paths) */
+static void bias_grad(real *db, const real *dout, int N, int M) {
+    for (int m = 0; m < M; m++) db[m] = dout[m];
+    for (int n = 1; n < N; n++)
+        for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+}
+
 /* Column vectors of a row of M >= VL: full ones at v*VL, then (M % VL !=
  * 0) one at M - VL. so[v] = offset; returns the count. */
 static int col_vectors(int M, int VL, ptrdiff_t *so) {
@@ -267,9 +274,7 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
                     ptrdiff_t c = so[v] + l;
                     dr[((size_t)n * nvec + v) * VL + l] = v == M / VL && c < (ptrdiff_t)v * VL ? 0 : dout[(size_t)(nh + n) * M + c];
                 }
-    for (int m = 0; m < M; m++) db[m] = dout[m];
-    for (int n = 1; n < N; n++)
-        for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+    bias_grad(db, dout, N, M);
     /* Items, taken dynamically in order: first nrg copies of x, each of
      * whole row segments for a range of chunks (x's rows, 32 KB apart, fall
      * into a few cache sets, so the 50-row block a chunk needs is not read
@@ -434,9 +439,7 @@ static int affine_bwd_blas(cn_ctx *ctx, real *dx, real *dw, real *db, const real
                     dw + (size_t)lo * M, M);
         }
     }
-    for (int m = 0; m < M; m++) db[m] = dout[m];
-    for (int n = 1; n < N; n++)
-        for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+    bias_grad(db, dout, N, M);
     return CN_OK;
 }
 

@@ -77,34 +77,36 @@ static int pool_shape(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int p
     return cn_pool_out(ctx, ps, NULL, NULL);
 }
 
-/* relu_out[N,F,H',W'] = relu(conv(x)); out[N,F,H'',W''], pool_idx = pool(relu_out) */
-int FN(cn_conv_relu_pool_forward)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,
-                                  const real *x, const real *w, const real *b,
-                                  const cn_conv_shape *s, int ph, int pw, int pstride) {
+/* relu_out[N,F,H',W'] = relu(conv(x)); out[N,F,H'',W''], pool_idx =
+ * pool(relu_out). With `fused` (the net's forward), pooled straight from
+ * each sample's convolution output in cache instead (relu_out is then left
+ * unwritten: the backward needs only out and pool_idx, see
+ * cn__conv_relu_pool_backward_into); when a sample does not fit one chunk,
+ * the two steps through relu_out. */
+static int relu_pool_forward(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx, const real *x,
+                             const real *w, const real *b, const cn_conv_shape *s, int ph, int pw,
+                             int pstride, int fused) {
     cn_pool_shape ps;
     int Ho, Wo;
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
     if (rc) return rc;
+    if (fused && (rc = FN(cn__conv_relu_pool_forward_fused)(ctx, out, pool_idx, x, w, b, s, &ps)) != 1)
+        return rc;
     rc = FN(cn__conv_forward_act)(ctx, relu_out, x, w, b, s, 1);
     if (rc) return rc;
     return FN(cn_max_pool_forward)(ctx, out, pool_idx, relu_out, &ps);
 }
 
-/* The net's forward: out, pool_idx as cn_conv_relu_pool_forward, pooled
- * straight from each sample's convolution output in cache (relu_out is
- * then left unwritten: the backward needs only out and pool_idx, see
- * cn__conv_relu_pool_backward_into); when a sample does not fit one chunk,
- * the two steps through relu_out. */
+int FN(cn_conv_relu_pool_forward)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,
+                                  const real *x, const real *w, const real *b,
+                                  const cn_conv_shape *s, int ph, int pw, int pstride) {
+    return relu_pool_forward(ctx, out, relu_out, pool_idx, x, w, b, s, ph, pw, pstride, 0);
+}
+
 int FN(cn__conv_relu_pool_forward_net)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,
                                        const real *x, const real *w, const real *b,
                                        const cn_conv_shape *s, int ph, int pw, int pstride) {
-    cn_pool_shape ps;
-    int Ho, Wo;
-    int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
-    if (rc) return rc;
-    rc = FN(cn__conv_relu_pool_forward_fused)(ctx, out, pool_idx, x, w, b, s, &ps);
-    if (rc != 1) return rc;
-    return FN(cn_conv_relu_pool_forward)(ctx, out, relu_out, pool_idx, x, w, b, s, ph, pw, pstride);
+    return relu_pool_forward(ctx, out, relu_out, pool_idx, x, w, b, s, ph, pw, pstride, 1);
 }
 
 /* da[N,F,H',W'] = unpool(dout) masked by the relu (per plane: zero,
