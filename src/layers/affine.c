@@ -1,6 +1,8 @@
-/* affine.c — affine, relu, softmax loss and the affine-relu sandwich.
- * Naive (direct loops, as the original) beside fast (own SIMD GEMM kernels,
- * described at "fast path" below). */
+/* affine.c — the affine layer: out = x w + b and its backward. Naive
+ * (direct loops, as the original) beside fast (own SIMD GEMM kernels,
+ * described at "fast path" below), the fast forward with an optional ReLU
+ * (for the affine-relu sandwich, sandwich.c), and the Solver's backward with
+ * the update of w fused in. */
 #include "kern.h"
 #include <sched.h>
 #ifdef _OPENMP
@@ -112,6 +114,13 @@ static int tune(const char *name, int def) {
     return def;
 }
 
+/* db[M] = sum_n dout[n, :], rows added in order (both fast paths) */
+static void bias_grad(real *db, const real *dout, int N, int M) {
+    for (int m = 0; m < M; m++) db[m] = dout[m];
+    for (int n = 1; n < N; n++)
+        for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+}
+
 /* Column vectors of a row of M >= VL: full ones at v*VL, then (M % VL !=
  * 0) one at M - VL. so[v] = offset; returns the count. */
 static int col_vectors(int M, int VL, ptrdiff_t *so) {
@@ -211,36 +220,60 @@ static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const rea
     return CN_OK;
 }
 
-/* dx (NULL: skipped), dw, db. Work items: blocks of DC rows of w / dw, taken
+/* ---- the backward --------------------------------------------------------
+ * dx (NULL: skipped), dw, db. Work items: blocks of DC rows of w / dw, taken
  * dynamically; each computes its rows of dw (x[:, rows]^T dout, by row tile
  * over every panel of dout, the next rows of dw prefetched for writing) and
  * its columns of dx (dx^T[rows] = w[rows, :] dout^T by row tile of w, the
  * next rows of w prefetched, then transposed into dx): w is read and dw
  * written once, in one pass. Results do not depend on the schedule. */
-static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, real *db,
-                      const real *dout, const real *x, const real *w, int N, int D, int M,
-                      cn__wupd *u) {
+
+/* The backward's shapes, tiles and workspace, shared by its steps. */
+typedef struct {
+    const affine_kern *kern;
+    real *dx, *dw;
+    const real *dout, *x, *w;
+    int N, D, M, nt;
+    cn__wupd *u;
+    int VL, nvec, MRW, MRX, RND, DKD;
+    int npw;            /* panels of dout for dw */
+    int nfv, nh, npx;   /* dx: rows of dx by vectors, panels of dout^T */
+    int nrem;           /* dx: rows left over, by dots */
+    int dc, nch, nrg;   /* rows of w per chunk, chunks, copy ranges of x */
+    size_t dcr;         /* a chunk's row of xr (dc padded to the dw tile) */
+    size_t dxt_sz, dws_sz; /* per thread */
+    ptrdiff_t *so;
+    real *gpk, *dt, *dr, *xr, *thr0;
+    double *sums;
+    int *ready, *bad;
+} bwd_plan;
+
+/* The plan and its workspace: so [nvec] | gpk: dout by panel [N, nv*VL]... |
+ * dt [M, nh] (dx) | dr [nrem, nvec*VL] (dx) | xr [nch][N, dcr] | per thread
+ * dxt [dc, nh] (dx) | per thread dws [dc, M] (u) | sums [nch] (u, doubles) |
+ * ready [2 nt], bad [nch] (ints). */
+static int bwd_plan_make(cn_ctx *ctx, bwd_plan *b) {
+    const affine_kern *kern = b->kern;
+    const int N = b->N, D = b->D, M = b->M;
     int nt = (double)N * D * M > 2e6 ? cn__nt(ctx) : 1;
     if (nt < 1) nt = 1;
-    const int VL = kern->vl;
-    const int nvec = M / VL + (M % VL != 0); /* M >= VL */
-    const int MRW = kern->mr_w, MRX = kern->mr_x, RND = kern->rn_d, DKD = kern->dk_d;
-    const int npw = (nvec + kern->nv_w - 1) / kern->nv_w;     /* panels of dout for dw */
-    const int nfv = N / VL, nh = nfv * VL;                    /* dx: rows of dx by vectors */
-    const int npx = nfv ? (nfv + kern->nv_x - 1) / kern->nv_x : 0; /* panels of dout^T */
-    const int nrem = N - nh;                                  /* dx: rows left over, by dots */
-    const int dc = tune("ADC", DC), nch = (D + dc - 1) / dc;
+    const int VL = b->VL = kern->vl;
+    const int nvec = b->nvec = M / VL + (M % VL != 0); /* M >= VL */
+    b->MRW = kern->mr_w, b->MRX = kern->mr_x, b->RND = kern->rn_d, b->DKD = kern->dk_d;
+    b->npw = (nvec + kern->nv_w - 1) / kern->nv_w;
+    const int nfv = b->nfv = N / VL, nh = b->nh = nfv * VL;
+    b->npx = nfv ? (nfv + kern->nv_x - 1) / kern->nv_x : 0;
+    const int nrem = b->nrem = N - nh;
+    const int dc = b->dc = tune("ADC", DC), nch = b->nch = (D + dc - 1) / dc;
     if (nt > nch) nt = nch;
-    /* workspace: so [nvec] | gpk: dout by panel [N, nv*VL]... | dt [M, nh] (dx) |
-     * dr [nrem, nvec*VL] (dx) | xr [nch][N, dcr] | per thread dxt [dc, nh] (dx) |
-     * per thread dws [dc, M] (u) | sums [nch] (u, doubles) | ready [2 nt], bad [nch] (ints) */
+    b->nt = nt;
     size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
     size_t gpk_sz = rup(cn__mul(N, (size_t)nvec * VL), 16);
-    size_t dt_sz = dx ? rup(cn__mul(M, nh), 16) : 0, dr_sz = dx ? rup(cn__mul(nrem, (size_t)nvec * VL), 16) : 0;
-    const size_t dcr = rup(dc, MRW), xr_sz = rup(cn__mul(cn__mul(nch, N), dcr), 16);
-    size_t dxt_sz = dx ? rup(cn__mul(dc, nh), 16) : 0;
-    size_t dws_sz = u ? rup(cn__mul(dc, M), 16) : 0;
-    size_t sums_sz = u ? rup((size_t)nch * sizeof(double), 64) / sizeof(real) : 0;
+    size_t dt_sz = b->dx ? rup(cn__mul(M, nh), 16) : 0, dr_sz = b->dx ? rup(cn__mul(nrem, (size_t)nvec * VL), 16) : 0;
+    const size_t dcr = b->dcr = rup(dc, b->MRW), xr_sz = rup(cn__mul(cn__mul(nch, N), dcr), 16);
+    size_t dxt_sz = b->dxt_sz = b->dx ? rup(cn__mul(dc, nh), 16) : 0;
+    size_t dws_sz = b->dws_sz = b->u ? rup(cn__mul(dc, M), 16) : 0;
+    size_t sums_sz = b->u ? rup((size_t)nch * sizeof(double), 64) / sizeof(real) : 0;
     size_t ints_sz = rup((16 * (size_t)nt + (size_t)nch) * sizeof(int), 64) / sizeof(real);
     size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + dr_sz + xr_sz + cn__mul(nt, dxt_sz + dws_sz) + sums_sz + ints_sz,
                            sizeof(real));
@@ -249,130 +282,176 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;
-    ptrdiff_t *so = (ptrdiff_t *)ws;
-    real *gpk = ws + ofs_sz, *dt = gpk + gpk_sz, *dr = dt + dt_sz, *xr = dr + dr_sz, *thr0 = xr + xr_sz;
-    col_vectors(M, VL, so); /* dw stores where dout is read: C offsets = so */
-    for (int p = 0; p < npw; p++) { /* panel p of dout at gpk + N*v0*VL */
+    b->so = (ptrdiff_t *)ws;
+    b->gpk = ws + ofs_sz, b->dt = b->gpk + gpk_sz, b->dr = b->dt + dt_sz, b->xr = b->dr + dr_sz;
+    b->thr0 = b->xr + xr_sz;
+    b->nrg = nch < 2 * nt ? nch : 2 * nt;
+    b->sums = (double *)(b->thr0 + (size_t)nt * (dxt_sz + dws_sz)); /* [nch] (u) */
+    b->ready = (int *)((real *)b->sums + sums_sz); /* [nrg] */
+    b->bad = b->ready + b->nrg;                    /* [nch] (u) */
+    return CN_OK;
+}
+
+/* Before the items: dout packed by panel (dw), transposed (dx), its
+ * left-over rows by vector (dx); db. */
+static void bwd_prepare(const bwd_plan *b, real *db) {
+    const int N = b->N, M = b->M, VL = b->VL, nvec = b->nvec, nh = b->nh;
+    const real *dout = b->dout;
+    const ptrdiff_t *so = b->so;
+    col_vectors(M, VL, b->so); /* dw stores where dout is read: C offsets = so */
+    for (int p = 0; p < b->npw; p++) { /* panel p of dout at gpk + N*v0*VL */
         int v0, nv;
-        panel(nvec, npw, p, &v0, &nv);
-        kern->pack(gpk + (size_t)N * v0 * VL, dout, M, so + v0, nv, N);
+        panel(nvec, b->npw, p, &v0, &nv);
+        b->kern->pack(b->gpk + (size_t)N * v0 * VL, dout, M, so + v0, nv, N);
     }
-    if (dx && nh) kern->transpose(dt, nh, dout, M, nh, M, nh); /* dt[M, nh] = dout[0:nh, :]^T */
-    if (dx) /* dr: dout's left-over rows by vector so[v], the tail's overlapped lanes zero */
-        for (int n = 0; n < nrem; n++)
+    if (b->dx && nh) b->kern->transpose(b->dt, nh, dout, M, nh, M, nh); /* dt[M, nh] = dout[0:nh, :]^T */
+    if (b->dx) /* dr: dout's left-over rows by vector so[v], the tail's overlapped lanes zero */
+        for (int n = 0; n < b->nrem; n++)
             for (int v = 0; v < nvec; v++)
                 for (int l = 0; l < VL; l++) {
                     ptrdiff_t c = so[v] + l;
-                    dr[((size_t)n * nvec + v) * VL + l] = v == M / VL && c < (ptrdiff_t)v * VL ? 0 : dout[(size_t)(nh + n) * M + c];
+                    b->dr[((size_t)n * nvec + v) * VL + l] = v == M / VL && c < (ptrdiff_t)v * VL ? 0 : dout[(size_t)(nh + n) * M + c];
                 }
-    for (int m = 0; m < M; m++) db[m] = dout[m];
-    for (int n = 1; n < N; n++)
-        for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+    bias_grad(db, dout, N, M);
+    memset(b->ready, 0, sizeof(int) * b->nrg);
+}
+
+/* Item it < nrg: xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn], zero-padded,
+ * for the chunks of copy range it; then the range is marked ready. */
+static void bwd_copy_x(const bwd_plan *b, int it) {
+    const int N = b->N, D = b->D, dc = b->dc;
+    const size_t dcr = b->dcr;
+    int c0 = (int)((long)b->nch * it / b->nrg), c1 = (int)((long)b->nch * (it + 1) / b->nrg);
+    for (int n = 0; n < N; n++)
+        for (int ch = c0; ch < c1; ch++) {
+            int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
+            real *dst = b->xr + ((size_t)ch * N + n) * dcr;
+            memcpy(dst, b->x + (size_t)n * D + d0, sizeof(real) * dn);
+            for (size_t t = dn; t < dcr; t++) dst[t] = 0;
+        }
+    __atomic_store_n(&b->ready[it], 1, __ATOMIC_RELEASE);
+}
+
+/* Waits for the copy range that holds chunk ch. */
+static void bwd_wait_x(const bwd_plan *b, int ch) {
+    const int nch = b->nch, nrg = b->nrg;
+    int rg = (int)((long)ch * nrg / nch); /* the copy range holding ch */
+    while (rg + 1 < nrg && (long)nch * (rg + 1) / nrg <= ch) rg++;
+    while ((long)nch * rg / nrg > ch) rg--;
+    while (!__atomic_load_n(&b->ready[rg], __ATOMIC_ACQUIRE)) sched_yield();
+}
+
+/* dw[d0:d0+dn, :] = xs^T dout into dwr (dw, or this thread's dws offset
+ * by -d0 rows): by row tile, every panel of dout (rows of dw written
+ * whole, one after the other; the next row tile's rows prefetched for
+ * writing, and last, the first rows of w for dx). */
+static void bwd_chunk_dw(const bwd_plan *b, int d0, int dn, const real *xs, real *dwr) {
+    const int M = b->M, N = b->N, MRW = b->MRW, MRX = b->MRX, VL = b->VL;
+    const cn__wupd *u = b->u;
+    /* the first rows of w for dx, prefetched during dw's last row tile */
+    pfcur pdx = b->dx ? pf_region(b->w + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn < MRX ? dn : MRX)
+                      : (pfcur){0};
+    /* (u) dw stays in dws: instead, this block's rows of the
+     * moments (read by the update below) are prefetched, then w's */
+    pfcur pv = u && u->v ? pf_region((real *)u->v + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn) : pdx;
+    if (u && u->v) pv.next = &pdx;
+    pfcur pm = u && u->m ? pf_region((real *)u->m + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn) : pv;
+    if (u && u->m) pm.next = &pv;
+    for (int r0 = 0; r0 < dn; r0 += MRW) {
+        int rn = dn - r0 < MRW ? dn - r0 : MRW, rn2 = dn - r0 - rn < MRW ? dn - r0 - rn : MRW;
+        pfcur pc = rn2 > 0 ? pf_region(dwr + (size_t)(d0 + r0 + rn) * M, M * sizeof(real), M * sizeof(real), rn2)
+                           : pdx;
+        if (rn2 > 0) pc.rw = 1;
+        if (u) pc = pm; /* one cursor through the moments, then w */
+        for (int p = 0; p < b->npw; p++) {
+            int v0, nv;
+            panel(b->nvec, b->npw, p, &v0, &nv);
+            b->kern->gemm_w(rn, nv, N, xs + r0, b->dcr, b->gpk + (size_t)N * v0 * VL, dwr + (size_t)(d0 + r0) * M, M,
+                            b->so + v0, &pc);
+        }
+        if (u) pm = pc;
+    }
+}
+
+/* dx^T[d0:d0+dn, 0:nh] = w[d0:d0+dn, :] dout[0:nh, :]^T into dxt[dn, nh],
+ * by row tile of w (the next tile's rows prefetched), transposed into
+ * dx[0:nh, d0:d0+dn]; then dx[nh:N, d0:d0+dn], dots of dout's left-over
+ * rows and w's rows. */
+static void bwd_chunk_dx(const bwd_plan *b, int d0, int dn, real *dxt) {
+    const int M = b->M, D = b->D, MRX = b->MRX, VL = b->VL, nh = b->nh, nrem = b->nrem;
+    const int RND = b->RND, DKD = b->DKD, nvec = b->nvec;
+    const real *w = b->w;
+    real *dx = b->dx;
+    for (int p = 0; p < b->npx; p++) {
+        int v0, nv;
+        panel(b->nfv, b->npx, p, &v0, &nv);
+        for (int r0 = 0; r0 < dn; r0 += MRX) {
+            int rn = dn - r0 < MRX ? dn - r0 : MRX, r2 = r0 + rn, rn2 = dn - r2 < MRX ? dn - r2 : MRX;
+            pfcur pc = rn2 > 0 ? pf_region(w + (size_t)(d0 + r2) * M, M * sizeof(real), M * sizeof(real), rn2)
+                               : (pfcur){0};
+            b->kern->gemm_x(rn, nv, M, w + (size_t)(d0 + r0) * M, M, b->dt + (size_t)v0 * VL, nh,
+                            (ptrdiff_t)(nv - 1) * VL, dxt + (size_t)r0 * nh + (size_t)v0 * VL, nh, 0, &pc);
+        }
+    }
+    if (nh) b->kern->transpose(dx + d0, D, dxt, nh, dn, nh, dn);
+    for (int n0 = 0; n0 < nrem; n0 += RND)
+        for (int e0 = 0; e0 < dn; e0 += DKD)
+            b->kern->dot(nrem - n0 < RND ? nrem - n0 : RND, dn - e0 < DKD ? dn - e0 : DKD, nvec,
+                         b->dr + (size_t)n0 * nvec * VL, (ptrdiff_t)nvec * VL, w + (size_t)(d0 + e0) * M, M, b->so,
+                         dx + (size_t)(nh + n0) * D + d0 + e0, D);
+}
+
+/* (u) rows d0.. of w are final for dx: update them now, while they are in
+ * cache (w, dws, and the moments' rows); chunk ch's sum(w^2) and flag. */
+static void bwd_chunk_upd(const bwd_plan *b, int ch, int d0, int dn, const real *dws) {
+    const int M = b->M;
+    const cn__wupd *u = b->u;
+    b->sums[ch] = 0;
+    b->bad[ch] = FN(cn__update_fused)(u->level, u->rule, (real *)b->w + (size_t)d0 * M, dws, (real *)u->m + (size_t)d0 * M,
+                                      (real *)u->v + (size_t)d0 * M, (size_t)dn * M, u->reg, u->lr, u->p1, u->p2,
+                                      u->eps, u->t, &b->sums[ch]) != CN_OK;
+    /* a non-finite value: keep these rows of dw where the
+     * caller's diagnosis looks for the gradient that caused it */
+    if (b->bad[ch] && b->dw) memcpy(b->dw + (size_t)d0 * M, dws, sizeof(real) * (size_t)dn * M);
+}
+
+static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, real *db,
+                      const real *dout, const real *x, const real *w, int N, int D, int M,
+                      cn__wupd *u) {
+    bwd_plan b = {.kern = kern, .dx = dx, .dw = dw, .dout = dout, .x = x, .w = w, .N = N, .D = D, .M = M, .u = u};
+    int rc = bwd_plan_make(ctx, &b);
+    if (rc) return rc;
+    bwd_prepare(&b, db);
     /* Items, taken dynamically in order: first nrg copies of x, each of
      * whole row segments for a range of chunks (x's rows, 32 KB apart, fall
      * into a few cache sets, so the 50-row block a chunk needs is not read
      * from x itself but from xr, filled by streaming along the rows), then
      * the chunks, each waiting for its range's copy (no barrier: on a busy
      * machine a barrier can wait out another process's time slice). */
-    const int nrg = nch < 2 * nt ? nch : 2 * nt;
-    double *sums = (double *)(thr0 + (size_t)nt * (dxt_sz + dws_sz)); /* [nch] (u) */
-    int *ready = (int *)((real *)sums + sums_sz); /* [nrg] */
-    int *bad = ready + nrg;                       /* [nch] (u) */
-    memset(ready, 0, sizeof(int) * nrg);
+    const int nt = b.nt, nrg = b.nrg, nch = b.nch, dc = b.dc;
 #pragma omp parallel num_threads(nt)
     {
-        real *dxt = thr0 + (size_t)omp_get_thread_num() * dxt_sz;
-        real *dws = thr0 + (size_t)nt * dxt_sz + (size_t)omp_get_thread_num() * dws_sz;
+        real *dxt = b.thr0 + (size_t)omp_get_thread_num() * b.dxt_sz;
+        real *dws = b.thr0 + (size_t)nt * b.dxt_sz + (size_t)omp_get_thread_num() * b.dws_sz;
 #pragma omp for schedule(dynamic, 1)
         for (int it = 0; it < nrg + nch; it++) {
-            if (it < nrg) { /* xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn], zero-padded */
-                int c0 = (int)((long)nch * it / nrg), c1 = (int)((long)nch * (it + 1) / nrg);
-                for (int n = 0; n < N; n++)
-                    for (int ch = c0; ch < c1; ch++) {
-                        int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
-                        real *dst = xr + ((size_t)ch * N + n) * dcr;
-                        memcpy(dst, x + (size_t)n * D + d0, sizeof(real) * dn);
-                        for (size_t t = dn; t < dcr; t++) dst[t] = 0;
-                    }
-                __atomic_store_n(&ready[it], 1, __ATOMIC_RELEASE);
+            if (it < nrg) {
+                bwd_copy_x(&b, it);
                 continue;
             }
             const int ch = it - nrg;
-            int rg = (int)((long)ch * nrg / nch); /* the copy range holding ch */
-            while (rg + 1 < nrg && (long)nch * (rg + 1) / nrg <= ch) rg++;
-            while ((long)nch * rg / nrg > ch) rg--;
-            while (!__atomic_load_n(&ready[rg], __ATOMIC_ACQUIRE)) sched_yield();
+            bwd_wait_x(&b, ch);
             int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
-            const real *xs = xr + (size_t)ch * N * dcr; /* x[:, d0:d0+dn], rows dcr apart */
             /* rows d0.. of dw: in dw, or (u) in this thread's dws [dn, M] */
-            real *dwr = u ? dws - (ptrdiff_t)d0 * M : dw;
-            /* the first rows of w for dx, prefetched during dw's last row tile */
-            pfcur pdx = dx ? pf_region(w + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn < MRX ? dn : MRX)
-                           : (pfcur){0};
-            /* dw[d0:d0+dn, :] = xs^T dout: by row tile, every panel of dout
-             * (rows of dw written whole, one after the other; the next row
-             * tile's rows prefetched for writing, and last, the first rows
-             * of w for dx) */
-            /* (u) dw stays in dws: instead, this block's rows of the
-             * moments (read by the update below) are prefetched, then w's */
-            pfcur pv = u && u->v ? pf_region((real *)u->v + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn) : pdx;
-            if (u && u->v) pv.next = &pdx;
-            pfcur pm = u && u->m ? pf_region((real *)u->m + (size_t)d0 * M, M * sizeof(real), M * sizeof(real), dn) : pv;
-            if (u && u->m) pm.next = &pv;
-            for (int r0 = 0; r0 < dn; r0 += MRW) {
-                int rn = dn - r0 < MRW ? dn - r0 : MRW, rn2 = dn - r0 - rn < MRW ? dn - r0 - rn : MRW;
-                pfcur pc = rn2 > 0 ? pf_region(dwr + (size_t)(d0 + r0 + rn) * M, M * sizeof(real), M * sizeof(real), rn2)
-                                   : pdx;
-                if (rn2 > 0) pc.rw = 1;
-                if (u) pc = pm; /* one cursor through the moments, then w */
-                for (int p = 0; p < npw; p++) {
-                    int v0, nv;
-                    panel(nvec, npw, p, &v0, &nv);
-                    kern->gemm_w(rn, nv, N, xs + r0, dcr, gpk + (size_t)N * v0 * VL, dwr + (size_t)(d0 + r0) * M, M,
-                                 so + v0, &pc);
-                }
-                if (u) pm = pc;
-            }
-            if (dx) {
-            /* dx^T[d0:d0+dn, 0:nh] = w[d0:d0+dn, :] dout[0:nh, :]^T into
-             * dxt[dn, nh], by row tile of w (the next tile's rows
-             * prefetched), transposed into dx[0:nh, d0:d0+dn] */
-            for (int p = 0; p < npx; p++) {
-                int v0, nv;
-                panel(nfv, npx, p, &v0, &nv);
-                for (int r0 = 0; r0 < dn; r0 += MRX) {
-                    int rn = dn - r0 < MRX ? dn - r0 : MRX, r2 = r0 + rn, rn2 = dn - r2 < MRX ? dn - r2 : MRX;
-                    pfcur pc = rn2 > 0 ? pf_region(w + (size_t)(d0 + r2) * M, M * sizeof(real), M * sizeof(real), rn2)
-                                       : (pfcur){0};
-                    kern->gemm_x(rn, nv, M, w + (size_t)(d0 + r0) * M, M, dt + (size_t)v0 * VL, nh,
-                                 (ptrdiff_t)(nv - 1) * VL, dxt + (size_t)r0 * nh + (size_t)v0 * VL, nh, 0, &pc);
-                }
-            }
-            if (nh) kern->transpose(dx + d0, D, dxt, nh, dn, nh, dn);
-            /* dx[nh:N, d0:d0+dn]: dots of dout's left-over rows and w's rows */
-            for (int n0 = 0; n0 < nrem; n0 += RND)
-                for (int e0 = 0; e0 < dn; e0 += DKD)
-                    kern->dot(nrem - n0 < RND ? nrem - n0 : RND, dn - e0 < DKD ? dn - e0 : DKD, nvec,
-                              dr + (size_t)n0 * nvec * VL, (ptrdiff_t)nvec * VL, w + (size_t)(d0 + e0) * M, M, so,
-                              dx + (size_t)(nh + n0) * D + d0 + e0, D);
-            }
-            /* (u) rows d0.. of w are final for dx: update them now, while
-             * they are in cache (w, dws, and the moments' rows) */
-            if (u) {
-                sums[ch] = 0;
-                bad[ch] = FN(cn__update_fused)(u->level, u->rule, (real *)w + (size_t)d0 * M, dws, (real *)u->m + (size_t)d0 * M,
-                                               (real *)u->v + (size_t)d0 * M, (size_t)dn * M, u->reg, u->lr, u->p1, u->p2,
-                                               u->eps, u->t, &sums[ch]) != CN_OK;
-                /* a non-finite value: keep these rows of dw where the
-                 * caller's diagnosis looks for the gradient that caused it */
-                if (bad[ch] && dw) memcpy(dw + (size_t)d0 * M, dws, sizeof(real) * (size_t)dn * M);
-            }
+            bwd_chunk_dw(&b, d0, dn, b.xr + (size_t)ch * N * b.dcr, u ? dws - (ptrdiff_t)d0 * M : dw);
+            if (dx) bwd_chunk_dx(&b, d0, dn, dxt);
+            if (u) bwd_chunk_upd(&b, ch, d0, dn, dws);
         }
     }
     if (u) /* in chunk order: the same sum whatever the threads */
         for (int ch = 0; ch < nch; ch++) {
-            u->sumsq += sums[ch];
-            u->bad |= bad[ch];
+            u->sumsq += b.sums[ch];
+            u->bad |= b.bad[ch];
         }
     return CN_OK;
 }
@@ -432,30 +511,27 @@ static int affine_bwd_blas(cn_ctx *ctx, real *dx, real *dw, real *db, const real
                     dw + (size_t)lo * M, M);
         }
     }
-    for (int m = 0; m < M; m++) db[m] = dout[m];
-    for (int n = 1; n < N; n++)
-        for (int m = 0; m < M; m++) db[m] += dout[(size_t)n * M + m];
+    bias_grad(db, dout, N, M);
     return CN_OK;
+}
+
+int FN(cn__affine_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
+                               int N, int D, int M, int relu) {
+    int rc = check_affine(ctx, N, D, M);
+    if (rc) return rc;
+    const affine_kern *kern = own_kern(ctx, M);
+    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, relu)
+                : affine_fwd_blas(ctx, out, x, w, b, N, D, M, relu);
 }
 
 int FN(cn_affine_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
                           const real *b, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    const affine_kern *kern = own_kern(ctx, M);
-    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 0) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 0);
+    return FN(cn__affine_forward_act)(ctx, out, x, w, b, N, D, M, 0);
 }
 
-int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
-                           const real *x, const real *w, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    const affine_kern *kern = own_kern(ctx, M);
-    return kern ? affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M, NULL)
-                : affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M);
-}
-
-/* The backward with the update of w fused in (see real.h). On the OpenBLAS
+/* Every backward of the layer: affine (out == NULL) or affine-relu (out =
+ * the forward's output: dout masked by out > 0), and with u the update of w
+ * fused in (see real.h); without u (NULL) w is only read. On the OpenBLAS
  * path (M < VL) dw goes to `dw`, then one fused pass updates w. */
 int FN(cn__affine_backward_upd)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                                 const real *out, const real *x, real *w, int N, int D, int M,
@@ -470,95 +546,14 @@ int FN(cn__affine_backward_upd)(cn_ctx *ctx, real *dx, real *dw, real *db, const
     }
     const affine_kern *kern = own_kern(ctx, M);
     if (kern) return affine_bwd(ctx, kern, dx, dw, db, dout, x, w, N, D, M, u);
-    if ((rc = affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M))) return rc;
+    if ((rc = affine_bwd_blas(ctx, dx, dw, db, dout, x, w, N, D, M)) || !u) return rc;
     u->bad |= FN(cn__update_fused)(u->level, u->rule, w, dw, u->m, u->v, (size_t)D * M, u->reg, u->lr, u->p1, u->p2,
                                    u->eps, u->t, &u->sumsq) != CN_OK;
     return CN_OK;
 }
 
-int FN(cn_relu_forward)(cn_ctx *ctx, real *out, const real *x, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0;
-    return CN_OK;
-}
-
-int FN(cn_relu_backward)(cn_ctx *ctx, real *dx, const real *dout, const real *x, size_t n) {
-    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dout[i] : 0;
-    return CN_OK;
-}
-
-static int check_softmax(cn_ctx *ctx, const int32_t *y, int N, int C) {
-    if (N <= 0 || C <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "softmax_loss: shapes must be positive, got N=%d C=%d", N, C);
-    for (int n = 0; n < N; n++)
-        if (y[n] < 0 || y[n] >= C)
-            return CN_ERR(ctx, CN_EINVAL, "softmax_loss: label y[%d]=%d is out of range [0, %d)", n, (int)y[n], C);
-    return CN_OK;
-}
-
-/* The original's steps: shifted = x - max; log_probs = shifted - log sum exp;
- * loss = -mean(log_probs[y]); dx = (probs - onehot) / N. */
-int FN(cn_softmax_loss_naive)(cn_ctx *ctx, double *loss, real *dx, const real *x,
-                              const int32_t *y, int N, int C) {
-    int rc = check_softmax(ctx, y, N, C);
-    if (rc) return rc;
-    double total = 0;
-    for (int n = 0; n < N; n++) {
-        const real *row = x + (size_t)n * C;
-        real mx = row[0];
-        for (int c = 1; c < C; c++) if (row[c] > mx) mx = row[c];
-        real z = 0;
-        for (int c = 0; c < C; c++) z += exp(row[c] - mx);
-        real logz = log(z);
-        total -= (row[y[n]] - mx) - logz;
-        if (dx)
-            for (int c = 0; c < C; c++) {
-                real p = exp(row[c] - mx - logz);
-                dx[(size_t)n * C + c] = (p - (c == y[n])) / N;
-            }
-    }
-    *loss = total / N;
-    return CN_OK;
-}
-
-/* Fast: the same arithmetic, row-parallel, exps computed once. */
-int FN(cn_softmax_loss)(cn_ctx *ctx, double *loss, real *dx, const real *x,
-                        const int32_t *y, int N, int C) {
-    int rc = check_softmax(ctx, y, N, C);
-    if (rc) return rc;
-    double total = 0;
-#pragma omp parallel for reduction(+ : total) num_threads(cn__nt(ctx)) if (N * C > 65536)
-    for (int n = 0; n < N; n++) {
-        const real *row = x + (size_t)n * C;
-        real mx = row[0];
-        for (int c = 1; c < C; c++) if (row[c] > mx) mx = row[c];
-        real z = 0;
-        for (int c = 0; c < C; c++) z += exp(row[c] - mx);
-        real logz = log(z);
-        total -= (row[y[n]] - mx) - logz;
-        if (dx) {
-            real *d = dx + (size_t)n * C;
-            for (int c = 0; c < C; c++) d[c] = (exp(row[c] - mx - logz) - (c == y[n])) / N;
-        }
-    }
-    *loss = total / N;
-    return CN_OK;
-}
-
-int FN(cn_affine_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
-                               const real *b, int N, int D, int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    const affine_kern *kern = own_kern(ctx, M);
-    return kern ? affine_fwd(ctx, kern, out, x, w, b, N, D, M, 1) : affine_fwd_blas(ctx, out, x, w, b, N, D, M, 1);
-}
-
-int FN(cn_affine_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
-                                const real *out, const real *x, const real *w, int N, int D,
-                                int M) {
-    int rc = check_affine(ctx, N, D, M);
-    if (rc) return rc;
-    real *da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * (size_t)N * M); /* [N,M] */
-    if (!da) return CN_ENOMEM;
-    FN(cn_relu_backward)(ctx, da, dout, out, (size_t)N * M);
-    return FN(cn_affine_backward)(ctx, dx, dw, db, da, x, w, N, D, M);
+int FN(cn_affine_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                           const real *x, const real *w, int N, int D, int M) {
+    /* no update rule: w is not written */
+    return FN(cn__affine_backward_upd)(ctx, dx, dw, db, dout, NULL, x, (real *)w, N, D, M, NULL);
 }

@@ -339,125 +339,134 @@ int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, co
     return FN(cn__conv_forward_act)(ctx, out, x, w, b, s, 0);
 }
 
+/* dw, db: the items are cut into `groups` fixed ranges, taken by the
+ * threads dynamically (a thread that loses its core to another process
+ * does not hold the others up). A group sums into its thread's partials,
+ * then folds them into its own row of gsum; the rows are added in order,
+ * so the result does not depend on which thread ran which group.
+ * Per item, dw^T[K, Fp] += X(k, q) dout^T[q, :] over the item's pixels q
+ * (X read in place in xpad at off[k] + pix[q], any stride; dout's chunk
+ * transposed once into tile), so every register tile sums a whole chunk
+ * before it touches the partials. */
+static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout, const real *x,
+                       const cn_conv_shape *s) {
+    const int F = s->F, K = pl->K, P = pl->P, cp = pl->cp, nch = pl->nch, VL = pl->vl, Fp = pl->Fp;
+    const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
+    const long items = (long)s->N * nch;
+    const size_t fk = (size_t)F * K, dbo = (size_t)K * Fp; /* db after dw^T in part */
+    const int groups = pl->groups;
+    real *gsum = pl->gsum; /* [groups, F*K + F] */
+#pragma omp parallel num_threads(pl->nt)
+    {
+        thr_bufs t = thr(pl, thread_id());
+        int have = -1;
+#pragma omp for schedule(dynamic, 1)
+        for (int gi = 0; gi < groups; gi++) {
+            memset(t.part, 0, sizeof(real) * pl->part_sz);
+            long i0 = items * gi / groups, i1 = items * (gi + 1) / groups;
+            for (long it = i0; it < i1; it++) {
+                int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
+                int len = P - p0 < cp ? P - p0 : cp;
+                const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
+                if (dw) {
+                    if (n != have) {
+                        pad_sample(t.xpad, x + n * xs, s, pl->Hp, pl->Wp, pl->vl);
+                        have = n;
+                    }
+                    pl->kern->transpose(t.tile, Fp, g, P, F, len, Fp); /* [len, Fp] */
+                    for (int q = 0, i = p0 / pl->Wo, j = p0 % pl->Wo; q < len; q++) {
+                        t.pix[q] = (i * pl->Wp + j) * s->stride; /* pixel (i, j) */
+                        if (++j == pl->Wo) j = 0, i++;
+                    }
+                    pl->kern->dwt(K, Fp / VL, len, t.xpad, pl->off, t.pix, t.tile, Fp, t.part, Fp);
+                }
+                if (db) pl->kern->rowsum(F, len, g, P, t.part + dbo);
+            }
+            real *row = gsum + (size_t)gi * (fk + F);
+            if (dw) /* dw^T back to [F, K] */
+                for (int k = 0; k < K; k++)
+                    for (int f = 0; f < F; f++) row[(size_t)f * K + k] = t.part[(size_t)k * Fp + f];
+            if (db) memcpy(row + fk, t.part + dbo, sizeof(real) * F);
+        }
+    }
+    for (int gi = 0; gi < groups; gi++) { /* fixed order */
+        const real *row = gsum + (size_t)gi * (fk + F);
+        if (dw)
+            for (size_t q = 0; q < fk; q++) dw[q] = gi ? dw[q] + row[q] : row[q];
+        if (db)
+            for (int f = 0; f < F; f++) db[f] = gi ? db[f] + row[fk + f] : row[fk + f];
+    }
+}
+
+/* dx, stride 1, square filters, columns in place (W a multiple of VL):
+ * the transposed convolution is a convolution of dout, zero-padded by
+ * HH-1-pad, with the filters flipped and C and F swapped:
+ *   dx[c][h][w] = sum_{f,kh,kw} w[f][c][HH-1-kh][WW-1-kw] doutpad[f][h+kh][w+kw]
+ * so it runs as a forward: a long reduction (F*HH*WW) in registers and
+ * one store per output, instead of adding every tap's tile into xpad. */
+static int conv_dx_flipped(cn_ctx *ctx, const conv_plan *pl, real *dx, const real *dout, const real *w,
+                           const cn_conv_shape *s) {
+    const int F = s->F, K = pl->K;
+    const size_t fk = (size_t)F * K;
+    real *wf = cn__ws(ctx, CN_WS_MISC, sizeof(real) * fk); /* [C, F, HH, WW] */
+    if (!wf) return CN_ENOMEM;
+    const int HH = s->HH, WW = s->WW, taps = HH * WW;
+    for (int f = 0; f < F; f++)
+        for (int c = 0; c < s->C; c++)
+            for (int t = 0; t < taps; t++)
+                wf[((size_t)c * F + f) * taps + t] = w[((size_t)f * s->C + c) * taps + (taps - 1 - t)];
+    cn_conv_shape ts = {s->N, F, pl->Ho, pl->Wo, s->C, HH, WW, 1, HH - 1 - s->pad};
+    return FN(cn__conv_forward_act)(ctx, dx, dout, wf, NULL, &ts, 0);
+}
+
+/* dx: per sample (col2im of one sample stays in one thread) */
+static void conv_dx_col2im(const conv_plan *pl, real *dx, const real *dout, const real *w,
+                           const cn_conv_shape *s) {
+    const int F = s->F, K = pl->K, P = pl->P, cp = pl->cp, nch = pl->nch, nt = pl->nt;
+    const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
+    int ntx = s->N < nt ? s->N : nt;
+#pragma omp parallel num_threads(ntx)
+    {
+        thr_bufs t = thr(pl, thread_id());
+        real *xpad = t.xpad, *dcol = t.col, *tile = t.tile;
+#pragma omp for schedule(dynamic, 1)
+        for (int n = 0; n < s->N; n++) {
+            memset(xpad, 0, sizeof(real) * (size_t)s->C * pl->Hp * pl->Wp);
+            for (int ch = 0; ch < nch; ch++) {
+                int p0 = ch * cp, len = P - p0 < cp ? P - p0 : cp;
+                /* B = the dout chunk, copied (full vectors stay in bounds, no aliasing) */
+                const real *g = copy_chunk(pl, tile, dout + (size_t)n * F * P, F, p0, len);
+                ptrdiff_t ldg = pl->ldt;
+                /* dcol[K, cp] = w^T g, A(k, f) = w[f*K + k]; then col2im.
+                 * Implicit: the tiles add into xpad directly. */
+                if (pl->implicit) {
+                    columns(pl, &t, p0, len);
+                    pl->kern->gemm(MODE_IMC, K, len, F, w, 1, K, g, ldg, pl->off, t.vb, xpad,
+                                   0, NULL, 0);
+                } else {
+                    pl->kern->gemm(MODE_NN, K, cp, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp,
+                                   NULL, 0);
+                    pl->kern->col2im(xpad, dcol, cp, &pl->g, p0, len);
+                }
+            }
+            /* the interior of xpad is dx[n] */
+            for (int c = 0; c < s->C; c++)
+                for (int h = 0; h < s->H; h++)
+                    memcpy(dx + n * xs + ((size_t)c * s->H + h) * s->W,
+                           xpad + ((size_t)c * pl->Hp + h + s->pad) * pl->Wp + s->pad,
+                           sizeof(real) * s->W);
+        }
+    }
+}
+
 int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                          const real *x, const real *w, const cn_conv_shape *s) {
     conv_plan pl;
     int rc = make_plan(ctx, s, dx ? PLAN_BACKWARD_DX : PLAN_BACKWARD, &pl);
     if (rc) return rc;
-    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch, VL = pl.vl;
-    const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
-    const long items = (long)s->N * nch;
-    const int nt = pl.nt, Fp = pl.Fp;
-    const size_t fk = (size_t)F * K, dbo = (size_t)K * Fp; /* db after dw^T in part */
-
-    /* dw, db: the items are cut into `groups` fixed ranges, taken by the
-     * threads dynamically (a thread that loses its core to another process
-     * does not hold the others up). A group sums into its thread's partials,
-     * then folds them into its own row of gsum; the rows are added in order,
-     * so the result does not depend on which thread ran which group.
-     * Per item, dw^T[K, Fp] += X(k, q) dout^T[q, :] over the item's pixels q
-     * (X read in place in xpad at off[k] + pix[q], any stride; dout's chunk
-     * transposed once into tile), so every register tile sums a whole chunk
-     * before it touches the partials. */
-    if (dw || db) {
-        const int groups = pl.groups;
-        real *gsum = pl.gsum; /* [groups, F*K + F] */
-#pragma omp parallel num_threads(nt)
-        {
-            thr_bufs t = thr(&pl, thread_id());
-            int have = -1;
-#pragma omp for schedule(dynamic, 1)
-            for (int gi = 0; gi < groups; gi++) {
-                memset(t.part, 0, sizeof(real) * pl.part_sz);
-                long i0 = items * gi / groups, i1 = items * (gi + 1) / groups;
-                for (long it = i0; it < i1; it++) {
-                    int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
-                    int len = P - p0 < cp ? P - p0 : cp;
-                    const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
-                    if (dw) {
-                        if (n != have) {
-                            pad_sample(t.xpad, x + n * xs, s, pl.Hp, pl.Wp, pl.vl);
-                            have = n;
-                        }
-                        pl.kern->transpose(t.tile, Fp, g, P, F, len, Fp); /* [len, Fp] */
-                        for (int q = 0, i = p0 / pl.Wo, j = p0 % pl.Wo; q < len; q++) {
-                            t.pix[q] = (i * pl.Wp + j) * s->stride; /* pixel (i, j) */
-                            if (++j == pl.Wo) j = 0, i++;
-                        }
-                        pl.kern->dwt(K, Fp / VL, len, t.xpad, pl.off, t.pix, t.tile, Fp, t.part, Fp);
-                    }
-                    if (db) pl.kern->rowsum(F, len, g, P, t.part + dbo);
-                }
-                real *row = gsum + (size_t)gi * (fk + F);
-                if (dw) /* dw^T back to [F, K] */
-                    for (int k = 0; k < K; k++)
-                        for (int f = 0; f < F; f++) row[(size_t)f * K + k] = t.part[(size_t)k * Fp + f];
-                if (db) memcpy(row + fk, t.part + dbo, sizeof(real) * F);
-            }
-        }
-        for (int gi = 0; gi < groups; gi++) { /* fixed order */
-            const real *row = gsum + (size_t)gi * (fk + F);
-            if (dw)
-                for (size_t q = 0; q < fk; q++) dw[q] = gi ? dw[q] + row[q] : row[q];
-            if (db)
-                for (int f = 0; f < F; f++) db[f] = gi ? db[f] + row[fk + f] : row[fk + f];
-        }
-    }
-
-    /* dx, stride 1, square filters, columns in place (W a multiple of VL):
-     * the transposed convolution is a convolution of dout, zero-padded by
-     * HH-1-pad, with the filters flipped and C and F swapped:
-     *   dx[c][h][w] = sum_{f,kh,kw} w[f][c][HH-1-kh][WW-1-kw] doutpad[f][h+kh][w+kw]
-     * so it runs as a forward: a long reduction (F*HH*WW) in registers and
-     * one store per output, instead of adding every tap's tile into xpad. */
-    if (dx && s->stride == 1 && s->HH == s->WW && s->pad <= s->HH - 1 && s->W % VL == 0) {
-        const size_t fk = (size_t)F * K;
-        real *wf = cn__ws(ctx, CN_WS_MISC, sizeof(real) * fk); /* [C, F, HH, WW] */
-        if (!wf) return CN_ENOMEM;
-        const int HH = s->HH, WW = s->WW, taps = HH * WW;
-        for (int f = 0; f < F; f++)
-            for (int c = 0; c < s->C; c++)
-                for (int t = 0; t < taps; t++)
-                    wf[((size_t)c * F + f) * taps + t] = w[((size_t)f * s->C + c) * taps + (taps - 1 - t)];
-        cn_conv_shape ts = {s->N, F, pl.Ho, pl.Wo, s->C, HH, WW, 1, HH - 1 - s->pad};
-        return FN(cn__conv_forward_act)(ctx, dx, dout, wf, NULL, &ts, 0);
-    }
-
-    /* dx: per sample (col2im of one sample stays in one thread) */
-    if (dx) {
-        int ntx = s->N < nt ? s->N : nt;
-#pragma omp parallel num_threads(ntx)
-        {
-            thr_bufs t = thr(&pl, thread_id());
-            real *xpad = t.xpad, *dcol = t.col, *tile = t.tile;
-#pragma omp for schedule(dynamic, 1)
-            for (int n = 0; n < s->N; n++) {
-                memset(xpad, 0, sizeof(real) * (size_t)s->C * pl.Hp * pl.Wp);
-                for (int ch = 0; ch < nch; ch++) {
-                    int p0 = ch * cp, len = P - p0 < cp ? P - p0 : cp;
-                    /* B = the dout chunk, copied (full vectors stay in bounds, no aliasing) */
-                    const real *g = copy_chunk(&pl, tile, dout + (size_t)n * F * P, F, p0, len);
-                    ptrdiff_t ldg = pl.ldt;
-                    /* dcol[K, cp] = w^T g, A(k, f) = w[f*K + k]; then col2im.
-                     * Implicit: the tiles add into xpad directly. */
-                    if (pl.implicit) {
-                        columns(&pl, &t, p0, len);
-                        pl.kern->gemm(MODE_IMC, K, len, F, w, 1, K, g, ldg, pl.off, t.vb, xpad,
-                                      0, NULL, 0);
-                    } else {
-                        pl.kern->gemm(MODE_NN, K, cp, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp,
-                                      NULL, 0);
-                        pl.kern->col2im(xpad, dcol, cp, &pl.g, p0, len);
-                    }
-                }
-                /* the interior of xpad is dx[n] */
-                for (int c = 0; c < s->C; c++)
-                    for (int h = 0; h < s->H; h++)
-                        memcpy(dx + n * xs + ((size_t)c * s->H + h) * s->W,
-                               xpad + ((size_t)c * pl.Hp + h + s->pad) * pl.Wp + s->pad,
-                               sizeof(real) * s->W);
-            }
-        }
-    }
+    if (dw || db) conv_dw_db(&pl, dw, db, dout, x, s);
+    if (dx && s->stride == 1 && s->HH == s->WW && s->pad <= s->HH - 1 && s->W % pl.vl == 0)
+        return conv_dx_flipped(ctx, &pl, dx, dout, w, s);
+    if (dx) conv_dx_col2im(&pl, dx, dout, w, s);
     return CN_OK;
 }

@@ -74,7 +74,17 @@ int FN(cn_global_avg_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, int
     return CN_OK;
 }
 
-/* The first maximum of a plane in row-major order (NaN never wins). */
+/* The offset of xp[H, W]'s first maximum in row-major order (NaN never
+ * wins). */
+static int plane_argmax(const real *xp, int H, int W) {
+    int best = 0;
+    for (int h = 0; h < H; h++)
+        for (int w = 0; w < W; w++)
+            if (xp[h * W + w] > xp[best]) best = h * W + w;
+    return best;
+}
+
+/* out = the plane's first maximum, idx its offset. */
 int FN(cn_global_max_pool_forward_naive)(cn_ctx *ctx, real *out, int32_t *idx, const real *x, int N,
                                          int C, int H, int W) {
     int rc = check_g(ctx, __func__, N, C, H, W);
@@ -82,10 +92,7 @@ int FN(cn_global_max_pool_forward_naive)(cn_ctx *ctx, real *out, int32_t *idx, c
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             const real *xp = x + ((size_t)n * C + c) * H * W;
-            int best = 0;
-            for (int h = 0; h < H; h++)
-                for (int w = 0; w < W; w++)
-                    if (xp[h * W + w] > xp[best]) best = h * W + w;
+            const int best = plane_argmax(xp, H, W);
             out[(size_t)n * C + c] = xp[best];
             if (idx) idx[(size_t)n * C + c] = best;
         }
@@ -100,10 +107,7 @@ int FN(cn_global_max_pool_backward_naive)(cn_ctx *ctx, real *dx, const real *dou
         for (int c = 0; c < C; c++) {
             const real *xp = x + ((size_t)n * C + c) * H * W;
             real *dp = dx + ((size_t)n * C + c) * H * W;
-            int best = 0;
-            for (int h = 0; h < H; h++)
-                for (int w = 0; w < W; w++)
-                    if (xp[h * W + w] > xp[best]) best = h * W + w;
+            const int best = plane_argmax(xp, H, W);
             for (int i = 0; i < H * W; i++) dp[i] = 0;
             dp[best] = dout[(size_t)n * C + c];
         }

@@ -108,6 +108,11 @@ static inline const affine_kern *affine_kern_for(int level) {
     return &FN(cn__affine_kern_generic);
 }
 
+/* affine.c, used by sandwich.c: out = x w + b, then max(., 0) when relu
+ * != 0 (applied in the pass that adds the partial sums). */
+int FN(cn__affine_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
+                               int N, int D, int M, int relu);
+
 /* ---- update rules (kernels in simd/optim.c, entry points in optim.c) ---- */
 typedef struct {
     int (*sgd)(real *w, const real *dw, size_t n, double lr);

@@ -125,6 +125,15 @@ int FN(cn_batchnorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean, rea
  * any thread count (data-parallel training compares them bit for bit). */
 #define NORM_RG 8
 static inline int row_groups(int N) { return N < NORM_RG ? N : NORM_RG; }
+/* the first row of group g of nt (group g: rows row_lo(g) .. row_lo(g + 1) - 1) */
+static inline int row_lo(int N, int nt, int g) { return (int)((long)N * g / nt); }
+/* column d of the nt row groups' partials (`stride` doubles apart), added
+ * in group order */
+static inline double group_sum(const double *part, int nt, size_t stride, int d) {
+    double s = 0;
+    for (int t = 0; t < nt; t++) s += part[(size_t)t * stride + d];
+    return s;
+}
 
 /* Partial sums over row groups: `k` arrays of [nt, D] doubles (nt: the
  * row groups) in the CN_WS_MISC workspace, plus `extra` [D] arrays. */
@@ -150,13 +159,12 @@ int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
     double *shift = scale + D;            /* [D] beta */
 #pragma omp parallel num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
     {
-        const int T = nt;
         if (train) {
 #pragma omp for schedule(static)
             for (int g = 0; g < nt; g++) {
                 double *my = part + (size_t)g * D; /* [D] */
                 for (int d = 0; d < D; d++) my[d] = 0;
-                for (int n = (int)((long)N * g / nt); n < (int)((long)N * (g + 1) / nt); n++) {
+                for (int n = row_lo(N, nt, g); n < row_lo(N, nt, g + 1); n++) {
                     const real *xr = x + (size_t)n * D;
 #pragma omp simd
                     for (int d = 0; d < D; d++) my[d] += xr[d];
@@ -164,15 +172,13 @@ int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
             }
 #pragma omp for schedule(static)
             for (int d = 0; d < D; d++) {
-                double s = 0;
-                for (int t = 0; t < T; t++) s += part[(size_t)t * D + d];
-                mean[d] = s / N;
+                mean[d] = group_sum(part, nt, D, d) / N;
             }
 #pragma omp for schedule(static)
             for (int g = 0; g < nt; g++) {
                 double *my = part + (size_t)g * D; /* [D] */
                 for (int d = 0; d < D; d++) my[d] = 0;
-                for (int n = (int)((long)N * g / nt); n < (int)((long)N * (g + 1) / nt); n++) {
+                for (int n = row_lo(N, nt, g); n < row_lo(N, nt, g + 1); n++) {
                     const real *xr = x + (size_t)n * D;
 #pragma omp simd
                     for (int d = 0; d < D; d++) {
@@ -183,9 +189,7 @@ int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
             }
 #pragma omp for schedule(static)
             for (int d = 0; d < D; d++) {
-                double v = 0;
-                for (int t = 0; t < T; t++) v += part[(size_t)t * D + d];
-                v /= N;
+                const double v = group_sum(part, nt, D, d) / N;
                 const double invstd = 1 / sqrt(v + eps);
                 if (cache_mean) cache_mean[d] = (real)mean[d];
                 if (cache_invstd) cache_invstd[d] = (real)invstd;
@@ -213,6 +217,16 @@ int FN(cn_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
     return CN_OK;
 }
 
+/* The naive backwards' graph from dinvvar (d loss / d invvar, invvar =
+ * 1/sqrtvar, sqrtvar = sqrt(var + eps)) back to the gradient of each of
+ * the `count` squares xmu^2 that var averages. */
+static real naive_dsq(real invvar, real dinvvar, real count) {
+    const real sqrtvar = 1 / invvar;
+    real dsqrtvar = -1 / (sqrtvar * sqrtvar) * dinvvar;
+    real dvar = (real)0.5 * invvar * dsqrtvar; /* 0.5 (var+eps)^-1/2 */
+    return dvar / count;                       /* d(xmu^2) per element */
+}
+
 /* Naive backward: the original's batchnorm_backward, node by node.
  * Forward graph per column: xmu = x - mu; var = mean(xmu^2);
  * sqrtvar = sqrt(var + eps); invvar = 1/sqrtvar; xhat = xmu * invvar;
@@ -224,7 +238,6 @@ int FN(cn_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *d
     if (rc) return rc;
     for (int d = 0; d < D; d++) {
         const real mu = cache_mean[d], invvar = cache_invstd[d];
-        const real sqrtvar = 1 / invvar;
         real sdbeta = 0, sdgamma = 0, dinvvar = 0;
         for (int n = 0; n < N; n++) {
             const size_t i = (size_t)n * D + d;
@@ -237,9 +250,7 @@ int FN(cn_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *d
         dbeta[d] = sdbeta;
         if (dgamma) dgamma[d] = sdgamma;
         if (!dx) continue;
-        real dsqrtvar = -1 / (sqrtvar * sqrtvar) * dinvvar;
-        real dvar = (real)0.5 * invvar * dsqrtvar;  /* 0.5 (var+eps)^-1/2 */
-        real dsq = dvar / N;                         /* d(xmu^2) per element */
+        real dsq = naive_dsq(invvar, dinvvar, N);
         real dmu = 0;
         for (int n = 0; n < N; n++) {
             const size_t i = (size_t)n * D + d;
@@ -268,7 +279,6 @@ int FN(cn_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
     double *a = inv + D, *k1 = a + D, *k2 = k1 + D; /* [D]: dx = a*(dout - k1 - (x-mean)*k2) */
 #pragma omp parallel num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
     {
-        const int T = nt;
 #pragma omp for schedule(static)
         for (int d = 0; d < D; d++) {
             mean[d] = cache_mean[d];
@@ -278,7 +288,7 @@ int FN(cn_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
         for (int g = 0; g < nt; g++) {
             double *sdy = part + (size_t)g * 2 * D, *sdyx = sdy + D; /* [D] each */
             for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
-            for (int n = (int)((long)N * g / nt); n < (int)((long)N * (g + 1) / nt); n++) {
+            for (int n = row_lo(N, nt, g); n < row_lo(N, nt, g + 1); n++) {
                 const real *xr = x + (size_t)n * D, *dr = dout + (size_t)n * D; /* [D] */
 #pragma omp simd
                 for (int d = 0; d < D; d++) {
@@ -290,11 +300,7 @@ int FN(cn_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
         }
 #pragma omp for schedule(static)
         for (int d = 0; d < D; d++) {
-            double s1 = 0, s2 = 0;
-            for (int t = 0; t < T; t++) {
-                s1 += part[(size_t)t * 2 * D + d];
-                s2 += part[(size_t)t * 2 * D + D + d];
-            }
+            const double s1 = group_sum(part, nt, 2 * (size_t)D, d), s2 = group_sum(part + D, nt, 2 * (size_t)D, d);
             dbeta[d] = (real)s1;
             if (dgamma) dgamma[d] = (real)s2;
             a[d] = GAMMA(gamma, d) * inv[d];
@@ -448,6 +454,29 @@ int FN(cn_spatial_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma,
     return rc;
 }
 
+/* Channel c of x, dout [N, C, HW]: *sdy = sum(dout), *sdyx = sum(dout *
+ * xhat) over the samples and the plane, sample n's xhat from mean[n * ms]
+ * and inv[n * ms] (ms = 0: the same statistics for every sample). The
+ * spatial norms' dbeta and dgamma. */
+static inline void chan_sums(const real *x, const real *dout, int c, int N, int C, size_t HW,
+                             const real *mean, const real *inv, size_t ms, double *sdy_out,
+                             double *sdyx_out) {
+    double sdy = 0, sdyx = 0;
+    for (int n = 0; n < N; n++) {
+        const size_t o = ((size_t)n * C + c) * HW;
+        const real *xp = x + o, *dp = dout + o; /* [HW] */
+        const double mn = mean[n * ms], iv = inv[n * ms];
+#pragma omp simd reduction(+ : sdy, sdyx)
+        for (size_t i = 0; i < HW; i++) {
+            double dy = dp[i];
+            sdy += dy;
+            sdyx += dy * ((xp[i] - mn) * iv);
+        }
+    }
+    *sdy_out = sdy;
+    *sdyx_out = sdyx;
+}
+
 int FN(cn_spatial_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta,
                                       const real *dout, const real *x, const real *gamma,
                                       const real *cache_mean, const real *cache_invstd, int N,
@@ -460,17 +489,8 @@ int FN(cn_spatial_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real 
     if ((size_t)N * C * HW > PAR_MIN)
     for (int c = 0; c < C; c++) {
         const double mean = cache_mean[c], inv = cache_invstd[c];
-        double sdy = 0, sdyx = 0;
-        for (int n = 0; n < N; n++) {
-            const size_t o = ((size_t)n * C + c) * HW;
-            const real *xp = x + o, *dp = dout + o; /* [HW] */
-#pragma omp simd reduction(+ : sdy, sdyx)
-            for (size_t i = 0; i < HW; i++) {
-                double dy = dp[i];
-                sdy += dy;
-                sdyx += dy * ((xp[i] - mean) * inv);
-            }
-        }
+        double sdy, sdyx;
+        chan_sums(x, dout, c, N, C, HW, cache_mean + c, cache_invstd + c, 0, &sdy, &sdyx);
         dbeta[c] = (real)sdy;
         if (dgamma) dgamma[c] = (real)sdyx;
         if (!dx) continue;
@@ -511,6 +531,22 @@ int FN(cn_layernorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean, rea
     return CN_OK;
 }
 
+/* The statistics of one sample (layer norm) or group (group norm) xs[n]
+ * in double, two passes: *mean, and the return value invstd. */
+static inline double stats(const real *xs, size_t n, double eps, double *mean) {
+    double s = 0, v = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += xs[i];
+    const double mu = s / n;
+#pragma omp simd reduction(+ : v)
+    for (size_t i = 0; i < n; i++) {
+        double t = xs[i] - mu;
+        v += t * t;
+    }
+    *mean = mu;
+    return 1 / sqrt(v / n + eps);
+}
+
 /* Fast: rows in parallel, sums in double. */
 int FN(cn_layernorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cache_invstd,
                              const real *x, const real *gamma, const real *beta, double eps, int N,
@@ -521,16 +557,8 @@ int FN(cn_layernorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
     for (int n = 0; n < N; n++) {
         const real *xr = x + (size_t)n * D; /* [D] */
         real *orow = out + (size_t)n * D;   /* [D] */
-        double s = 0, v = 0;
-#pragma omp simd reduction(+ : s)
-        for (int d = 0; d < D; d++) s += xr[d];
-        const double mean = s / D;
-#pragma omp simd reduction(+ : v)
-        for (int d = 0; d < D; d++) {
-            double t = xr[d] - mean;
-            v += t * t;
-        }
-        const double inv = 1 / sqrt(v / D + eps);
+        double mean;
+        const double inv = stats(xr, D, eps, &mean);
         if (cache_mean) cache_mean[n] = (real)mean;
         if (cache_invstd) cache_invstd[n] = (real)inv;
 #pragma omp simd
@@ -549,7 +577,7 @@ int FN(cn_layernorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *d
     for (int d = 0; d < D; d++) dgamma[d] = dbeta[d] = 0;
     for (int n = 0; n < N; n++) {
         const size_t o = (size_t)n * D;
-        const real mu = cache_mean[n], invvar = cache_invstd[n], sqrtvar = 1 / invvar;
+        const real mu = cache_mean[n], invvar = cache_invstd[n];
         real dinvvar = 0;
         for (int d = 0; d < D; d++) {
             real xmu = x[o + d] - mu;
@@ -558,9 +586,7 @@ int FN(cn_layernorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma, real *d
             dinvvar += xmu * gamma[d] * dout[o + d];
         }
         if (!dx) continue;
-        real dsqrtvar = -1 / (sqrtvar * sqrtvar) * dinvvar;
-        real dvar = (real)0.5 * invvar * dsqrtvar;
-        real dsq = dvar / D;
+        real dsq = naive_dsq(invvar, dinvvar, D);
         real dmu = 0;
         for (int d = 0; d < D; d++) {
             real xmu = x[o + d] - mu;
@@ -587,12 +613,11 @@ int FN(cn_layernorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
     if (!part) return CN_ENOMEM;
 #pragma omp parallel num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
     {
-        const int T = nt;
 #pragma omp for schedule(static)
         for (int rg = 0; rg < nt; rg++) {
         double *sdy = part + (size_t)rg * 2 * D, *sdyx = sdy + D; /* [D] each */
         for (int d = 0; d < D; d++) sdy[d] = sdyx[d] = 0;
-        for (int n = (int)((long)N * rg / nt); n < (int)((long)N * (rg + 1) / nt); n++) {
+        for (int n = row_lo(N, nt, rg); n < row_lo(N, nt, rg + 1); n++) {
             const size_t o = (size_t)n * D;
             const real *xr = x + o, *dr = dout + o; /* [D] */
             const double mean = cache_mean[n], inv = cache_invstd[n];
@@ -615,11 +640,7 @@ int FN(cn_layernorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real *dbeta, 
         }
 #pragma omp for schedule(static)
         for (int d = 0; d < D; d++) {
-            double s1 = 0, s2 = 0;
-            for (int t = 0; t < T; t++) {
-                s1 += part[(size_t)t * 2 * D + d];
-                s2 += part[(size_t)t * 2 * D + D + d];
-            }
+            const double s1 = group_sum(part, nt, 2 * (size_t)D, d), s2 = group_sum(part + D, nt, 2 * (size_t)D, d);
             dbeta[d] = (real)s1;
             dgamma[d] = (real)s2;
         }
@@ -675,16 +696,8 @@ int FN(cn_spatial_groupnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, r
     for (int ng = 0; ng < N * G; ng++) {
         const size_t o = (size_t)ng * M; /* group (n, g) starts at ((n*C + g*Cg) * HW) */
         const real *xg = x + o;          /* [Cg, H, W] */
-        double s = 0, v = 0;
-#pragma omp simd reduction(+ : s)
-        for (size_t i = 0; i < M; i++) s += xg[i];
-        const double mean = s / M;
-#pragma omp simd reduction(+ : v)
-        for (size_t i = 0; i < M; i++) {
-            double t = xg[i] - mean;
-            v += t * t;
-        }
-        const double inv = 1 / sqrt(v / M + eps);
+        double mean;
+        const double inv = stats(xg, M, eps, &mean);
         if (cache_mean) cache_mean[ng] = (real)mean;
         if (cache_invstd) cache_invstd[ng] = (real)inv;
         const int c0 = (ng % G) * Cg;
@@ -714,7 +727,6 @@ int FN(cn_spatial_groupnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma,
         for (int g = 0; g < G; g++) {
             const size_t o = ((size_t)n * C + (size_t)g * Cg) * HW;
             const real mu = cache_mean[n * G + g], invvar = cache_invstd[n * G + g];
-            const real sqrtvar = 1 / invvar;
             real dinvvar = 0;
             for (int k = 0; k < Cg; k++) {
                 const int c = g * Cg + k;
@@ -727,9 +739,7 @@ int FN(cn_spatial_groupnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma,
                 }
             }
             if (!dx) continue;
-            real dsqrtvar = -1 / (sqrtvar * sqrtvar) * dinvvar;
-            real dvar = (real)0.5 * invvar * dsqrtvar;
-            real dsq = dvar / M;
+            real dsq = naive_dsq(invvar, dinvvar, M);
             real dmu = 0;
             for (int k = 0; k < Cg; k++) {
                 const int c = g * Cg + k;
@@ -787,18 +797,8 @@ int FN(cn_spatial_groupnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real 
 #pragma omp parallel for schedule(static) num_threads(nt) if (par)
     for (int c = 0; c < C; c++) {
         const int g = c / Cg;
-        double sdy = 0, sdyx = 0;
-        for (int n = 0; n < N; n++) {
-            const size_t o = ((size_t)n * C + c) * HW;
-            const real *xp = x + o, *dp = dout + o; /* [HW] */
-            const double mean = cache_mean[n * G + g], inv = cache_invstd[n * G + g];
-#pragma omp simd reduction(+ : sdy, sdyx)
-            for (size_t i = 0; i < HW; i++) {
-                double dy = dp[i];
-                sdy += dy;
-                sdyx += dy * ((xp[i] - mean) * inv);
-            }
-        }
+        double sdy, sdyx;
+        chan_sums(x, dout, c, N, C, HW, cache_mean + g, cache_invstd + g, G, &sdy, &sdyx);
         dbeta[c] = (real)sdy;
         dgamma[c] = (real)sdyx;
     }

@@ -8,6 +8,17 @@
 #include "real.h"
 
 /* ---- naive ------------------------------------------------------------- */
+/* The offset in its [H, W] plane of the window (i, j)'s first maximum. */
+static int window_argmax(const real *plane, const cn_pool_shape *s, int i, int j) {
+    int best = (i * s->stride) * s->W + j * s->stride;
+    for (int a = 0; a < s->ph; a++)
+        for (int b = 0; b < s->pw; b++) {
+            int at = (i * s->stride + a) * s->W + j * s->stride + b;
+            if (plane[at] > plane[best]) best = at;
+        }
+    return best;
+}
+
 /* out[N,C,H',W'] = max over the ph x pw window at (i*st, j*st) */
 int FN(cn_max_pool_forward_naive)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
                                   const cn_pool_shape *s) {
@@ -19,12 +30,7 @@ int FN(cn_max_pool_forward_naive)(cn_ctx *ctx, real *out, int32_t *idx, const re
             const real *plane = x + ((size_t)n * s->C + c) * s->H * s->W; /* [H, W] */
             for (int i = 0; i < Ho; i++)
                 for (int j = 0; j < Wo; j++) {
-                    int best = (i * s->stride) * s->W + j * s->stride;
-                    for (int a = 0; a < s->ph; a++)
-                        for (int b = 0; b < s->pw; b++) {
-                            int at = (i * s->stride + a) * s->W + j * s->stride + b;
-                            if (plane[at] > plane[best]) best = at;
-                        }
+                    int best = window_argmax(plane, s, i, j);
                     size_t o = (((size_t)n * s->C + c) * Ho + i) * Wo + j;
                     out[o] = plane[best];
                     if (idx) idx[o] = best;
@@ -47,12 +53,7 @@ int FN(cn_max_pool_backward_naive)(cn_ctx *ctx, real *dx, const real *dout, cons
             const real *plane = x + po;
             for (int i = 0; i < Ho; i++)
                 for (int j = 0; j < Wo; j++) {
-                    int best = (i * s->stride) * s->W + j * s->stride;
-                    for (int a = 0; a < s->ph; a++)
-                        for (int b = 0; b < s->pw; b++) {
-                            int at = (i * s->stride + a) * s->W + j * s->stride + b;
-                            if (plane[at] > plane[best]) best = at;
-                        }
+                    int best = window_argmax(plane, s, i, j);
                     dx[po + best] += dout[(((size_t)n * s->C + c) * Ho + i) * Wo + j];
                 }
         }

@@ -1,8 +1,10 @@
-/* sandwich.c — conv-relu and conv-relu-pool. The relu is fused into the conv
- * kernel's store; the backward masks (and un-pools) into a CN_WS_LAYER buffer
- * in one pass per plane, then runs the conv backward (which uses
- * CN_WS_IM2COL, so the two do not collide). */
-#include "real.h"
+/* sandwich.c — the sandwiches: affine-relu, conv-relu and conv-relu-pool.
+ * The relu is fused into the layer's forward (the affine's last pass, the
+ * conv kernel's store); the backward masks (and un-pools) into a
+ * CN_WS_LAYER buffer, in one pass per plane for the conv, then runs the
+ * layer's backward (the conv's uses CN_WS_IM2COL, so the two do not
+ * collide). */
+#include "kern.h"
 
 /* 16-byte vectors (SSE2, every x86-64): the relu masks without branches. A
  * branch on out > 0 mispredicts about half the time (half the outputs are
@@ -27,6 +29,19 @@ static void relu_mask(real *d, const real *g, const real *r, size_t n) {
         memcpy(d + i, &gv, sizeof gv);
     }
     for (; i < n; i++) d[i] = r[i] > 0 ? g[i] : 0;
+}
+
+int FN(cn_affine_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
+                               const real *b, int N, int D, int M) {
+    return FN(cn__affine_forward_act)(ctx, out, x, w, b, N, D, M, 1);
+}
+
+/* the affine backward of dout masked by out > 0; w is only read (no update
+ * rule given) */
+int FN(cn_affine_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
+                                const real *out, const real *x, const real *w, int N, int D,
+                                int M) {
+    return FN(cn__affine_backward_upd)(ctx, dx, dw, db, dout, out, x, (real *)w, N, D, M, NULL);
 }
 
 int FN(cn_conv_relu_forward)(cn_ctx *ctx, real *out, const real *x, const real *w,
@@ -62,34 +77,36 @@ static int pool_shape(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int p
     return cn_pool_out(ctx, ps, NULL, NULL);
 }
 
-/* relu_out[N,F,H',W'] = relu(conv(x)); out[N,F,H'',W''], pool_idx = pool(relu_out) */
-int FN(cn_conv_relu_pool_forward)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,
-                                  const real *x, const real *w, const real *b,
-                                  const cn_conv_shape *s, int ph, int pw, int pstride) {
+/* relu_out[N,F,H',W'] = relu(conv(x)); out[N,F,H'',W''], pool_idx =
+ * pool(relu_out). With `fused` (the net's forward), pooled straight from
+ * each sample's convolution output in cache instead (relu_out is then left
+ * unwritten: the backward needs only out and pool_idx, see
+ * cn__conv_relu_pool_backward_into); when a sample does not fit one chunk,
+ * the two steps through relu_out. */
+static int relu_pool_forward(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx, const real *x,
+                             const real *w, const real *b, const cn_conv_shape *s, int ph, int pw,
+                             int pstride, int fused) {
     cn_pool_shape ps;
     int Ho, Wo;
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
     if (rc) return rc;
+    if (fused && (rc = FN(cn__conv_relu_pool_forward_fused)(ctx, out, pool_idx, x, w, b, s, &ps)) != 1)
+        return rc;
     rc = FN(cn__conv_forward_act)(ctx, relu_out, x, w, b, s, 1);
     if (rc) return rc;
     return FN(cn_max_pool_forward)(ctx, out, pool_idx, relu_out, &ps);
 }
 
-/* The net's forward: out, pool_idx as cn_conv_relu_pool_forward, pooled
- * straight from each sample's convolution output in cache (relu_out is
- * then left unwritten: the backward needs only out and pool_idx, see
- * cn__conv_relu_pool_backward_into); when a sample does not fit one chunk,
- * the two steps through relu_out. */
+int FN(cn_conv_relu_pool_forward)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,
+                                  const real *x, const real *w, const real *b,
+                                  const cn_conv_shape *s, int ph, int pw, int pstride) {
+    return relu_pool_forward(ctx, out, relu_out, pool_idx, x, w, b, s, ph, pw, pstride, 0);
+}
+
 int FN(cn__conv_relu_pool_forward_net)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,
                                        const real *x, const real *w, const real *b,
                                        const cn_conv_shape *s, int ph, int pw, int pstride) {
-    cn_pool_shape ps;
-    int Ho, Wo;
-    int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
-    if (rc) return rc;
-    rc = FN(cn__conv_relu_pool_forward_fused)(ctx, out, pool_idx, x, w, b, s, &ps);
-    if (rc != 1) return rc;
-    return FN(cn_conv_relu_pool_forward)(ctx, out, relu_out, pool_idx, x, w, b, s, ph, pw, pstride);
+    return relu_pool_forward(ctx, out, relu_out, pool_idx, x, w, b, s, ph, pw, pstride, 1);
 }
 
 /* da[N,F,H',W'] = unpool(dout) masked by the relu (per plane: zero,

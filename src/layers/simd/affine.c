@@ -10,6 +10,7 @@
 #include "../simd.h"
 #include "../kern.h"
 #include "vtrans.h"
+#include "tile.h"
 
 #if CN_SIMD_LEVEL == 2
 #ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV; dx dots RN, DK */
@@ -28,6 +29,14 @@
 
 #define GEMMR_PASS R, nv, K, A, ars, P, ldp, plast, C, ldc, accum, pc
 
+/* the cursor's state in locals pp, pj, pleft for a tile's k loop, and back */
+#define PF_LOAD                  \
+    const char *pp = pc->p;      \
+    int pj = pc->j, pleft = pc->left;
+#define PF_SAVE    \
+    pc->p = pp;    \
+    pc->j = pj;    \
+    pc->left = pleft;
 /* one line of the cursor (locals pp, pj, pleft) */
 #define PF_STEP                              \
     if (pleft > 0) {                         \
@@ -52,8 +61,7 @@ INLINE void tile_rows(const int MR, const int NV, int mr, int K, const real *A, 
                       int accum, pfcur *pc) {
     vreal acc[MR_MAX][NV_MAX];
     const real *a[MR_MAX];
-    const char *pp = pc->p;
-    int pj = pc->j, pleft = pc->left;
+    PF_LOAD
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++) {
         a[r] = A + (r < mr ? r : mr - 1) * ars;
@@ -65,16 +73,9 @@ INLINE void tile_rows(const int MR, const int NV, int mr, int K, const real *A, 
         vreal pv[NV_MAX];
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) VLOAD(pv[v], P + (v < NV - 1 ? v * VL : plast));
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            real ar = a[r][k];
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v];
-        }
+        TILE_RANK1(MR, NV, acc, r, a[r][k], pv)
     }
-    pc->p = pp;
-    pc->j = pj;
-    pc->left = pleft;
+    PF_SAVE
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
         if (r < mr)
@@ -96,14 +97,7 @@ INLINE void gemm_rows(const int MR, const int NV, GEMMR_ARGS) {
         while (pc->left == 0 && pc->next) *pc = *pc->next;
         const real *a = A + r0 * ars;
         real *c = C + r0 * ldc;
-        if (nv == NV) TILE(NV);
-        else if (NV > 7 && nv == 7) TILE(7);
-        else if (NV > 6 && nv == 6) TILE(6);
-        else if (NV > 5 && nv == 5) TILE(5);
-        else if (NV > 4 && nv == 4) TILE(4);
-        else if (NV > 3 && nv == 3) TILE(3);
-        else if (NV > 2 && nv == 2) TILE(2);
-        else TILE(1);
+        TILE_WIDTHS(nv, NV)
     }
 }
 #undef TILE
@@ -151,8 +145,7 @@ INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, pt
                     const real *P, ptrdiff_t ldp, real *C, ptrdiff_t ldc, const ptrdiff_t *co,
                     pfcur *pc) {
     vreal acc[MR_MAX][NV_MAX];
-    const char *pp = pc->p;
-    int pj = pc->j, pleft = pc->left;
+    PF_LOAD
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 16
@@ -162,16 +155,9 @@ INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, pt
         vreal pv[NV_MAX];
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) VLOAD(pv[v], P + v * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            real ar = A[r];
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) acc[r][v] += ar * pv[v];
-        }
+        TILE_RANK1(MR, NV, acc, r, A[r], pv)
     }
-    pc->p = pp;
-    pc->j = pj;
-    pc->left = pleft;
+    PF_SAVE
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
         if (r < mr)
@@ -182,12 +168,7 @@ INLINE void tile_dw(const int MR, const int NV, int mr, int K, const real *A, pt
 /* one tile of mr <= MR rows by an nv-vector panel */
 INLINE void gemm_dw_body(const int MR, const int NV, GEMMW_ARGS) {
     while (pc->left == 0 && pc->next) *pc = *pc->next;
-    if (nv == NV) TILE(NV);
-    else if (NV > 5 && nv == 5) TILE(5);
-    else if (NV > 4 && nv == 4) TILE(4);
-    else if (NV > 3 && nv == 3) TILE(3);
-    else if (NV > 2 && nv == 2) TILE(2);
-    else TILE(1);
+    TILE_WIDTHS(nv, NV)
 }
 #undef TILE
 

@@ -9,6 +9,7 @@
 #include "../simd.h"
 #include "../kern.h"
 #include "vtrans.h"
+#include "tile.h"
 
 /* GEMM tile T_MR x T_NV; dw tiles: DWT_NV vectors of channels at most, and
  * the taps per tile for each width nv (DWT_MR(nv)), so that MR*NV fills the
@@ -78,12 +79,7 @@ INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) VLOAD(bv[v], brow + vo[v]);
         ptrdiff_t ko = k * acs;
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            real ar = a[r][ko];
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) acc[r][v] += ar * bv[v];
-        }
+        TILE_RANK1(MR, NV, acc, r, a[r][ko], bv)
     }
     if (relu) {
 #pragma GCC unroll 16
@@ -95,17 +91,7 @@ INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr
             }
     }
     if (MODE == MODE_IMC) { /* rows in order: overlapping taps add up */
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++)
-            if (r < mr)
-#pragma GCC unroll 16
-                for (int v = 0; v < NV; v++) {
-                    real *cp = C + off[r] + vb[v];
-                    vreal old;
-                    VLOAD(old, cp);
-                    old += acc[r][v];
-                    VSTORE(cp, old);
-                }
+        TILE_ADD_TO(MR, NV, mr, acc, r, v, C + off[r] + vb[v])
         return;
     }
 #pragma GCC unroll 16
@@ -131,13 +117,7 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
             real *c = MODE == MODE_IMC ? C : C + m0 * ldc + v0 * VL;
             const int *o = MODE == MODE_IMC ? off + m0 : off;
 #define TILE(n) tile_body(MODE, MR, n, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu)
-            if (nv == NV) TILE(NV);
-            else if (NV > 6 && nv == 6) TILE(6);
-            else if (NV > 5 && nv == 5) TILE(5);
-            else if (NV > 4 && nv == 4) TILE(4);
-            else if (NV > 3 && nv == 3) TILE(3);
-            else if (NV > 2 && nv == 2) TILE(2);
-            else TILE(1);
+            TILE_WIDTHS(nv, NV)
 #undef TILE
         }
     }
@@ -164,24 +144,9 @@ INLINE void tile_dwt(const int MR, const int NV, int mr, int len, const real *xp
         vreal bv[NV_MAX_DWT];
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) VLOAD(bv[v], T + v * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            real ar = a[r][o];
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) acc[r][v] += ar * bv[v];
-        }
+        TILE_RANK1(MR, NV, acc, r, a[r][o], bv)
     }
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-        if (r < mr)
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) {
-                real *cp = C + r * ldc + v * VL;
-                vreal old;
-                VLOAD(old, cp);
-                old += acc[r][v];
-                VSTORE(cp, old);
-            }
+    TILE_ADD_TO(MR, NV, mr, acc, r, v, C + r * ldc + v * VL)
 }
 
 /* every tap by NV vectors of channels, MR taps a tile */
