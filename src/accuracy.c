@@ -1,7 +1,7 @@
 /* accuracy.c — the one accuracy loop: a net's classification accuracy on
  * samples of a split, in batches (the Solver's checks and the CLI's final
  * and eval figures both go through it, so they count the same way). */
-#include "internal.h"
+#include "net.h"
 
 /* Of B rows of scores[B, K] (dtype f32 or f64), how many have their highest
  * score (the first of equal ones; NaN never wins) at the label y[i]. */
@@ -41,7 +41,8 @@ int cn_net_accuracy(cn_ctx *ctx, cn_net *net, const cn_split *sp, const float *m
         for (int i = 0; i < B; i++) b->idx[i] = idx ? idx[start + i] : start + i;
         rc = f32 ? cn_split_batch_f32(sp, mean, b->idx, B, b->x, b->y) : cn_split_batch_f64(sp, mean, b->idx, B, b->x, b->y);
         if (rc) { rc = CN_ERR(ctx, rc, "check_accuracy: bad batch"); break; }
-        if ((rc = cn_net_loss(ctx, net, NULL, b->scores, b->x, NULL, B))) break;
+        cn__lossopt o = {1, NULL, NULL, 0}; /* not profiled: per-layer times describe training steps */
+        if ((rc = cn__net_run(ctx, net, NULL, b->scores, b->x, NULL, B, &o))) break;
         correct += count_correct(b->scores, f32, b->y, B, K);
     }
     free(own.x); free(own.scores); free(own.y); free(own.idx);
