@@ -814,7 +814,10 @@ int cn_net_class_name(const cn_net *net, int k, char *buf, size_t len);
  * filters K x K, stride, zero pad; cH x cW before the pool), "affine" (D ->
  * M, the input flattened in C,H,W order; relu fused), "relu", "pool" (ph x
  * pw window, stride ps), "batchnorm" (on flat features), "spatial-batchnorm"
- * (per channel), "layernorm" (over the D = C*H*W features of each sample),
+ * (per channel; gamma NULL for bnb: the scale is 1), "layernorm" (over the
+ * D = C*H*W features of each sample), "gelu", "global-avg-pool" and
+ * "global-max-pool" (to C x 1 x 1), "scale" (out = scale x), "whiten" (a
+ * conv, 2x2, no pad, its weights fitted),
  * "spatial-groupnorm" (groups of C/groups consecutive channels). Norms use
  * (x - mean) / sqrt(var + eps) with the biased variance (batch norm in test
  * mode: the running statistics), then gamma and beta. */
@@ -828,6 +831,7 @@ typedef struct {
     int groups;
     double eps;
     const cn_param *w, *b, *gamma, *beta, *running_mean, *running_var; /* NULL if none */
+    double scale;       /* "scale": the factor */
 } cn_layer_info;
 int cn_net_num_layers(const cn_net *net);
 int cn_net_layer(const cn_net *net, int i, cn_layer_info *out);

@@ -195,6 +195,16 @@ static const char *op2(builder *b, const char *op, const char *x, const char *y)
     return out_of(node(b, op, NULL, in, 2));
 }
 
+/* A float scalar constant. */
+static const char *scalar(builder *b, float v) { return init_f32(b, fresh(b, "const"), NULL, 0, &v, 0); }
+
+/* GELU, exact: x * 0.5 * (1 + erf(x / sqrt 2)) (Gelu itself is opset 20) */
+static const char *gelu(builder *b, const char *x) {
+    const char *t = op2(b, "Mul", x, scalar(b, (float)0.70710678118654752));
+    t = op2(b, "Add", op1(b, "Erf", t), scalar(b, 1.0f));
+    return op2(b, "Mul", op2(b, "Mul", x, t), scalar(b, 0.5f));
+}
+
 static const char *maxpool(builder *b, const char *x, int ph, int pw, int ps) {
     const char *in[1] = {x};
     Onnx__NodeProto *n = node(b, "MaxPool", NULL, in, 1);
@@ -301,8 +311,8 @@ static int build(builder *b, const cn_net *net, const char *model, Onnx__GraphPr
     for (int i = 0; i < n; i++) {
         cn_layer_info L;
         cn_net_layer(net, i, &L);
-        int last = i == n - 1;
-        if (!strcmp(L.kind, "conv")) {
+        int last = i == n - 1; /* its output is "scores" */
+        if (!strcmp(L.kind, "conv") || !strcmp(L.kind, "whiten")) {
             const char *in[3] = {x, param(b, L.w, f64, NULL, 0), param(b, L.b, f64, NULL, 0)};
             Onnx__NodeProto *nd = node(b, "Conv", NULL, in, 3);
             int64_t k[2] = {L.K, L.K}, s[2] = {L.stride, L.stride}, p[4] = {L.pad, L.pad, L.pad, L.pad};
@@ -331,8 +341,23 @@ static int build(builder *b, const cn_net *net, const char *model, Onnx__GraphPr
             attr_num(b, nd, "transB", 0, 1);
             x = out_of(nd);
             if (L.relu) x = op1(b, "Relu", x);
+        } else if (!strcmp(L.kind, "scale")) {
+            const char *in[2] = {x, scalar(b, (float)L.scale)};
+            x = out_of(node(b, "Mul", last ? "scores" : NULL, in, 2));
+        } else if (!strcmp(L.kind, "gelu")) {
+            x = gelu(b, x);
+        } else if (!strcmp(L.kind, "global-avg-pool") || !strcmp(L.kind, "global-max-pool")) {
+            x = op1(b, L.kind[7] == 'a' ? "GlobalAveragePool" : "GlobalMaxPool", x);
         } else if (!strcmp(L.kind, "batchnorm") || !strcmp(L.kind, "spatial-batchnorm")) {
-            const char *in[5] = {x, param(b, L.gamma, f64, NULL, 0), param(b, L.beta, f64, NULL, 0),
+            /* bnb: no gamma, the scale is 1 */
+            const char *gamma = L.gamma ? param(b, L.gamma, f64, NULL, 0) : NULL;
+            if (!L.gamma) {
+                float *one = a_alloc(&b->a, 4 * L.beta->size);
+                if (!one) return b->a.oom = 1;
+                for (size_t e = 0; e < L.beta->size; e++) one[e] = 1;
+                gamma = init_f32(b, fresh(b, "gamma"), L.beta->shape, 1, one, 0);
+            }
+            const char *in[5] = {x, gamma, param(b, L.beta, f64, NULL, 0),
                                  param(b, L.running_mean, f64, NULL, 0), param(b, L.running_var, f64, NULL, 0)};
             Onnx__NodeProto *nd = node(b, "BatchNormalization", NULL, in, 5);
             attr_num(b, nd, "epsilon", 1, L.eps);
@@ -353,7 +378,8 @@ static int build(builder *b, const cn_net *net, const char *model, Onnx__GraphPr
             fprintf(stderr, "convnet export: %s: layer %d '%s' has no ONNX form in this exporter\n", model, i + 1, L.kind);
             return 1;
         }
-        if (last && (strcmp(L.kind, "affine") || L.relu)) {
+        /* the scores: a plain affine, or a scale after it (the planner allows nothing else there) */
+        if (last && (L.relu || (strcmp(L.kind, "affine") && strcmp(L.kind, "scale")))) {
             fprintf(stderr, "convnet export: %s: the net does not end with a plain affine layer\n", model);
             return 1;
         }

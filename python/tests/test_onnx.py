@@ -123,6 +123,9 @@ MODELS = [
     ("conv8x5-gn2-relu-pool2-conv8x3-gn4-relu-affine10", 3, 32, 32),
     ("conv8x3-ln-relu-pool2-affine32-ln-relu-affine10", 1, 28, 28),
     ("conv6x3s2p0-relu-pool3s2-affine16-relu-affine10", 1, 28, 28),
+    # the recipe's kinds: whiten (a 2x2 conv), dirac init, bn without scale, gelu, global pools, scale
+    ("whiten-gelu-conv16x3d-bnb-gelu-pool2-conv16x3-bnb-gelu-gmp-affine10-scale1/9", 3, 32, 32),
+    ("conv8x3-gelu-gap-affine10", 1, 28, 28),
 ]
 worst = {}
 

@@ -43,6 +43,8 @@ static int plan(cn__planner *pl, cn_op *op, const char **p) {
     return CN_OK;
 }
 
+static void info(const cn_op *op, cn_layer_info *out) { out->scale = op->scale; }
+
 CN_OP_FNS(scale);
 const cn_opdef cn__op_scale = {
     .name = "scale",
@@ -50,7 +52,7 @@ const cn_opdef cn__op_scale = {
     .syntax = "scale<s>[/<d>]",
     .help = "out = s x (or s/d x; airbench: scale1/9 after the last affine)",
     .after_scores = 1,
-    .plan = plan,
+    .plan = plan, .info = info,
     .forward = CN_OP_FORWARD(scale), .backward = CN_OP_BACKWARD(scale),
 };
 #endif
