@@ -77,6 +77,9 @@ typedef struct cn_opdef {
     cn_opfn backward[2];
 } cn_opdef;
 
+/* ops/conv.c: a conv's shape (F filters K x K, stride S, pad P) on pl's
+ * input, its W<k> (trainable and regularized, or neither) and b<k>. */
+int cn__plan_conv(cn__planner *pl, cn_op *op, int F, int K, int S, int P, int trainable, int init);
 /* ops/whiten.c, the float pass */
 int cn__whiten_fit_f32(cn_ctx *ctx, const cn_net *net, const cn_op *op, const float *X, int N, double eps);
 

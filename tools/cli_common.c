@@ -24,8 +24,16 @@ int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: convnet %s %s\n", cmd, usage);
-            for (int f = 0; f < nflags; f++)
+            int net = 0;
+            for (int f = 0; f < nflags; f++) {
                 printf("  --%-20s %s\n", flags[f].name, flags[f].help);
+                net |= !strcmp(flags[f].name, "net");
+            }
+            if (net) { /* the grammar, from the library's table of layer kinds */
+                printf("net spec: layers joined by '-', ending with the affine that gives the class scores:\n");
+                const char *syn, *help;
+                for (int k = 0; (syn = cn_spec_kind(k, &help)); k++) printf("  %-28s %s\n", syn, help);
+            }
             exit(0);
         }
         if (!strncmp(a, "--", 2) || (a[0] == '-' && a[1] && strcmp(a, "-o") && !isdigit((unsigned char)a[1]))) {

@@ -43,6 +43,10 @@ static int plan(cn__planner *pl, cn_op *op, const char **p) {
     if (dirac) ++*p;
     if (P < 0) P = (K - 1) / 2;
     if (pl->flat) return cn__plan_error(pl, " is a conv after the features were flattened");
+    return cn__plan_conv(pl, op, F, K, S, P, 1, dirac ? CN_INIT_DIRAC : CN_INIT_NORMAL);
+}
+
+int cn__plan_conv(cn__planner *pl, cn_op *op, int F, int K, int S, int P, int trainable, int init) {
     op->cs = (cn_conv_shape){1, pl->C, pl->H, pl->W, F, K, K, S, P};
     int Ho, Wo;
     if (cn_conv_out(pl->ctx, &op->cs, &Ho, &Wo)) {
@@ -52,7 +56,7 @@ static int plan(cn__planner *pl, cn_op *op, const char **p) {
     }
     pl->k++;
     int64_t sh[4] = {F, pl->C, K, K};
-    if ((op->pW = cn__plan_param(pl, "W", 4, sh, 1, 1, dirac ? CN_INIT_DIRAC : CN_INIT_NORMAL)) < 0) return op->pW;
+    if ((op->pW = cn__plan_param(pl, "W", 4, sh, trainable, trainable, init)) < 0) return op->pW;
     if ((op->pb = cn__plan_param(pl, "b", 1, sh, 1, 0, CN_INIT_ZERO)) < 0) return op->pb;
     op->oC = F; op->oH = op->cH = Ho; op->oW = op->cW = Wo;
     return CN_OK;

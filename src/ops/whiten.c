@@ -33,21 +33,8 @@ int cn__whiten_fit_f64(cn_ctx *ctx, const cn_net *net, const cn_op *op, const do
 static int plan(cn__planner *pl, cn_op *op, const char **p) {
     if (pl->layer != 1) return cn__plan_error(pl, ": whiten must be the first layer (it is fitted to the input)");
     if (pl->C > 16) return cn__plan_error(pl, ": whiten takes at most 16 channels, not %d", pl->C);
-    int F = 8 * pl->C;
-    op->cs = (cn_conv_shape){1, pl->C, pl->H, pl->W, F, 2, 2, 1, 0};
-    int Ho, Wo;
-    if (cn_conv_out(pl->ctx, &op->cs, &Ho, &Wo)) {
-        char msg[CN_ERRMAX];
-        snprintf(msg, sizeof msg, "%s", cn_ctx_error(pl->ctx));
-        return cn__plan_error(pl, " on input (%d,%d,%d): %s", pl->C, pl->H, pl->W, msg);
-    }
-    pl->k++;
-    int64_t sh[4] = {F, pl->C, 2, 2};
-    /* not trainable, not regularized: state, fitted by cn_net_fit_whitening */
-    if ((op->pW = cn__plan_param(pl, "W", 4, sh, 0, 0, CN_INIT_NORMAL)) < 0) return op->pW;
-    if ((op->pb = cn__plan_param(pl, "b", 1, sh, 1, 0, CN_INIT_ZERO)) < 0) return op->pb;
-    op->oC = F; op->oH = op->cH = Ho; op->oW = op->cW = Wo;
-    return CN_OK;
+    /* weights not trainable, not regularized: state, fitted by cn_net_fit_whitening */
+    return cn__plan_conv(pl, op, 8 * pl->C, 2, 1, 0, 0, CN_INIT_NORMAL);
 }
 
 /* the sink for the frozen weights' gradient [F, C, 2, 2] */
