@@ -27,6 +27,28 @@
  *    within 1e-10 relative).
  *  - Backward functions overwrite their gradient outputs (no accumulation).
  *    A NULL dx means "do not compute the input gradient".
+ *
+ * Ownership and lifetimes of returned pointers
+ *    Objects made by cn_X_new/load (cn_ctx, cn_net, cn_solver, cn_st) are
+ *    the caller's and are freed with the matching free function
+ *    (cn_ctx_free, cn_net_free, cn_solver_free, cn_st_free; NULL is
+ *    accepted); a cn_dataset filled by a loader is freed with
+ *    cn_dataset_free. Buffers returned through a `uint8_t **` (cn_image_read's
+ *    pixels, cn_read_idx's data) are malloc'd and the caller free()s them.
+ *    Everything else that a function returns or fills in is borrowed and
+ *    must not be freed: cn_ctx_error's message and cn_build_info's string
+ *    belong to the context and stay valid until the next call on that
+ *    context; cn_param pointers (cn_net_param, cn_net_find, cn_layer_info's w, b,
+ *    ...), cn_net_flat_params/grads, cn_net_spec and the mean image of
+ *    cn_net_preprocess live as long as the net (the mean until the next
+ *    cn_net_set_preprocess); a cn_tensor from cn_st_at/cn_st_get, its
+ *    name and data, and cn_st_meta's strings live as long as the cn_st; the
+ *    solver's histories live until the solver's next step, train, resume or
+ *    free; cn_strerror, cn_ctx_simd, cn_spec_kind (and its *help) and
+ *    cn_layer_info's kind are static strings; cn_spec_expand returns a
+ *    static string or its own argument. A solver keeps pointers to its net
+ *    and data set, which must outlive it. Strings passed in are copied
+ *    where they are kept (spec, class names, mean image).
  */
 #ifndef CONVNET_H
 #define CONVNET_H
