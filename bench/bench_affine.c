@@ -102,7 +102,7 @@ int main(void) {
         }
         free(x); free(w); free(b); free(out); free(dout); free(dx); free(dw); free(db);
     }
-    /* adam: the library's update rules take no context and run on one
+    /* adam: the library's update rules run on one
      * thread; % of the 1-thread and all-thread stream copy */
     size_t n = 4106246;
     float *w = xmalloc(4 * n), *dw = xmalloc(4 * n), *m = calloc(n, 4), *v = calloc(n, 4);
@@ -111,7 +111,7 @@ int main(void) {
     double ta, tamin;
     long t = 0;
     cn_ctx *ctx = ctx0; /* for TIME's error message */
-    TIME(R, (t++, cn_adam_f32(w, dw, m, v, n, 1e-3, 0.9, 0.999, 1e-8, t)), ta, tamin);
+    TIME(R, (t++, cn_adam_f32(ctx, w, dw, m, v, n, 1e-3, 0.9, 0.999, 1e-8, t)), ta, tamin);
     double gbs = 28.0 * n / ta * 1e-9;
     printf("  adam over %zu parameters, 1 thread: %.3f ms (min %.3f), %.1f GB/s of 28 B/param\n"
            "    = %.0f%% of the stream copy (%.1f GB/s on 1 thread; %.0f%% of %.1f GB/s on %d),\n"

@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         float x[2 * 3072];
         int32_t y[2], idx[2] = {0, 0};
         for (int s = 0; s < 3; s++)
-            if (sp[s]->n > 0 && cn_split_batch_f32(sp[s], ds.mean, idx, 1, x, y) != CN_OK) abort();
+            if (sp[s]->n > 0 && cn_split_batch_f32(ctx, sp[s], ds.mean, idx, 1, x, y) != CN_OK) abort();
         cn_dataset_free(&ds);
     } else {
         /* a failed load leaves nothing to free */

@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (int i = 0; i < sp[s]->n; i++) {
                 int32_t y, idx = i;
                 if (sp[s]->y[i] >= 10) abort();
-                if (cn_split_batch_f32(sp[s], ds.mean, &idx, 1, x, &y) != CN_OK) abort();
+                if (cn_split_batch_f32(ctx, sp[s], ds.mean, &idx, 1, x, &y) != CN_OK) abort();
             }
         free(x);
         cn_dataset_free(&ds);

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* the expanded spec is what was given (or a preset) */
     if (strcmp(cn_net_spec(net), cn_spec_expand(spec))) abort();
     char desc[8192];
-    (void)cn_net_describe(net, desc, sizeof desc);
+    (void)cn_net_describe(ctx, net, desc, sizeof desc);
     int classes = cn_net_num_classes(net);
     if (classes < 2) abort();
     size_t ntrain = 0, total = 0;

@@ -379,13 +379,16 @@ CN_LAYERS(double, f64)
      *   w = w - lr wd w - lr (g + momentum v).                              \
      * airbench's exact step is l2 = its wd/lr0 (PyTorch weight_decay),      \
      * wd = 0; the decoupled form is l2 = 0. */                              \
-    int cn_sgd_nesterov_##S(T *w, const T *dw, T *v, size_t n, double lr,    \
-                            double momentum, double l2, double wd);          \
+    int cn_sgd_nesterov_##S(cn_ctx *ctx, T *w, const T *dw, T *v, size_t n,  \
+                            double lr, double momentum, double l2,           \
+                            double wd);                                      \
     /* EMA of weights: ema = d ema + (1 - d) w, d in [0, 1]. */              \
-    int cn_ema_update_##S(T *ema, const T *w, size_t n, double decay);       \
+    int cn_ema_update_##S(cn_ctx *ctx, T *ema, const T *w, size_t n,         \
+                          double decay);                                     \
     /* Lookahead's sync (the caller calls it every k steps):                 \
      * slow += alpha (fast - slow); fast = slow. alpha in [0, 1]. */         \
-    int cn_lookahead_sync_##S(T *slow, T *fast, size_t n, double alpha);     \
+    int cn_lookahead_sync_##S(cn_ctx *ctx, T *slow, T *fast, size_t n,       \
+                              double alpha);                                 \
     /* Whitening conv fit (airbench): the 2x2 patches (stride 1, all         \
      * (H-1)(W-1) per image) of x[N,C,H,W], flattened in (c, dy, dx) order,  \
      * give the uncentred patch covariance S = sum p p^T / count (D = 4C);   \
@@ -516,9 +519,9 @@ int cn_read_idx(cn_ctx *ctx, const char *path, int *ndim, int dims[4],
                 uint8_t **data);
 void cn_dataset_free(cn_dataset *ds);
 /* Minibatch: x[B, c, h, w] = float(split.x[idx[i]]) - mean; y[B]. */
-int cn_split_batch_f32(const cn_split *sp, const float *mean,
+int cn_split_batch_f32(cn_ctx *ctx, const cn_split *sp, const float *mean,
                        const int32_t *idx, int B, float *x, int32_t *y);
-int cn_split_batch_f64(const cn_split *sp, const float *mean,
+int cn_split_batch_f64(cn_ctx *ctx, const cn_split *sp, const float *mean,
                        const int32_t *idx, int B, double *x, int32_t *y);
 
 /* ======================================================================
@@ -597,15 +600,17 @@ void cn_st_free(cn_st *st);
  * Nets (composed from a spec), the Solver: see the section below.
  * ==================================================================== */
 /* ---- update rules (one flat loop over n values; the original's formulas).
- * adam: t is incremented by the caller before the call (t >= 1). */
+ * adam: t is incremented by the caller before the call (t >= 1). A NULL
+ * buffer (with n > 0) is CN_EINVAL with a message in ctx. */
 #define CN_OPTIM(T, S)                                                        \
-    int cn_sgd_##S(T *w, const T *dw, size_t n, double lr);                  \
-    int cn_sgd_momentum_##S(T *w, const T *dw, T *v, size_t n, double lr,    \
-                            double momentum);                                \
-    int cn_rmsprop_##S(T *w, const T *dw, T *cache, size_t n, double lr,     \
-                       double decay_rate, double eps);                       \
-    int cn_adam_##S(T *w, const T *dw, T *m, T *v, size_t n, double lr,      \
-                    double beta1, double beta2, double eps, long t);
+    int cn_sgd_##S(cn_ctx *ctx, T *w, const T *dw, size_t n, double lr);     \
+    int cn_sgd_momentum_##S(cn_ctx *ctx, T *w, const T *dw, T *v, size_t n,  \
+                            double lr, double momentum);                     \
+    int cn_rmsprop_##S(cn_ctx *ctx, T *w, const T *dw, T *cache, size_t n,   \
+                       double lr, double decay_rate, double eps);            \
+    int cn_adam_##S(cn_ctx *ctx, T *w, const T *dw, T *m, T *v, size_t n,    \
+                    double lr, double beta1, double beta2, double eps,       \
+                    long t);
 CN_OPTIM(float, f32)
 CN_OPTIM(double, f64)
 
@@ -664,8 +669,10 @@ const cn_param *cn_net_find(const cn_net *net, const char *name);
  * the optimizer walks these with one flat loop. */
 void *cn_net_flat_params(const cn_net *net, size_t *n);
 void *cn_net_flat_grads(const cn_net *net, size_t *n);
-/* A human summary, one line per layer with output shapes and parameters. */
-int cn_net_describe(const cn_net *net, char *buf, size_t len);
+/* A human summary, one line per layer with output shapes and parameters.
+ * CN_EINVAL (with the length needed) when buf is too short: the text is then
+ * truncated. */
+int cn_net_describe(cn_ctx *ctx, const cn_net *net, char *buf, size_t len);
 /* Plan activations for batches up to max_batch (allocated once; loss()
  * grows the plan itself when a larger batch comes). */
 int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch);

@@ -521,12 +521,17 @@ int cn_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
 
 /* -------------------------------------------------------------- minibatches */
 
-static int batch_check(const cn_split *sp, const int32_t *idx, int B, const void *x,
-                       const int32_t *y) {
-    if (!sp || B < 0 || (B > 0 && (!idx || !x || !y || !sp->x || !sp->y)))
-        return CN_EINVAL;
+static int batch_check(cn_ctx *ctx, const char *who, const cn_split *sp, const int32_t *idx, int B,
+                       const void *x, const int32_t *y) {
+    if (!sp) return CN_ERR(ctx, CN_EINVAL, "%s: split is NULL", who);
+    if (B < 0) return CN_ERR(ctx, CN_EINVAL, "%s: batch size B = %d < 0", who, B);
+    if (B > 0 && (!idx || !x || !y || !sp->x || !sp->y))
+        return CN_ERR(ctx, CN_EINVAL, "%s: NULL %s (B = %d)", who,
+                      !idx ? "idx" : !x ? "x" : !y ? "y" : !sp->x ? "split images" : "split labels", B);
     for (int i = 0; i < B; i++)
-        if (idx[i] < 0 || idx[i] >= sp->n) return CN_EINVAL;
+        if (idx[i] < 0 || idx[i] >= sp->n)
+            return CN_ERR(ctx, CN_EINVAL, "%s: idx[%d] = %d outside the split's %d samples", who, i,
+                          (int)idx[i], sp->n);
     return CN_OK;
 }
 
@@ -534,9 +539,9 @@ static int batch_check(const cn_split *sp, const int32_t *idx, int B, const void
  * minus the (float) mean widened to T; the f32 subtraction is in float, the
  * f64 one in double, as each type's callers expect. */
 #define SPLIT_BATCH(T, S)                                                             \
-    int cn_split_batch_##S(const cn_split *sp, const float *mean, const int32_t *idx, \
-                           int B, T *x, int32_t *y) {                                 \
-        int rc = batch_check(sp, idx, B, x, y);                                       \
+    int cn_split_batch_##S(cn_ctx *ctx, const cn_split *sp, const float *mean,        \
+                           const int32_t *idx, int B, T *x, int32_t *y) {             \
+        int rc = batch_check(ctx, __func__, sp, idx, B, x, y);                        \
         if (rc) return rc;                                                            \
         size_t D = (size_t)sp->c * sp->h * sp->w;                                     \
         for (int i = 0; i < B; i++) {                                                 \

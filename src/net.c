@@ -409,7 +409,7 @@ static const char *kind_name(const cn_op *op, char *buf, size_t len) {
     return buf;
 }
 
-int cn_net_describe(const cn_net *net, char *buf, size_t len) {
+int cn_net_describe(cn_ctx *ctx, const cn_net *net, char *buf, size_t len) {
     size_t used = 0, total = 0;
     for (int i = 0; i < net->nparams; i++) if (net->params[i].trainable) total += net->params[i].size;
 #define PUT(...) do { int w_ = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); if (w_ > 0) used += (size_t)w_; } while (0)
@@ -430,7 +430,8 @@ int cn_net_describe(const cn_net *net, char *buf, size_t len) {
         PUT("\n");
     }
 #undef PUT
-    return used < len ? CN_OK : CN_EINVAL;
+    if (used < len) return CN_OK;
+    return CN_ERR(ctx, CN_EINVAL, "cn_net_describe: buffer of %zu bytes too short (%zu needed)", len, used + 1);
 }
 
 /* ---- profile ------------------------------------------------------------ */

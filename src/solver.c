@@ -157,9 +157,9 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     return CN_OK;
 }
 
-static int load_batch(cn_solver *s, const cn_split *sp, const int32_t *idx, int B) {
-    if (s->net->dtype == CN_F32) return cn_split_batch_f32(sp, s->ds->mean, idx, B, s->xb, s->yb);
-    return cn_split_batch_f64(sp, s->ds->mean, idx, B, s->xb, s->yb);
+static int load_batch(cn_ctx *ctx, cn_solver *s, const cn_split *sp, const int32_t *idx, int B) {
+    if (s->net->dtype == CN_F32) return cn_split_batch_f32(ctx, sp, s->ds->mean, idx, B, s->xb, s->yb);
+    return cn_split_batch_f64(ctx, sp, s->ds->mean, idx, B, s->xb, s->yb);
 }
 
 /* Name the first parameter whose value or gradient is not finite. */
@@ -317,7 +317,7 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     for (int g = g0; g < g1; g++) {
         int lo = (int)((long)B * g / G), hi = (int)((long)B * (g + 1) / G);
         double t0 = cn__now();
-        rc = load_batch(s, tr, s->idx + lo, hi - lo);
+        rc = load_batch(ctx, s, tr, s->idx + lo, hi - lo);
         s->t_batch += cn__now() - t0;
         if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
         memcpy(state, s->state0, ns * esz);
@@ -467,7 +467,7 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         if ((rc = groups_loss(ctx, s, &loss))) return rc;
         goto update;
     }
-    rc = load_batch(s, tr, s->idx, B);
+    rc = load_batch(ctx, s, tr, s->idx, B);
     s->t_batch += cn__now() - t0;
     if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
     /* The affine weights are updated inside the backward, as soon as their

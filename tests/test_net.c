@@ -93,15 +93,15 @@ static void test_update_rules(void) {
     {
         double w[3], want[3];
         memcpy(w, w0, sizeof w); memcpy(want, w0, sizeof w);
-        for (int s = 0; s < 3; s++) { cn_sgd_f64(w, g[s], 3, lr); for (int i = 0; i < 3; i++) want[i] -= lr * g[s][i]; }
+        for (int s = 0; s < 3; s++) { cn_sgd_f64(NULL, w, g[s], 3, lr); for (int i = 0; i < 3; i++) want[i] -= lr * g[s][i]; }
         check_le("sgd 3 steps vs by hand", scaled_error(w, want, 3), 1e-15);
     }
     /* sgd_momentum: step 1 v = -lr g1, w = w0 + v; step 2 v = 0.9 v - lr g2 */
     {
         double w[3], v[3] = {0, 0, 0};
         memcpy(w, w0, sizeof w);
-        cn_sgd_momentum_f64(w, g[0], v, 3, lr, 0.9);
-        cn_sgd_momentum_f64(w, g[1], v, 3, lr, 0.9);
+        cn_sgd_momentum_f64(NULL, w, g[0], v, 3, lr, 0.9);
+        cn_sgd_momentum_f64(NULL, w, g[1], v, 3, lr, 0.9);
         /* by hand, element 0: v1 = -0.01, w1 = 0.49; v2 = -0.009 + 0.04 = 0.031, w2 = 0.521 */
         check_le("sgd_momentum 2 steps, element 0 = 0.521 (by hand)", fabs(w[0] - 0.521), 1e-15);
         check_le("sgd_momentum velocity element 0 = 0.031 (by hand)", fabs(v[0] - 0.031), 1e-15);
@@ -110,7 +110,7 @@ static void test_update_rules(void) {
     {
         double w[3], c[3] = {0, 0, 0};
         memcpy(w, w0, sizeof w);
-        cn_rmsprop_f64(w, g[0], c, 3, 1e-2, 0.99, 1e-8);
+        cn_rmsprop_f64(NULL, w, g[0], c, 3, 1e-2, 0.99, 1e-8);
         /* element 0: cache = 0.01*0.01 = 1e-4; w = 0.5 - 1e-2*0.1/(0.01+1e-8) */
         check_le("rmsprop step 1 element 0 (by hand)", fabs(w[0] - (0.5 - 1e-3 / (0.01 + 1e-8))), 1e-15);
         check_le("rmsprop cache element 0 = 1e-4 (by hand)", fabs(c[0] - 1e-4), 1e-19);
@@ -119,10 +119,10 @@ static void test_update_rules(void) {
     {
         double w[3], m[3] = {0}, v[3] = {0};
         memcpy(w, w0, sizeof w);
-        cn_adam_f64(w, g[0], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 1);
+        cn_adam_f64(NULL, w, g[0], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 1);
         double want1 = 0.5 - 1e-3 * 0.1 / (0.1 + 1e-8);
         check_le("adam step 1 element 0 = w - lr*sign(g) (by hand)", fabs(w[0] - want1), 1e-15);
-        cn_adam_f64(w, g[1], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 2);
+        cn_adam_f64(NULL, w, g[1], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 2);
         double m2 = 0.9 * 0.01 + 0.1 * -0.4, v2 = 0.999 * 1e-5 + 0.001 * 0.16;
         double want2 = want1 - 1e-3 * (m2 / (1 - 0.81)) / (sqrt(v2 / (1 - 0.998001)) + 1e-8);
         check_le("adam step 2 element 0 (by hand)", fabs(w[0] - want2), 1e-15);
@@ -136,8 +136,8 @@ static void test_update_rules(void) {
             to_f32(gf, g[s], 3);
             double gd[3];
             to_f64(gd, gf, 3);
-            cn_adam_f32(wf, gf, mf, vf, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
-            cn_adam_f64(w, gd, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
+            cn_adam_f32(NULL, wf, gf, mf, vf, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
+            cn_adam_f64(NULL, w, gd, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
         }
         check_le("adam float32 vs float64, 3 steps", scaled_error_f32(wf, w, 3), 1e-6);
     }
@@ -368,8 +368,11 @@ static void test_recipe_kinds(cn_ctx *ctx) {
     for (int i = 0; i < 50; i++) s2[i] *= 0.5;
     check_le("scale0.5: scores == 0.5 x the scores without it", scaled_error(s1, s2, 50), 0);
     char buf[2048];
-    cn_net_describe(net, buf, sizeof buf);
+    cn_net_describe(ctx, net, buf, sizeof buf);
     check_true("describe names whiten and scale", strstr(buf, "whiten") && strstr(buf, "scale"), buf);
+    check_true("describe into 16 bytes -> CN_EINVAL naming the size",
+               cn_net_describe(ctx, net, buf, 16) == CN_EINVAL && strstr(cn_ctx_error(ctx), "16 bytes too short"),
+               cn_ctx_error(ctx));
     cn_net_free(half);
     cn_net_free(net);
     free(X); free(w);
@@ -450,8 +453,8 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const 
     cn_rng_seed(&r, 77);
     for (int i = 0; i < B; i++) idx[i] = (int32_t)cn_rng_below(&r, (uint64_t)ds.train.n);
     void *X = malloc((size_t)esz * B * 3 * 8 * 8);
-    if (dt == CN_F32) cn_split_batch_f32(&ds.train, ds.mean, idx, B, X, y);
-    else cn_split_batch_f64(&ds.train, ds.mean, idx, B, X, y);
+    if (dt == CN_F32) cn_split_batch_f32(ctx, &ds.train, ds.mean, idx, B, X, y);
+    else cn_split_batch_f64(ctx, &ds.train, ds.mean, idx, B, X, y);
     rc = rc ? rc : cn_net_loss(ctx, b, &lb, NULL, X, y, B);
     for (int i = 0; rc == CN_OK && i < cn_net_num_params(b); i++) {
         const cn_param *p = cn_net_param(b, i);
@@ -459,16 +462,16 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const 
         void *m = calloc(p->size, esz), *v = calloc(p->size, esz);
         if (dt == CN_F32) {
             float *w = p->data, *g = p->grad;
-            if (!strcmp(rule, "sgd")) cn_sgd_f32(w, g, p->size, 1e-2);
-            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f32(w, g, m, p->size, 1e-2, 0.9);
-            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f32(w, g, m, p->size, 1e-2, 0.99, 1e-8);
-            else cn_adam_f32(w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
+            if (!strcmp(rule, "sgd")) cn_sgd_f32(ctx, w, g, p->size, 1e-2);
+            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f32(ctx, w, g, m, p->size, 1e-2, 0.9);
+            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f32(ctx, w, g, m, p->size, 1e-2, 0.99, 1e-8);
+            else cn_adam_f32(ctx, w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
         } else {
             double *w = p->data, *g = p->grad;
-            if (!strcmp(rule, "sgd")) cn_sgd_f64(w, g, p->size, 1e-2);
-            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f64(w, g, m, p->size, 1e-2, 0.9);
-            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f64(w, g, m, p->size, 1e-2, 0.99, 1e-8);
-            else cn_adam_f64(w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
+            if (!strcmp(rule, "sgd")) cn_sgd_f64(ctx, w, g, p->size, 1e-2);
+            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f64(ctx, w, g, m, p->size, 1e-2, 0.9);
+            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f64(ctx, w, g, m, p->size, 1e-2, 0.99, 1e-8);
+            else cn_adam_f64(ctx, w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
         }
         free(m);
         free(v);

@@ -85,7 +85,7 @@ static void test_synthetic(void) {
         /* the stored mean reproduces the training's input of image 4 */
         float x[192], ref[192];
         int32_t idx = 4, y;
-        cn_split_batch_f32(&ds.train, ds.mean, &idx, 1, ref, &y);
+        cn_split_batch_f32(ctx, &ds.train, ds.mean, &idx, 1, ref, &y);
         for (int k = 0; k < 192; k++) x[k] = (float)ds.train.x[4 * 192 + k] - (mean ? mean[k] : 0);
         double e = 0;
         for (int k = 0; k < 192; k++) e = fmax(e, fabs(x[k] - ref[k]));

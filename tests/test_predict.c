@@ -166,7 +166,7 @@ static void predict_case(const char *what, cn_net *net, const char *model, const
     uint8_t lab = 0;
     cn_split one = {1, C, H, W, (uint8_t *)img, &lab};
     int32_t idx = 0, y;
-    cn_split_batch_f32(&one, mean, &idx, 1, x, &y);
+    cn_split_batch_f32(ctx, &one, mean, &idx, 1, x, &y);
     cn_net_loss(ctx, net, NULL, sc, x, NULL, 1);
     /* the PNG: HWC, each pixel repeated scale x scale */
     int h = H * scale, w = W * scale;

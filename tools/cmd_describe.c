@@ -77,7 +77,7 @@ int cmd_describe(int argc, char **argv) {
         describe_json(net);
     } else {
         char desc[4096];
-        cn_net_describe(net, desc, sizeof desc);
+        cn_net_describe(ctx, net, desc, sizeof desc);
         fputs(desc, stdout);
         printf("training FLOPs per image: %.3g\n", cn_net_flops_per_image(net));
     }

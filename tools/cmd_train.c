@@ -209,7 +209,7 @@ static int train_setup(train_state *t, const train_opts *o, const char *spec, in
     if (cn_net_new(ctx, &t->net, spec, ds->train.c, ds->train.h, ds->train.w, o->dt, o->ws, o->reg, &rng))
         return die(ctx, "building the net");
     char desc[4096];
-    cn_net_describe(t->net, desc, sizeof desc);
+    cn_net_describe(ctx, t->net, desc, sizeof desc);
     fputs(desc, stdout);
     printf("build: %s\n", cn_build_info(ctx));
     cn_solver_config cfg;

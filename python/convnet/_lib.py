@@ -106,11 +106,11 @@ _LAYER_SIGS = {
     "spatial_groupnorm_forward_naive": "PPPPPPPDIIIII",
     "spatial_groupnorm_backward": "PPPPPPPPPIIIII",
     "spatial_groupnorm_backward_naive": "PPPPPPPPPIIIII",
-    # update rules (no ctx)
-    "sgd": "PPZD",
-    "sgd_momentum": "PPPZDD",
-    "rmsprop": "PPPZDDD",
-    "adam": "PPPPZDDDDL",
+    # update rules
+    "sgd": "PPPZD",
+    "sgd_momentum": "PPPPZDD",
+    "rmsprop": "PPPPZDDD",
+    "adam": "PPPPPZDDDDL",
 }
 
 _PLAIN_SIGS = {
@@ -136,7 +136,7 @@ _PLAIN_SIGS = {
     "cn_net_num_params": ("P", I),
     "cn_net_param": ("PI", ctypes.POINTER(Param)),
     "cn_net_find": ("PS", ctypes.POINTER(Param)),
-    "cn_net_describe": ("PPZ", I),
+    "cn_net_describe": ("PPPZ", I),
     "cn_net_reserve": ("PPI", I),
     "cn_net_loss": ("PPPPPPI", I),
     "cn_net_flops_per_image": ("P", D),

@@ -218,7 +218,9 @@ class Net(object):
         n = 4096
         while True:
             buf = ctypes.create_string_buffer(n)
-            if _lib.fn("cn_net_describe")(self._h.p, buf, n) == 0 or n > 1 << 22:
+            with _lib.lock:
+                rc = _lib.fn("cn_net_describe")(_lib.ctx(), self._h.p, buf, n)
+            if rc == 0 or n > 1 << 22:
                 return buf.value.decode()
             n *= 4
 
