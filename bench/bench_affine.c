@@ -50,7 +50,7 @@ int main(void) {
     cn_ctx *ctx0 = cn_ctx_new(getenv("CN_THREADS") ? atoi(getenv("CN_THREADS")) : 0);
     if (!ctx0) return 2;
     char note[256];
-    int lv = lv_in_use(cn_build_info(ctx0), note, sizeof note);
+    int lv = lv_in_use(cn_ctx_build_info(ctx0), note, sizeof note);
     bench_peak pk;
     peak_get(&pk, 1);
     int nall = cn_ctx_threads(ctx0);

@@ -1,4 +1,4 @@
-/* fuzz_cifar.c — CIFAR-10 binary batches (cn_load_cifar10) on arbitrary bytes.
+/* fuzz_cifar.c — CIFAR-10 binary batches (cn_dataset_load_cifar10) on arbitrary bytes.
  *
  * Input layout (every field optional: a short input just has fewer):
  *   byte 0  flags: bit 0 write batches.meta.txt, bit 1 write test_batch.bin,
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     cn_dataset ds;
     memset(&ds, 0xab, sizeof ds); /* the loader must not depend on its contents */
-    int rc = cn_load_cifar10(ctx, &ds, dir, ntrain, nval, ntest);
+    int rc = cn_dataset_load_cifar10(ctx, &ds, dir, ntrain, nval, ntest);
     fz_check_error(rc);
     if (rc == CN_OK) {
         if (ds.train.n != ntrain || ds.val.n != nval || ds.num_classes != 10) abort();

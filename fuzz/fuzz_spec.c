@@ -37,12 +37,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t ntrain = 0, total = 0;
     (void)cn_net_flat_params(net, &ntrain);
     for (int i = 0; i < cn_net_num_params(net); i++) {
-        const cn_param *p = cn_net_param(net, i);
+        const cn_param *p = cn_net_param_at(net, i);
         size_t s = 1;
         for (int d = 0; d < p->ndim; d++) s *= (size_t)p->shape[d];
         if (s != p->size || !p->data || (p->trainable && !p->grad)) abort();
         total += p->size;
-        if (cn_net_find(net, p->name) != p) abort();
+        if (cn_net_param_get(net, p->name) != p) abort();
     }
     if (ntrain > total) abort();
     double flops = cn_net_flops_per_image(net);
@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             cn_net_num_params(back) != cn_net_num_params(net))
             abort();
         for (int i = 0; i < cn_net_num_params(net); i++) {
-            const cn_param *p = cn_net_param(net, i), *q = cn_net_param(back, i);
+            const cn_param *p = cn_net_param_at(net, i), *q = cn_net_param_at(back, i);
             if (strcmp(p->name, q->name) || p->size != q->size || memcmp(p->data, q->data, p->size * esz))
                 abort();
         }

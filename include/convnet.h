@@ -16,6 +16,10 @@
  *    training step) and the last error message. A ctx is used by one thread
  *    at a time.
  *  - Argument order: ctx, outputs, inputs, parameters, cache/workspace, sizes.
+ *  - Names are cn_<object>_<verb> (cn_net_new, cn_image_read,
+ *    cn_dataset_load_cifar10, cn_max_pool_forward_f32); an element is looked
+ *    up by name with _get and by index with _at (cn_net_param_get,
+ *    cn_st_tensor_at), counted with _num_<elements> (cn_st_num_tensors).
  *  - Data is NCHW, row-major, contiguous. Filters are (F, C, HH, WW).
  *  - Every layer exists for float (suffix _f32) and double (suffix _f64).
  *    The declarations below are written once with `T` for the element type
@@ -34,14 +38,14 @@
  *    (cn_ctx_free, cn_net_free, cn_solver_free, cn_st_free; NULL is
  *    accepted); a cn_dataset filled by a loader is freed with
  *    cn_dataset_free. Buffers returned through a `uint8_t **` (cn_image_read's
- *    pixels, cn_read_idx's data) are malloc'd and the caller free()s them.
+ *    pixels, cn_idx_read's data) are malloc'd and the caller free()s them.
  *    Everything else that a function returns or fills in is borrowed and
- *    must not be freed: cn_ctx_error's message and cn_build_info's string
+ *    must not be freed: cn_ctx_error's message and cn_ctx_build_info's string
  *    belong to the context and stay valid until the next call on that
- *    context; cn_param pointers (cn_net_param, cn_net_find, cn_layer_info's w, b,
- *    ...), cn_net_flat_params/grads, cn_net_spec and the mean image of
+ *    context; cn_param pointers (cn_net_param_at/_get, cn_layer_info's w,
+ *    b, ...), cn_net_flat_params/grads, cn_net_spec and the mean image of
  *    cn_net_preprocess live as long as the net (the mean until the next
- *    cn_net_set_preprocess); a cn_tensor from cn_st_at/cn_st_get, its
+ *    cn_net_set_preprocess); a cn_tensor from cn_st_tensor_at/_get, its
  *    name and data, and cn_st_meta's strings live as long as the cn_st; the
  *    solver's histories live until the solver's next step, train, resume or
  *    free; cn_strerror, cn_ctx_simd, cn_spec_kind (and its *help) and
@@ -60,8 +64,8 @@
 extern "C" {
 #endif
 
-#define CN_VERSION_MAJOR 0
-#define CN_VERSION_MINOR 1
+#define CN_VERSION_MAJOR 1
+#define CN_VERSION_MINOR 0
 
 /* ---- status codes ---------------------------------------------------- */
 enum {
@@ -105,7 +109,7 @@ int cn_ctx_set_simd(cn_ctx *ctx, const char *level);
 const char *cn_ctx_simd(const cn_ctx *ctx);
 /* What the build and the CPU provide, e.g. "simd=avx512 (cpu avx512)
  * gemm=OpenBLAS 0.3.21 ... threads=2": simd= is the level in use. */
-const char *cn_build_info(cn_ctx *ctx);
+const char *cn_ctx_build_info(cn_ctx *ctx);
 
 /* ---- random numbers (xoshiro256**; state is 4 x u64, saved in checkpoints) */
 typedef struct { uint64_t s[4]; } cn_rng;
@@ -125,7 +129,7 @@ typedef struct {
 typedef struct {
     int N, C, H, W;     /* input (N, C, H, W) */
     int ph, pw, stride; /* window ph x pw, the same stride along H and W */
-} cn_pool_shape;
+} cn_max_pool_shape;
 
 /* Check a shape and give the output size:
  * H' = 1 + (H + 2*pad - HH) / stride, W' likewise. CN_EINVAL with a message
@@ -133,7 +137,7 @@ typedef struct {
  * dimension is <= 0. Ho/Wo may be NULL. */
 int cn_conv_out(cn_ctx *ctx, const cn_conv_shape *s, int *Ho, int *Wo);
 /* H' = 1 + (H - ph) / stride. */
-int cn_pool_out(cn_ctx *ctx, const cn_pool_shape *s, int *Ho, int *Wo);
+int cn_max_pool_out(cn_ctx *ctx, const cn_max_pool_shape *s, int *Ho, int *Wo);
 
 /* Batch norm parameters (also for spatial batch norm). */
 typedef struct {
@@ -199,15 +203,15 @@ typedef struct {
      * (overlapping windows accumulate). The fast backward reads idx; the  \
      * naive one recomputes the argmax from x (idx unused, may be NULL).  */ \
     int cn_max_pool_forward_##S(cn_ctx *ctx, T *out, int32_t *idx,           \
-                                const T *x, const cn_pool_shape *s);         \
+                                const T *x, const cn_max_pool_shape *s);     \
     int cn_max_pool_forward_naive_##S(cn_ctx *ctx, T *out, int32_t *idx,     \
-                                      const T *x, const cn_pool_shape *s);   \
+                                      const T *x, const cn_max_pool_shape *s); \
     int cn_max_pool_backward_##S(cn_ctx *ctx, T *dx, const T *dout,          \
                                  const T *x, const int32_t *idx,             \
-                                 const cn_pool_shape *s);                    \
+                                 const cn_max_pool_shape *s);                \
     int cn_max_pool_backward_naive_##S(cn_ctx *ctx, T *dx, const T *dout,    \
                                        const T *x, const int32_t *idx,       \
-                                       const cn_pool_shape *s);              \
+                                       const cn_max_pool_shape *s);          \
                                                                              \
     /* conv-relu: out = relu(conv(x)). Backward uses out for the mask. */    \
     int cn_conv_relu_forward_##S(cn_ctx *ctx, T *out, const T *x,            \
@@ -503,7 +507,7 @@ typedef struct {
  * train = first num_train, val = next num_val of the 50000 training images,
  * test = first num_test of the test batch. Negative counts take defaults
  * (49000, 1000, 1000). */
-int cn_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir,
+int cn_dataset_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir,
                     int num_train, int num_val, int num_test);
 /* MNIST or Fashion-MNIST IDX files in dir, gzipped or plain:
  * train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
@@ -511,11 +515,11 @@ int cn_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir,
  * train = first num_train of the training file, val = the next num_val;
  * test = first num_test of t10k. Negative counts: 59000 / 1000 / 10000.
  * fashion selects the class names. */
-int cn_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
+int cn_dataset_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                   int num_train, int num_val, int num_test);
 /* Read one IDX file (plain or gzip): dims[0..ndim-1], data (malloc'd).
  * Bounds every declared size by the file's real length. */
-int cn_read_idx(cn_ctx *ctx, const char *path, int *ndim, int dims[4],
+int cn_idx_read(cn_ctx *ctx, const char *path, int *ndim, int dims[4],
                 uint8_t **data);
 void cn_dataset_free(cn_dataset *ds);
 /* Minibatch: x[B, c, h, w] = float(split.x[idx[i]]) - mean; y[B]. */
@@ -581,18 +585,18 @@ int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
  * or nothing there, after symlinks) plus creating and removing a temporary
  * file beside the target. For callers that want to fail before hours of
  * work rather than at the end. */
-int cn_check_save_path(cn_ctx *ctx, const char *path);
+int cn_save_path_check(cn_ctx *ctx, const char *path);
 /* Write len bytes to path with the same atomic rules as the checkpoints
  * (unique temporary file beside the target, fsync, rename; never replaces
  * what is not a regular file; the old file stays on any failure). */
-int cn_write_file(cn_ctx *ctx, const char *path, const void *buf, size_t len);
+int cn_file_write(cn_ctx *ctx, const char *path, const void *buf, size_t len);
 typedef struct cn_st cn_st;
 /* Load and verify (sizes bounded by the file length; checksum when present). */
 int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out);
-int cn_st_count(const cn_st *st);
+int cn_st_num_tensors(const cn_st *st);
 /* NULL if absent. The returned cn_tensor's data points into st. */
-const cn_tensor *cn_st_get(const cn_st *st, const char *name);
-const cn_tensor *cn_st_at(const cn_st *st, int i);
+const cn_tensor *cn_st_tensor_get(const cn_st *st, const char *name);
+const cn_tensor *cn_st_tensor_at(const cn_st *st, int i);
 const char *cn_st_meta(const cn_st *st, const char *key);
 void cn_st_free(cn_st *st);
 
@@ -663,8 +667,8 @@ void cn_net_input(const cn_net *net, int *C, int *H, int *W);
 double cn_net_reg(const cn_net *net);
 void cn_net_set_reg(cn_net *net, double reg);
 int cn_net_num_params(const cn_net *net);     /* trainable and state */
-const cn_param *cn_net_param(const cn_net *net, int i);
-const cn_param *cn_net_find(const cn_net *net, const char *name);
+const cn_param *cn_net_param_at(const cn_net *net, int i);
+const cn_param *cn_net_param_get(const cn_net *net, const char *name);
 /* All trainable values in one block (and their gradients alongside):
  * the optimizer walks these with one flat loop. */
 void *cn_net_flat_params(const cn_net *net, size_t *n);
@@ -859,7 +863,7 @@ typedef struct {
     const cn_param *w, *b, *gamma, *beta, *running_mean, *running_var; /* NULL if none */
 } cn_layer_info;
 int cn_net_num_layers(const cn_net *net);
-int cn_net_layer(const cn_net *net, int i, cn_layer_info *out);
+int cn_net_layer_at(const cn_net *net, int i, cn_layer_info *out);
 /* Save only the net (parameters + spec) as a model file. */
 int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path,
                 const cn_meta *extra, int nextra);

@@ -192,7 +192,7 @@ int cn__atomic_commit(cn_ctx *ctx, cn__atomic *a) {
     return fsync_dir(ctx, a->path, a->target);
 }
 
-int cn_check_save_path(cn_ctx *ctx, const char *path) {
+int cn_save_path_check(cn_ctx *ctx, const char *path) {
     char target[4096], tmp[4096 + 16];
     int rc = cn__atomic_target(ctx, path, target, sizeof target);
     if (rc) return rc;
@@ -203,7 +203,7 @@ int cn_check_save_path(cn_ctx *ctx, const char *path) {
     return CN_OK;
 }
 
-int cn_write_file(cn_ctx *ctx, const char *path, const void *buf, size_t len) {
+int cn_file_write(cn_ctx *ctx, const char *path, const void *buf, size_t len) {
     cn__atomic a;
     int rc = cn__atomic_open(ctx, &a, path);
     if (rc) return rc;

@@ -232,9 +232,9 @@ static int load_cifar(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_trai
     return compute_mean(ctx, ds);
 }
 
-int cn_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_train,
+int cn_dataset_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_train,
                     int num_val, int num_test) {
-    if (!ds || !dir) return CN_ERR(ctx, CN_EINVAL, "cn_load_cifar10: NULL argument");
+    if (!ds || !dir) return CN_ERR(ctx, CN_EINVAL, "cn_dataset_load_cifar10: NULL argument");
     memset(ds, 0, sizeof *ds);
     int rc = load_cifar(ctx, ds, dir, num_train, num_val, num_test);
     if (rc) cn_dataset_free(ds);
@@ -363,9 +363,9 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
     return CN_OK;
 }
 
-int cn_read_idx(cn_ctx *ctx, const char *path, int *ndim, int dims[4], uint8_t **data) {
+int cn_idx_read(cn_ctx *ctx, const char *path, int *ndim, int dims[4], uint8_t **data) {
     if (!path || !ndim || !dims || !data)
-        return CN_ERR(ctx, CN_EINVAL, "cn_read_idx: NULL argument");
+        return CN_ERR(ctx, CN_EINVAL, "cn_idx_read: NULL argument");
     *data = NULL;
     *ndim = 0;
     errno = 0;
@@ -408,13 +408,13 @@ static int mnist_pair(cn_ctx *ctx, const char *dir, const char *iname, const cha
         return CN_ERR(ctx, CN_EIO, "%s: cannot find %s[.gz] (its %s file exists)", dir,
                       fi ? lname : iname, fi ? "image" : "label");
     int ind, lnd, idims[4], ldims[4];
-    int rc = cn_read_idx(ctx, ipath, &ind, idims, img);
+    int rc = cn_idx_read(ctx, ipath, &ind, idims, img);
     if (rc) return rc;
     if (ind != 3) {
         free(*img); *img = NULL;
         return CN_ERR(ctx, CN_EFORMAT, "%s: %d dimensions, expected 3 (n, h, w)", ipath, ind);
     }
-    rc = cn_read_idx(ctx, lpath, &lnd, ldims, lab);
+    rc = cn_idx_read(ctx, lpath, &lnd, ldims, lab);
     if (rc) { free(*img); *img = NULL; return rc; }
     if (lnd != 1 || ldims[0] != idims[0]) {
         int bad_nd = lnd != 1;
@@ -510,9 +510,9 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
     return compute_mean(ctx, ds);
 }
 
-int cn_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
+int cn_dataset_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                   int num_train, int num_val, int num_test) {
-    if (!ds || !dir) return CN_ERR(ctx, CN_EINVAL, "cn_load_mnist: NULL argument");
+    if (!ds || !dir) return CN_ERR(ctx, CN_EINVAL, "cn_dataset_load_mnist: NULL argument");
     memset(ds, 0, sizeof *ds);
     int rc = load_mnist(ctx, ds, dir, fashion, num_train, num_val, num_test);
     if (rc) cn_dataset_free(ds);

@@ -268,10 +268,10 @@ void cn_net_input(const cn_net *net, int *C, int *H, int *W) { *C = net->C; *H =
 double cn_net_reg(const cn_net *net) { return net->reg; }
 void cn_net_set_reg(cn_net *net, double reg) { net->reg = reg; }
 int cn_net_num_params(const cn_net *net) { return net->nparams; }
-const cn_param *cn_net_param(const cn_net *net, int i) {
+const cn_param *cn_net_param_at(const cn_net *net, int i) {
     return i >= 0 && i < net->nparams ? &net->params[i] : NULL;
 }
-const cn_param *cn_net_find(const cn_net *net, const char *name) {
+const cn_param *cn_net_param_get(const cn_net *net, const char *name) {
     for (int i = 0; i < net->nparams; i++) if (!strcmp(net->params[i].name, name)) return &net->params[i];
     return NULL;
 }

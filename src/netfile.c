@@ -88,8 +88,8 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
         const cn_param *p = &net->params[i];
         char name[64];
         snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
-        const cn_tensor *t = cn_st_get(st, name);
-        if (!t) t = cn_st_get(st, p->name);
+        const cn_tensor *t = cn_st_tensor_get(st, name);
+        if (!t) t = cn_st_tensor_get(st, p->name);
         if (!t) { /* the message first: p->name lives in net */
             rc = CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, p->name);
             cn_net_free(net);

@@ -93,7 +93,7 @@ int cn__net_info_save(cn_ctx *ctx, const cn_net *net, cn_meta *meta, int *nmeta,
 int cn__net_info_load(cn_ctx *ctx, cn_net *net, const cn_st *st, const char *path) {
     const char *prep = cn_st_meta(st, "preprocess"), *classes = cn_st_meta(st, "classes");
     if (prep && !strcmp(prep, "mean_image")) {
-        const cn_tensor *m = cn_st_get(st, "preprocess.mean");
+        const cn_tensor *m = cn_st_tensor_get(st, "preprocess.mean");
         if (!m || m->is_i32 || m->dtype != CN_F32 || m->ndim != 3 || m->shape[0] != net->C || m->shape[1] != net->H ||
             m->shape[2] != net->W)
             return CN_ERR(ctx, CN_EFORMAT, "%s: preprocess is 'mean_image' but tensor preprocess.mean is not F32 (%d,%d,%d)",
@@ -136,7 +136,7 @@ int cn__net_info_load(cn_ctx *ctx, cn_net *net, const cn_st *st, const char *pat
 /* ---- layers, for tools that translate a net (describe --json, ONNX) -------- */
 int cn_net_num_layers(const cn_net *net) { return net->nops; }
 
-int cn_net_layer(const cn_net *net, int i, cn_layer_info *out) {
+int cn_net_layer_at(const cn_net *net, int i, cn_layer_info *out) {
     if (i < 0 || i >= net->nops || !out) return CN_EINVAL;
     const cn_op *op = &net->ops[i];
     memset(out, 0, sizeof *out);

@@ -30,7 +30,7 @@ int cn_conv_out(cn_ctx *ctx, const cn_conv_shape *s, int *Ho, int *Wo) {
 }
 
 /* H' = 1 + (H - ph) / stride, W' = 1 + (W - pw) / stride. */
-int cn_pool_out(cn_ctx *ctx, const cn_pool_shape *s, int *Ho, int *Wo) {
+int cn_max_pool_out(cn_ctx *ctx, const cn_max_pool_shape *s, int *Ho, int *Wo) {
     if (!s) return CN_ERR(ctx, CN_EINVAL, "pool: shape is NULL");
     if (s->N <= 0 || s->C <= 0 || s->H <= 0 || s->W <= 0)
         return CN_ERR(ctx, CN_EINVAL, "pool: input dims must be positive, got x (%d,%d,%d,%d)",

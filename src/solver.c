@@ -750,7 +750,7 @@ static int meta_int(cn_ctx *ctx, const cn_st *st, const char *path, const char *
  * and shape[0] = n for histories), then copy it into dst unless dst is NULL. */
 static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const char *name, void *dst,
                        cn_dtype dtype, int ndim, const int64_t *shape) {
-    const cn_tensor *t = cn_st_get(st, name);
+    const cn_tensor *t = cn_st_tensor_get(st, name);
     if (!t) return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, name);
     int same = !t->is_i32 && t->dtype == dtype && t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
@@ -850,7 +850,7 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
         goto done;
     }
     int nloss = (int)it, nacc = 0;
-    const cn_tensor *ta = cn_st_get(st, "history.train_acc");
+    const cn_tensor *ta = cn_st_tensor_get(st, "history.train_acc");
     if (ta) nacc = ta->ndim == 1 && ta->shape[0] <= s->cap_acc ? (int)ta->shape[0] : -1;
     if (nacc < 0) { rc = CN_ERR(ctx, CN_EFORMAT, "%s: history.train_acc has a bad shape (expected 1-D, at most %d)", path, s->cap_acc); goto done; }
     if ((rc = state_tensors(ctx, s, st, path, nloss, nacc, 0))) goto done;

@@ -986,9 +986,9 @@ done:
 
 /* ---- accessors ------------------------------------------------------- */
 
-int cn_st_count(const cn_st *st) { return st ? st->n : 0; }
+int cn_st_num_tensors(const cn_st *st) { return st ? st->n : 0; }
 
-const cn_tensor *cn_st_at(const cn_st *st, int i) {
+const cn_tensor *cn_st_tensor_at(const cn_st *st, int i) {
     if (!st || i < 0 || i >= st->n) return NULL;
     return &st->t[i];
 }
@@ -1009,7 +1009,7 @@ static int find_sorted(const char *const *first, size_t stride, const int *order
     return -1;
 }
 
-const cn_tensor *cn_st_get(const cn_st *st, const char *name) {
+const cn_tensor *cn_st_tensor_get(const cn_st *st, const char *name) {
     if (!st || !name || !st->n) return NULL;
     int i = find_sorted(&st->t[0].name, sizeof *st->t, st->by_name, st->n, name);
     return i < 0 ? NULL : &st->t[i];

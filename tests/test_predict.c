@@ -254,7 +254,7 @@ static void test_predict(void) {
     cn_tensor t[16];
     int nt = cn_net_num_params(n3);
     for (int i = 0; i < nt; i++) {
-        const cn_param *q = cn_net_param(n3, i);
+        const cn_param *q = cn_net_param_at(n3, i);
         t[i] = (cn_tensor){q->name, CN_F32, 0, q->ndim, {q->shape[0], q->shape[1], q->shape[2], q->shape[3]}, q->data};
     }
     cn_meta meta[] = {{"spec", cn_net_spec(n3)}, {"input", "3,32,32"}};

@@ -149,7 +149,7 @@ class Net(object):
         self._classes = f("cn_net_num_classes")(p)
         params, grads, state = {}, {}, {}
         for i in range(f("cn_net_num_params")(p)):
-            cp = f("cn_net_param")(p, i).contents
+            cp = f("cn_net_param_at")(p, i).contents
             name = cp.name.decode()
             shape = tuple(cp.shape[d] for d in range(cp.ndim))
             arr = _alias(self._h, cp.data, shape, self._dt)

@@ -280,7 +280,7 @@ static const real *copy_chunk(const conv_plan *pl, real *tile, const real *dn, i
  * convolution's output never goes to memory. With ps, 1 is returned (and
  * nothing done) when a sample does not fit one chunk. */
 static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
-                        const cn_conv_shape *s, int relu, const cn_pool_shape *ps, int32_t *idx) {
+                        const cn_conv_shape *s, int relu, const cn_max_pool_shape *ps, int32_t *idx) {
     conv_plan pl;
     int rc = make_plan(ctx, s, PLAN_FORWARD, &pl);
     if (rc) return rc;
@@ -290,7 +290,7 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
     const int mode = pl.implicit ? MODE_IMB : MODE_NN;
     const long items = (long)s->N * nch;
     int Po = 0, Qo = 0;
-    if (ps) cn_pool_out(ctx, ps, &Po, &Qo);
+    if (ps) cn_max_pool_out(ctx, ps, &Po, &Qo);
     const size_t pon = (size_t)Po * Qo; /* one pooled plane */
 #pragma omp parallel num_threads(pl.nt)
     {
@@ -330,7 +330,7 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
 }
 
 int FN(cn__conv_relu_pool_forward_fused)(cn_ctx *ctx, real *out, int32_t *idx, const real *x, const real *w,
-                                         const real *b, const cn_conv_shape *s, const cn_pool_shape *ps) {
+                                         const real *b, const cn_conv_shape *s, const cn_max_pool_shape *ps) {
     return conv_forward(ctx, out, x, w, b, s, 1, ps, idx);
 }
 

@@ -70,11 +70,11 @@ int FN(cn_conv_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const r
 }
 
 static int pool_shape(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int pstride,
-                      cn_pool_shape *ps, int *Ho, int *Wo) {
+                      cn_max_pool_shape *ps, int *Ho, int *Wo) {
     int rc = cn_conv_out(ctx, s, Ho, Wo);
     if (rc) return rc;
-    *ps = (cn_pool_shape){s->N, s->F, *Ho, *Wo, ph, pw, pstride};
-    return cn_pool_out(ctx, ps, NULL, NULL);
+    *ps = (cn_max_pool_shape){s->N, s->F, *Ho, *Wo, ph, pw, pstride};
+    return cn_max_pool_out(ctx, ps, NULL, NULL);
 }
 
 /* relu_out[N,F,H',W'] = relu(conv(x)); out[N,F,H'',W''], pool_idx =
@@ -86,7 +86,7 @@ static int pool_shape(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int p
 static int relu_pool_forward(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx, const real *x,
                              const real *w, const real *b, const cn_conv_shape *s, int ph, int pw,
                              int pstride, int fused) {
-    cn_pool_shape ps;
+    cn_max_pool_shape ps;
     int Ho, Wo;
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
     if (rc) return rc;
@@ -118,11 +118,11 @@ static int relu_pool_backward(cn_ctx *ctx, real *dx, real *dw, real *db, const r
                               const real *relu_out, const real *keep, const int32_t *pool_idx,
                               const real *x, const real *w, const cn_conv_shape *s, int ph, int pw,
                               int pstride, real *da) {
-    cn_pool_shape ps;
+    cn_max_pool_shape ps;
     int Ho, Wo, Po, Qo;
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
     if (rc) return rc;
-    cn_pool_out(ctx, &ps, &Po, &Qo);
+    cn_max_pool_out(ctx, &ps, &Po, &Qo);
     if (!pool_idx) return CN_ERR(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx is NULL");
     const long planes = (long)s->N * s->F;
     const size_t in = (size_t)Ho * Wo, on = (size_t)Po * Qo;
