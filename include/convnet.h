@@ -91,7 +91,8 @@ int cn_ctx_set_threads(cn_ctx *ctx, int nthreads);
 /* The message of the last failing call ("" if none). Owned by ctx. */
 const char *cn_ctx_error(const cn_ctx *ctx);
 /* Record an error: sets the message and returns `code` (for callers that
- * build on the library and want the same convention). */
+ * build on the library and want the same convention). ctx may be NULL: then
+ * only the code is returned. */
 int cn_error(cn_ctx *ctx, int code, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 3, 4)))

@@ -30,7 +30,7 @@ static int check_conv(cn_ctx *ctx, const cn_conv_shape *s, int *Ho, int *Wo) {
     int rc = cn_conv_out(ctx, s, Ho, Wo);
     if (rc) return rc;
     if ((size_t)s->C * s->HH * s->WW > INT_MAX / 64)
-        return CN_ERR(ctx, CN_EINVAL, "conv: C*HH*WW = %d*%d*%d is too large", s->C, s->HH, s->WW);
+        return cn_error(ctx, CN_EINVAL, "conv: C*HH*WW = %d*%d*%d is too large", s->C, s->HH, s->WW);
     return CN_OK;
 }
 
@@ -203,7 +203,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz + pl->vb_sz + pl->pix_sz;
     size_t bytes = cn__mul(cn__mul(per, pl->nt) + pl->shared_sz, sizeof(real));
     if (pl->xpad_sz < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
-        return CN_ERR(ctx, CN_ENOMEM,
+        return cn_error(ctx, CN_ENOMEM,
                       "conv: workspace for x (%d,%d,%d,%d) w (%d,%d,%d,%d) would exceed %zu MB",
                       s->N, s->C, s->H, s->W, s->F, s->C, s->HH, s->WW, WS_MAX_BYTES >> 20);
     pl->per_thread = per;

@@ -10,7 +10,7 @@ static int check_bufs(cn_ctx *ctx, const char *who, size_t n, const void *w, con
                       const void *s1, const void *s2) {
     if (n == 0) return CN_OK;
     const char *bad = !w ? "w" : !dw ? "dw" : !s1 ? "state" : !s2 ? "second state" : NULL;
-    return bad ? CN_ERR(ctx, CN_EINVAL, "%s: %s is NULL (n = %zu)", who, bad, n) : CN_OK;
+    return bad ? cn_error(ctx, CN_EINVAL, "%s: %s is NULL (n = %zu)", who, bad, n) : CN_OK;
 }
 
 int FN(cn_sgd)(cn_ctx *ctx, real *w, const real *dw, size_t n, double lr) {

@@ -21,7 +21,7 @@
 static int check_buf(cn_ctx *ctx, const char *who, const void *a, const void *b, const void *c,
                      size_t n) {
     const char *bad = !a ? "first buffer" : !b ? "second buffer" : !c ? "third buffer" : NULL;
-    return bad ? CN_ERR(ctx, CN_EINVAL, "%s: %s is NULL (n = %zu)", who, bad, n) : CN_OK;
+    return bad ? cn_error(ctx, CN_EINVAL, "%s: %s is NULL (n = %zu)", who, bad, n) : CN_OK;
 }
 
 int FN(cn_sgd_nesterov)(cn_ctx *ctx, real *w, const real *dw, real *v, size_t n, double lr,
@@ -29,10 +29,10 @@ int FN(cn_sgd_nesterov)(cn_ctx *ctx, real *w, const real *dw, real *v, size_t n,
     int rc = check_buf(ctx, __func__, w, dw, v, n);
     if (rc) return rc;
     if (!isfinite(lr) || !isfinite(l2) || !isfinite(wd))
-        return CN_ERR(ctx, CN_EINVAL, "%s: lr = %g, l2 = %g, wd = %g: each must be finite", __func__,
+        return cn_error(ctx, CN_EINVAL, "%s: lr = %g, l2 = %g, wd = %g: each must be finite", __func__,
                       lr, l2, wd);
     if (!(momentum >= 0 && momentum < 1))
-        return CN_ERR(ctx, CN_EINVAL, "%s: momentum = %g not in [0, 1)", __func__, momentum);
+        return cn_error(ctx, CN_EINVAL, "%s: momentum = %g not in [0, 1)", __func__, momentum);
     const real rlr = (real)lr, mu = (real)momentum, rl2 = (real)l2, decay = (real)(lr * wd);
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
@@ -49,7 +49,7 @@ int FN(cn_ema_update)(cn_ctx *ctx, real *ema, const real *w, size_t n, double de
     int rc = check_buf(ctx, __func__, ema, w, w, n);
     if (rc) return rc;
     if (!(decay >= 0 && decay <= 1))
-        return CN_ERR(ctx, CN_EINVAL, "%s: decay = %g not in [0, 1]", __func__, decay);
+        return cn_error(ctx, CN_EINVAL, "%s: decay = %g not in [0, 1]", __func__, decay);
     const real d = (real)decay, e = (real)(1 - decay);
 #pragma omp simd
     for (size_t i = 0; i < n; i++) ema[i] = d * ema[i] + e * w[i];
@@ -60,7 +60,7 @@ int FN(cn_lookahead_sync)(cn_ctx *ctx, real *slow, real *fast, size_t n, double 
     int rc = check_buf(ctx, __func__, slow, fast, fast, n);
     if (rc) return rc;
     if (!(alpha >= 0 && alpha <= 1))
-        return CN_ERR(ctx, CN_EINVAL, "%s: alpha = %g not in [0, 1]", __func__, alpha);
+        return cn_error(ctx, CN_EINVAL, "%s: alpha = %g not in [0, 1]", __func__, alpha);
     const real a = (real)alpha;
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {

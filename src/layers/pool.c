@@ -187,7 +187,7 @@ int FN(cn_max_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, const real
     int rc = cn_max_pool_out(ctx, s, &Ho, &Wo);
     if (rc) return rc;
     if (!idx)
-        return CN_ERR(ctx, CN_EINVAL, "max_pool_backward: idx is NULL (the fast backward needs "
+        return cn_error(ctx, CN_EINVAL, "max_pool_backward: idx is NULL (the fast backward needs "
                                       "the forward's argmax indices)");
     const long planes = (long)s->N * s->C;
     const size_t in = (size_t)s->H * s->W, on = (size_t)Ho * Wo;
@@ -204,7 +204,7 @@ int FN(cn_max_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, const real
         }
     }
     if (bad >= 0)
-        return CN_ERR(ctx, CN_EINVAL, "max_pool_backward: idx[%ld] is outside the %dx%d plane",
+        return cn_error(ctx, CN_EINVAL, "max_pool_backward: idx[%ld] is outside the %dx%d plane",
                       bad, s->H, s->W);
     return CN_OK;
 }

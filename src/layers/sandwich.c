@@ -123,7 +123,7 @@ static int relu_pool_backward(cn_ctx *ctx, real *dx, real *dw, real *db, const r
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
     if (rc) return rc;
     cn_max_pool_out(ctx, &ps, &Po, &Qo);
-    if (!pool_idx) return CN_ERR(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx is NULL");
+    if (!pool_idx) return cn_error(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx is NULL");
     const long planes = (long)s->N * s->F;
     const size_t in = (size_t)Ho * Wo, on = (size_t)Po * Qo;
     if (!da) da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * cn__mul(planes, in)); /* [N,F,H',W'] */
@@ -142,7 +142,7 @@ static int relu_pool_backward(cn_ctx *ctx, real *dx, real *dw, real *db, const r
         if (relu_out) relu_mask(d, d, relu_out + p * in, in);
     }
     if (bad >= 0)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "conv_relu_pool_backward: pool_idx[%ld] is outside the %dx%d plane", bad,
                       Ho, Wo);
     return FN(cn_conv_backward)(ctx, dx, dw, db, da, x, w, s);
