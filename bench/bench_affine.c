@@ -50,7 +50,7 @@ int main(void) {
     cn_ctx *ctx0 = cn_ctx_new(getenv("CN_THREADS") ? atoi(getenv("CN_THREADS")) : 0);
     if (!ctx0) return 2;
     char note[256];
-    int lv = lv_in_use(cn_build_info(ctx0), note, sizeof note);
+    int lv = lv_in_use(cn_ctx_build_info(ctx0), note, sizeof note);
     bench_peak pk;
     peak_get(&pk, 1);
     int nall = cn_ctx_threads(ctx0);
@@ -102,7 +102,7 @@ int main(void) {
         }
         free(x); free(w); free(b); free(out); free(dout); free(dx); free(dw); free(db);
     }
-    /* adam: the library's update rules take no context and run on one
+    /* adam: the library's update rules run on one
      * thread; % of the 1-thread and all-thread stream copy */
     size_t n = 4106246;
     float *w = xmalloc(4 * n), *dw = xmalloc(4 * n), *m = calloc(n, 4), *v = calloc(n, 4);
@@ -111,7 +111,7 @@ int main(void) {
     double ta, tamin;
     long t = 0;
     cn_ctx *ctx = ctx0; /* for TIME's error message */
-    TIME(R, (t++, cn_adam_f32(w, dw, m, v, n, 1e-3, 0.9, 0.999, 1e-8, t)), ta, tamin);
+    TIME(R, (t++, cn_adam_f32(ctx, w, dw, m, v, n, 1e-3, 0.9, 0.999, 1e-8, t)), ta, tamin);
     double gbs = 28.0 * n / ta * 1e-9;
     printf("  adam over %zu parameters, 1 thread: %.3f ms (min %.3f), %.1f GB/s of 28 B/param\n"
            "    = %.0f%% of the stream copy (%.1f GB/s on 1 thread; %.0f%% of %.1f GB/s on %d),\n"

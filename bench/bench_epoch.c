@@ -31,7 +31,7 @@ static int run(const char *dir, int hidden, int threads, int epochs, int quick, 
     cn_ctx *ctx = cn_ctx_new(threads);
     double t0 = now_s();
     cn_dataset ds;
-    if (cn_load_cifar10(ctx, &ds, dir, 49000, 1000, 0)) {
+    if (cn_dataset_load_cifar10(ctx, &ds, dir, 49000, 1000, 0)) {
         printf("  cannot load CIFAR-10: %s\n", cn_ctx_error(ctx));
         return 1;
     }
@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
     cn_ctx *ctx = cn_ctx_new(threads);
     if (!ctx) return 2;
     char note[256];
-    const char *info = cn_build_info(ctx);
+    const char *info = cn_ctx_build_info(ctx);
     int lv = lv_in_use(info, note, sizeof note);
     if (quick > 0)
         printf("== end-to-end, quick: %d training iterations of the three-layer net (adam 1e-3, batch 50, reg 1e-3)\n", quick);

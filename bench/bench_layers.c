@@ -134,7 +134,7 @@ int main(void) {
     cn_ctx *ctx = cn_ctx_new(0);
     if (!ctx) return 2;
     int quick = getenv("CN_BENCH_QUICK") && atoi(getenv("CN_BENCH_QUICK")) > 0;
-    const char *info = cn_build_info(ctx);
+    const char *info = cn_ctx_build_info(ctx);
     char note[256];
     int lv = lv_in_use(info, note, sizeof note);
     bench_peak pk;
@@ -175,7 +175,7 @@ int main(void) {
 
     /* ---- max pool, x (100,3,32,32), 2x2, stride 2, float64 ---- */
     if (!quick) {
-        cn_pool_shape s = {100, 3, 32, 32, 2, 2, 2};
+        cn_max_pool_shape s = {100, 3, 32, 32, 2, 2, 2};
         size_t nx = 100 * 3 * 32 * 32, no = 100 * 3 * 16 * 16;
         double *x = xmalloc(8 * nx), *g = xmalloc(8 * no), *on = xmalloc(8 * no), *of = xmalloc(8 * no);
         double *dxn = xmalloc(8 * nx), *dxf = xmalloc(8 * nx);

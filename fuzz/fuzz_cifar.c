@@ -1,4 +1,4 @@
-/* fuzz_cifar.c — CIFAR-10 binary batches (cn_load_cifar10) on arbitrary bytes.
+/* fuzz_cifar.c — CIFAR-10 binary batches (cn_dataset_load_cifar10) on arbitrary bytes.
  *
  * Input layout (every field optional: a short input just has fewer):
  *   byte 0  flags: bit 0 write batches.meta.txt, bit 1 write test_batch.bin,
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     cn_dataset ds;
     memset(&ds, 0xab, sizeof ds); /* the loader must not depend on its contents */
-    int rc = cn_load_cifar10(ctx, &ds, dir, ntrain, nval, ntest);
+    int rc = cn_dataset_load_cifar10(ctx, &ds, dir, ntrain, nval, ntest);
     fz_check_error(rc);
     if (rc == CN_OK) {
         if (ds.train.n != ntrain || ds.val.n != nval || ds.num_classes != 10) abort();
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         float x[2 * 3072];
         int32_t y[2], idx[2] = {0, 0};
         for (int s = 0; s < 3; s++)
-            if (sp[s]->n > 0 && cn_split_batch_f32(sp[s], ds.mean, idx, 1, x, y) != CN_OK) abort();
+            if (sp[s]->n > 0 && cn_split_batch_f32(ctx, sp[s], ds.mean, idx, 1, x, y) != CN_OK) abort();
         cn_dataset_free(&ds);
     } else {
         /* a failed load leaves nothing to free */

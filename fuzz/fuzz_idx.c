@@ -1,12 +1,12 @@
-/* fuzz_idx.c — IDX files (cn_read_idx, plain and gzip) and the MNIST loader
- * (cn_load_mnist) on arbitrary bytes.
+/* fuzz_idx.c — IDX files (cn_idx_read, plain and gzip) and the MNIST loader
+ * (cn_dataset_load_mnist) on arbitrary bytes.
  *
  * byte 0: bits 0-1 mode, bit 2 gzip-compress what is written, bit 3 also
  *         write the t10k pair (mode 2), bit 4 fashion class names
  *   mode 0/3: the rest is one IDX file (raw bytes may themselves be a gzip
  *             stream: the seeds include .gz files)
  *   mode 2:   bytes 1-2 (little endian) split the rest into an image file
- *             and a label file, loaded with cn_load_mnist(1 + byte 3 % 4
+ *             and a label file, loaded with cn_dataset_load_mnist(1 + byte 3 % 4
  *             train, byte 3 / 4 % 3 val, test 2) */
 #include "fuzz_common.h"
 #include <zlib.h>
@@ -26,7 +26,7 @@ static void check_idx(const char *path, const uint8_t *raw, size_t rawn, int exa
     cn_ctx *ctx = fz_ctx();
     int ndim = -1, dims[4] = {-1, -1, -1, -1};
     uint8_t *d = NULL;
-    int rc = cn_read_idx(ctx, path, &ndim, dims, &d);
+    int rc = cn_idx_read(ctx, path, &ndim, dims, &d);
     fz_check_error(rc);
     if (rc) {
         if (d) abort();
@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         write_maybe_gz(f[3], p + split, n - split, gz);
     }
     cn_dataset ds;
-    int rc = cn_load_mnist(ctx, &ds, dir, fashion, ntrain, nval, 2);
+    int rc = cn_dataset_load_mnist(ctx, &ds, dir, fashion, ntrain, nval, 2);
     fz_check_error(rc);
     if (rc == CN_OK) {
         if (ds.train.n != ntrain || ds.val.n != nval || ds.train.c != 1 || !ds.mean) abort();
@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (int i = 0; i < sp[s]->n; i++) {
                 int32_t y, idx = i;
                 if (sp[s]->y[i] >= 10) abort();
-                if (cn_split_batch_f32(sp[s], ds.mean, &idx, 1, x, &y) != CN_OK) abort();
+                if (cn_split_batch_f32(ctx, sp[s], ds.mean, &idx, 1, x, &y) != CN_OK) abort();
             }
         free(x);
         cn_dataset_free(&ds);

@@ -31,18 +31,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* the expanded spec is what was given (or a preset) */
     if (strcmp(cn_net_spec(net), cn_spec_expand(spec))) abort();
     char desc[8192];
-    (void)cn_net_describe(net, desc, sizeof desc);
+    (void)cn_net_describe(ctx, net, desc, sizeof desc);
     int classes = cn_net_num_classes(net);
     if (classes < 2) abort();
     size_t ntrain = 0, total = 0;
     (void)cn_net_flat_params(net, &ntrain);
     for (int i = 0; i < cn_net_num_params(net); i++) {
-        const cn_param *p = cn_net_param(net, i);
+        const cn_param *p = cn_net_param_at(net, i);
         size_t s = 1;
         for (int d = 0; d < p->ndim; d++) s *= (size_t)p->shape[d];
         if (s != p->size || !p->data || (p->trainable && !p->grad)) abort();
         total += p->size;
-        if (cn_net_find(net, p->name) != p) abort();
+        if (cn_net_param_get(net, p->name) != p) abort();
     }
     if (ntrain > total) abort();
     double flops = cn_net_flops_per_image(net);
@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             cn_net_num_params(back) != cn_net_num_params(net))
             abort();
         for (int i = 0; i < cn_net_num_params(net); i++) {
-            const cn_param *p = cn_net_param(net, i), *q = cn_net_param(back, i);
+            const cn_param *p = cn_net_param_at(net, i), *q = cn_net_param_at(back, i);
             if (strcmp(p->name, q->name) || p->size != q->size || memcmp(p->data, q->data, p->size * esz))
                 abort();
         }

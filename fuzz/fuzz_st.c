@@ -23,13 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     /* consistency: every tensor is found by name, sizes fit in the file */
-    int n = cn_st_count(st);
+    int n = cn_st_num_tensors(st);
     size_t total = 0;
     cn_tensor *copy = calloc((size_t)(n ? n : 1), sizeof *copy);
     if (!copy) abort();
     for (int i = 0; i < n; i++) {
-        const cn_tensor *t = cn_st_at(st, i);
-        if (!t || !t->name || cn_st_get(st, t->name) != t) abort();
+        const cn_tensor *t = cn_st_tensor_at(st, i);
+        if (!t || !t->name || cn_st_tensor_get(st, t->name) != t) abort();
         if (t->ndim < 0 || t->ndim > 4) abort();
         size_t bytes = itemsize(t);
         for (int d = 0; d < t->ndim; d++) {
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (total > size) abort();
     (void)cn_st_meta(st, "convnet.crc32");
     (void)cn_st_meta(st, "spec");
-    if (cn_st_at(st, n) != NULL || cn_st_at(st, -1) != NULL) abort();
+    if (cn_st_tensor_at(st, n) != NULL || cn_st_tensor_at(st, -1) != NULL) abort();
 
     /* round trip: what loaded saves (keys the writer owns are replaced) and
      * loads back with the same tensors (there is no API to list metadata
@@ -61,9 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             fprintf(stderr, "re-saved file does not load: %s\n", cn_ctx_error(ctx));
             abort();
         }
-        if (cn_st_count(back) != n) abort();
+        if (cn_st_num_tensors(back) != n) abort();
         for (int i = 0; i < n; i++) {
-            const cn_tensor *a = cn_st_at(st, i), *b = cn_st_get(back, a->name);
+            const cn_tensor *a = cn_st_tensor_at(st, i), *b = cn_st_tensor_get(back, a->name);
             if (!b || b->ndim != a->ndim || b->is_i32 != a->is_i32 ||
                 (!a->is_i32 && b->dtype != a->dtype))
                 abort();

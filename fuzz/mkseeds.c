@@ -228,7 +228,7 @@ static void seeds_idx(void) {
     int d4[4] = {1, 2, 2, 3};
     size_t n4 = idx_bytes(buf, 4, d4, 5);
     put2("idx", "plain-4d", &m0, 1, buf, n4);
-    /* mode 2: an image/label pair for cn_load_mnist */
+    /* mode 2: an image/label pair for cn_dataset_load_mnist */
     unsigned char pre[4];
     for (int v = 0; v < 3; v++) {
         pre[0] = (unsigned char)(2 | (v == 1 ? 4 : 0) | (v >= 1 ? 8 : 0) | (v == 2 ? 16 : 0));

@@ -16,6 +16,10 @@
  *    training step) and the last error message. A ctx is used by one thread
  *    at a time.
  *  - Argument order: ctx, outputs, inputs, parameters, cache/workspace, sizes.
+ *  - Names are cn_<object>_<verb> (cn_net_new, cn_image_read,
+ *    cn_dataset_load_cifar10, cn_max_pool_forward_f32); an element is looked
+ *    up by name with _get and by index with _at (cn_net_param_get,
+ *    cn_st_tensor_at), counted with _num_<elements> (cn_st_num_tensors).
  *  - Data is NCHW, row-major, contiguous. Filters are (F, C, HH, WW).
  *  - Every layer exists for float (suffix _f32) and double (suffix _f64).
  *    The declarations below are written once with `T` for the element type
@@ -27,6 +31,28 @@
  *    within 1e-10 relative).
  *  - Backward functions overwrite their gradient outputs (no accumulation).
  *    A NULL dx means "do not compute the input gradient".
+ *
+ * Ownership and lifetimes of returned pointers
+ *    Objects made by cn_X_new/load (cn_ctx, cn_net, cn_solver, cn_st) are
+ *    the caller's and are freed with the matching free function
+ *    (cn_ctx_free, cn_net_free, cn_solver_free, cn_st_free; NULL is
+ *    accepted); a cn_dataset filled by a loader is freed with
+ *    cn_dataset_free. Buffers returned through a `uint8_t **` (cn_image_read's
+ *    pixels, cn_idx_read's data) are malloc'd and the caller free()s them.
+ *    Everything else that a function returns or fills in is borrowed and
+ *    must not be freed: cn_ctx_error's message and cn_ctx_build_info's string
+ *    belong to the context and stay valid until the next call on that
+ *    context; cn_param pointers (cn_net_param_at/_get, cn_layer_info's w,
+ *    b, ...), cn_net_flat_params/grads, cn_net_spec and the mean image of
+ *    cn_net_preprocess live as long as the net (the mean until the next
+ *    cn_net_set_preprocess); a cn_tensor from cn_st_tensor_at/_get, its
+ *    name and data, and cn_st_meta's strings live as long as the cn_st; the
+ *    solver's histories live until the solver's next step, train, resume or
+ *    free; cn_strerror, cn_ctx_simd, cn_spec_kind (and its *help) and
+ *    cn_layer_info's kind are static strings; cn_spec_expand returns a
+ *    static string or its own argument. A solver keeps pointers to its net
+ *    and data set, which must outlive it. Strings passed in are copied
+ *    where they are kept (spec, class names, mean image).
  */
 #ifndef CONVNET_H
 #define CONVNET_H
@@ -38,8 +64,8 @@
 extern "C" {
 #endif
 
-#define CN_VERSION_MAJOR 0
-#define CN_VERSION_MINOR 1
+#define CN_VERSION_MAJOR 1
+#define CN_VERSION_MINOR 0
 
 /* ---- status codes ---------------------------------------------------- */
 enum {
@@ -65,7 +91,8 @@ int cn_ctx_set_threads(cn_ctx *ctx, int nthreads);
 /* The message of the last failing call ("" if none). Owned by ctx. */
 const char *cn_ctx_error(const cn_ctx *ctx);
 /* Record an error: sets the message and returns `code` (for callers that
- * build on the library and want the same convention). */
+ * build on the library and want the same convention). ctx may be NULL: then
+ * only the code is returned. */
 int cn_error(cn_ctx *ctx, int code, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 3, 4)))
@@ -83,7 +110,7 @@ int cn_ctx_set_simd(cn_ctx *ctx, const char *level);
 const char *cn_ctx_simd(const cn_ctx *ctx);
 /* What the build and the CPU provide, e.g. "simd=avx512 (cpu avx512)
  * gemm=OpenBLAS 0.3.21 ... threads=2": simd= is the level in use. */
-const char *cn_build_info(cn_ctx *ctx);
+const char *cn_ctx_build_info(cn_ctx *ctx);
 
 /* ---- random numbers (xoshiro256**; state is 4 x u64, saved in checkpoints) */
 typedef struct { uint64_t s[4]; } cn_rng;
@@ -103,7 +130,7 @@ typedef struct {
 typedef struct {
     int N, C, H, W;     /* input (N, C, H, W) */
     int ph, pw, stride; /* window ph x pw, the same stride along H and W */
-} cn_pool_shape;
+} cn_max_pool_shape;
 
 /* Check a shape and give the output size:
  * H' = 1 + (H + 2*pad - HH) / stride, W' likewise. CN_EINVAL with a message
@@ -111,7 +138,7 @@ typedef struct {
  * dimension is <= 0. Ho/Wo may be NULL. */
 int cn_conv_out(cn_ctx *ctx, const cn_conv_shape *s, int *Ho, int *Wo);
 /* H' = 1 + (H - ph) / stride. */
-int cn_pool_out(cn_ctx *ctx, const cn_pool_shape *s, int *Ho, int *Wo);
+int cn_max_pool_out(cn_ctx *ctx, const cn_max_pool_shape *s, int *Ho, int *Wo);
 
 /* Batch norm parameters (also for spatial batch norm). */
 typedef struct {
@@ -177,15 +204,15 @@ typedef struct {
      * (overlapping windows accumulate). The fast backward reads idx; the  \
      * naive one recomputes the argmax from x (idx unused, may be NULL).  */ \
     int cn_max_pool_forward_##S(cn_ctx *ctx, T *out, int32_t *idx,           \
-                                const T *x, const cn_pool_shape *s);         \
+                                const T *x, const cn_max_pool_shape *s);     \
     int cn_max_pool_forward_naive_##S(cn_ctx *ctx, T *out, int32_t *idx,     \
-                                      const T *x, const cn_pool_shape *s);   \
+                                      const T *x, const cn_max_pool_shape *s); \
     int cn_max_pool_backward_##S(cn_ctx *ctx, T *dx, const T *dout,          \
                                  const T *x, const int32_t *idx,             \
-                                 const cn_pool_shape *s);                    \
+                                 const cn_max_pool_shape *s);                \
     int cn_max_pool_backward_naive_##S(cn_ctx *ctx, T *dx, const T *dout,    \
                                        const T *x, const int32_t *idx,       \
-                                       const cn_pool_shape *s);              \
+                                       const cn_max_pool_shape *s);          \
                                                                              \
     /* conv-relu: out = relu(conv(x)). Backward uses out for the mask. */    \
     int cn_conv_relu_forward_##S(cn_ctx *ctx, T *out, const T *x,            \
@@ -357,13 +384,16 @@ CN_LAYERS(double, f64)
      *   w = w - lr wd w - lr (g + momentum v).                              \
      * airbench's exact step is l2 = its wd/lr0 (PyTorch weight_decay),      \
      * wd = 0; the decoupled form is l2 = 0. */                              \
-    int cn_sgd_nesterov_##S(T *w, const T *dw, T *v, size_t n, double lr,    \
-                            double momentum, double l2, double wd);          \
+    int cn_sgd_nesterov_##S(cn_ctx *ctx, T *w, const T *dw, T *v, size_t n,  \
+                            double lr, double momentum, double l2,           \
+                            double wd);                                      \
     /* EMA of weights: ema = d ema + (1 - d) w, d in [0, 1]. */              \
-    int cn_ema_update_##S(T *ema, const T *w, size_t n, double decay);       \
+    int cn_ema_update_##S(cn_ctx *ctx, T *ema, const T *w, size_t n,         \
+                          double decay);                                     \
     /* Lookahead's sync (the caller calls it every k steps):                 \
      * slow += alpha (fast - slow); fast = slow. alpha in [0, 1]. */         \
-    int cn_lookahead_sync_##S(T *slow, T *fast, size_t n, double alpha);     \
+    int cn_lookahead_sync_##S(cn_ctx *ctx, T *slow, T *fast, size_t n,       \
+                              double alpha);                                 \
     /* Whitening conv fit (airbench): the 2x2 patches (stride 1, all         \
      * (H-1)(W-1) per image) of x[N,C,H,W], flattened in (c, dy, dx) order,  \
      * give the uncentred patch covariance S = sum p p^T / count (D = 4C);   \
@@ -478,7 +508,7 @@ typedef struct {
  * train = first num_train, val = next num_val of the 50000 training images,
  * test = first num_test of the test batch. Negative counts take defaults
  * (49000, 1000, 1000). */
-int cn_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir,
+int cn_dataset_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir,
                     int num_train, int num_val, int num_test);
 /* MNIST or Fashion-MNIST IDX files in dir, gzipped or plain:
  * train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
@@ -486,17 +516,17 @@ int cn_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir,
  * train = first num_train of the training file, val = the next num_val;
  * test = first num_test of t10k. Negative counts: 59000 / 1000 / 10000.
  * fashion selects the class names. */
-int cn_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
+int cn_dataset_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                   int num_train, int num_val, int num_test);
 /* Read one IDX file (plain or gzip): dims[0..ndim-1], data (malloc'd).
  * Bounds every declared size by the file's real length. */
-int cn_read_idx(cn_ctx *ctx, const char *path, int *ndim, int dims[4],
+int cn_idx_read(cn_ctx *ctx, const char *path, int *ndim, int dims[4],
                 uint8_t **data);
 void cn_dataset_free(cn_dataset *ds);
 /* Minibatch: x[B, c, h, w] = float(split.x[idx[i]]) - mean; y[B]. */
-int cn_split_batch_f32(const cn_split *sp, const float *mean,
+int cn_split_batch_f32(cn_ctx *ctx, const cn_split *sp, const float *mean,
                        const int32_t *idx, int B, float *x, int32_t *y);
-int cn_split_batch_f64(const cn_split *sp, const float *mean,
+int cn_split_batch_f64(cn_ctx *ctx, const cn_split *sp, const float *mean,
                        const int32_t *idx, int B, double *x, int32_t *y);
 
 /* ======================================================================
@@ -556,18 +586,18 @@ int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
  * or nothing there, after symlinks) plus creating and removing a temporary
  * file beside the target. For callers that want to fail before hours of
  * work rather than at the end. */
-int cn_check_save_path(cn_ctx *ctx, const char *path);
+int cn_save_path_check(cn_ctx *ctx, const char *path);
 /* Write len bytes to path with the same atomic rules as the checkpoints
  * (unique temporary file beside the target, fsync, rename; never replaces
  * what is not a regular file; the old file stays on any failure). */
-int cn_write_file(cn_ctx *ctx, const char *path, const void *buf, size_t len);
+int cn_file_write(cn_ctx *ctx, const char *path, const void *buf, size_t len);
 typedef struct cn_st cn_st;
 /* Load and verify (sizes bounded by the file length; checksum when present). */
 int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out);
-int cn_st_count(const cn_st *st);
+int cn_st_num_tensors(const cn_st *st);
 /* NULL if absent. The returned cn_tensor's data points into st. */
-const cn_tensor *cn_st_get(const cn_st *st, const char *name);
-const cn_tensor *cn_st_at(const cn_st *st, int i);
+const cn_tensor *cn_st_tensor_get(const cn_st *st, const char *name);
+const cn_tensor *cn_st_tensor_at(const cn_st *st, int i);
 const char *cn_st_meta(const cn_st *st, const char *key);
 void cn_st_free(cn_st *st);
 
@@ -575,15 +605,17 @@ void cn_st_free(cn_st *st);
  * Nets (composed from a spec), the Solver: see the section below.
  * ==================================================================== */
 /* ---- update rules (one flat loop over n values; the original's formulas).
- * adam: t is incremented by the caller before the call (t >= 1). */
+ * adam: t is incremented by the caller before the call (t >= 1). A NULL
+ * buffer (with n > 0) is CN_EINVAL with a message in ctx. */
 #define CN_OPTIM(T, S)                                                        \
-    int cn_sgd_##S(T *w, const T *dw, size_t n, double lr);                  \
-    int cn_sgd_momentum_##S(T *w, const T *dw, T *v, size_t n, double lr,    \
-                            double momentum);                                \
-    int cn_rmsprop_##S(T *w, const T *dw, T *cache, size_t n, double lr,     \
-                       double decay_rate, double eps);                       \
-    int cn_adam_##S(T *w, const T *dw, T *m, T *v, size_t n, double lr,      \
-                    double beta1, double beta2, double eps, long t);
+    int cn_sgd_##S(cn_ctx *ctx, T *w, const T *dw, size_t n, double lr);     \
+    int cn_sgd_momentum_##S(cn_ctx *ctx, T *w, const T *dw, T *v, size_t n,  \
+                            double lr, double momentum);                     \
+    int cn_rmsprop_##S(cn_ctx *ctx, T *w, const T *dw, T *cache, size_t n,   \
+                       double lr, double decay_rate, double eps);            \
+    int cn_adam_##S(cn_ctx *ctx, T *w, const T *dw, T *m, T *v, size_t n,    \
+                    double lr, double beta1, double beta2, double eps,       \
+                    long t);
 CN_OPTIM(float, f32)
 CN_OPTIM(double, f64)
 
@@ -636,14 +668,16 @@ void cn_net_input(const cn_net *net, int *C, int *H, int *W);
 double cn_net_reg(const cn_net *net);
 void cn_net_set_reg(cn_net *net, double reg);
 int cn_net_num_params(const cn_net *net);     /* trainable and state */
-const cn_param *cn_net_param(const cn_net *net, int i);
-const cn_param *cn_net_find(const cn_net *net, const char *name);
+const cn_param *cn_net_param_at(const cn_net *net, int i);
+const cn_param *cn_net_param_get(const cn_net *net, const char *name);
 /* All trainable values in one block (and their gradients alongside):
  * the optimizer walks these with one flat loop. */
 void *cn_net_flat_params(const cn_net *net, size_t *n);
 void *cn_net_flat_grads(const cn_net *net, size_t *n);
-/* A human summary, one line per layer with output shapes and parameters. */
-int cn_net_describe(const cn_net *net, char *buf, size_t len);
+/* A human summary, one line per layer with output shapes and parameters.
+ * CN_EINVAL (with the length needed) when buf is too short: the text is then
+ * truncated. */
+int cn_net_describe(cn_ctx *ctx, const cn_net *net, char *buf, size_t len);
 /* Plan activations for batches up to max_batch (allocated once; loss()
  * grows the plan itself when a larger batch comes). */
 int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch);
@@ -834,7 +868,7 @@ typedef struct {
     double scale;       /* "scale": the factor */
 } cn_layer_info;
 int cn_net_num_layers(const cn_net *net);
-int cn_net_layer(const cn_net *net, int i, cn_layer_info *out);
+int cn_net_layer_at(const cn_net *net, int i, cn_layer_info *out);
 /* Save only the net (parameters + spec) as a model file. */
 int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path,
                 const cn_meta *extra, int nextra);

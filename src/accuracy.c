@@ -23,7 +23,7 @@ int cn_net_accuracy(cn_ctx *ctx, cn_net *net, const cn_split *sp, const float *m
                     int batch_size, const cn_batch_buf *buf, double *acc) {
     *acc = 0;
     if (n <= 0) return CN_OK;
-    if (batch_size <= 0) return CN_ERR(ctx, CN_EINVAL, "accuracy: batch size %d", batch_size);
+    if (batch_size <= 0) return cn_error(ctx, CN_EINVAL, "accuracy: batch size %d", batch_size);
     const int f32 = cn_net_dtype(net) == CN_F32, K = cn_net_num_classes(net);
     const size_t esz = f32 ? 4 : 8, img = (size_t)sp->c * sp->h * sp->w;
     cn_batch_buf own = {NULL, NULL, NULL, NULL};
@@ -35,12 +35,12 @@ int cn_net_accuracy(cn_ctx *ctx, cn_net *net, const cn_split *sp, const float *m
     }
     const cn_batch_buf *b = buf ? buf : &own;
     int rc = CN_OK, correct = 0;
-    if (!b->x || !b->scores || !b->y || !b->idx) rc = CN_ERR(ctx, CN_ENOMEM, "out of memory");
+    if (!b->x || !b->scores || !b->y || !b->idx) rc = cn_error(ctx, CN_ENOMEM, "out of memory");
     for (int start = 0; start < n && rc == CN_OK; start += batch_size) {
         int B = n - start < batch_size ? n - start : batch_size;
         for (int i = 0; i < B; i++) b->idx[i] = idx ? idx[start + i] : start + i;
-        rc = f32 ? cn_split_batch_f32(sp, mean, b->idx, B, b->x, b->y) : cn_split_batch_f64(sp, mean, b->idx, B, b->x, b->y);
-        if (rc) { rc = CN_ERR(ctx, rc, "check_accuracy: bad batch"); break; }
+        rc = f32 ? cn_split_batch_f32(ctx, sp, mean, b->idx, B, b->x, b->y) : cn_split_batch_f64(ctx, sp, mean, b->idx, B, b->x, b->y);
+        if (rc) { rc = cn_error(ctx, rc, "check_accuracy: bad batch"); break; }
         cn__lossopt o = {1, NULL, NULL, 0}; /* not profiled: per-layer times describe training steps */
         if ((rc = cn__net_run(ctx, net, NULL, b->scores, b->x, NULL, B, &o))) break;
         correct += count_correct(b->scores, f32, b->y, B, K);

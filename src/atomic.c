@@ -37,36 +37,36 @@ static const char *kind_of(mode_t m) {
 /* Follow symlinks from path to the file a save would replace (which need not
  * exist). Refuses anything there that is not a regular file. */
 int cn__atomic_target(cn_ctx *ctx, const char *path, char *out, size_t outlen) {
-    if (!path || !*path) return CN_ERR(ctx, CN_EINVAL, "cannot save: empty path");
-    if (strlen(path) >= outlen) return CN_ERR(ctx, CN_EINVAL, "%.200s...: path too long", path);
+    if (!path || !*path) return cn_error(ctx, CN_EINVAL, "cannot save: empty path");
+    if (strlen(path) >= outlen) return cn_error(ctx, CN_EINVAL, "%.200s...: path too long", path);
     snprintf(out, outlen, "%s", path);
     for (int hops = 0;; hops++) {
         struct stat sb;
         if (lstat(out, &sb) != 0) {
             if (errno == ENOENT) return CN_OK; /* a new file */
-            return CN_ERR(ctx, CN_EIO, "%s: cannot stat %s: %s", path, out, strerror(errno));
+            return cn_error(ctx, CN_EIO, "%s: cannot stat %s: %s", path, out, strerror(errno));
         }
         if (!S_ISLNK(sb.st_mode)) {
             if (S_ISREG(sb.st_mode)) return CN_OK;
             if (strcmp(out, path))
-                return CN_ERR(ctx, CN_EIO, "%s: links to %s, which is %s; refusing to replace it", path, out,
+                return cn_error(ctx, CN_EIO, "%s: links to %s, which is %s; refusing to replace it", path, out,
                               kind_of(sb.st_mode));
-            return CN_ERR(ctx, CN_EIO, "%s: is %s, not a regular file; refusing to replace it", path,
+            return cn_error(ctx, CN_EIO, "%s: is %s, not a regular file; refusing to replace it", path,
                           kind_of(sb.st_mode));
         }
-        if (hops >= 40) return CN_ERR(ctx, CN_EIO, "%s: cannot resolve: %s", path, strerror(ELOOP));
+        if (hops >= 40) return cn_error(ctx, CN_EIO, "%s: cannot resolve: %s", path, strerror(ELOOP));
         char link[4096];
         ssize_t n = readlink(out, link, sizeof link - 1);
-        if (n < 0) return CN_ERR(ctx, CN_EIO, "%s: cannot read link %s: %s", path, out, strerror(errno));
+        if (n < 0) return cn_error(ctx, CN_EIO, "%s: cannot read link %s: %s", path, out, strerror(errno));
         link[n] = 0;
         if (link[0] == '/') {
-            if ((size_t)n >= outlen) return CN_ERR(ctx, CN_EINVAL, "%s: link target too long", path);
+            if ((size_t)n >= outlen) return cn_error(ctx, CN_EINVAL, "%s: link target too long", path);
             memcpy(out, link, (size_t)n + 1);
         } else {
             /* relative to the directory holding the link */
             char *slash = strrchr(out, '/');
             size_t keep = slash ? (size_t)(slash - out) + 1 : 0;
-            if (keep + (size_t)n >= outlen) return CN_ERR(ctx, CN_EINVAL, "%s: link target too long", path);
+            if (keep + (size_t)n >= outlen) return cn_error(ctx, CN_EINVAL, "%s: link target too long", path);
             memcpy(out + keep, link, (size_t)n + 1);
         }
     }
@@ -99,13 +99,13 @@ static int make_tmp(cn_ctx *ctx, const char *path, const char *target, char *tmp
         char suf[8];
         rand_suffix(suf, attempt);
         int n = snprintf(tmp, tmplen, "%s.tmp.%s", target, suf);
-        if (n < 0 || (size_t)n >= tmplen) return CN_ERR(ctx, CN_EINVAL, "%s: path too long", path);
+        if (n < 0 || (size_t)n >= tmplen) return cn_error(ctx, CN_EINVAL, "%s: path too long", path);
         *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (*fd >= 0) return CN_OK;
         if (errno != EEXIST)
-            return CN_ERR(ctx, CN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+            return cn_error(ctx, CN_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
     }
-    return CN_ERR(ctx, CN_EIO, "%s: cannot create a temporary file beside %s: %s", path, target, strerror(EEXIST));
+    return cn_error(ctx, CN_EIO, "%s: cannot create a temporary file beside %s: %s", path, target, strerror(EEXIST));
 }
 
 int cn__atomic_open(cn_ctx *ctx, cn__atomic *a, const char *path) {
@@ -136,7 +136,7 @@ void cn__atomic_abort(cn__atomic *a) {
 }
 
 int cn__atomic_fail(cn_ctx *ctx, cn__atomic *a, const char *what, int err) {
-    int rc = CN_ERR(ctx, CN_EIO, "%s: cannot %s %s: %s", a->path, what, a->tmp[0] ? a->tmp : a->target,
+    int rc = cn_error(ctx, CN_EIO, "%s: cannot %s %s: %s", a->path, what, a->tmp[0] ? a->tmp : a->target,
                     strerror(err ? err : EIO));
     cn__atomic_abort(a);
     return rc;
@@ -157,12 +157,12 @@ static int fsync_dir(cn_ctx *ctx, const char *path, const char *file) {
     }
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return CN_ERR(ctx, CN_EIO, "%s: saved, but cannot open directory %s to fsync it: %s", path, dir,
+        return cn_error(ctx, CN_EIO, "%s: saved, but cannot open directory %s to fsync it: %s", path, dir,
                       strerror(errno));
     int r = fsync(fd), e = errno;
     close(fd);
     if (r != 0 && e != EINVAL && e != ENOTSUP && e != EROFS)
-        return CN_ERR(ctx, CN_EIO, "%s: saved, but cannot fsync directory %s: %s", path, dir, strerror(e));
+        return cn_error(ctx, CN_EIO, "%s: saved, but cannot fsync directory %s: %s", path, dir, strerror(e));
     return CN_OK;
 }
 
@@ -177,14 +177,14 @@ int cn__atomic_commit(cn_ctx *ctx, cn__atomic *a) {
     /* again just before the rename: something may have appeared meanwhile */
     struct stat sb;
     if (lstat(a->target, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode)) {
-        int rc = CN_ERR(ctx, CN_EIO, "%s: %s is now %s, not a regular file; refusing to replace it", a->path,
+        int rc = cn_error(ctx, CN_EIO, "%s: %s is now %s, not a regular file; refusing to replace it", a->path,
                         a->target, kind_of(sb.st_mode));
         cn__atomic_abort(a);
         return rc;
     }
     if (rename(a->tmp, a->target) != 0) {
         int e = errno;
-        int rc = CN_ERR(ctx, CN_EIO, "%s: cannot rename %s to %s: %s", a->path, a->tmp, a->target, strerror(e));
+        int rc = cn_error(ctx, CN_EIO, "%s: cannot rename %s to %s: %s", a->path, a->tmp, a->target, strerror(e));
         cn__atomic_abort(a);
         return rc;
     }
@@ -192,7 +192,7 @@ int cn__atomic_commit(cn_ctx *ctx, cn__atomic *a) {
     return fsync_dir(ctx, a->path, a->target);
 }
 
-int cn_check_save_path(cn_ctx *ctx, const char *path) {
+int cn_save_path_check(cn_ctx *ctx, const char *path) {
     char target[4096], tmp[4096 + 16];
     int rc = cn__atomic_target(ctx, path, target, sizeof target);
     if (rc) return rc;
@@ -203,7 +203,7 @@ int cn_check_save_path(cn_ctx *ctx, const char *path) {
     return CN_OK;
 }
 
-int cn_write_file(cn_ctx *ctx, const char *path, const void *buf, size_t len) {
+int cn_file_write(cn_ctx *ctx, const char *path, const void *buf, size_t len) {
     cn__atomic a;
     int rc = cn__atomic_open(ctx, &a, path);
     if (rc) return rc;

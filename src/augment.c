@@ -100,14 +100,14 @@ void cn__shift_image(void *dst, const void *src, size_t esz, int C, int H, int W
 }
 
 static int check_aug(cn_ctx *ctx, const char *who, const cn_augment *a) {
-    if (!a) return CN_ERR(ctx, CN_EINVAL, "%s: augment parameters are NULL", who);
+    if (!a) return cn_error(ctx, CN_EINVAL, "%s: augment parameters are NULL", who);
     if (a->pad < 0 || a->pad > 1024)
-        return CN_ERR(ctx, CN_EINVAL, "%s: pad=%d must be in [0, 1024]", who, a->pad);
+        return cn_error(ctx, CN_EINVAL, "%s: pad=%d must be in [0, 1024]", who, a->pad);
     if (a->pad_mode != CN_PAD_ZERO && a->pad_mode != CN_PAD_REFLECT)
-        return CN_ERR(ctx, CN_EINVAL, "%s: pad_mode=%d must be 0 (zero) or 1 (reflect)", who,
+        return cn_error(ctx, CN_EINVAL, "%s: pad_mode=%d must be 0 (zero) or 1 (reflect)", who,
                       (int)a->pad_mode);
     if (a->flip != CN_FLIP_NONE && a->flip != CN_FLIP_RANDOM && a->flip != CN_FLIP_ALTERNATE)
-        return CN_ERR(ctx, CN_EINVAL, "%s: flip=%d must be 0 (none), 1 (random) or 2 (alternate)",
+        return cn_error(ctx, CN_EINVAL, "%s: flip=%d must be 0 (none), 1 (random) or 2 (alternate)",
                       who, (int)a->flip);
     return CN_OK;
 }
@@ -137,7 +137,7 @@ int cn_augment_draw(cn_ctx *ctx, int *dy, int *dx, int *flip, const cn_augment *
                     int64_t key) {
     int rc = check_aug(ctx, __func__, a);
     if (rc) return rc;
-    if (!dy || !dx || !flip) return CN_ERR(ctx, CN_EINVAL, "%s: NULL output", __func__);
+    if (!dy || !dx || !flip) return cn_error(ctx, CN_EINVAL, "%s: NULL output", __func__);
     draw(dy, dx, flip, a, epoch, key);
     return CN_OK;
 }
@@ -147,20 +147,20 @@ static int augment(cn_ctx *ctx, const char *who, void *dst, const void *src, siz
                    int W) {
     int rc = check_aug(ctx, who, a);
     if (rc) return rc;
-    if (!dst || !src) return CN_ERR(ctx, CN_EINVAL, "%s: NULL buffer", who);
+    if (!dst || !src) return cn_error(ctx, CN_EINVAL, "%s: NULL buffer", who);
     if (N <= 0 || C <= 0 || H <= 0 || W <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d", who, N,
+        return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d", who, N,
                       C, H, W);
     const size_t img = cn__mul(cn__mul(cn__mul((size_t)C, (size_t)H), (size_t)W), esz);
     const size_t all = cn__mul(img, (size_t)N);
     if (!img || !all || (size_t)H * W > INT_MAX)
-        return CN_ERR(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", who, N,
+        return cn_error(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", who, N,
                       C, H, W);
     const char *s = src, *d = dst;
     if (s < d + all && d < s + all)
-        return CN_ERR(ctx, CN_EINVAL, "%s: dst and src overlap (augmentation is not in place)", who);
+        return cn_error(ctx, CN_EINVAL, "%s: dst and src overlap (augmentation is not in place)", who);
     if (a->pad_mode == CN_PAD_REFLECT && (a->pad >= H || a->pad >= W))
-        return CN_ERR(ctx, CN_EINVAL, "%s: reflect padding needs pad=%d < H=%d and < W=%d", who,
+        return cn_error(ctx, CN_EINVAL, "%s: reflect padding needs pad=%d < H=%d and < W=%d", who,
                       a->pad, H, W);
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)N * img > 65536)
     for (int n = 0; n < N; n++) {
@@ -190,8 +190,8 @@ int cn_tta_count(int level) { return level == 0 ? 1 : level == 1 ? 2 : level == 
 
 int cn_tta_weights(cn_ctx *ctx, double *w, int level) {
     int v = cn_tta_count(level);
-    if (v < 0) return CN_ERR(ctx, CN_EINVAL, "tta_weights: level=%d must be 0, 1 or 2", level);
-    if (!w) return CN_ERR(ctx, CN_EINVAL, "tta_weights: w is NULL");
+    if (v < 0) return cn_error(ctx, CN_EINVAL, "tta_weights: level=%d must be 0, 1 or 2", level);
+    if (!w) return cn_error(ctx, CN_EINVAL, "tta_weights: w is NULL");
     /* airbench: level 1 = (net(x) + net(mirror x)) / 2; level 2 = half that
      * plus half the mean of the mirrored pair at each of the two shifts. */
     static const double w0[1] = {1}, w1[2] = {0.5, 0.5},

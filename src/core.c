@@ -148,7 +148,7 @@ void *cn__ws(cn_ctx *ctx, int slot, size_t bytes) {
     return p;
 }
 
-const char *cn_build_info(cn_ctx *ctx) {
+const char *cn_ctx_build_info(cn_ctx *ctx) {
     const char *ct = getenv("OPENBLAS_CORETYPE");
     snprintf(ctx->info, sizeof ctx->info,
              "simd=%s (cpu %s) gemm=%s core=%s%s%s threads=%d openmp=%s", cn_ctx_simd(ctx),

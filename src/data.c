@@ -37,7 +37,7 @@ static int join_path(cn_ctx *ctx, char *buf, size_t cap, const char *dir,
                      const char *name) {
     int n = snprintf(buf, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap)
-        return CN_ERR(ctx, CN_EINVAL, "path too long: %s/%s", dir, name);
+        return cn_error(ctx, CN_EINVAL, "path too long: %s/%s", dir, name);
     return CN_OK;
 }
 
@@ -49,11 +49,11 @@ static int split_alloc(cn_ctx *ctx, cn_split *sp, int n, int c, int h, int w,
     if (n == 0) return CN_OK;
     size_t img = cn__mul(cn__mul((size_t)c, (size_t)h), (size_t)w);
     size_t bytes = cn__mul(img, (size_t)n);
-    if (!bytes) return CN_ERR(ctx, CN_ENOMEM, "%s split: size overflows", what);
+    if (!bytes) return cn_error(ctx, CN_ENOMEM, "%s split: size overflows", what);
     sp->x = malloc(bytes);
     sp->y = malloc((size_t)n);
     if (!sp->x || !sp->y)
-        return CN_ERR(ctx, CN_ENOMEM, "%s split: cannot allocate %zu bytes for %d images",
+        return cn_error(ctx, CN_ENOMEM, "%s split: cannot allocate %zu bytes for %d images",
                       what, bytes, n);
     return CN_OK;
 }
@@ -66,7 +66,7 @@ static int compute_mean(cn_ctx *ctx, cn_dataset *ds) {
     double *acc = calloc(D, sizeof(double));
     if (!ds->mean || !acc) {
         free(acc);
-        return CN_ERR(ctx, CN_ENOMEM, "cannot allocate the mean image (%zu values)", D);
+        return cn_error(ctx, CN_ENOMEM, "cannot allocate the mean image (%zu values)", D);
     }
     for (int i = 0; i < t->n; i++) {
         const uint8_t *p = t->x + (size_t)i * D;
@@ -88,7 +88,7 @@ static int cifar_class_names(cn_ctx *ctx, cn_dataset *ds, const char *dir) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         if (errno != ENOENT)
-            return CN_ERR(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
+            return cn_error(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
         for (int i = 0; i < 10; i++)
             snprintf(ds->classes[i], sizeof ds->classes[i], "%s", cifar_names[i]);
         return CN_OK;
@@ -104,7 +104,7 @@ static int cifar_class_names(cn_ctx *ctx, cn_dataset *ds, const char *dir) {
         if (!len) continue;
         if (k >= 10) {
             fclose(f);
-            return CN_ERR(ctx, CN_EFORMAT,
+            return cn_error(ctx, CN_EFORMAT,
                           "%s line %d: more than 10 class names (expected exactly 10)",
                           path, lineno);
         }
@@ -113,9 +113,9 @@ static int cifar_class_names(cn_ctx *ctx, cn_dataset *ds, const char *dir) {
     }
     int err = ferror(f);
     fclose(f);
-    if (err) return CN_ERR(ctx, CN_EIO, "read error in %s", path);
+    if (err) return cn_error(ctx, CN_EIO, "read error in %s", path);
     if (k != 10)
-        return CN_ERR(ctx, CN_EFORMAT, "%s: %d class names, expected 10 (one per line)",
+        return cn_error(ctx, CN_EFORMAT, "%s: %d class names, expected 10 (one per line)",
                       path, k);
     return CN_OK;
 }
@@ -126,18 +126,18 @@ static int cifar_open(cn_ctx *ctx, FILE **f, const char *path, int optional) {
     *f = fopen(path, "rb");
     if (!*f) {
         if (optional && errno == ENOENT) return CN_OK;
-        return CN_ERR(ctx, CN_EIO, "cannot open CIFAR-10 batch %s: %s", path,
+        return cn_error(ctx, CN_EIO, "cannot open CIFAR-10 batch %s: %s", path,
                       strerror(errno));
     }
     struct stat st;
     if (fstat(fileno(*f), &st) != 0) {
         int e = errno;
         fclose(*f); *f = NULL;
-        return CN_ERR(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(e));
+        return cn_error(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(e));
     }
     if ((long long)st.st_size != CIFAR_BATCH_BYTES) {
         fclose(*f); *f = NULL;
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: %lld bytes, expected %lld (%d records of 1 label + %d pixel "
                       "bytes)%s", path, (long long)st.st_size, CIFAR_BATCH_BYTES,
                       CIFAR_PER_BATCH, CIFAR_IMG,
@@ -156,14 +156,14 @@ static int cifar_read_records(cn_ctx *ctx, FILE *f, const char *path, int count,
         size_t want = (size_t)k * CIFAR_REC;
         size_t got = fread(buf, 1, want, f);
         if (got != want)
-            return CN_ERR(ctx, ferror(f) ? CN_EIO : CN_EFORMAT,
+            return cn_error(ctx, ferror(f) ? CN_EIO : CN_EFORMAT,
                           "%s: read %zu of %zu bytes at offset %lld", path, got, want,
                           (long long)r0 * CIFAR_REC);
         for (int i = 0; i < k; i++) {
             const uint8_t *rec = buf + (size_t)i * CIFAR_REC;
             int r = r0 + i;
             if (rec[0] >= 10)
-                return CN_ERR(ctx, CN_EFORMAT,
+                return cn_error(ctx, CN_EFORMAT,
                               "%s: record %d (offset %lld) has label %d, expected 0..9",
                               path, r, (long long)r * CIFAR_REC, rec[0]);
             long g = (long)a_start + r;
@@ -182,9 +182,9 @@ static int load_cifar(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_trai
     if (num_val < 0) num_val = 1000;
     if (num_test < 0) num_test = 1000;
     if (num_train == 0)
-        return CN_ERR(ctx, CN_EINVAL, "cifar10: num_train must be > 0");
+        return cn_error(ctx, CN_EINVAL, "cifar10: num_train must be > 0");
     if ((long)num_train + num_val > CIFAR_NBATCH * CIFAR_PER_BATCH)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "cifar10: num_train + num_val = %ld exceeds the %d training images",
                       (long)num_train + num_val, CIFAR_NBATCH * CIFAR_PER_BATCH);
     if (num_test > CIFAR_PER_BATCH) num_test = CIFAR_PER_BATCH;
@@ -196,7 +196,7 @@ static int load_cifar(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_trai
 
     const int bufrec = 256;
     uint8_t *buf = malloc((size_t)bufrec * CIFAR_REC);
-    if (!buf) return CN_ERR(ctx, CN_ENOMEM, "cannot allocate a read buffer");
+    if (!buf) return cn_error(ctx, CN_ENOMEM, "cannot allocate a read buffer");
     char path[4096];
     int total = num_train + num_val;
     for (int b = 0; b * CIFAR_PER_BATCH < total && !rc; b++) {
@@ -232,9 +232,9 @@ static int load_cifar(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_trai
     return compute_mean(ctx, ds);
 }
 
-int cn_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_train,
+int cn_dataset_load_cifar10(cn_ctx *ctx, cn_dataset *ds, const char *dir, int num_train,
                     int num_val, int num_test) {
-    if (!ds || !dir) return CN_ERR(ctx, CN_EINVAL, "cn_load_cifar10: NULL argument");
+    if (!ds || !dir) return cn_error(ctx, CN_EINVAL, "cn_dataset_load_cifar10: NULL argument");
     memset(ds, 0, sizeof *ds);
     int rc = load_cifar(ctx, ds, dir, num_train, num_val, num_test);
     if (rc) cn_dataset_free(ds);
@@ -251,39 +251,39 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
                     uint8_t **data) {
     uint8_t hdr[4 + 16];
     int got = gzread(gz, hdr, 4);
-    if (got < 0) return CN_ERR(ctx, CN_EIO, "%s: read error", path);
+    if (got < 0) return cn_error(ctx, CN_EIO, "%s: read error", path);
     if (got < 4)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: truncated IDX header: expected 4 bytes, found %d", path, got);
     if (hdr[0] != 0 || hdr[1] != 0)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: bad IDX magic 0x%02x%02x at offset 0, expected 0x0000", path,
                       hdr[0], hdr[1]);
     if (hdr[2] != 0x08)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: IDX data type 0x%02x at offset 2, expected 0x08 (unsigned byte)",
                       path, hdr[2]);
     int nd = hdr[3];
     if (nd < 1 || nd > 4)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: IDX has %d dimensions at offset 3, expected 1..4", path, nd);
     got = gzread(gz, hdr + 4, (unsigned)(4 * nd));
-    if (got < 0) return CN_ERR(ctx, CN_EIO, "%s: read error", path);
+    if (got < 0) return cn_error(ctx, CN_EIO, "%s: read error", path);
     if (got < 4 * nd)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: truncated IDX header: expected %d dimension bytes at offset 4, "
                       "found %d", path, 4 * nd, got);
     size_t total = 1;
     for (int i = 0; i < nd; i++) {
         uint32_t d = be32(hdr + 4 + 4 * i);
         if (d == 0 || d > INT_MAX)
-            return CN_ERR(ctx, CN_EFORMAT,
+            return cn_error(ctx, CN_EFORMAT,
                           "%s: IDX dimension %d (offset %d) is %u, expected 1..%d", path, i,
                           4 + 4 * i, d, INT_MAX);
         dims[i] = (int)d;
         size_t t = cn__mul(total, d);
         if (!t || t > ((size_t)1 << 62))
-            return CN_ERR(ctx, CN_EFORMAT,
+            return cn_error(ctx, CN_EFORMAT,
                           "%s: IDX dimensions overflow (product of dims 0..%d)", path, i);
         total = t;
     }
@@ -294,24 +294,24 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
         /* plain file: the real length bounds the declared size exactly */
         struct stat st;
         if (stat(path, &st) != 0)
-            return CN_ERR(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(errno));
+            return cn_error(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(errno));
         long long have = (long long)st.st_size - hdr_len;
         if (have < 0) have = 0;
         if ((unsigned long long)have != (unsigned long long)total)
-            return CN_ERR(ctx, CN_EFORMAT,
+            return cn_error(ctx, CN_EFORMAT,
                           "%s: IDX header declares %zu data bytes, the file holds %lld%s",
                           path, total, have,
                           (unsigned long long)have < total ? " (truncated)" : "");
     }
     if (total > IDX_MAX_BYTES)
-        return CN_ERR(ctx, CN_ENOMEM,
+        return cn_error(ctx, CN_ENOMEM,
                       "%s: IDX data of %zu bytes exceeds the 1 GiB limit", path, total);
 
     /* Read in chunks, growing the buffer as data really arrives, so a gzip
      * with a huge declared size and little data allocates little. */
     size_t cap = total < ((size_t)16 << 20) ? total : ((size_t)16 << 20);
     uint8_t *buf = malloc(cap);
-    if (!buf) return CN_ERR(ctx, CN_ENOMEM, "%s: cannot allocate %zu bytes", path, cap);
+    if (!buf) return cn_error(ctx, CN_ENOMEM, "%s: cannot allocate %zu bytes", path, cap);
     size_t have = 0;
     while (have < total) {
         if (have == cap) {
@@ -319,7 +319,7 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
             uint8_t *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);
-                return CN_ERR(ctx, CN_ENOMEM, "%s: cannot allocate %zu bytes", path, ncap);
+                return cn_error(ctx, CN_ENOMEM, "%s: cannot allocate %zu bytes", path, ncap);
             }
             buf = nb;
             cap = ncap;
@@ -331,7 +331,7 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
             int zerr;
             const char *msg = gzerror(gz, &zerr);
             free(buf);
-            return CN_ERR(ctx, zerr == Z_ERRNO ? CN_EIO : CN_EFORMAT,
+            return cn_error(ctx, zerr == Z_ERRNO ? CN_EIO : CN_EFORMAT,
                           "%s: read error after %zu data bytes: %s", path, have,
                           zerr == Z_ERRNO ? strerror(errno) : msg);
         }
@@ -340,7 +340,7 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
     }
     if (have < total) {
         free(buf);
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: truncated IDX data: expected %zu bytes after the %lld-byte "
                       "header, found %zu", path, total, hdr_len, have);
     }
@@ -350,12 +350,12 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
         int zerr;
         const char *msg = gzerror(gz, &zerr);
         free(buf);
-        return CN_ERR(ctx, CN_EIO, "%s: read error after the data: %s", path,
+        return cn_error(ctx, CN_EIO, "%s: read error after the data: %s", path,
                       zerr == Z_ERRNO ? strerror(errno) : msg);
     }
     if (n > 0) {
         free(buf);
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: trailing bytes after the %zu declared data bytes", path, total);
     }
     *ndim = nd;
@@ -363,15 +363,15 @@ static int read_idx(cn_ctx *ctx, gzFile gz, const char *path, int *ndim, int dim
     return CN_OK;
 }
 
-int cn_read_idx(cn_ctx *ctx, const char *path, int *ndim, int dims[4], uint8_t **data) {
+int cn_idx_read(cn_ctx *ctx, const char *path, int *ndim, int dims[4], uint8_t **data) {
     if (!path || !ndim || !dims || !data)
-        return CN_ERR(ctx, CN_EINVAL, "cn_read_idx: NULL argument");
+        return cn_error(ctx, CN_EINVAL, "cn_idx_read: NULL argument");
     *data = NULL;
     *ndim = 0;
     errno = 0;
     gzFile gz = gzopen(path, "rb");
     if (!gz)
-        return CN_ERR(ctx, errno == ENOMEM ? CN_ENOMEM : CN_EIO, "cannot open %s: %s", path,
+        return cn_error(ctx, errno == ENOMEM ? CN_ENOMEM : CN_EIO, "cannot open %s: %s", path,
                       errno ? strerror(errno) : "gzopen failed");
     gzbuffer(gz, 1 << 17);
     int rc = read_idx(ctx, gz, path, ndim, dims, data);
@@ -387,7 +387,7 @@ static int find_idx(cn_ctx *ctx, char *path, size_t cap, const char *dir,
     struct stat st;
     int n = snprintf(path, cap, "%s/%s.gz", dir, name);
     if (n < 0 || (size_t)n >= cap)
-        return CN_ERR(ctx, CN_EINVAL, "path too long: %s/%s.gz", dir, name);
+        return cn_error(ctx, CN_EINVAL, "path too long: %s/%s.gz", dir, name);
     if (stat(path, &st) == 0) return 1;
     n = snprintf(path, cap, "%s/%s", dir, name);
     if (stat(path, &st) == 0) return 1;
@@ -405,31 +405,31 @@ static int mnist_pair(cn_ctx *ctx, const char *dir, const char *iname, const cha
     if (fl < 0) return fl;
     if (!fi && !fl) return CN_OK;
     if (!fi || !fl)
-        return CN_ERR(ctx, CN_EIO, "%s: cannot find %s[.gz] (its %s file exists)", dir,
+        return cn_error(ctx, CN_EIO, "%s: cannot find %s[.gz] (its %s file exists)", dir,
                       fi ? lname : iname, fi ? "image" : "label");
     int ind, lnd, idims[4], ldims[4];
-    int rc = cn_read_idx(ctx, ipath, &ind, idims, img);
+    int rc = cn_idx_read(ctx, ipath, &ind, idims, img);
     if (rc) return rc;
     if (ind != 3) {
         free(*img); *img = NULL;
-        return CN_ERR(ctx, CN_EFORMAT, "%s: %d dimensions, expected 3 (n, h, w)", ipath, ind);
+        return cn_error(ctx, CN_EFORMAT, "%s: %d dimensions, expected 3 (n, h, w)", ipath, ind);
     }
-    rc = cn_read_idx(ctx, lpath, &lnd, ldims, lab);
+    rc = cn_idx_read(ctx, lpath, &lnd, ldims, lab);
     if (rc) { free(*img); *img = NULL; return rc; }
     if (lnd != 1 || ldims[0] != idims[0]) {
         int bad_nd = lnd != 1;
         free(*img); free(*lab); *img = NULL; *lab = NULL;
         if (bad_nd)
-            return CN_ERR(ctx, CN_EFORMAT, "%s: %d dimensions, expected 1 (labels)", lpath,
+            return cn_error(ctx, CN_EFORMAT, "%s: %d dimensions, expected 1 (labels)", lpath,
                           lnd);
-        return CN_ERR(ctx, CN_EFORMAT, "%s holds %d labels but %s holds %d images", lpath,
+        return cn_error(ctx, CN_EFORMAT, "%s holds %d labels but %s holds %d images", lpath,
                       ldims[0], ipath, idims[0]);
     }
     for (int i = 0; i < ldims[0]; i++)
         if ((*lab)[i] >= 10) {
             int v = (*lab)[i];
             free(*img); free(*lab); *img = NULL; *lab = NULL;
-            return CN_ERR(ctx, CN_EFORMAT, "%s: label %d (offset %d) is %d, expected 0..9",
+            return cn_error(ctx, CN_EFORMAT, "%s: label %d (offset %d) is %d, expected 0..9",
                           lpath, i, 8 + i, v);
         }
     *n = idims[0]; *h = idims[1]; *w = idims[2];
@@ -451,7 +451,7 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
     if (num_train < 0) num_train = 59000;
     if (num_val < 0) num_val = 1000;
     if (num_test < 0) num_test = 10000;
-    if (num_train == 0) return CN_ERR(ctx, CN_EINVAL, "mnist: num_train must be > 0");
+    if (num_train == 0) return cn_error(ctx, CN_EINVAL, "mnist: num_train must be > 0");
     snprintf(ds->name, sizeof ds->name, "%s", fashion ? "fashion-mnist" : "mnist");
     ds->num_classes = 10;
     for (int i = 0; i < 10; i++) {
@@ -466,11 +466,11 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                         &h, &w, &img, &lab, &found);
     if (rc) return rc;
     if (!found)
-        return CN_ERR(ctx, CN_EIO, "%s: cannot find train-images-idx3-ubyte[.gz] or "
+        return cn_error(ctx, CN_EIO, "%s: cannot find train-images-idx3-ubyte[.gz] or "
                       "train-labels-idx1-ubyte[.gz]", dir);
     if ((long)num_train + num_val > n) {
         free(img); free(lab);
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "%s: num_train + num_val = %ld exceeds the %d training images", dir,
                       (long)num_train + num_val, n);
     }
@@ -496,7 +496,7 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
         if (found) {
             if (th != h || tw != w) {
                 free(img); free(lab);
-                return CN_ERR(ctx, CN_EFORMAT,
+                return cn_error(ctx, CN_EFORMAT,
                               "%s: t10k images are %dx%d but training images are %dx%d",
                               dir, th, tw, h, w);
             }
@@ -510,9 +510,9 @@ static int load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
     return compute_mean(ctx, ds);
 }
 
-int cn_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
+int cn_dataset_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
                   int num_train, int num_val, int num_test) {
-    if (!ds || !dir) return CN_ERR(ctx, CN_EINVAL, "cn_load_mnist: NULL argument");
+    if (!ds || !dir) return cn_error(ctx, CN_EINVAL, "cn_dataset_load_mnist: NULL argument");
     memset(ds, 0, sizeof *ds);
     int rc = load_mnist(ctx, ds, dir, fashion, num_train, num_val, num_test);
     if (rc) cn_dataset_free(ds);
@@ -521,12 +521,17 @@ int cn_load_mnist(cn_ctx *ctx, cn_dataset *ds, const char *dir, int fashion,
 
 /* -------------------------------------------------------------- minibatches */
 
-static int batch_check(const cn_split *sp, const int32_t *idx, int B, const void *x,
-                       const int32_t *y) {
-    if (!sp || B < 0 || (B > 0 && (!idx || !x || !y || !sp->x || !sp->y)))
-        return CN_EINVAL;
+static int batch_check(cn_ctx *ctx, const char *who, const cn_split *sp, const int32_t *idx, int B,
+                       const void *x, const int32_t *y) {
+    if (!sp) return cn_error(ctx, CN_EINVAL, "%s: split is NULL", who);
+    if (B < 0) return cn_error(ctx, CN_EINVAL, "%s: batch size B = %d < 0", who, B);
+    if (B > 0 && (!idx || !x || !y || !sp->x || !sp->y))
+        return cn_error(ctx, CN_EINVAL, "%s: NULL %s (B = %d)", who,
+                      !idx ? "idx" : !x ? "x" : !y ? "y" : !sp->x ? "split images" : "split labels", B);
     for (int i = 0; i < B; i++)
-        if (idx[i] < 0 || idx[i] >= sp->n) return CN_EINVAL;
+        if (idx[i] < 0 || idx[i] >= sp->n)
+            return cn_error(ctx, CN_EINVAL, "%s: idx[%d] = %d outside the split's %d samples", who, i,
+                          (int)idx[i], sp->n);
     return CN_OK;
 }
 
@@ -534,9 +539,9 @@ static int batch_check(const cn_split *sp, const int32_t *idx, int B, const void
  * minus the (float) mean widened to T; the f32 subtraction is in float, the
  * f64 one in double, as each type's callers expect. */
 #define SPLIT_BATCH(T, S)                                                             \
-    int cn_split_batch_##S(const cn_split *sp, const float *mean, const int32_t *idx, \
-                           int B, T *x, int32_t *y) {                                 \
-        int rc = batch_check(sp, idx, B, x, y);                                       \
+    int cn_split_batch_##S(cn_ctx *ctx, const cn_split *sp, const float *mean,        \
+                           const int32_t *idx, int B, T *x, int32_t *y) {             \
+        int rc = batch_check(ctx, __func__, sp, idx, B, x, y);                        \
         if (rc) return rc;                                                            \
         size_t D = (size_t)sp->c * sp->h * sp->w;                                     \
         for (int i = 0; i < B; i++) {                                                 \

@@ -4,7 +4,7 @@
 
 int cn_eval_numerical_gradient(cn_ctx *ctx, double *grad, cn_scalar_fn f,
                                void *user, double *x, size_t n, double h) {
-    if (!(h > 0)) return CN_ERR(ctx, CN_EINVAL, "numerical gradient: step h=%g must be > 0", h);
+    if (!(h > 0)) return cn_error(ctx, CN_EINVAL, "numerical gradient: step h=%g must be > 0", h);
     for (size_t i = 0; i < n; i++) {
         double old = x[i];
         x[i] = old + h;
@@ -21,7 +21,7 @@ int cn_eval_numerical_gradient_array(cn_ctx *ctx, double *grad, cn_array_fn f,
                                      void *user, double *x, size_t n,
                                      const double *df, size_t m, double h,
                                      double *work) {
-    if (!(h > 0)) return CN_ERR(ctx, CN_EINVAL, "numerical gradient: step h=%g must be > 0", h);
+    if (!(h > 0)) return cn_error(ctx, CN_EINVAL, "numerical gradient: step h=%g must be > 0", h);
     double *pos = work, *neg = work + m;
     for (size_t i = 0; i < n; i++) {
         double old = x[i];

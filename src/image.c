@@ -33,16 +33,16 @@ static void png_warn_fn(png_structp png, png_const_charp msg) {
 
 int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix, int h, int w,
                        int c) {
-    if (!path || !pix) return CN_ERR(ctx, CN_EINVAL, "cn_image_write_png: NULL argument");
+    if (!path || !pix) return cn_error(ctx, CN_EINVAL, "cn_image_write_png: NULL argument");
     if (h <= 0 || w <= 0 || h > 1000000 || w > 1000000)
-        return CN_ERR(ctx, CN_EINVAL, "%s: image size %dx%d, expected 1..1000000 per side",
+        return cn_error(ctx, CN_EINVAL, "%s: image size %dx%d, expected 1..1000000 per side",
                       path, h, w);
     int ct;
     switch (c) {
     case 1: ct = PNG_COLOR_TYPE_GRAY; break;
     case 3: ct = PNG_COLOR_TYPE_RGB; break;
     case 4: ct = PNG_COLOR_TYPE_RGB_ALPHA; break;
-    default: return CN_ERR(ctx, CN_EINVAL, "%s: %d channels, expected 1, 3 or 4", path, c);
+    default: return cn_error(ctx, CN_EINVAL, "%s: %d channels, expected 1, 3 or 4", path, c);
     }
     /* the shared atomic writer (atomic.c) */
     cn__atomic a;
@@ -56,7 +56,7 @@ int cn_image_write_png(cn_ctx *ctx, const char *path, const uint8_t *pix, int h,
     if (!png || !info) {
         png_destroy_write_struct(&png, &info);
         cn__atomic_abort(&a);
-        return CN_ERR(ctx, CN_ENOMEM, "%s: cannot create a PNG writer", path);
+        return cn_error(ctx, CN_ENOMEM, "%s: cannot create a PNG writer", path);
     }
     if (setjmp(err.jb)) {
         /* libpng's own message is "Write Error"; errno from its fwrite says why */
@@ -84,7 +84,7 @@ static int grow_rows(cn_ctx *ctx, uint8_t **buf, int *cap_rows, int need, int h,
     if (nc < need) nc = need;
     if (nc > h) nc = h;
     uint8_t *p = realloc(*buf, (size_t)nc * stride);
-    if (!p) return CN_ERR(ctx, CN_ENOMEM, "%s: cannot allocate %zu bytes", path, (size_t)nc * stride);
+    if (!p) return cn_error(ctx, CN_ENOMEM, "%s: cannot allocate %zu bytes", path, (size_t)nc * stride);
     *buf = p;
     *cap_rows = nc;
     return CN_OK;
@@ -99,7 +99,7 @@ static int read_png(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int *
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_read_struct(&png, &info, NULL);
-        return CN_ERR(ctx, CN_ENOMEM, "%s: cannot create a PNG reader", path);
+        return cn_error(ctx, CN_ENOMEM, "%s: cannot create a PNG reader", path);
     }
     uint8_t *volatile buf = NULL;
     volatile int rc = CN_OK;
@@ -107,7 +107,7 @@ static int read_png(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int *
         png_destroy_read_struct(&png, &info, NULL);
         free(buf);
         if (rc) return rc;
-        return CN_ERR(ctx, CN_EFORMAT, "%s: bad or truncated PNG: %s", path, err.msg);
+        return cn_error(ctx, CN_EFORMAT, "%s: bad or truncated PNG: %s", path, err.msg);
     }
     png_init_io(png, f);
     png_set_user_limits(png, IMG_MAX_SIDE, IMG_MAX_SIDE);
@@ -123,7 +123,7 @@ static int read_png(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int *
     int c = png_get_channels(png, info);
     size_t stride = png_get_rowbytes(png, info);
     if ((c != 1 && c != 3) || stride != (size_t)w * c) {
-        rc = CN_ERR(ctx, CN_EFORMAT, "%s: PNG decodes to %d channels, expected 1 or 3", path, c);
+        rc = cn_error(ctx, CN_EFORMAT, "%s: PNG decodes to %d channels, expected 1 or 3", path, c);
         png_error(png, "unsupported layout");
     }
     int cap = 0;
@@ -200,9 +200,9 @@ static int read_jpeg(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int 
         jpeg_destroy_decompress(&cinfo);
         free(buf);
         if (rc) return rc;
-        if (err.nomem) return CN_ERR(ctx, CN_ENOMEM, "%s: JPEG of %ux%u: %s", path, cinfo.image_width,
+        if (err.nomem) return cn_error(ctx, CN_ENOMEM, "%s: JPEG of %ux%u: %s", path, cinfo.image_width,
                                      cinfo.image_height, err.msg);
-        return CN_ERR(ctx, CN_EFORMAT, "%s: bad or truncated JPEG: %s", path, err.msg);
+        return cn_error(ctx, CN_EFORMAT, "%s: bad or truncated JPEG: %s", path, err.msg);
     }
     jpeg_create_decompress(&cinfo);
     cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
@@ -210,21 +210,21 @@ static int read_jpeg(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int 
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.image_width == 0 || cinfo.image_height == 0 ||
         cinfo.image_width > IMG_MAX_SIDE || cinfo.image_height > IMG_MAX_SIDE) {
-        rc = CN_ERR(ctx, CN_EFORMAT, "%s: JPEG size %ux%u, expected 1..%d per side", path,
+        rc = cn_error(ctx, CN_EFORMAT, "%s: JPEG size %ux%u, expected 1..%d per side", path,
                     cinfo.image_width, cinfo.image_height, IMG_MAX_SIDE);
         longjmp(err.jb, 1);
     }
     cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo); /* a progressive JPEG is read whole here */
     if (err.eof) {
-        rc = CN_ERR(ctx, CN_EFORMAT, "%s: truncated JPEG: the data ends before the %ux%u image does", path,
+        rc = cn_error(ctx, CN_EFORMAT, "%s: truncated JPEG: the data ends before the %ux%u image does", path,
                     cinfo.image_width, cinfo.image_height);
         longjmp(err.jb, 1);
     }
     int h = (int)cinfo.output_height, w = (int)cinfo.output_width;
     int c = cinfo.output_components;
     if (c != 1 && c != 3) {
-        rc = CN_ERR(ctx, CN_EFORMAT, "%s: JPEG decodes to %d channels, expected 1 or 3", path, c);
+        rc = cn_error(ctx, CN_EFORMAT, "%s: JPEG decodes to %d channels, expected 1 or 3", path, c);
         longjmp(err.jb, 1);
     }
     size_t stride = (size_t)w * c;
@@ -238,7 +238,7 @@ static int read_jpeg(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int 
         JSAMPROW row = buf + (size_t)y * stride;
         jpeg_read_scanlines(&cinfo, &row, 1);
         if (err.eof) {
-            rc = CN_ERR(ctx, CN_EFORMAT,
+            rc = cn_error(ctx, CN_EFORMAT,
                         "%s: truncated JPEG: data ends at row %d of %d", path, y, h);
             longjmp(err.jb, 1);
         }
@@ -247,7 +247,7 @@ static int read_jpeg(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int 
     jpeg_destroy_decompress(&cinfo);
     if (err.eof) {
         free(buf);
-        return CN_ERR(ctx, CN_EFORMAT, "%s: truncated JPEG (no end marker)", path);
+        return cn_error(ctx, CN_EFORMAT, "%s: truncated JPEG (no end marker)", path);
     }
     *pix = buf;
     *ph = h;
@@ -258,10 +258,10 @@ static int read_jpeg(cn_ctx *ctx, FILE *f, const char *path, uint8_t **pix, int 
 
 int cn_image_read(cn_ctx *ctx, const char *path, uint8_t **pix, int *h, int *w, int *c) {
     if (!path || !pix || !h || !w || !c)
-        return CN_ERR(ctx, CN_EINVAL, "cn_image_read: NULL argument");
+        return cn_error(ctx, CN_EINVAL, "cn_image_read: NULL argument");
     *pix = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return CN_ERR(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (!f) return cn_error(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
     uint8_t magic[8];
     size_t got = fread(magic, 1, sizeof magic, f);
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -273,9 +273,9 @@ int cn_image_read(cn_ctx *ctx, const char *path, uint8_t **pix, int *h, int *w, 
         rewind(f);
         rc = read_jpeg(ctx, f, path, pix, h, w, c);
     } else if (ferror(f)) {
-        rc = CN_ERR(ctx, CN_EIO, "read error in %s", path);
+        rc = cn_error(ctx, CN_EIO, "read error in %s", path);
     } else {
-        rc = CN_ERR(ctx, CN_EFORMAT,
+        rc = cn_error(ctx, CN_EFORMAT,
                     "%s: not a PNG or JPEG (the first %zu bytes match neither signature)",
                     path, got);
     }
@@ -287,9 +287,9 @@ int cn_image_read(cn_ctx *ctx, const char *path, uint8_t **pix, int *h, int *w, 
 
 int cn_image_resize(cn_ctx *ctx, uint8_t *dst, int dh, int dw, const uint8_t *src, int h,
                     int w, int c) {
-    if (!dst || !src) return CN_ERR(ctx, CN_EINVAL, "cn_image_resize: NULL argument");
+    if (!dst || !src) return cn_error(ctx, CN_EINVAL, "cn_image_resize: NULL argument");
     if (h <= 0 || w <= 0 || dh <= 0 || dw <= 0 || c <= 0 || c > 4)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "cn_image_resize: sizes %dx%dx%d -> %dx%d, expected positive and 1..4 "
                       "channels", h, w, c, dh, dw);
     /* half-pixel centres: source coordinate (i + 0.5) * h / dh - 0.5, clamped */
@@ -297,7 +297,7 @@ int cn_image_resize(cn_ctx *ctx, uint8_t *dst, int dh, int dw, const uint8_t *sr
     float *fx = malloc(sizeof(float) * (size_t)dw);
     if (!x0 || !fx) {
         free(x0); free(fx);
-        return CN_ERR(ctx, CN_ENOMEM, "cn_image_resize: out of memory");
+        return cn_error(ctx, CN_ENOMEM, "cn_image_resize: out of memory");
     }
     int *x1 = x0 + dw;
     for (int j = 0; j < dw; j++) {

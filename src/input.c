@@ -56,11 +56,11 @@ static inline double fetch(const uint8_t *p, int c, int C, int ch) {
 }
 
 int cn_image_fit(cn_ctx *ctx, uint8_t *dst, int C, int H, int W, const uint8_t *pix, int h, int w, int c) {
-    if (!dst || !pix) return CN_ERR(ctx, CN_EINVAL, "cn_image_fit: NULL argument");
-    if (C != 1 && C != 3) return CN_ERR(ctx, CN_EINVAL, "cn_image_fit: a net on %d channels (images give 1 or 3)", C);
-    if (c != 1 && c != 3) return CN_ERR(ctx, CN_EINVAL, "cn_image_fit: an image with %d channels (expected 1 or 3)", c);
+    if (!dst || !pix) return cn_error(ctx, CN_EINVAL, "cn_image_fit: NULL argument");
+    if (C != 1 && C != 3) return cn_error(ctx, CN_EINVAL, "cn_image_fit: a net on %d channels (images give 1 or 3)", C);
+    if (c != 1 && c != 3) return cn_error(ctx, CN_EINVAL, "cn_image_fit: an image with %d channels (expected 1 or 3)", c);
     if (H <= 0 || W <= 0 || h <= 0 || w <= 0 || H > 65536 || W > 65536 || h > 1 << 20 || w > 1 << 20)
-        return CN_ERR(ctx, CN_EINVAL, "cn_image_fit: sizes %dx%d -> %dx%d out of range", h, w, H, W);
+        return cn_error(ctx, CN_EINVAL, "cn_image_fit: sizes %dx%d -> %dx%d out of range", h, w, H, W);
     double s = fmax((double)H / h, (double)W / w);
     /* the scaled image is (h*s) x (w*s) >= H x W; crop its centre */
     double oy = (h * s - H) / 2, ox = (w * s - W) / 2;
@@ -70,7 +70,7 @@ int cn_image_fit(cn_ctx *ctx, uint8_t *dst, int C, int H, int W, const uint8_t *
     float *tmp = malloc(sizeof(float) * (size_t)h * W * C); /* horizontal pass: [C][h][W] */
     int rc = CN_OK;
     if (!tmp || !make_taps(&ty, H, h, s, oy) || !make_taps(&tx, W, w, s, ox)) {
-        rc = CN_ERR(ctx, CN_ENOMEM, "cn_image_fit: out of memory for a %dx%d image", h, w);
+        rc = cn_error(ctx, CN_ENOMEM, "cn_image_fit: out of memory for a %dx%d image", h, w);
         goto out;
     }
     for (int ch = 0; ch < C; ch++)

@@ -45,9 +45,6 @@ void *cn__ws(cn_ctx *ctx, int slot, size_t bytes);
 void *cn__alloc_zeroed(size_t bytes);
 void cn__free_zeroed(void *p);
 
-/* Same as cn_error but tolerant of ctx == NULL. */
-#define CN_ERR(ctx, code, ...) cn_error((ctx), (code), __VA_ARGS__)
-
 /* Monotonic wall clock in seconds. */
 double cn__now(void);
 

@@ -92,7 +92,7 @@ int cn_memory_available(cn_ctx *ctx, uint64_t *bytes, char *source, size_t len) 
     }
     cgroups(&best, source, len);
     if (best == UINT64_MAX)
-        return CN_ERR(ctx, CN_EIO, "cannot tell the memory available: no MemAvailable in /proc/meminfo, no cgroup limit");
+        return cn_error(ctx, CN_EIO, "cannot tell the memory available: no MemAvailable in /proc/meminfo, no cgroup limit");
     *bytes = best;
     return CN_OK;
 }

@@ -33,14 +33,14 @@ int cn__plan_error(cn__planner *pl, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return CN_ERR(pl->ctx, CN_EINVAL, "net spec: layer %d '%.*s'%s", pl->layer, pl->toklen, pl->tok, msg);
+    return cn_error(pl->ctx, CN_EINVAL, "net spec: layer %d '%.*s'%s", pl->layer, pl->toklen, pl->tok, msg);
 }
 
 int cn__plan_param(cn__planner *pl, const char *base, int ndim, const int64_t *shape, int trainable,
                    int regularized, int init) {
     cn_net *net = pl->net;
     if (net->nparams >= CN_MAX_PARAMS)
-        return CN_ERR(pl->ctx, CN_EINVAL, "net spec: more than %d parameter tensors", CN_MAX_PARAMS);
+        return cn_error(pl->ctx, CN_EINVAL, "net spec: more than %d parameter tensors", CN_MAX_PARAMS);
     int i = net->nparams++;
     cn_param *p = &net->params[i];
     snprintf(net->names[i], sizeof net->names[i], "%s%d", base, pl->k);
@@ -52,7 +52,7 @@ int cn__plan_param(cn__planner *pl, const char *base, int ndim, const int64_t *s
         size = cn__mul(size, (size_t)shape[d]);
     }
     if (size == 0 || size > ((size_t)1 << 31))
-        return CN_ERR(pl->ctx, CN_EINVAL, "net spec: parameter %s has %zu elements (limit 2^31)", p->name, size);
+        return cn_error(pl->ctx, CN_EINVAL, "net spec: parameter %s has %zu elements (limit 2^31)", p->name, size);
     p->size = size;
     p->trainable = trainable;
     p->regularized = regularized;
@@ -122,7 +122,7 @@ static int unreadable(cn__planner *pl) {
     }
     char grammar[256];
     cn_spec_grammar(grammar, sizeof grammar);
-    return CN_ERR(pl->ctx, CN_EINVAL, "net spec: cannot read layer %d '%.*s' (expected %s)", pl->layer, len, start,
+    return cn_error(pl->ctx, CN_EINVAL, "net spec: cannot read layer %d '%.*s' (expected %s)", pl->layer, len, start,
                   grammar);
 }
 
@@ -137,7 +137,7 @@ static int plan(cn_ctx *ctx, cn_net *net) {
         pl.tok = p;
         pl.toklen = end ? (int)(end - p) : (int)strlen(p);
         if (net->nops >= CN_MAX_OPS)
-            return CN_ERR(ctx, CN_EINVAL, "net spec: more than %d layers", CN_MAX_OPS);
+            return cn_error(ctx, CN_EINVAL, "net spec: more than %d layers", CN_MAX_OPS);
         cn_op *op = &net->ops[net->nops];
         memset(op, 0, sizeof *op);
         op->pW = op->pb = op->pg = op->pbeta = op->prm = op->prv = -1;
@@ -154,19 +154,19 @@ static int plan(cn_ctx *ctx, cn_net *net) {
         net->nops++;
         if (*p == '-') {
             p++;
-            if (!*p) return CN_ERR(ctx, CN_EINVAL, "net spec: ends with '-'");
+            if (!*p) return cn_error(ctx, CN_EINVAL, "net spec: ends with '-'");
         }
     }
-    if (net->nops == 0) return CN_ERR(ctx, CN_EINVAL, "net spec: empty");
+    if (net->nops == 0) return cn_error(ctx, CN_EINVAL, "net spec: empty");
     /* the scores: the last affine's outputs, through kinds that may follow
      * it (scale1/9) */
     int la = net->nops - 1;
     while (la > 0 && net->ops[la].def->after_scores) la--;
     cn_op *last = &net->ops[la];
     if (last->def != &cn__op_affine)
-        return CN_ERR(ctx, CN_EINVAL, "net spec: the last layer must be affine<classes> (softmax follows it), got '%s'", net->spec);
+        return cn_error(ctx, CN_EINVAL, "net spec: the last layer must be affine<classes> (softmax follows it), got '%s'", net->spec);
     net->classes = last->M;
-    if (net->classes < 2) return CN_ERR(ctx, CN_EINVAL, "net spec: the last affine has %d outputs; need at least 2 classes", net->classes);
+    if (net->classes < 2) return cn_error(ctx, CN_EINVAL, "net spec: the last affine has %d outputs; need at least 2 classes", net->classes);
     return CN_OK;
 }
 
@@ -187,14 +187,14 @@ static void fuse(cn_net *net) {
 static int planned(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W, cn_dtype dtype) {
     *out = NULL;
     spec = cn_spec_expand(spec);
-    if (strlen(spec) >= CN_SPEC_MAX) return CN_ERR(ctx, CN_EINVAL, "net spec: longer than %d characters", CN_SPEC_MAX - 1);
+    if (strlen(spec) >= CN_SPEC_MAX) return cn_error(ctx, CN_EINVAL, "net spec: longer than %d characters", CN_SPEC_MAX - 1);
     if (C <= 0 || H <= 0 || W <= 0 || C > 4096 || H > 65536 || W > 65536)
-        return CN_ERR(ctx, CN_EINVAL, "net: input dims (%d,%d,%d) out of range", C, H, W);
+        return cn_error(ctx, CN_EINVAL, "net: input dims (%d,%d,%d) out of range", C, H, W);
     if ((size_t)C * H * W > ((size_t)1 << 28)) /* as every layer's output: C*H*W fits an int */
-        return CN_ERR(ctx, CN_EINVAL, "net: input (%d,%d,%d) has more than 2^28 values per image", C, H, W);
-    if (dtype != CN_F32 && dtype != CN_F64) return CN_ERR(ctx, CN_EINVAL, "net: dtype %d unknown", (int)dtype);
+        return cn_error(ctx, CN_EINVAL, "net: input (%d,%d,%d) has more than 2^28 values per image", C, H, W);
+    if (dtype != CN_F32 && dtype != CN_F64) return cn_error(ctx, CN_EINVAL, "net: dtype %d unknown", (int)dtype);
     cn_net *net = calloc(1, sizeof *net);
-    if (!net) return CN_ERR(ctx, CN_ENOMEM, "net: out of memory");
+    if (!net) return cn_error(ctx, CN_ENOMEM, "net: out of memory");
     snprintf(net->spec, sizeof net->spec, "%s", spec);
     net->dtype = dtype;
     net->esz = dtype == CN_F32 ? 4 : 8;
@@ -209,8 +209,8 @@ static int planned(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, in
 int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W, cn_dtype dtype,
                double weight_scale, double reg, cn_rng *rng) {
     *out = NULL;
-    if (!(weight_scale >= 0) || !isfinite(weight_scale)) return CN_ERR(ctx, CN_EINVAL, "net: weight_scale %g must be finite and >= 0", weight_scale);
-    if (!(reg >= 0) || !isfinite(reg)) return CN_ERR(ctx, CN_EINVAL, "net: reg %g must be finite and >= 0", reg);
+    if (!(weight_scale >= 0) || !isfinite(weight_scale)) return cn_error(ctx, CN_EINVAL, "net: weight_scale %g must be finite and >= 0", weight_scale);
+    if (!(reg >= 0) || !isfinite(reg)) return cn_error(ctx, CN_EINVAL, "net: reg %g must be finite and >= 0", reg);
     cn_net *net;
     int rc = planned(ctx, &net, spec, C, H, W, dtype);
     if (rc) return rc;
@@ -225,7 +225,7 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
     /* gradients zeroed but not touched: the Solver updates the affine
      * weights inside the backward and never writes theirs */
     net->gblock = cn__alloc_zeroed((net->ntrain ? net->ntrain : 1) * net->esz);
-    if (!net->pblock || !net->gblock) { cn_net_free(net); return CN_ERR(ctx, CN_ENOMEM, "net: cannot allocate %zu parameters", off); }
+    if (!net->pblock || !net->gblock) { cn_net_free(net); return cn_error(ctx, CN_ENOMEM, "net: cannot allocate %zu parameters", off); }
     size_t toff = 0, soff = net->ntrain;
     for (int i = 0; i < net->nparams; i++) {
         cn_param *p = &net->params[i];
@@ -268,10 +268,10 @@ void cn_net_input(const cn_net *net, int *C, int *H, int *W) { *C = net->C; *H =
 double cn_net_reg(const cn_net *net) { return net->reg; }
 void cn_net_set_reg(cn_net *net, double reg) { net->reg = reg; }
 int cn_net_num_params(const cn_net *net) { return net->nparams; }
-const cn_param *cn_net_param(const cn_net *net, int i) {
+const cn_param *cn_net_param_at(const cn_net *net, int i) {
     return i >= 0 && i < net->nparams ? &net->params[i] : NULL;
 }
-const cn_param *cn_net_find(const cn_net *net, const char *name) {
+const cn_param *cn_net_param_get(const cn_net *net, const char *name) {
     for (int i = 0; i < net->nparams; i++) if (!strcmp(net->params[i].name, name)) return &net->params[i];
     return NULL;
 }
@@ -299,12 +299,12 @@ static void plan_activations(cn_net *net, size_t N, size_t *act_out, size_t *idx
 }
 
 int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
-    if (max_batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", max_batch);
+    if (max_batch <= 0) return cn_error(ctx, CN_EINVAL, "net: batch size %d must be > 0", max_batch);
     if (max_batch <= net->max_batch) return CN_OK;
     size_t N = (size_t)max_batch, act, idx, dmax;
     plan_activations(net, N, &act, &idx, &dmax);
     if (act > ((size_t)1 << 34) / net->esz)
-        return CN_ERR(ctx, CN_ENOMEM, "net: activations for batch %d need %zu bytes (limit 16 GiB)", max_batch, act * net->esz);
+        return cn_error(ctx, CN_ENOMEM, "net: activations for batch %d need %zu bytes (limit 16 GiB)", max_batch, act * net->esz);
     free(net->act); free(net->idx); free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
     net->act = aligned_alloc(64, (act * net->esz + 63) & ~(size_t)63);
     net->idx = aligned_alloc(64, ((idx ? idx : 1) * 4 + 63) & ~(size_t)63);
@@ -316,7 +316,7 @@ int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
         free(net->act); free(net->idx); free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
         net->act = net->idx = net->dbuf[0] = net->dbuf[1] = net->dscores = NULL;
         net->max_batch = 0;
-        return CN_ERR(ctx, CN_ENOMEM, "net: cannot allocate activations for batch %d", max_batch);
+        return cn_error(ctx, CN_ENOMEM, "net: cannot allocate activations for batch %d", max_batch);
     }
     /* touch once so the first training step does not page-fault */
     memset(net->act, 0, act * net->esz);
@@ -337,7 +337,7 @@ static size_t sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow
 int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, cn_dtype dtype, int batch,
                            const char *update_rule, cn_mem_estimate *est) {
     memset(est, 0, sizeof *est);
-    if (batch <= 0) return CN_ERR(ctx, CN_EINVAL, "net: batch size %d must be > 0", batch);
+    if (batch <= 0) return cn_error(ctx, CN_EINVAL, "net: batch size %d must be > 0", batch);
     int moments = 2; /* adam: m and v; unknown rules are the solver's to refuse */
     if (update_rule && !strcmp(update_rule, "sgd")) moments = 0;
     else if (update_rule && (!strcmp(update_rule, "sgd_momentum") || !strcmp(update_rule, "rmsprop"))) moments = 1;
@@ -379,8 +379,8 @@ int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, c
 
 int cn__net_run(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void *X, const int32_t *y, int N,
                 const cn__lossopt *o) {
-    if (N <= 0) return CN_ERR(ctx, CN_EINVAL, "net loss: batch size N=%d must be > 0", N);
-    if (!y && !scores) return CN_ERR(ctx, CN_EINVAL, "net loss: need labels or a scores buffer");
+    if (N <= 0) return cn_error(ctx, CN_EINVAL, "net loss: batch size N=%d must be > 0", N);
+    if (!y && !scores) return cn_error(ctx, CN_EINVAL, "net loss: need labels or a scores buffer");
     int rc = cn_net_reserve(ctx, net, N);
     if (rc) return rc;
     if (net->dtype == CN_F32) return cn__net_loss_f32(ctx, net, loss, scores, X, y, N, o);
@@ -409,7 +409,7 @@ static const char *kind_name(const cn_op *op, char *buf, size_t len) {
     return buf;
 }
 
-int cn_net_describe(const cn_net *net, char *buf, size_t len) {
+int cn_net_describe(cn_ctx *ctx, const cn_net *net, char *buf, size_t len) {
     size_t used = 0, total = 0;
     for (int i = 0; i < net->nparams; i++) if (net->params[i].trainable) total += net->params[i].size;
 #define PUT(...) do { int w_ = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__); if (w_ > 0) used += (size_t)w_; } while (0)
@@ -430,7 +430,8 @@ int cn_net_describe(const cn_net *net, char *buf, size_t len) {
         PUT("\n");
     }
 #undef PUT
-    return used < len ? CN_OK : CN_EINVAL;
+    if (used < len) return CN_OK;
+    return cn_error(ctx, CN_EINVAL, "cn_net_describe: buffer of %zu bytes too short (%zu needed)", len, used + 1);
 }
 
 /* ---- profile ------------------------------------------------------------ */

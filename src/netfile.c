@@ -12,7 +12,7 @@ int cn_net_save(cn_ctx *ctx, const cn_net *net, const char *path, const cn_meta 
     cn_tensor t[CN_MAX_PARAMS + 1];
     cn_meta meta[40];
     char dims[48], dt[8], reg[40];
-    if (nextra > 32) return CN_ERR(ctx, CN_EINVAL, "net save: too many metadata entries (%d)", nextra);
+    if (nextra > 32) return cn_error(ctx, CN_EINVAL, "net save: too many metadata entries (%d)", nextra);
     for (int i = 0; i < net->nparams; i++) {
         const cn_param *p = &net->params[i];
         t[i] = (cn_tensor){p->name, net->dtype, 0, p->ndim, {0}, p->data};
@@ -48,7 +48,7 @@ static int fill_param(cn_ctx *ctx, const char *path, cn_net *net, const cn_param
     }
     return CN_OK;
 bad:
-    return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s has a dtype or shape that does not match the spec", path, t->name);
+    return cn_error(ctx, CN_EFORMAT, "%s: tensor %s has a dtype or shape that does not match the spec", path, t->name);
 }
 
 /* Build the net a file describes and fill its parameters from tensors
@@ -58,7 +58,7 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
     const char *reg = cn_st_meta(st, "reg");
     int C, H, W;
     if (!spec || !input)
-        return CN_ERR(ctx, CN_EFORMAT, "%s: not a convnet model (metadata 'spec' and 'input' missing)", path);
+        return cn_error(ctx, CN_EFORMAT, "%s: not a convnet model (metadata 'spec' and 'input' missing)", path);
     {   /* "C,H,W": three decimal ints and nothing else (sscanf's %d overflows silently) */
         long v[3];
         const char *q = input;
@@ -71,7 +71,7 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
             q = end + 1;
         }
         if (!ok)
-            return CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'input' = '%.40s' (expected C,H,W)", path, input);
+            return cn_error(ctx, CN_EFORMAT, "%s: metadata 'input' = '%.40s' (expected C,H,W)", path, input);
         C = (int)v[0]; H = (int)v[1]; W = (int)v[2];
     }
     cn_dtype dtype = dt && !strcmp(dt, "float64") ? CN_F64 : CN_F32;
@@ -82,16 +82,16 @@ int cn__net_from_st(cn_ctx *ctx, cn_net **out, const cn_st *st, const char *path
     if (rc) {
         char msg[CN_ERRMAX];
         snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
-        return CN_ERR(ctx, CN_EFORMAT, "%s: %s", path, msg);
+        return cn_error(ctx, CN_EFORMAT, "%s: %s", path, msg);
     }
     for (int i = 0; i < net->nparams; i++) {
         const cn_param *p = &net->params[i];
         char name[64];
         snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", p->name);
-        const cn_tensor *t = cn_st_get(st, name);
-        if (!t) t = cn_st_get(st, p->name);
+        const cn_tensor *t = cn_st_tensor_get(st, name);
+        if (!t) t = cn_st_tensor_get(st, p->name);
         if (!t) { /* the message first: p->name lives in net */
-            rc = CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, p->name);
+            rc = cn_error(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, p->name);
             cn_net_free(net);
             return rc;
         }

@@ -19,9 +19,9 @@ int cn_net_set_preprocess(cn_ctx *ctx, cn_net *net, const float *mean) {
         return CN_OK;
     }
     for (size_t k = 0; k < D; k++)
-        if (!isfinite(mean[k])) return CN_ERR(ctx, CN_ENUM, "net: mean image value %zu is not finite", k);
+        if (!isfinite(mean[k])) return cn_error(ctx, CN_ENUM, "net: mean image value %zu is not finite", k);
     float *m = net->mean ? net->mean : malloc(D * sizeof(float));
-    if (!m) return CN_ERR(ctx, CN_ENOMEM, "net: cannot allocate the mean image (%zu values)", D);
+    if (!m) return cn_error(ctx, CN_ENOMEM, "net: cannot allocate the mean image (%zu values)", D);
     memcpy(m, mean, D * sizeof(float));
     net->mean = m;
     net->prep = CN_PREP_MEAN_IMAGE;
@@ -43,14 +43,14 @@ static int bad_name(const char *s) {
 
 int cn_net_set_class_names(cn_ctx *ctx, cn_net *net, const char *const *names, int n) {
     if (n < 0 || n > net->classes)
-        return CN_ERR(ctx, CN_EINVAL, "net: %d class names for a net with %d classes", n, net->classes);
+        return cn_error(ctx, CN_EINVAL, "net: %d class names for a net with %d classes", n, net->classes);
     for (int k = 0; k < n; k++)
         if (!names[k] || bad_name(names[k]))
-            return CN_ERR(ctx, CN_EINVAL, "net: class name %d must be 1..%d bytes without control characters", k,
+            return cn_error(ctx, CN_EINVAL, "net: class name %d must be 1..%d bytes without control characters", k,
                           NAME_MAX_BYTES);
     if (n == 0) { free(net->class_names); net->class_names = NULL; return CN_OK; }
     char *t = net->class_names ? net->class_names : malloc((size_t)net->classes * (NAME_MAX_BYTES + 1));
-    if (!t) return CN_ERR(ctx, CN_ENOMEM, "net: out of memory for %d class names", net->classes);
+    if (!t) return cn_error(ctx, CN_ENOMEM, "net: out of memory for %d class names", net->classes);
     for (int k = 0; k < net->classes; k++) {
         char *d = t + (size_t)k * (NAME_MAX_BYTES + 1);
         if (k < n) snprintf(d, NAME_MAX_BYTES + 1, "%s", names[k]);
@@ -74,7 +74,7 @@ int cn__net_info_save(cn_ctx *ctx, const cn_net *net, cn_meta *meta, int *nmeta,
     if (net->class_names) {
         size_t cap = (size_t)net->classes * (NAME_MAX_BYTES + 1) + 1, used = 0;
         char *s = malloc(cap);
-        if (!s) return CN_ERR(ctx, CN_ENOMEM, "net save: out of memory for class names");
+        if (!s) return cn_error(ctx, CN_ENOMEM, "net save: out of memory for class names");
         for (int k = 0; k < net->classes; k++) {
             int w = snprintf(s + used, cap - used, "%s%s", k ? "\n" : "", net->class_names + (size_t)k * (NAME_MAX_BYTES + 1));
             used += (size_t)w;
@@ -93,28 +93,28 @@ int cn__net_info_save(cn_ctx *ctx, const cn_net *net, cn_meta *meta, int *nmeta,
 int cn__net_info_load(cn_ctx *ctx, cn_net *net, const cn_st *st, const char *path) {
     const char *prep = cn_st_meta(st, "preprocess"), *classes = cn_st_meta(st, "classes");
     if (prep && !strcmp(prep, "mean_image")) {
-        const cn_tensor *m = cn_st_get(st, "preprocess.mean");
+        const cn_tensor *m = cn_st_tensor_get(st, "preprocess.mean");
         if (!m || m->is_i32 || m->dtype != CN_F32 || m->ndim != 3 || m->shape[0] != net->C || m->shape[1] != net->H ||
             m->shape[2] != net->W)
-            return CN_ERR(ctx, CN_EFORMAT, "%s: preprocess is 'mean_image' but tensor preprocess.mean is not F32 (%d,%d,%d)",
+            return cn_error(ctx, CN_EFORMAT, "%s: preprocess is 'mean_image' but tensor preprocess.mean is not F32 (%d,%d,%d)",
                           path, net->C, net->H, net->W);
         if (cn_net_set_preprocess(ctx, net, m->data))
-            return CN_ERR(ctx, CN_EFORMAT, "%s: tensor preprocess.mean has a value that is not finite", path);
+            return cn_error(ctx, CN_EFORMAT, "%s: tensor preprocess.mean has a value that is not finite", path);
     } else if (prep && !strcmp(prep, "none")) {
         cn_net_set_preprocess(ctx, net, NULL);
     } else if (prep) {
-        return CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'preprocess' = '%.40s' (expected mean_image or none)", path, prep);
+        return cn_error(ctx, CN_EFORMAT, "%s: metadata 'preprocess' = '%.40s' (expected mean_image or none)", path, prep);
     }
     if (classes) {
         /* names separated by '\n', exactly one per class */
         int n = 1;
         for (const char *p = classes; *p; p++) n += *p == '\n';
         if (n != net->classes)
-            return CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'classes' has %d names for a net with %d classes", path, n,
+            return cn_error(ctx, CN_EFORMAT, "%s: metadata 'classes' has %d names for a net with %d classes", path, n,
                           net->classes);
         const char **names = malloc(sizeof(char *) * (size_t)n);
         char *copy = strdup(classes);
-        if (!names || !copy) { free(names); free(copy); return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path); }
+        if (!names || !copy) { free(names); free(copy); return cn_error(ctx, CN_ENOMEM, "%s: out of memory", path); }
         char *p = copy;
         for (int k = 0; k < n; k++) {
             names[k] = p;
@@ -127,7 +127,7 @@ int cn__net_info_load(cn_ctx *ctx, cn_net *net, const cn_st *st, const char *pat
         if (rc) {
             char msg[CN_ERRMAX];
             snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
-            return CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'classes': %s", path, msg);
+            return cn_error(ctx, CN_EFORMAT, "%s: metadata 'classes': %s", path, msg);
         }
     }
     return CN_OK;
@@ -136,7 +136,7 @@ int cn__net_info_load(cn_ctx *ctx, cn_net *net, const cn_st *st, const char *pat
 /* ---- layers, for tools that translate a net (describe --json, ONNX) -------- */
 int cn_net_num_layers(const cn_net *net) { return net->nops; }
 
-int cn_net_layer(const cn_net *net, int i, cn_layer_info *out) {
+int cn_net_layer_at(const cn_net *net, int i, cn_layer_info *out) {
     if (i < 0 || i >= net->nops || !out) return CN_EINVAL;
     const cn_op *op = &net->ops[i];
     memset(out, 0, sizeof *out);

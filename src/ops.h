@@ -1,7 +1,7 @@
 /* ops.h — the table of a net's layer kinds. Each kind is one record
  * (cn_opdef) in its own file under src/ops/: how its spec token reads, its
  * output shape and parameters, what it fuses, the activations and scratch
- * it needs, its FLOPs, what `describe` and cn_net_layer say of it, and its
+ * it needs, its FLOPs, what `describe` and cn_net_layer_at say of it, and its
  * forward and backward for float and double. The planner, the memory
  * estimate, describe and the executor (layers/netops.c) walk the table and
  * the records; none of them names a kind.

@@ -85,29 +85,29 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     *out = NULL;
     int rule = rule_id(cfg->update_rule);
     if (rule < 0)
-        return CN_ERR(ctx, CN_EINVAL, "solver: unknown update rule '%s' (sgd, sgd_momentum, rmsprop, adam)", cfg->update_rule);
-    if (cfg->batch_size <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: batch_size %d must be > 0", cfg->batch_size);
-    if (cfg->num_epochs <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: num_epochs %d must be > 0", cfg->num_epochs);
-    if (cfg->print_every <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: print_every %d must be > 0", cfg->print_every);
-    if (!(cfg->lr_decay > 0) || !isfinite(cfg->lr_decay)) return CN_ERR(ctx, CN_EINVAL, "solver: lr_decay %g must be > 0", cfg->lr_decay);
+        return cn_error(ctx, CN_EINVAL, "solver: unknown update rule '%s' (sgd, sgd_momentum, rmsprop, adam)", cfg->update_rule);
+    if (cfg->batch_size <= 0) return cn_error(ctx, CN_EINVAL, "solver: batch_size %d must be > 0", cfg->batch_size);
+    if (cfg->num_epochs <= 0) return cn_error(ctx, CN_EINVAL, "solver: num_epochs %d must be > 0", cfg->num_epochs);
+    if (cfg->print_every <= 0) return cn_error(ctx, CN_EINVAL, "solver: print_every %d must be > 0", cfg->print_every);
+    if (!(cfg->lr_decay > 0) || !isfinite(cfg->lr_decay)) return cn_error(ctx, CN_EINVAL, "solver: lr_decay %g must be > 0", cfg->lr_decay);
     if (!isfinite(cfg->learning_rate) || !isfinite(cfg->momentum) || !isfinite(cfg->decay_rate) || !isfinite(cfg->beta1) ||
         !isfinite(cfg->beta2) || !isfinite(cfg->epsilon))
-        return CN_ERR(ctx, CN_EINVAL, "solver: learning_rate %g, momentum %g, decay_rate %g, beta1 %g, beta2 %g, epsilon %g must be finite",
+        return cn_error(ctx, CN_EINVAL, "solver: learning_rate %g, momentum %g, decay_rate %g, beta1 %g, beta2 %g, epsilon %g must be finite",
                       cfg->learning_rate, cfg->momentum, cfg->decay_rate, cfg->beta1, cfg->beta2, cfg->epsilon);
-    if (ds->train.n <= 0) return CN_ERR(ctx, CN_EINVAL, "solver: the training split is empty");
+    if (ds->train.n <= 0) return cn_error(ctx, CN_EINVAL, "solver: the training split is empty");
     {   /* num_epochs * iterations per epoch must fit an int (histories are indexed by it) */
         long long ipe = ds->train.n / cfg->batch_size > 0 ? ds->train.n / cfg->batch_size : 1;
         if ((long long)cfg->num_epochs * ipe > INT_MAX - 2)
-            return CN_ERR(ctx, CN_EINVAL, "solver: num_epochs %d x %lld iterations per epoch is too many iterations",
+            return cn_error(ctx, CN_EINVAL, "solver: num_epochs %d x %lld iterations per epoch is too many iterations",
                           cfg->num_epochs, ipe);
     }
     int C, H, W;
     cn_net_input(net, &C, &H, &W);
     if (ds->train.c != C || ds->train.h != H || ds->train.w != W)
-        return CN_ERR(ctx, CN_EINVAL, "solver: data images are (%d,%d,%d) but the net takes (%d,%d,%d)",
+        return cn_error(ctx, CN_EINVAL, "solver: data images are (%d,%d,%d) but the net takes (%d,%d,%d)",
                       ds->train.c, ds->train.h, ds->train.w, C, H, W);
     if (ds->num_classes > cn_net_num_classes(net))
-        return CN_ERR(ctx, CN_EINVAL, "solver: the data has %d classes but the net's last layer has %d outputs",
+        return cn_error(ctx, CN_EINVAL, "solver: the data has %d classes but the net's last layer has %d outputs",
                       ds->num_classes, cn_net_num_classes(net));
     {   /* the net learns this data set's preprocessing and class names (kept in its files) */
         const char *names[16];
@@ -118,7 +118,7 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
         if (rc) return rc;
     }
     cn_solver *s = calloc(1, sizeof *s);
-    if (!s) return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory");
+    if (!s) return cn_error(ctx, CN_ENOMEM, "solver: out of memory");
     s->net = net;
     s->ds = ds;
     s->cfg = *cfg;
@@ -148,7 +148,7 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     if (!s->m || !s->v || !s->best || !s->loss_hist || !s->train_acc || !s->val_acc || !s->xb || !s->yb ||
         !s->idx || !s->scores) {
         cn_solver_free(s);
-        return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory");
+        return cn_error(ctx, CN_ENOMEM, "solver: out of memory");
     }
     memcpy(s->best, net->pblock, nall * esz);
     int rc = cn_net_reserve(ctx, net, s->bufn);
@@ -157,9 +157,9 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     return CN_OK;
 }
 
-static int load_batch(cn_solver *s, const cn_split *sp, const int32_t *idx, int B) {
-    if (s->net->dtype == CN_F32) return cn_split_batch_f32(sp, s->ds->mean, idx, B, s->xb, s->yb);
-    return cn_split_batch_f64(sp, s->ds->mean, idx, B, s->xb, s->yb);
+static int load_batch(cn_ctx *ctx, cn_solver *s, const cn_split *sp, const int32_t *idx, int B) {
+    if (s->net->dtype == CN_F32) return cn_split_batch_f32(ctx, sp, s->ds->mean, idx, B, s->xb, s->yb);
+    return cn_split_batch_f64(ctx, sp, s->ds->mean, idx, B, s->xb, s->yb);
 }
 
 /* Name the first parameter whose value or gradient is not finite. */
@@ -226,11 +226,11 @@ static void group_range(int G, int K, int r, int *g0, int *g1) {
 int cn_solver_set_groups(cn_ctx *ctx, cn_solver *s, int groups, const cn_comm *comm) {
     int B = s->cfg.batch_size, K = comm ? comm->size : 1, r = comm ? comm->rank : 0;
     if (groups < 0 || groups > B)
-        return CN_ERR(ctx, CN_EINVAL, "solver: %d groups for a batch of %d (0..batch size)", groups, B);
+        return cn_error(ctx, CN_EINVAL, "solver: %d groups for a batch of %d (0..batch size)", groups, B);
     if (comm && (K < 1 || r < 0 || r >= K || !comm->alltoallv || !comm->allgatherv))
-        return CN_ERR(ctx, CN_EINVAL, "solver: bad communicator (rank %d of %d)", r, K);
+        return cn_error(ctx, CN_EINVAL, "solver: bad communicator (rank %d of %d)", r, K);
     if (K > 1 && groups < K)
-        return CN_ERR(ctx, CN_EINVAL, "solver: %d processes need at least as many sample groups (--groups), got %d",
+        return cn_error(ctx, CN_EINVAL, "solver: %d processes need at least as many sample groups (--groups), got %d",
                       K, groups);
     free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
     s->recs = s->sendb = s->recvb = s->red = s->state0 = NULL;
@@ -260,7 +260,7 @@ int cn_solver_set_groups(cn_ctx *ctx, cn_solver *s, int groups, const cn_comm *c
         s->recs = s->sendb = s->recvb = s->red = s->state0 = NULL;
         s->gloss = s->gw = NULL;
         s->groups = 0;
-        return CN_ERR(ctx, CN_ENOMEM, "solver: out of memory for %d sample groups of %zu values", groups, E);
+        return cn_error(ctx, CN_ENOMEM, "solver: out of memory for %d sample groups of %zu values", groups, E);
     }
     for (int g = 0; g < groups; g++) s->gw[g] = (double)((long)B * (g + 1) / groups - (long)B * g / groups) / B;
     return CN_OK;
@@ -317,9 +317,9 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     for (int g = g0; g < g1; g++) {
         int lo = (int)((long)B * g / G), hi = (int)((long)B * (g + 1) / G);
         double t0 = cn__now();
-        rc = load_batch(s, tr, s->idx + lo, hi - lo);
+        rc = load_batch(ctx, s, tr, s->idx + lo, hi - lo);
         s->t_batch += cn__now() - t0;
-        if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
+        if (rc) return cn_error(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
         memcpy(state, s->state0, ns * esz);
         /* the backward writes the gradients straight into the group's
          * record (every layer overwrites its gradients, none adds) */
@@ -347,7 +347,7 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
             rd[i] = sizeof(double) * a;
         }
         if (s->comm.allgatherv(s->comm.user, NULL, rcn[r], s->gloss, rcn, rd))
-            return CN_ERR(ctx, CN_EIO, "solver: exchanging the losses with the other processes failed");
+            return cn_error(ctx, CN_EIO, "solver: exchanging the losses with the other processes failed");
         s->comm_bytes += (double)rcn[r] * (K - 1);
         /* rank j owns the values [E*j/K, E*(j+1)/K) of a record: it gets
          * that slice of every group (in group order, as the ranks hold
@@ -368,7 +368,7 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
             rd[i] = (size_t)a * mlen * esz;
         }
         if (s->comm.alltoallv(s->comm.user, s->sendb, sc, sd, s->recvb, rcn, rd))
-            return CN_ERR(ctx, CN_EIO, "solver: exchanging the gradients with the other processes failed");
+            return cn_error(ctx, CN_EIO, "solver: exchanging the gradients with the other processes failed");
         for (int j = 0; j < K; j++)
             if (j != r) s->comm_bytes += (double)sc[j];
         double t1 = cn__now();
@@ -379,7 +379,7 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
             rd[i] = E * i / K * esz;
         }
         if (s->comm.allgatherv(s->comm.user, NULL, rcn[r], s->red, rcn, rd))
-            return CN_ERR(ctx, CN_EIO, "solver: gathering the summed gradients from the other processes failed");
+            return cn_error(ctx, CN_EIO, "solver: gathering the summed gradients from the other processes failed");
         s->comm_bytes += (double)rcn[r] * (K - 1);
         s->t_comm += cn__now() - t2 + (t1 - t0);
     }
@@ -467,9 +467,9 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
         if ((rc = groups_loss(ctx, s, &loss))) return rc;
         goto update;
     }
-    rc = load_batch(s, tr, s->idx, B);
+    rc = load_batch(ctx, s, tr, s->idx, B);
     s->t_batch += cn__now() - t0;
-    if (rc) return CN_ERR(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
+    if (rc) return cn_error(ctx, rc, "solver: cannot build a minibatch (bad index or labels)");
     /* The affine weights are updated inside the backward, as soon as their
      * gradient rows are final (w's rows read once while in cache, dw never
      * stored whole: most of the step's memory traffic at hidden 500); the
@@ -483,7 +483,7 @@ update:
     if (!isfinite(loss)) {
         char what[160];
         describe_params(s->net, what, sizeof what);
-        return CN_ERR(ctx, CN_ENUM, "iteration %d: the loss is %g; %s; stopped before the update", s->t + 1,
+        return cn_error(ctx, CN_ENUM, "iteration %d: the loss is %g; %s; stopped before the update", s->t + 1,
                       loss, what);
     }
     t0 = cn__now();
@@ -510,14 +510,14 @@ update:
             kind = "update";
             describe_nonfinite(net, 0, what, sizeof what);
         }
-        return CN_ERR(ctx, CN_ENUM, "iteration %d: non-finite %s in the %s step (learning rate %g): %s; training stopped, "
+        return cn_error(ctx, CN_ENUM, "iteration %d: non-finite %s in the %s step (learning rate %g): %s; training stopped, "
                       "the last checkpoint is left as it was", s->t + 1, kind, c->update_rule, s->lr, what);
     }
     if (!isfinite(loss)) {
         /* the data loss was finite: the L2 term the fused pass added overflowed */
         char what[160];
         describe_params(net, what, sizeof what);
-        return CN_ERR(ctx, CN_ENUM,
+        return cn_error(ctx, CN_ENUM,
                       "iteration %d: the loss is %g: the L2 term 0.5*reg*sum(W^2) (reg %g) overflowed; %s; training "
                       "stopped, the last checkpoint is left as it was", s->t + 1, loss, net->reg, what);
     }
@@ -536,7 +536,7 @@ int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp, int 
     int32_t *mask = NULL;
     if (sub) {
         mask = malloc(sizeof(int32_t) * (size_t)total);
-        if (!mask) return CN_ERR(ctx, CN_ENOMEM, "check_accuracy: out of memory");
+        if (!mask) return cn_error(ctx, CN_ENOMEM, "check_accuracy: out of memory");
         for (int i = 0; i < total; i++) mask[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)N);
     }
     /* in the solver's own batch buffers (sized for batch_size <= bufn) */
@@ -557,7 +557,7 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
     double t0 = cn__now(), last_progress = t0;
     int t_start = s->t, ckpt_fails = 0;
     while (s->t < s->num_iterations) {
-        if (stop && *stop) return CN_ERR(ctx, CN_EINTR, "stopped at iteration %d of %d", s->t, s->num_iterations);
+        if (stop && *stop) return cn_error(ctx, CN_EINTR, "stopped at iteration %d of %d", s->t, s->num_iterations);
         double loss;
         int rc = cn_solver_step(ctx, s, &loss);
         if (rc) return rc;
@@ -614,7 +614,7 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
                 if (++ckpt_fails >= CN_CKPT_MAX_FAILS) {
                     char msg[CN_ERRMAX];
                     snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
-                    return CN_ERR(ctx, rc, "iteration %d: %d checkpoints in a row failed, stopping (the last one "
+                    return cn_error(ctx, rc, "iteration %d: %d checkpoints in a row failed, stopping (the last one "
                                   "written is intact); the last failure: %s", s->t, ckpt_fails, msg);
                 }
                 if (log) {
@@ -653,11 +653,11 @@ int cn_solver_num_iterations(const cn_solver *s) { return s->num_iterations; }
 int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     const cn_net *net = s->net;
     const char *bad = nonfinite_param(net);
-    if (bad) return CN_ERR(ctx, CN_ENUM, "iteration %d: parameter %s is not finite; checkpoint %s left as it was", s->t, bad, path);
+    if (bad) return cn_error(ctx, CN_ENUM, "iteration %d: parameter %s is not finite; checkpoint %s left as it was", s->t, bad, path);
     int rule = rule_id(s->cfg.update_rule);
     cn_tensor *t = calloc(MAXT, sizeof *t);
     char (*names)[64] = calloc(MAXT, 64);
-    if (!t || !names) { free(t); free(names); return CN_ERR(ctx, CN_ENOMEM, "checkpoint: out of memory"); }
+    if (!t || !names) { free(t); free(names); return cn_error(ctx, CN_ENOMEM, "checkpoint: out of memory"); }
     int nt = 0;
     for (int i = 0; i < net->nparams; i++) {
         const cn_param *p = &net->params[i];
@@ -725,10 +725,10 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
 static int meta_num(cn_ctx *ctx, const cn_st *st, const char *path, const char *key, double *out) {
     const char *v = cn_st_meta(st, key);
     char *end;
-    if (!v) return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' is missing", path, key);
+    if (!v) return cn_error(ctx, CN_EFORMAT, "%s: metadata '%s' is missing", path, key);
     *out = strtod(v, &end);
     if (end == v || *end || !isfinite(*out))
-        return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' = '%.40s' is not a finite number", path, key, v);
+        return cn_error(ctx, CN_EFORMAT, "%s: metadata '%s' = '%.40s' is not a finite number", path, key, v);
     return CN_OK;
 }
 
@@ -737,11 +737,11 @@ static int meta_int(cn_ctx *ctx, const cn_st *st, const char *path, const char *
                     long *out) {
     const char *v = cn_st_meta(st, key);
     char *end;
-    if (!v) return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' is missing", path, key);
+    if (!v) return cn_error(ctx, CN_EFORMAT, "%s: metadata '%s' is missing", path, key);
     errno = 0;
     *out = strtol(v, &end, 10);
     if (end == v || *end || errno || *out < lo || *out > hi)
-        return CN_ERR(ctx, CN_EFORMAT, "%s: metadata '%s' = '%.40s' (expected an integer in %ld..%ld)", path, key,
+        return cn_error(ctx, CN_EFORMAT, "%s: metadata '%s' = '%.40s' (expected an integer in %ld..%ld)", path, key,
                       v, lo, hi);
     return CN_OK;
 }
@@ -750,8 +750,8 @@ static int meta_int(cn_ctx *ctx, const cn_st *st, const char *path, const char *
  * and shape[0] = n for histories), then copy it into dst unless dst is NULL. */
 static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const char *name, void *dst,
                        cn_dtype dtype, int ndim, const int64_t *shape) {
-    const cn_tensor *t = cn_st_get(st, name);
-    if (!t) return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, name);
+    const cn_tensor *t = cn_st_tensor_get(st, name);
+    if (!t) return cn_error(ctx, CN_EFORMAT, "%s: tensor %s is missing", path, name);
     int same = !t->is_i32 && t->dtype == dtype && t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
     if (!same) {
@@ -760,7 +760,7 @@ static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const cha
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)shape[d]);
         for (int d = 0; d < t->ndim; d++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
-        return CN_ERR(ctx, CN_EFORMAT, "%s: tensor %s is %s (%s), expected %s (%s)", path, name,
+        return cn_error(ctx, CN_EFORMAT, "%s: tensor %s is %s (%s), expected %s (%s)", path, name,
                       t->is_i32 ? "I32" : t->dtype == CN_F64 ? "F64" : "F32", got, dtype == CN_F64 ? "F64" : "F32", want);
     }
     size_t n = 1;
@@ -812,16 +812,16 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
     long epoch, it, adam_t;
     double best_val, lr;
     if (!spec || strcmp(spec, net->spec)) {
-        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint net '%.200s' differs from this run's '%s'", path, spec ? spec : "?", net->spec);
+        rc = cn_error(ctx, CN_EINVAL, "%s: checkpoint net '%.200s' differs from this run's '%s'", path, spec ? spec : "?", net->spec);
         goto done;
     }
     if (!input || strcmp(input, dims) || !dt || strcmp(dt, mydt)) {
-        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint input (%.40s) %.16s differs from this run's (%s) %s", path,
+        rc = cn_error(ctx, CN_EINVAL, "%s: checkpoint input (%.40s) %.16s differs from this run's (%s) %s", path,
                     input ? input : "?", dt ? dt : "?", dims, mydt);
         goto done;
     }
     if (!rule || strcmp(rule, s->cfg.update_rule)) {
-        rc = CN_ERR(ctx, CN_EINVAL, "%s: checkpoint update rule '%.40s' differs from this run's '%s'", path, rule ? rule : "?", s->cfg.update_rule);
+        rc = cn_error(ctx, CN_EINVAL, "%s: checkpoint update rule '%.40s' differs from this run's '%s'", path, rule ? rule : "?", s->cfg.update_rule);
         goto done;
     }
     if ((rc = meta_int(ctx, st, path, "iteration", 0, INT_MAX, &it)) ||
@@ -830,14 +830,14 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
         (rc = meta_num(ctx, st, path, "best_val_acc", &best_val)) || (rc = meta_num(ctx, st, path, "lr", &lr)))
         goto done;
     if (it > s->num_iterations) {
-        rc = CN_ERR(ctx, CN_EINVAL,
+        rc = cn_error(ctx, CN_EINVAL,
                     "%s: checkpoint at iteration %ld is past the end of this run (%d iterations: %d epochs of %d; "
                     "a different number of epochs, training images or batch size?)",
                     path, it, s->num_iterations, s->cfg.num_epochs, s->iters_per_epoch);
         goto done;
     }
     if (epoch != it / s->iters_per_epoch) {
-        rc = CN_ERR(ctx, CN_EINVAL,
+        rc = cn_error(ctx, CN_EINVAL,
                     "%s: checkpoint at iteration %ld, epoch %ld does not fit this run's %d iterations per epoch "
                     "(a different number of training images or batch size?)",
                     path, it, epoch, s->iters_per_epoch);
@@ -846,13 +846,13 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
     unsigned long long r[4];
     if (!rng || strlen(rng) != 64 || strspn(rng, "0123456789abcdef") != 64 ||
         sscanf(rng, "%16llx%16llx%16llx%16llx", &r[0], &r[1], &r[2], &r[3]) != 4 || !(r[0] | r[1] | r[2] | r[3])) {
-        rc = CN_ERR(ctx, CN_EFORMAT, "%s: metadata 'rng' is missing or malformed (expected 64 hex digits, not all 0)", path);
+        rc = cn_error(ctx, CN_EFORMAT, "%s: metadata 'rng' is missing or malformed (expected 64 hex digits, not all 0)", path);
         goto done;
     }
     int nloss = (int)it, nacc = 0;
-    const cn_tensor *ta = cn_st_get(st, "history.train_acc");
+    const cn_tensor *ta = cn_st_tensor_get(st, "history.train_acc");
     if (ta) nacc = ta->ndim == 1 && ta->shape[0] <= s->cap_acc ? (int)ta->shape[0] : -1;
-    if (nacc < 0) { rc = CN_ERR(ctx, CN_EFORMAT, "%s: history.train_acc has a bad shape (expected 1-D, at most %d)", path, s->cap_acc); goto done; }
+    if (nacc < 0) { rc = cn_error(ctx, CN_EFORMAT, "%s: history.train_acc has a bad shape (expected 1-D, at most %d)", path, s->cap_acc); goto done; }
     if ((rc = state_tensors(ctx, s, st, path, nloss, nacc, 0))) goto done;
     state_tensors(ctx, s, st, path, nloss, nacc, 1);
     s->nloss = nloss;

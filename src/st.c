@@ -241,28 +241,28 @@ static int check_tensor(cn_ctx *ctx, const char *path, int i, const cn_tensor *x
     int ok;
     if (!x->name || !*x->name || strlen(x->name) > ST_MAX_NAME || !utf8_valid(x->name) ||
         !strcmp(x->name, "__metadata__"))
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "cn_st_save %s: tensor %d: name must be 1..%d bytes of UTF-8, "
                       "not \"__metadata__\"",
                       path, i, ST_MAX_NAME);
     if (x->ndim < 0 || x->ndim > 4)
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': ndim %d (expected 0..4)",
+        return cn_error(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': ndim %d (expected 0..4)",
                       path, x->name, x->ndim);
     if (!x->is_i32 && x->dtype != CN_F32 && x->dtype != CN_F64)
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': unknown dtype %d", path,
+        return cn_error(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': unknown dtype %d", path,
                       x->name, (int)x->dtype);
     for (int d = 0; d < x->ndim; d++)
         if (x->shape[d] < 0 || x->shape[d] > ST_MAX_DIM)
-            return CN_ERR(ctx, CN_EINVAL,
+            return cn_error(ctx, CN_EINVAL,
                           "cn_st_save %s: tensor '%s': shape[%d] = %" PRId64
                           " (expected 0..%d)",
                           path, x->name, d, x->shape[d], ST_MAX_DIM);
     *nbytes = tensor_bytes(x, &ok);
     if (!ok || *total + *nbytes < *total)
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': size overflows", path,
+        return cn_error(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': size overflows", path,
                       x->name);
     if (*nbytes && !x->data)
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': data is NULL", path,
+        return cn_error(ctx, CN_EINVAL, "cn_st_save %s: tensor '%s': data is NULL", path,
                       x->name);
     *total += *nbytes;
     return CN_OK;
@@ -281,16 +281,16 @@ static int save_check(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
     for (int i = 0; i < nmeta; i++)
         if (!meta[i].key || !meta[i].value || !utf8_valid(meta[i].key) ||
             !utf8_valid(meta[i].value))
-            return CN_ERR(ctx, CN_EINVAL,
+            return cn_error(ctx, CN_EINVAL,
                           "cn_st_save %s: metadata pair %d: key and value must be UTF-8 "
                           "strings",
                           path, i);
     const char *dup = NULL;
     int rc = sort_names(nt ? &t[0].name : NULL, sizeof *t, nt, NULL, &dup);
     int rcm = rc ? 0 : sort_names(nmeta ? &meta[0].key : NULL, sizeof *meta, nmeta, NULL, &dup);
-    if (rc < 0 || rcm < 0) return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+    if (rc < 0 || rcm < 0) return cn_error(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
     if (rc || rcm)
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: duplicate %s '%s'", path,
+        return cn_error(ctx, CN_EINVAL, "cn_st_save %s: duplicate %s '%s'", path,
                       rc ? "tensor name" : "metadata key", dup);
     return CN_OK;
 }
@@ -352,10 +352,10 @@ static int save_header(cn_ctx *ctx, const char *path, sbuf *h, const cn_tensor *
     sb_str(h, "}");
     while (!h->oom && h->len % 8) sb_put(h, " ", 1);
     if (h->oom)
-        return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory building the header",
+        return cn_error(ctx, CN_ENOMEM, "cn_st_save %s: out of memory building the header",
                       path);
     if (h->len > ST_MAX_HEADER)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "cn_st_save %s: header of %zu bytes exceeds the %u byte limit", path,
                       h->len, ST_MAX_HEADER);
     return CN_OK;
@@ -379,15 +379,15 @@ static int save_write(cn_ctx *ctx, const char *path, const sbuf *h, const cn_ten
 
 int cn_st_save(cn_ctx *ctx, const char *path, const cn_tensor *t, int nt,
                const cn_meta *meta, int nmeta) {
-    if (!path || !*path) return CN_ERR(ctx, CN_EINVAL, "cn_st_save: empty path");
+    if (!path || !*path) return cn_error(ctx, CN_EINVAL, "cn_st_save: empty path");
     if (nt < 0 || nt > ST_MAX_TENSORS || (nt > 0 && !t))
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d tensors (expected 0..%d)", path,
+        return cn_error(ctx, CN_EINVAL, "cn_st_save %s: %d tensors (expected 0..%d)", path,
                       nt, ST_MAX_TENSORS);
     if (nmeta < 0 || nmeta > ST_MAX_META || (nmeta > 0 && !meta))
-        return CN_ERR(ctx, CN_EINVAL, "cn_st_save %s: %d metadata pairs (expected 0..%d)",
+        return cn_error(ctx, CN_EINVAL, "cn_st_save %s: %d metadata pairs (expected 0..%d)",
                       path, nmeta, ST_MAX_META);
     size_t *bytes = malloc((size_t)(nt ? nt : 1) * sizeof *bytes);
-    if (!bytes) return CN_ERR(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
+    if (!bytes) return cn_error(ctx, CN_ENOMEM, "cn_st_save %s: out of memory", path);
     sbuf h = {0};
     int rc = save_check(ctx, path, t, nt, meta, nmeta, bytes);
     if (!rc) rc = save_header(ctx, path, &h, t, nt, meta, nmeta, bytes);
@@ -409,7 +409,7 @@ typedef struct {
 } jp;
 
 static int jerr(jp *p, const char *what) {
-    return CN_ERR(p->ctx, CN_EFORMAT, "%s: header byte %zu (file offset %zu): %s", p->path,
+    return cn_error(p->ctx, CN_EFORMAT, "%s: header byte %zu (file offset %zu): %s", p->path,
                   p->pos, p->pos + 8, what);
 }
 
@@ -700,9 +700,9 @@ static int read_exact(cn_ctx *ctx, FILE *f, void *buf, size_t n, const char *pat
                       size_t off) {
     if (n && fread(buf, 1, n, f) != n) {
         if (ferror(f))
-            return CN_ERR(ctx, CN_EIO, "%s: read error at offset %zu: %s", path, off,
+            return cn_error(ctx, CN_EIO, "%s: read error at offset %zu: %s", path, off,
                           strerror(errno));
-        return CN_ERR(ctx, CN_EFORMAT, "%s: truncated at offset %zu (file shrank while read)",
+        return cn_error(ctx, CN_EFORMAT, "%s: truncated at offset %zu (file shrank while read)",
                       path, off);
     }
     return CN_OK;
@@ -725,11 +725,11 @@ static int read_length(cn_ctx *ctx, FILE *f, const char *path, uint64_t *fsize_o
                        uint64_t *N_out) {
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0)
-        return CN_ERR(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return CN_ERR(ctx, CN_EIO, "%s is not a regular file", path);
+        return cn_error(ctx, CN_EIO, "cannot stat %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return cn_error(ctx, CN_EIO, "%s is not a regular file", path);
     uint64_t fsize = (uint64_t)sb.st_size;
     if (fsize < 10)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: %" PRIu64 " bytes is too short for a tensor file (at least 10: "
                       "8-byte header length and a header)",
                       path, fsize);
@@ -740,7 +740,7 @@ static int read_length(cn_ctx *ctx, FILE *f, const char *path, uint64_t *fsize_o
     for (int i = 0; i < 8; i++) N |= (uint64_t)len8[i] << (8 * i);
     uint64_t lim = fsize - 8 < ST_MAX_HEADER ? fsize - 8 : ST_MAX_HEADER;
     if (N < 2 || N > lim)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: header length %" PRIu64 " at offset 0 (expected 2..%" PRIu64
                       " for a file of %" PRIu64 " bytes)",
                       path, N, lim, fsize);
@@ -771,7 +771,7 @@ static int parse_meta(jp *p, hdr_state *hs) {
     for (;;) {
         if (st->nmeta >= ST_MAX_META) return jerr(p, "more than 65536 metadata pairs");
         cn_meta *gm = grow(st->meta, &hs->mcap, st->nmeta, sizeof *st->meta);
-        if (!gm) return CN_ERR(p->ctx, CN_ENOMEM, "%s: out of memory", p->path);
+        if (!gm) return cn_error(p->ctx, CN_ENOMEM, "%s: out of memory", p->path);
         st->meta = gm;
         char *k, *v;
         if ((rc = jstring(p, &k))) return rc;
@@ -803,7 +803,7 @@ static int parse_tensor(jp *p, hdr_state *hs, char *name, size_t key_pos) {
     if (gt) st->t = gt;
     region *gr = gt ? grow(hs->reg, &hs->rcap, st->n, sizeof *hs->reg) : NULL;
     if (gr) hs->reg = gr;
-    if (!gt || !gr) return CN_ERR(p->ctx, CN_ENOMEM, "%s: out of memory", p->path);
+    if (!gt || !gr) return cn_error(p->ctx, CN_ENOMEM, "%s: out of memory", p->path);
     cn_tensor *t = &st->t[st->n];
     memset(t, 0, sizeof *t);
     t->name = name;
@@ -854,14 +854,14 @@ static int index_names(cn_ctx *ctx, const char *path, cn_st *st) {
     const char *dup = NULL;
     st->by_name = malloc((size_t)(st->n ? st->n : 1) * sizeof *st->by_name);
     st->meta_by_key = malloc((size_t)(st->nmeta ? st->nmeta : 1) * sizeof *st->meta_by_key);
-    if (!st->by_name || !st->meta_by_key) return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+    if (!st->by_name || !st->meta_by_key) return cn_error(ctx, CN_ENOMEM, "%s: out of memory", path);
     int r1 = sort_names(st->n ? &st->t[0].name : NULL, sizeof *st->t, st->n, st->by_name, &dup);
-    if (r1 > 0) return CN_ERR(ctx, CN_EFORMAT, "%s: header: duplicate tensor name '%s'", path, dup);
+    if (r1 > 0) return cn_error(ctx, CN_EFORMAT, "%s: header: duplicate tensor name '%s'", path, dup);
     int r2 = r1 < 0 ? -1
                     : sort_names(st->nmeta ? &st->meta[0].key : NULL, sizeof *st->meta, st->nmeta,
                                  st->meta_by_key, &dup);
-    if (r2 > 0) return CN_ERR(ctx, CN_EFORMAT, "%s: __metadata__: duplicate key '%s'", path, dup);
-    if (r1 < 0 || r2 < 0) return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+    if (r2 > 0) return cn_error(ctx, CN_EFORMAT, "%s: __metadata__: duplicate key '%s'", path, dup);
+    if (r1 < 0 || r2 < 0) return cn_error(ctx, CN_ENOMEM, "%s: out of memory", path);
     return CN_OK;
 }
 
@@ -874,7 +874,7 @@ static int place_regions(cn_ctx *ctx, const char *path, const cn_st *st, region 
     if (st->n) qsort(reg, (size_t)st->n, sizeof *reg, cmp_region);
     for (int i = 0; i < st->n; i++) {
         if (reg[i].begin != at)
-            return CN_ERR(ctx, CN_EFORMAT,
+            return cn_error(ctx, CN_EFORMAT,
                           "%s: tensor '%s': data_offsets begin at %" PRIu64
                           " but the previous tensor ends at %" PRIu64
                           " (gaps and overlaps are not allowed)",
@@ -885,7 +885,7 @@ static int place_regions(cn_ctx *ctx, const char *path, const cn_st *st, region 
         *total += (sz + ST_ALIGN - 1) & ~(size_t)(ST_ALIGN - 1);
     }
     if (at != data_len)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: tensors cover %" PRIu64 " bytes of a data section of %" PRIu64
                       " bytes (file offset %" PRIu64 ")",
                       path, at, data_len, 8 + N + at);
@@ -898,7 +898,7 @@ static int read_data(cn_ctx *ctx, FILE *f, const char *path, cn_st *st, const re
                      uint64_t N, size_t total, uLong *crc) {
     st->data = aligned_alloc(ST_ALIGN, total ? total : ST_ALIGN);
     if (!st->data)
-        return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for %zu bytes of tensor data", path,
+        return cn_error(ctx, CN_ENOMEM, "%s: out of memory for %zu bytes of tensor data", path,
                       total);
     *crc = crc32(0L, Z_NULL, 0);
     for (int i = 0; i < st->n; i++) {
@@ -929,28 +929,28 @@ static int check_crc(cn_ctx *ctx, const char *path, const cn_st *st, uLong crc) 
     }
     for (int i = 0; i < st->n; i++) crc = crc_tensor_text(crc, &st->t[i]);
     if (format && !want)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: __metadata__ has " KEY_FORMAT " but no " KEY_CRC " (checksum missing)",
                       path);
     if (!want) return CN_OK;
     char got[16];
     snprintf(got, sizeof got, "%08lx", (unsigned long)(crc & 0xffffffffUL));
     if (strcmp(got, want) != 0)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "checksum mismatch in %s (" KEY_CRC " says \"%.16s\", computed %s)", path,
                       want, got);
     if (version && strcmp(version, FORMAT_VERSION) != 0)
-        return CN_ERR(ctx, CN_EFORMAT,
+        return cn_error(ctx, CN_EFORMAT,
                       "%s: " KEY_VERSION " \"%.16s\" is not supported (expected \"%s\")", path,
                       version, FORMAT_VERSION);
     return CN_OK;
 }
 
 int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out) {
-    if (!out || !path) return CN_ERR(ctx, CN_EINVAL, "cn_st_load: NULL argument");
+    if (!out || !path) return cn_error(ctx, CN_EINVAL, "cn_st_load: NULL argument");
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return CN_ERR(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (!f) return cn_error(ctx, CN_EIO, "cannot open %s: %s", path, strerror(errno));
     uint64_t fsize = 0, N = 0;
     hdr_state hs = {0};
     char *hdr = NULL;
@@ -963,7 +963,7 @@ int cn_st_load(cn_ctx *ctx, const char *path, cn_st **out) {
     hdr = malloc((size_t)N + 1);
     if (hs.st) hs.st->strings = malloc((size_t)N + 1);
     if (!hs.st || !hdr || !hs.st->strings) {
-        rc = CN_ERR(ctx, CN_ENOMEM, "%s: out of memory for a header of %" PRIu64 " bytes",
+        rc = cn_error(ctx, CN_ENOMEM, "%s: out of memory for a header of %" PRIu64 " bytes",
                     path, N);
         goto done;
     }
@@ -986,9 +986,9 @@ done:
 
 /* ---- accessors ------------------------------------------------------- */
 
-int cn_st_count(const cn_st *st) { return st ? st->n : 0; }
+int cn_st_num_tensors(const cn_st *st) { return st ? st->n : 0; }
 
-const cn_tensor *cn_st_at(const cn_st *st, int i) {
+const cn_tensor *cn_st_tensor_at(const cn_st *st, int i) {
     if (!st || i < 0 || i >= st->n) return NULL;
     return &st->t[i];
 }
@@ -1009,7 +1009,7 @@ static int find_sorted(const char *const *first, size_t stride, const int *order
     return -1;
 }
 
-const cn_tensor *cn_st_get(const cn_st *st, const char *name) {
+const cn_tensor *cn_st_tensor_get(const cn_st *st, const char *name) {
     if (!st || !name || !st->n) return NULL;
     int i = find_sorted(&st->t[0].name, sizeof *st->t, st->by_name, st->n, name);
     return i < 0 ? NULL : &st->t[i];

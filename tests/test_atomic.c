@@ -3,7 +3,7 @@
  *   - a FIFO, a socket, a directory, a character device (made with mknod in
  *     a temporary directory when root: the real /dev/full is never touched)
  *     at PATH are refused with a message naming PATH and what is there, and
- *     stay what they were; cn_check_save_path says the same up front;
+ *     stay what they were; cn_save_path_check says the same up front;
  *   - a symlink is written through: the file it points at is replaced, the
  *     link stays a link, no temporary file is left in either directory; a
  *     dangling link creates the file it names; a link to a FIFO is refused;
@@ -53,7 +53,7 @@ static int save_const(const char *path, size_t n, float v) {
 static int loads_const(const char *path, size_t n, float *v) {
     cn_st *st = NULL;
     if (cn_st_load(ctx, path, &st)) return 0;
-    const cn_tensor *t = cn_st_get(st, "x");
+    const cn_tensor *t = cn_st_tensor_get(st, "x");
     int ok = t && t->ndim == 1 && (size_t)t->shape[0] == n;
     for (size_t i = 0; ok && i < n; i++) ok = ((const float *)t->data)[i] == ((const float *)t->data)[0];
     if (ok && v) *v = ((const float *)t->data)[0];
@@ -77,8 +77,8 @@ static void refused(const char *what, const char *path, mode_t kind, const char 
     snprintf(label, sizeof label, "png save over %s: refused the same way", what);
     check_true(label, rc == CN_EIO && has(path) && has(word) && same && count_tmp_files(path, NULL, 0) == 0,
                cn_ctx_error(ctx));
-    rc = cn_check_save_path(ctx, path);
-    snprintf(label, sizeof label, "cn_check_save_path(%s) refuses it up front", what);
+    rc = cn_save_path_check(ctx, path);
+    snprintf(label, sizeof label, "cn_save_path_check(%s) refuses it up front", what);
     check_true(label, rc == CN_EIO && has(word), cn_ctx_error(ctx));
 }
 
@@ -107,13 +107,13 @@ static void test_not_regular(void) {
     else printf("SKIP character device at PATH: mknod: %s (needs root)\n", strerror(errno));
 
     pathof(p, sizeof p, "no/such/dir/x.st");
-    int rc = cn_check_save_path(ctx, p);
-    check_true("cn_check_save_path: missing directory -> CN_EIO naming the path and ENOENT",
+    int rc = cn_save_path_check(ctx, p);
+    check_true("cn_save_path_check: missing directory -> CN_EIO naming the path and ENOENT",
                rc == CN_EIO && has(p) && has(strerror(ENOENT)), cn_ctx_error(ctx));
     pathof(p, sizeof p, "fine.st");
-    rc = cn_check_save_path(ctx, p);
+    rc = cn_save_path_check(ctx, p);
     struct stat sb;
-    check_true("cn_check_save_path: a new file in an existing directory is fine and leaves nothing",
+    check_true("cn_save_path_check: a new file in an existing directory is fine and leaves nothing",
                rc == CN_OK && stat(p, &sb) != 0 && count_tmp_files(p, NULL, 0) == 0, ERRNOTE(rc));
 }
 

@@ -77,7 +77,7 @@ static void test_cifar(cn_ctx *ctx) {
     mkpath(dir, sizeof dir, "cifar", "");
 
     cn_dataset ds;
-    int rc = cn_load_cifar10(ctx, &ds, dir, 3, 2, 5);
+    int rc = cn_dataset_load_cifar10(ctx, &ds, dir, 3, 2, 5);
     check_true("cifar: load 3/2/5 from a one-batch dir", rc == CN_OK, rc ? cn_ctx_error(ctx) : "");
     if (rc) return;
     check_true("cifar: shapes", ds.train.n == 3 && ds.val.n == 2 && ds.test.n == 0 &&
@@ -106,7 +106,7 @@ static void test_cifar(cn_ctx *ctx) {
     int32_t idx[3] = {2, 0, 2}, y[3];
     float *xf = xmalloc(3 * 3072 * sizeof(float));
     double *xd = xmalloc(3 * 3072 * sizeof(double));
-    rc = cn_split_batch_f32(&ds.train, ds.mean, idx, 3, xf, y);
+    rc = cn_split_batch_f32(ctx, &ds.train, ds.mean, idx, 3, xf, y);
     double berr = 0;
     for (int i = 0; i < 3; i++) {
         berr += y[i] != recs[idx[i]][0];
@@ -117,7 +117,7 @@ static void test_cifar(cn_ctx *ctx) {
         }
     }
     check_le("cifar: batch f32 = pixel - mean, labels", rc ? 1e9 : berr, 1e-4);
-    rc = cn_split_batch_f64(&ds.val, ds.mean, idx + 1, 1, xd, y);
+    rc = cn_split_batch_f64(ctx, &ds.val, ds.mean, idx + 1, 1, xd, y);
     berr = y[0] != recs[3][0];
     for (int k = 0; k < 3072; k++) {
         double e = fabs(xd[k] - (recs[3][1 + k] - (double)ds.mean[k]));
@@ -125,18 +125,19 @@ static void test_cifar(cn_ctx *ctx) {
     }
     check_le("cifar: batch f64 from val (idx 0)", rc ? 1e9 : berr, 1e-12);
     int32_t bad[2] = {0, 3};
-    check_true("cifar: batch index out of range -> CN_EINVAL",
-               cn_split_batch_f32(&ds.train, ds.mean, bad, 2, xf, y) == CN_EINVAL, "");
+    rc = cn_split_batch_f32(ctx, &ds.train, ds.mean, bad, 2, xf, y);
+    check_true("cifar: batch index out of range -> CN_EINVAL naming it",
+               rc == CN_EINVAL && strstr(cn_ctx_error(ctx), "idx[1] = 3"), cn_ctx_error(ctx));
     int32_t neg[1] = {-1};
     check_true("cifar: negative batch index -> CN_EINVAL",
-               cn_split_batch_f64(&ds.train, ds.mean, neg, 1, xd, y) == CN_EINVAL, "");
+               cn_split_batch_f64(ctx, &ds.train, ds.mean, neg, 1, xd, y) == CN_EINVAL, "");
     free(xf); free(xd);
     cn_dataset_free(&ds);
 
     /* a test batch (sparse, 2 real records) */
     mkpath(p, sizeof p, "cifar", "test_batch.bin");
     write_file(p, recs[4], 2 * REC, BATCH_BYTES);
-    rc = cn_load_cifar10(ctx, &ds, dir, 2, 0, 2);
+    rc = cn_dataset_load_cifar10(ctx, &ds, dir, 2, 0, 2);
     check_true("cifar: test_batch.bin read (first num_test)",
                rc == CN_OK && ds.test.n == 2 && ds.val.n == 0 &&
                ds.test.y[1] == recs[5][0] &&
@@ -145,12 +146,12 @@ static void test_cifar(cn_ctx *ctx) {
     remove(p);
 
     /* more than one batch needed: data_batch_2 missing, then present */
-    rc = cn_load_cifar10(ctx, &ds, dir, 10001, 1, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, dir, 10001, 1, 0);
     check_true("cifar: missing data_batch_2.bin -> CN_EIO naming it",
                rc == CN_EIO && has(ctx, "data_batch_2.bin"), cn_ctx_error(ctx));
     mkpath(p, sizeof p, "cifar", "data_batch_2.bin");
     write_file(p, recs[1], REC, BATCH_BYTES);
-    rc = cn_load_cifar10(ctx, &ds, dir, 10001, 1, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, dir, 10001, 1, 0);
     check_true("cifar: 10001/1 spans two batches, val = record 1 of batch 2",
                rc == CN_OK && ds.train.n == 10001 && ds.train.y[10000] == recs[1][0] &&
                !memcmp(ds.train.x + (size_t)10000 * 3072, recs[1] + 1, 3072) &&
@@ -160,20 +161,20 @@ static void test_cifar(cn_ctx *ctx) {
 
     /* bad counts */
     check_true("cifar: num_train + num_val > 50000 -> CN_EINVAL",
-               cn_load_cifar10(ctx, &ds, dir, 49500, 1000, 0) == CN_EINVAL, cn_ctx_error(ctx));
+               cn_dataset_load_cifar10(ctx, &ds, dir, 49500, 1000, 0) == CN_EINVAL, cn_ctx_error(ctx));
     check_true("cifar: num_train 0 -> CN_EINVAL",
-               cn_load_cifar10(ctx, &ds, dir, 0, 10, 0) == CN_EINVAL, cn_ctx_error(ctx));
+               cn_dataset_load_cifar10(ctx, &ds, dir, 0, 10, 0) == CN_EINVAL, cn_ctx_error(ctx));
 
     /* truncated batch */
     mkpath(p, sizeof p, "cifar", "data_batch_1.bin");
     write_file(p, recs, sizeof recs, BATCH_BYTES - 1);
-    rc = cn_load_cifar10(ctx, &ds, dir, 3, 0, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, dir, 3, 0, 0);
     check_true("cifar: truncated batch -> CN_EFORMAT naming the file",
                rc == CN_EFORMAT && has(ctx, "data_batch_1.bin") && has(ctx, "30730000"),
                cn_ctx_error(ctx));
     check_true("cifar: dataset zeroed after a failed load", ds.train.x == NULL && ds.mean == NULL, "");
     write_file(p, recs, sizeof recs, BATCH_BYTES + 3073);
-    rc = cn_load_cifar10(ctx, &ds, dir, 3, 0, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, dir, 3, 0, 0);
     check_true("cifar: oversized batch -> CN_EFORMAT", rc == CN_EFORMAT, cn_ctx_error(ctx));
 
     /* wrong label in record 1 (offset 3073) */
@@ -181,7 +182,7 @@ static void test_cifar(cn_ctx *ctx) {
     memcpy(bad_recs, recs, sizeof bad_recs);
     bad_recs[1][0] = 10;
     write_file(p, bad_recs, sizeof bad_recs, BATCH_BYTES);
-    rc = cn_load_cifar10(ctx, &ds, dir, 3, 0, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, dir, 3, 0, 0);
     check_true("cifar: label 10 -> CN_EFORMAT naming the record offset",
                rc == CN_EFORMAT && has(ctx, "3073") && has(ctx, "data_batch_1.bin"),
                cn_ctx_error(ctx));
@@ -190,12 +191,12 @@ static void test_cifar(cn_ctx *ctx) {
     write_file(p, recs, sizeof recs, BATCH_BYTES);
     mkpath(p, sizeof p, "cifar", "batches.meta.txt");
     remove(p);
-    rc = cn_load_cifar10(ctx, &ds, dir, 1, 1, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, dir, 1, 1, 0);
     check_true("cifar: no batches.meta.txt -> standard class names",
                rc == CN_OK && !strcmp(ds.classes[0], "airplane") &&
                !strcmp(ds.classes[9], "truck"), rc ? cn_ctx_error(ctx) : "");
     cn_dataset_free(&ds);
-    rc = cn_load_cifar10(ctx, &ds, "/nonexistent-convnet-dir", 1, 1, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, "/nonexistent-convnet-dir", 1, 1, 0);
     check_true("cifar: missing dir -> CN_EIO", rc == CN_EIO, cn_ctx_error(ctx));
 }
 
@@ -213,7 +214,7 @@ static void test_idx(cn_ctx *ctx) {
     for (int g = 0; g < 2; g++) {
         int nd = 0, dims[4] = {0};
         uint8_t *out = NULL;
-        int rc = cn_read_idx(ctx, g ? q : p, &nd, dims, &out);
+        int rc = cn_idx_read(ctx, g ? q : p, &nd, dims, &out);
         check_true(g ? "idx: gzip file read back exactly" : "idx: plain file read back exactly",
                    rc == CN_OK && nd == 3 && dims[0] == 4 && dims[1] == 5 && dims[2] == 6 &&
                    out && !memcmp(out, data, 120), rc ? cn_ctx_error(ctx) : "");
@@ -227,38 +228,38 @@ static void test_idx(cn_ctx *ctx) {
     b2[1] = 1;
     write_file(p, b2, len, 0);
     check_true("idx: wrong magic -> CN_EFORMAT",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "magic") &&
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "magic") &&
                has(ctx, "plain.idx"), cn_ctx_error(ctx));
     memcpy(b2, buf, len);
     b2[2] = 0x0d; /* float */
     write_gz(q, b2, len);
     check_true("idx: type 0x0d -> CN_EFORMAT",
-               cn_read_idx(ctx, q, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
+               cn_idx_read(ctx, q, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
     memcpy(b2, buf, len);
     b2[3] = 5;
     write_file(p, b2, len, 0);
     check_true("idx: 5 dimensions -> CN_EFORMAT",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
     uint32_t dz[2] = {3, 0};
     len = make_idx(b2, 2, dz, data, 0);
     write_file(p, b2, len, 0);
     check_true("idx: a zero dimension -> CN_EFORMAT",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
     /* huge declared dims in a tiny file */
     uint32_t dh[3] = {0x7fffffffu, 28, 28};
     len = make_idx(b2, 3, dh, data, 100);
     write_file(p, b2, len, 0);
     check_true("idx: 2^31 x 28 x 28 in a tiny plain file -> CN_EFORMAT (truncated)",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "truncated"),
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "truncated"),
                cn_ctx_error(ctx));
     write_gz(q, b2, len);
-    int rc = cn_read_idx(ctx, q, &nd, dims, &out);
+    int rc = cn_idx_read(ctx, q, &nd, dims, &out);
     check_true("idx: 2^31 x 28 x 28 in a tiny gzip -> error, no allocation",
                rc == CN_ENOMEM || rc == CN_EFORMAT, cn_ctx_error(ctx));
     uint32_t dm[3] = {100000, 28, 28}; /* 78 MB declared, 100 bytes there */
     len = make_idx(b2, 3, dm, data, 100);
     write_gz(q, b2, len);
-    rc = cn_read_idx(ctx, q, &nd, dims, &out);
+    rc = cn_idx_read(ctx, q, &nd, dims, &out);
     check_true("idx: gzip declaring 78 MB holding 100 bytes -> CN_EFORMAT (expected vs found)",
                rc == CN_EFORMAT && has(ctx, "78400000") && has(ctx, "found 100"),
                cn_ctx_error(ctx));
@@ -267,20 +268,20 @@ static void test_idx(cn_ctx *ctx) {
     len = make_idx(b2, 4, dov, data, 10);
     write_file(p, b2, len, 0);
     check_true("idx: dims product overflows -> CN_EFORMAT",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "overflow"),
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "overflow"),
                cn_ctx_error(ctx));
     /* truncated plain data */
     len = make_idx(b2, 3, d3, data, 120);
     write_file(p, b2, len - 50, 0);
     check_true("idx: plain file 50 bytes short -> CN_EFORMAT naming 120 vs 70",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "120") &&
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT && has(ctx, "120") &&
                has(ctx, "70"), cn_ctx_error(ctx));
     write_file(p, b2, 10, 0);
     check_true("idx: truncated header -> CN_EFORMAT",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
     write_file(p, b2, 0, 0);
     check_true("idx: empty file -> CN_EFORMAT",
-               cn_read_idx(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
+               cn_idx_read(ctx, p, &nd, dims, &out) == CN_EFORMAT, cn_ctx_error(ctx));
     /* a gzip stream cut short: random data so it does not compress away */
     uint8_t big[8 + 4 + 4000];
     cn_rng r;
@@ -293,10 +294,10 @@ static void test_idx(cn_ctx *ctx) {
     struct stat st;
     stat(q, &st);
     truncate(q, st.st_size / 2);
-    rc = cn_read_idx(ctx, q, &nd, dims, &out);
+    rc = cn_idx_read(ctx, q, &nd, dims, &out);
     check_true("idx: gzip cut in half -> CN_EFORMAT", rc == CN_EFORMAT, cn_ctx_error(ctx));
     check_true("idx: missing file -> CN_EIO",
-               cn_read_idx(ctx, "/nonexistent-convnet.idx", &nd, dims, &out) == CN_EIO,
+               cn_idx_read(ctx, "/nonexistent-convnet.idx", &nd, dims, &out) == CN_EIO,
                cn_ctx_error(ctx));
     remove(p);
     remove(q);
@@ -331,7 +332,7 @@ static void test_mnist(cn_ctx *ctx) {
     char dir[512];
     mkpath(dir, sizeof dir, "mnist", "");
     cn_dataset ds;
-    int rc = cn_load_mnist(ctx, &ds, dir, 1, 4, 2, 10);
+    int rc = cn_dataset_load_mnist(ctx, &ds, dir, 1, 4, 2, 10);
     check_true("mnist: load 4/2/10 (gzip and plain mixed)", rc == CN_OK, rc ? cn_ctx_error(ctx) : "");
     if (rc) return;
     check_true("mnist: shapes (test clamped to 3)",
@@ -357,7 +358,7 @@ static void test_mnist(cn_ctx *ctx) {
     check_le("mnist: mean image of the train split", merr, 1e-5);
     int32_t idx[2] = {2, 0}, y[2];
     double xd[2 * H * W];
-    rc = cn_split_batch_f64(&ds.test, ds.mean, idx, 2, xd, y);
+    rc = cn_split_batch_f64(ctx, &ds.test, ds.mean, idx, 2, xd, y);
     double berr = rc != 0;
     for (int i = 0; i < 2; i++) {
         berr += y[i] != tlab[idx[i]];
@@ -370,10 +371,10 @@ static void test_mnist(cn_ctx *ctx) {
     check_le("mnist: test batch f64 = pixel - train mean", berr, 1e-5);
     cn_dataset_free(&ds);
 
-    rc = cn_load_mnist(ctx, &ds, dir, 0, -1, 0, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, dir, 0, -1, 0, 0);
     check_true("mnist: num_train default 59000 > 6 images -> CN_EINVAL", rc == CN_EINVAL,
                cn_ctx_error(ctx));
-    rc = cn_load_mnist(ctx, &ds, dir, 0, 6, 0, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, dir, 0, 6, 0, 0);
     check_true("mnist: digit class names, test 0", rc == CN_OK && !strcmp(ds.name, "mnist") &&
                !strcmp(ds.classes[3], "3") && ds.test.n == 0 && ds.val.n == 0,
                rc ? cn_ctx_error(ctx) : "");
@@ -383,7 +384,7 @@ static void test_mnist(cn_ctx *ctx) {
     uint32_t dl5[1] = {N - 1};
     char p[512];
     write_idx_file("mnist", "train-labels-idx1-ubyte", 0, 1, dl5, lab, N - 1);
-    rc = cn_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
     check_true("mnist: 5 labels for 6 images -> CN_EFORMAT", rc == CN_EFORMAT,
                cn_ctx_error(ctx));
     /* label out of range */
@@ -391,20 +392,20 @@ static void test_mnist(cn_ctx *ctx) {
     memcpy(lab2, lab, N);
     lab2[3] = 12;
     write_idx_file("mnist", "train-labels-idx1-ubyte", 0, 1, dl, lab2, N);
-    rc = cn_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
     check_true("mnist: label 12 -> CN_EFORMAT", rc == CN_EFORMAT && has(ctx, "12"),
                cn_ctx_error(ctx));
     /* labels missing entirely */
     mkpath(p, sizeof p, "mnist", "train-labels-idx1-ubyte");
     remove(p);
-    rc = cn_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
     check_true("mnist: missing label file -> CN_EIO naming it",
                rc == CN_EIO && has(ctx, "train-labels-idx1-ubyte"), cn_ctx_error(ctx));
     /* images with a wrong ndim */
     write_idx_file("mnist", "train-labels-idx1-ubyte", 0, 1, dl, lab, N);
     uint32_t d2[2] = {N, H * W};
     write_idx_file("mnist", "train-images-idx3-ubyte.gz", 1, 2, d2, img, sizeof img);
-    rc = cn_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, dir, 0, 2, 1, 0);
     check_true("mnist: 2-D image file -> CN_EFORMAT", rc == CN_EFORMAT, cn_ctx_error(ctx));
 }
 
@@ -414,7 +415,7 @@ static void test_real(cn_ctx *ctx) {
     struct stat st;
     if (stat(cdir, &st) == 0) {
         cn_dataset ds;
-        int rc = cn_load_cifar10(ctx, &ds, cdir, 100, 10, 0);
+        int rc = cn_dataset_load_cifar10(ctx, &ds, cdir, 100, 10, 0);
         int ok = rc == CN_OK && ds.train.n == 100 && ds.val.n == 10 && ds.test.n == 0 &&
                  ds.train.c == 3 && ds.train.h == 32 && ds.train.w == 32;
         int lab_ok = ok, seen = 0;
@@ -436,7 +437,7 @@ static void test_real(cn_ctx *ctx) {
     const char *fdir = "/usr/share/datasets/fashion-mnist";
     if (stat(fdir, &st) == 0) {
         cn_dataset ds;
-        int rc = cn_load_mnist(ctx, &ds, fdir, 1, 100, 10, 20);
+        int rc = cn_dataset_load_mnist(ctx, &ds, fdir, 1, 100, 10, 20);
         int ok = rc == CN_OK && ds.train.n == 100 && ds.val.n == 10 && ds.test.n == 20 &&
                  ds.train.c == 1 && ds.train.h == 28 && ds.train.w == 28;
         int lab_ok = ok;

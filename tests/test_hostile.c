@@ -101,12 +101,12 @@ static void take(snap *sn, const run *r) {
     const cn_net *net = r->net;
     size_t bytes = 0;
     for (int i = 0; i < cn_net_num_params(net); i++)
-        bytes += cn_net_param(net, i)->size * (cn_net_dtype(net) == CN_F32 ? 4 : 8);
+        bytes += cn_net_param_at(net, i)->size * (cn_net_dtype(net) == CN_F32 ? 4 : 8);
     sn->p = xmalloc(bytes);
     sn->n = bytes;
     size_t off = 0;
     for (int i = 0; i < cn_net_num_params(net); i++) {
-        const cn_param *p = cn_net_param(net, i);
+        const cn_param *p = cn_net_param_at(net, i);
         size_t b = p->size * (cn_net_dtype(net) == CN_F32 ? 4 : 8);
         memcpy(sn->p + off, p->data, b);
         off += b;
@@ -145,12 +145,12 @@ static int rewrite(const char *src, const char *dst, const edit *e) {
     cn_st *st;
     int rc = cn_st_load(ctx, src, &st);
     if (rc) return rc;
-    int n = cn_st_count(st);
+    int n = cn_st_num_tensors(st);
     cn_tensor *t = xmalloc(sizeof *t * (size_t)(n + 1));
     void *owned[4] = {0};
     int nt = 0, no = 0;
     for (int i = 0; i < n; i++) {
-        cn_tensor x = *cn_st_at(st, i);
+        cn_tensor x = *cn_st_tensor_at(st, i);
         if (e->tensor && !strcmp(x.name, e->tensor)) {
             if (e->drop) continue;
             size_t isz = x.is_i32 ? 4 : x.dtype == CN_F64 ? 8 : 4, old = isz;
@@ -551,24 +551,24 @@ static void test_data_gaps(void) {
     }
     fclose(f);
     cn_dataset ds;
-    int rc = cn_load_cifar10(ctx, &ds, d, 2, 1, 0);
+    int rc = cn_dataset_load_cifar10(ctx, &ds, d, 2, 1, 0);
     check_true("cifar: label 255 in the val part (record 2) -> CN_EFORMAT naming record and offset",
                rc == CN_EFORMAT && has("record 2") && has("6146") && has("255") && ds.train.x == NULL,
                cn_ctx_error(ctx));
-    rc = cn_load_cifar10(ctx, &ds, d, 2, 0, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, d, 2, 0, 0);
     check_true("cifar: the first two records load (control)", rc == CN_OK && ds.train.y[1] == 4,
                cn_ctx_error(ctx));
     if (rc == CN_OK) cn_dataset_free(&ds);
-    rc = cn_load_cifar10(ctx, &ds, d, INT_MAX, INT_MAX, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, d, INT_MAX, INT_MAX, 0);
     check_true("cifar: num_train = num_val = INT_MAX -> CN_EINVAL (no overflow)", rc == CN_EINVAL,
                cn_ctx_error(ctx));
     snprintf(p, sizeof p, "%s/batches.meta.txt", d);
     spit(p, "a\nb\nc\nd\ne\nf\ng\nh\ni\n", 18);
-    rc = cn_load_cifar10(ctx, &ds, d, 2, 0, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, d, 2, 0, 0);
     check_true("cifar: batches.meta.txt with 9 names -> CN_EFORMAT", rc == CN_EFORMAT && has("9 class names"),
                cn_ctx_error(ctx));
     spit(p, "", 0);
-    rc = cn_load_cifar10(ctx, &ds, d, 2, 0, 0);
+    rc = cn_dataset_load_cifar10(ctx, &ds, d, 2, 0, 0);
     check_true("cifar: empty batches.meta.txt -> CN_EFORMAT", rc == CN_EFORMAT && has("0 class names"),
                cn_ctx_error(ctx));
 
@@ -589,17 +589,17 @@ static void test_data_gaps(void) {
     snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d); spit(p, lab, sizeof lab);
     snprintf(p, sizeof p, "%s/t10k-images-idx3-ubyte", d); spit(p, timg, sizeof timg);
     snprintf(p, sizeof p, "%s/t10k-labels-idx1-ubyte", d); spit(p, tlab, sizeof tlab);
-    rc = cn_load_mnist(ctx, &ds, d, 0, 2, 1, 5);
+    rc = cn_dataset_load_mnist(ctx, &ds, d, 0, 2, 1, 5);
     check_true("mnist: t10k images 3x3, train 4x4 -> CN_EFORMAT", rc == CN_EFORMAT && has("3x3") && has("4x4"),
                cn_ctx_error(ctx));
-    rc = cn_load_mnist(ctx, &ds, d, 0, 2, 1, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, d, 0, 2, 1, 0);
     check_true("mnist: the same without a test split loads (control)", rc == CN_OK && ds.train.n == 2,
                cn_ctx_error(ctx));
     if (rc == CN_OK) cn_dataset_free(&ds);
-    rc = cn_load_mnist(ctx, &ds, d, 0, INT_MAX, INT_MAX, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, d, 0, INT_MAX, INT_MAX, 0);
     check_true("mnist: num_train = num_val = INT_MAX -> CN_EINVAL", rc == CN_EINVAL, cn_ctx_error(ctx));
     snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d); spit(p, lab2, sizeof lab2);
-    rc = cn_load_mnist(ctx, &ds, d, 0, 2, 1, 0);
+    rc = cn_dataset_load_mnist(ctx, &ds, d, 0, 2, 1, 0);
     check_true("mnist: 2-D label file -> CN_EFORMAT", rc == CN_EFORMAT && has("expected 1 (labels)"),
                cn_ctx_error(ctx));
 }
@@ -700,7 +700,7 @@ static int ck_finite(const char *path) {
     if (cn_net_load(ctx, &net, path, 0, NULL)) return 0;
     int ok = 1;
     for (int i = 0; i < cn_net_num_params(net); i++) {
-        const cn_param *p = cn_net_param(net, i);
+        const cn_param *p = cn_net_param_at(net, i);
         for (size_t e = 0; e < p->size; e++)
             ok &= cn_net_dtype(net) == CN_F32 ? isfinite(((float *)p->data)[e]) : isfinite(((double *)p->data)[e]);
     }
@@ -721,7 +721,7 @@ static void test_numerics(void) {
     int rc = make_run(&r, &ds16, SPEC, "sgd_momentum", CN_F32, 1e-3, 1e-1, 1e-2);
     if (!rc) rc = cn_solver_resume(ctx, r.s, f);
     if (!check_true("numerics: resume the base checkpoint", rc == CN_OK, cn_ctx_error(ctx))) { free(b); return; }
-    float *w1 = cn_net_find(r.net, "W1")->data;
+    float *w1 = cn_net_param_get(r.net, "W1")->data;
     w1[3] = NAN;
     rc = cn_solver_save(ctx, r.s, f);
     check_true("NaN in W1: cn_solver_save -> CN_ENUM naming W1, file untouched",
@@ -738,7 +738,7 @@ static void test_numerics(void) {
     rc = make_run(&r, &ds16, SPEC, "sgd_momentum", CN_F32, 1e-3, 1e-1, 1e-2);
     if (!rc) rc = cn_solver_resume(ctx, r.s, f);
     if (!rc) {
-        ((float *)cn_net_find(r.net, "b2")->data)[1] = INFINITY;
+        ((float *)cn_net_param_get(r.net, "b2")->data)[1] = INFINITY;
         rc = cn_solver_train(ctx, r.s, NULL, NULL, NULL, f, 1);
         check_true("Inf in b2: training stops with CN_ENUM naming iteration 7 and b2",
                    rc == CN_ENUM && has("iteration 7") && has("b2"), cn_ctx_error(ctx));
@@ -753,7 +753,7 @@ static void test_numerics(void) {
     synth(&ds, 2, 3, 3, 16, 8, 9);
     rc = make_run(&r, &ds, "affine5-relu-affine3", "sgd", CN_F64, 0.0, 1e-12, 1e-2);
     if (check_true("gradient overflow: run builds", rc == CN_OK, rc ? cn_ctx_error(ctx) : "")) {
-        const cn_param *W2 = cn_net_find(r.net, "W2");
+        const cn_param *W2 = cn_net_param_get(r.net, "W2");
         for (size_t e = 0; e < W2->size; e++) ((double *)W2->data)[e] = (e % 2 ? -1e308 : 1e308);
         snap before;
         take(&before, &r);
@@ -780,7 +780,7 @@ static void test_numerics(void) {
     ds.mean[0] = 100;
     rc = make_run(&r, &ds, "affine5-relu-affine3", "sgd", CN_F64, 1e-3, 1e-2, 1e-2);
     if (check_true("L2 overflow: run builds", rc == CN_OK, rc ? cn_ctx_error(ctx) : "")) {
-        double *W1 = cn_net_find(r.net, "W1")->data; /* (18, 5): row 0 is pixel 0 */
+        double *W1 = cn_net_param_get(r.net, "W1")->data; /* (18, 5): row 0 is pixel 0 */
         for (int j = 0; j < 5; j++) W1[j] = 1e200;
         double loss = 0;
         rc = cn_solver_step(ctx, r.s, &loss);

@@ -114,12 +114,12 @@ static int same_checkpoint(const char *a, const char *b, char *why, size_t len) 
     int ok = 0;
     if (cn_st_load(ctx, a, &sa)) { snprintf(why, len, "%s", cn_ctx_error(ctx)); goto out; }
     if (cn_st_load(ctx, b, &sb)) { snprintf(why, len, "%s", cn_ctx_error(ctx)); goto out; }
-    if (cn_st_count(sa) != cn_st_count(sb)) {
-        snprintf(why, len, "%d tensors vs %d", cn_st_count(sa), cn_st_count(sb));
+    if (cn_st_num_tensors(sa) != cn_st_num_tensors(sb)) {
+        snprintf(why, len, "%d tensors vs %d", cn_st_num_tensors(sa), cn_st_num_tensors(sb));
         goto out;
     }
-    for (int i = 0; i < cn_st_count(sa); i++) {
-        const cn_tensor *x = cn_st_at(sa, i), *y = cn_st_get(sb, x->name);
+    for (int i = 0; i < cn_st_num_tensors(sa); i++) {
+        const cn_tensor *x = cn_st_tensor_at(sa, i), *y = cn_st_tensor_get(sb, x->name);
         if (!y || y->ndim != x->ndim || y->dtype != x->dtype || y->is_i32 != x->is_i32) {
             snprintf(why, len, "tensor %s missing or of another type", x->name);
             goto out;
@@ -142,7 +142,7 @@ static int same_checkpoint(const char *a, const char *b, char *why, size_t len) 
         }
     }
     ok = 1;
-    snprintf(why, len, "%d tensors, iteration %s", cn_st_count(sa), cn_st_meta(sa, "iteration"));
+    snprintf(why, len, "%d tensors, iteration %s", cn_st_num_tensors(sa), cn_st_meta(sa, "iteration"));
 out:
     cn_st_free(sa);
     cn_st_free(sb);
@@ -159,7 +159,7 @@ static int loads(const char *path, char *why, size_t len) {
         cn_net *net;
         if (cn_net_load(ctx, &net, path, best, NULL)) { snprintf(why, len, "%s", cn_ctx_error(ctx)); return 0; }
         for (int i = 0; i < cn_net_num_params(net); i++) {
-            const cn_param *p = cn_net_param(net, i);
+            const cn_param *p = cn_net_param_at(net, i);
             for (size_t e = 0; e < p->size; e++)
                 if (!isfinite(((float *)p->data)[e])) {
                     snprintf(why, len, "%s: %s is not finite", path, p->name);
@@ -327,7 +327,7 @@ static int fashion_subset(char *out, size_t cap) {
         uint8_t *data = NULL;
         snprintf(p, sizeof p, "%s/%s.gz", FASHION, names[k]);
         if (!exists(p)) snprintf(p, sizeof p, "%s/%s", FASHION, names[k]);
-        if (!exists(p) || cn_read_idx(ctx, p, &ndim, dims, &data) != CN_OK) return 0;
+        if (!exists(p) || cn_idx_read(ctx, p, &ndim, dims, &data) != CN_OK) return 0;
         if (dims[0] < 700) { free(data); return 0; }
         size_t per = (size_t)dims[1] * dims[2] * dims[3];
         dims[0] = 700;

@@ -242,7 +242,7 @@ static void test_disk_full(void) {
     }
     cn_dataset ds;
     memset(&ds, 0, sizeof ds);
-    if (cn_load_mnist(ctx, &ds, data_dir, 0, 300, 50, 0)) {
+    if (cn_dataset_load_mnist(ctx, &ds, data_dir, 0, 300, 50, 0)) {
         check_true("load the synthetic data", 0, cn_ctx_error(ctx));
         umount2(mnt, MNT_DETACH);
         return;

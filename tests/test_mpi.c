@@ -205,7 +205,7 @@ static void library_checks(void) {
     memset(&ds, 0, sizeof ds);
     char d[128];
     snprintf(d, sizeof d, "%s/mnist", dir);
-    if (cn_load_mnist(ctx, &ds, d, 0, 320, 80, 0)) {
+    if (cn_dataset_load_mnist(ctx, &ds, d, 0, 320, 80, 0)) {
         check_true("load synthetic data", 0, cn_ctx_error(ctx));
         cn_ctx_free(ctx);
         return;
@@ -233,11 +233,11 @@ static void library_checks(void) {
         double loss;
         if (cn_solver_step(ctx, s, &loss)) check_true("step", 0, cn_ctx_error(ctx));
         np = 0;
-        for (int i = 0; i < cn_net_num_params(net); i++) np += cn_net_param(net, i)->size;
+        for (int i = 0; i < cn_net_num_params(net); i++) np += cn_net_param_at(net, i)->size;
         after[k] = xmalloc(sizeof(float) * np);
         size_t at = 0;
         for (int i = 0; i < cn_net_num_params(net); i++) {
-            const cn_param *p = cn_net_param(net, i);
+            const cn_param *p = cn_net_param_at(net, i);
             memcpy(after[k] + at, p->data, sizeof(float) * p->size);
             at += p->size;
         }
@@ -277,11 +277,11 @@ static void library_checks(void) {
         for (int it = 0; it < 5; it++)
             if (cn_solver_step(c2, s, &loss)) check_true("step", 0, cn_ctx_error(c2));
         nb = 0;
-        for (int i = 0; i < cn_net_num_params(net); i++) nb += cn_net_param(net, i)->size * 4;
+        for (int i = 0; i < cn_net_num_params(net); i++) nb += cn_net_param_at(net, i)->size * 4;
         bytes[k] = xmalloc(nb);
         size_t at = 0;
         for (int i = 0; i < cn_net_num_params(net); i++) {
-            const cn_param *p = cn_net_param(net, i);
+            const cn_param *p = cn_net_param_at(net, i);
             memcpy(bytes[k] + at, p->data, p->size * 4);
             at += p->size * 4;
         }

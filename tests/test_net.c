@@ -25,12 +25,12 @@ static void test_initial_loss(cn_ctx *ctx) {
     double l2 = 0;
     const char *ws[3] = {"W1", "W2", "W3"};
     for (int k = 0; k < 3; k++) {
-        const cn_param *p = cn_net_find(net, ws[k]);
+        const cn_param *p = cn_net_param_get(net, ws[k]);
         for (size_t i = 0; i < p->size; i++) l2 += ((double *)p->data)[i] * ((double *)p->data)[i];
     }
     check_le("reg 0.5 adds exactly 0.5*reg*sum(W^2)", fabs((loss1 - loss0) - 0.5 * 0.5 * l2) / (0.25 * l2), 1e-12);
     /* shapes as the original */
-    const cn_param *W2 = cn_net_find(net, "W2");
+    const cn_param *W2 = cn_net_param_get(net, "W2");
     check_true("W2 has the original's shape (32*16*16, 100)", W2 && W2->ndim == 2 && W2->shape[0] == 8192 && W2->shape[1] == 100, "");
     free(X); free(y);
     cn_net_free(net);
@@ -63,7 +63,7 @@ static void gradcheck_net(cn_ctx *ctx, const char *spec, int C, int H, int W, do
     for (int i = 0; i < N; i++) y[i] = (int32_t)cn_rng_below(&r, (uint64_t)cn_net_num_classes(net));
     gc_user u = {ctx, net, X, y, N};
     for (int i = 0; i < cn_net_num_params(net); i++) {
-        const cn_param *p = cn_net_param(net, i);
+        const cn_param *p = cn_net_param_at(net, i);
         if (!p->trainable) continue;
         double loss, *an = xmalloc(8 * p->size), *nu = xmalloc(8 * p->size);
         cn_net_loss(ctx, net, &loss, NULL, X, y, N);
@@ -93,15 +93,15 @@ static void test_update_rules(void) {
     {
         double w[3], want[3];
         memcpy(w, w0, sizeof w); memcpy(want, w0, sizeof w);
-        for (int s = 0; s < 3; s++) { cn_sgd_f64(w, g[s], 3, lr); for (int i = 0; i < 3; i++) want[i] -= lr * g[s][i]; }
+        for (int s = 0; s < 3; s++) { cn_sgd_f64(NULL, w, g[s], 3, lr); for (int i = 0; i < 3; i++) want[i] -= lr * g[s][i]; }
         check_le("sgd 3 steps vs by hand", scaled_error(w, want, 3), 1e-15);
     }
     /* sgd_momentum: step 1 v = -lr g1, w = w0 + v; step 2 v = 0.9 v - lr g2 */
     {
         double w[3], v[3] = {0, 0, 0};
         memcpy(w, w0, sizeof w);
-        cn_sgd_momentum_f64(w, g[0], v, 3, lr, 0.9);
-        cn_sgd_momentum_f64(w, g[1], v, 3, lr, 0.9);
+        cn_sgd_momentum_f64(NULL, w, g[0], v, 3, lr, 0.9);
+        cn_sgd_momentum_f64(NULL, w, g[1], v, 3, lr, 0.9);
         /* by hand, element 0: v1 = -0.01, w1 = 0.49; v2 = -0.009 + 0.04 = 0.031, w2 = 0.521 */
         check_le("sgd_momentum 2 steps, element 0 = 0.521 (by hand)", fabs(w[0] - 0.521), 1e-15);
         check_le("sgd_momentum velocity element 0 = 0.031 (by hand)", fabs(v[0] - 0.031), 1e-15);
@@ -110,7 +110,7 @@ static void test_update_rules(void) {
     {
         double w[3], c[3] = {0, 0, 0};
         memcpy(w, w0, sizeof w);
-        cn_rmsprop_f64(w, g[0], c, 3, 1e-2, 0.99, 1e-8);
+        cn_rmsprop_f64(NULL, w, g[0], c, 3, 1e-2, 0.99, 1e-8);
         /* element 0: cache = 0.01*0.01 = 1e-4; w = 0.5 - 1e-2*0.1/(0.01+1e-8) */
         check_le("rmsprop step 1 element 0 (by hand)", fabs(w[0] - (0.5 - 1e-3 / (0.01 + 1e-8))), 1e-15);
         check_le("rmsprop cache element 0 = 1e-4 (by hand)", fabs(c[0] - 1e-4), 1e-19);
@@ -119,10 +119,10 @@ static void test_update_rules(void) {
     {
         double w[3], m[3] = {0}, v[3] = {0};
         memcpy(w, w0, sizeof w);
-        cn_adam_f64(w, g[0], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 1);
+        cn_adam_f64(NULL, w, g[0], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 1);
         double want1 = 0.5 - 1e-3 * 0.1 / (0.1 + 1e-8);
         check_le("adam step 1 element 0 = w - lr*sign(g) (by hand)", fabs(w[0] - want1), 1e-15);
-        cn_adam_f64(w, g[1], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 2);
+        cn_adam_f64(NULL, w, g[1], m, v, 3, 1e-3, 0.9, 0.999, 1e-8, 2);
         double m2 = 0.9 * 0.01 + 0.1 * -0.4, v2 = 0.999 * 1e-5 + 0.001 * 0.16;
         double want2 = want1 - 1e-3 * (m2 / (1 - 0.81)) / (sqrt(v2 / (1 - 0.998001)) + 1e-8);
         check_le("adam step 2 element 0 (by hand)", fabs(w[0] - want2), 1e-15);
@@ -136,8 +136,8 @@ static void test_update_rules(void) {
             to_f32(gf, g[s], 3);
             double gd[3];
             to_f64(gd, gf, 3);
-            cn_adam_f32(wf, gf, mf, vf, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
-            cn_adam_f64(w, gd, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
+            cn_adam_f32(NULL, wf, gf, mf, vf, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
+            cn_adam_f64(NULL, w, gd, m, v, 3, 1e-3, 0.9, 0.999, 1e-8, s + 1);
         }
         check_le("adam float32 vs float64, 3 steps", scaled_error_f32(wf, w, 3), 1e-6);
     }
@@ -193,7 +193,7 @@ static void capture(void *u, const char *line, int progress) {
 static void test_overfit(cn_ctx *ctx) {
     cn_dataset ds;
     const char *src = "synthetic (no CIFAR-10 at ../shared/data)";
-    int real = cn_load_cifar10(ctx, &ds, "../shared/data/cifar-10-batches-bin", 100, 50, 0) == CN_OK;
+    int real = cn_dataset_load_cifar10(ctx, &ds, "../shared/data/cifar-10-batches-bin", 100, 50, 0) == CN_OK;
     if (real) src = "CIFAR-10 from ../shared/data";
     else synth_dataset(&ds, 3, 32, 32, 100, 50, 3);
     cn_rng r;
@@ -286,7 +286,7 @@ static void test_resume(cn_ctx *ctx) {
     cn_rng_seed(&r, 2);
     cn_net *net, *back;
     cn_net_new(ctx, &net, "conv4x3-bn-relu-pool2-affine16-ln-relu-affine10", 3, 8, 8, CN_F32, 1e-1, 0, &r);
-    const cn_param *rm = cn_net_find(net, "running_mean1");
+    const cn_param *rm = cn_net_param_get(net, "running_mean1");
     for (size_t i = 0; i < rm->size; i++) ((float *)rm->data)[i] = 0.5f + i;
     char mp[256];
     snprintf(mp, sizeof mp, "%s/model.safetensors", dir);
@@ -294,7 +294,7 @@ static void test_resume(cn_ctx *ctx) {
     rc = rc ? rc : cn_net_load(ctx, &back, mp, 0, NULL);
     int same = rc == CN_OK && !strcmp(cn_net_spec(back), cn_net_spec(net)) && cn_net_num_params(back) == cn_net_num_params(net);
     for (int i = 0; same && i < cn_net_num_params(net); i++) {
-        const cn_param *p = cn_net_param(net, i), *q = cn_net_param(back, i);
+        const cn_param *p = cn_net_param_at(net, i), *q = cn_net_param_at(back, i);
         same = !strcmp(p->name, q->name) && p->size == q->size && !memcmp(p->data, q->data, p->size * 4);
     }
     check_true("model save/load round trip is exact (params, running stats, spec)", same, cn_ctx_error(ctx));
@@ -343,7 +343,7 @@ static void test_recipe_kinds(cn_ctx *ctx) {
     fill_normal(&r, X, (size_t)N * 3 * 6 * 6, 1);
     rc = cn_net_fit_whitening(ctx, net, X, N, 5e-4);
     cn_whiten_fit_f64(ctx, w, NULL, X, 5e-4, N, 3, 6, 6);
-    const cn_param *W1 = cn_net_find(net, "W1"), *W2 = cn_net_find(net, "W2");
+    const cn_param *W1 = cn_net_param_get(net, "W1"), *W2 = cn_net_param_get(net, "W2");
     check_true("whiten: W1 is [24,3,2,2], not trainable, no gradient",
                W1 && W1->size == 24 * 12 && !W1->trainable && !W1->grad && !W1->regularized, "");
     check_le("whiten: fitted W1 == cn_whiten_fit on the same images", rc ? 1 : scaled_error(W1->data, w, 24 * 12), 0);
@@ -355,7 +355,7 @@ static void test_recipe_kinds(cn_ctx *ctx) {
             for (int k = 0; k < 9; k++) bad = fmax(bad, fabs(w2[(f * 24 + c) * 9 + k] - (c == f && k == 4)));
     check_le("conv12x3d: dirac init (identity filters)", bad, 0);
     check_true("bnb: beta2 and running stats, no gamma2",
-               !cn_net_find(net, "gamma2") && cn_net_find(net, "beta2") && cn_net_find(net, "running_var2"), "");
+               !cn_net_param_get(net, "gamma2") && cn_net_param_get(net, "beta2") && cn_net_param_get(net, "running_var2"), "");
     /* scale0.5: the scores are half those of the same net without it */
     double s1[50], s2[50];
     cn_net_loss(ctx, net, NULL, s1, X, NULL, N);
@@ -363,13 +363,16 @@ static void test_recipe_kinds(cn_ctx *ctx) {
     cn_rng_seed(&r, 3);
     cn_net_new(ctx, &half, "whiten-conv12x3d-bnb-gelu-affine10", 3, 6, 6, CN_F64, 0.1, 0, &r);
     for (int i = 0; i < cn_net_num_params(net); i++)
-        memcpy(cn_net_param(half, i)->data, cn_net_param(net, i)->data, 8 * cn_net_param(net, i)->size);
+        memcpy(cn_net_param_at(half, i)->data, cn_net_param_at(net, i)->data, 8 * cn_net_param_at(net, i)->size);
     cn_net_loss(ctx, half, NULL, s2, X, NULL, N);
     for (int i = 0; i < 50; i++) s2[i] *= 0.5;
     check_le("scale0.5: scores == 0.5 x the scores without it", scaled_error(s1, s2, 50), 0);
     char buf[2048];
-    cn_net_describe(net, buf, sizeof buf);
+    cn_net_describe(ctx, net, buf, sizeof buf);
     check_true("describe names whiten and scale", strstr(buf, "whiten") && strstr(buf, "scale"), buf);
+    check_true("describe into 16 bytes -> CN_EINVAL naming the size",
+               cn_net_describe(ctx, net, buf, 16) == CN_EINVAL && strstr(cn_ctx_error(ctx), "16 bytes too short"),
+               cn_ctx_error(ctx));
     cn_net_free(half);
     cn_net_free(net);
     free(X); free(w);
@@ -450,25 +453,25 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const 
     cn_rng_seed(&r, 77);
     for (int i = 0; i < B; i++) idx[i] = (int32_t)cn_rng_below(&r, (uint64_t)ds.train.n);
     void *X = malloc((size_t)esz * B * 3 * 8 * 8);
-    if (dt == CN_F32) cn_split_batch_f32(&ds.train, ds.mean, idx, B, X, y);
-    else cn_split_batch_f64(&ds.train, ds.mean, idx, B, X, y);
+    if (dt == CN_F32) cn_split_batch_f32(ctx, &ds.train, ds.mean, idx, B, X, y);
+    else cn_split_batch_f64(ctx, &ds.train, ds.mean, idx, B, X, y);
     rc = rc ? rc : cn_net_loss(ctx, b, &lb, NULL, X, y, B);
     for (int i = 0; rc == CN_OK && i < cn_net_num_params(b); i++) {
-        const cn_param *p = cn_net_param(b, i);
+        const cn_param *p = cn_net_param_at(b, i);
         if (!p->trainable) continue;
         void *m = calloc(p->size, esz), *v = calloc(p->size, esz);
         if (dt == CN_F32) {
             float *w = p->data, *g = p->grad;
-            if (!strcmp(rule, "sgd")) cn_sgd_f32(w, g, p->size, 1e-2);
-            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f32(w, g, m, p->size, 1e-2, 0.9);
-            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f32(w, g, m, p->size, 1e-2, 0.99, 1e-8);
-            else cn_adam_f32(w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
+            if (!strcmp(rule, "sgd")) cn_sgd_f32(ctx, w, g, p->size, 1e-2);
+            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f32(ctx, w, g, m, p->size, 1e-2, 0.9);
+            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f32(ctx, w, g, m, p->size, 1e-2, 0.99, 1e-8);
+            else cn_adam_f32(ctx, w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
         } else {
             double *w = p->data, *g = p->grad;
-            if (!strcmp(rule, "sgd")) cn_sgd_f64(w, g, p->size, 1e-2);
-            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f64(w, g, m, p->size, 1e-2, 0.9);
-            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f64(w, g, m, p->size, 1e-2, 0.99, 1e-8);
-            else cn_adam_f64(w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
+            if (!strcmp(rule, "sgd")) cn_sgd_f64(ctx, w, g, p->size, 1e-2);
+            else if (!strcmp(rule, "sgd_momentum")) cn_sgd_momentum_f64(ctx, w, g, m, p->size, 1e-2, 0.9);
+            else if (!strcmp(rule, "rmsprop")) cn_rmsprop_f64(ctx, w, g, m, p->size, 1e-2, 0.99, 1e-8);
+            else cn_adam_f64(ctx, w, g, m, v, p->size, 1e-2, 0.9, 0.999, 1e-8, 1);
         }
         free(m);
         free(v);
@@ -479,7 +482,7 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const 
      * which carries the gradient's rounding ~10x */
     double e = 0;
     for (int i = 0; rc == CN_OK && i < cn_net_num_params(a); i++) {
-        const cn_param *pa = cn_net_param(a, i), *pb = cn_net_param(b, i);
+        const cn_param *pa = cn_net_param_at(a, i), *pb = cn_net_param_at(b, i);
         for (size_t k = 0; k < pa->size; k++) {
             double wa = dt == CN_F32 ? ((float *)pa->data)[k] : ((double *)pa->data)[k];
             double wb = dt == CN_F32 ? ((float *)pb->data)[k] : ((double *)pb->data)[k];

@@ -85,7 +85,7 @@ static void test_synthetic(void) {
         /* the stored mean reproduces the training's input of image 4 */
         float x[192], ref[192];
         int32_t idx = 4, y;
-        cn_split_batch_f32(&ds.train, ds.mean, &idx, 1, ref, &y);
+        cn_split_batch_f32(ctx, &ds.train, ds.mean, &idx, 1, ref, &y);
         for (int k = 0; k < 192; k++) x[k] = (float)ds.train.x[4 * 192 + k] - (mean ? mean[k] : 0);
         double e = 0;
         for (int k = 0; k < 192; k++) e = fmax(e, fabs(x[k] - ref[k]));
@@ -107,7 +107,7 @@ static void test_synthetic(void) {
     cn_tensor t[16];
     int nt = cn_net_num_params(a);
     for (int i = 0; i < nt; i++) {
-        const cn_param *p = cn_net_param(a, i);
+        const cn_param *p = cn_net_param_at(a, i);
         t[i] = (cn_tensor){p->name, CN_F32, 0, p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->data};
     }
     cn_meta old[] = {{"spec", SPEC}, {"input", "3,8,8"}, {"dtype", "float32"}, {"reg", "0"}};
@@ -159,7 +159,7 @@ static void test_synthetic(void) {
 static void test_real(void) {
     cn_dataset ds;
     memset(&ds, 0, sizeof ds);
-    if (access(CIFAR "/data_batch_1.bin", R_OK) == 0 && cn_load_cifar10(ctx, &ds, CIFAR, 20, 10, 0) == CN_OK) {
+    if (access(CIFAR "/data_batch_1.bin", R_OK) == 0 && cn_dataset_load_cifar10(ctx, &ds, CIFAR, 20, 10, 0) == CN_OK) {
         /* the truth: batches.meta.txt's non-empty lines, read here */
         char lines[10][64], line[256];
         int n = 0;
@@ -180,7 +180,7 @@ static void test_real(void) {
         check_true("CIFAR-10 names (skipped: no " CIFAR ")", 1, "");
     }
     memset(&ds, 0, sizeof ds);
-    if (cn_load_mnist(ctx, &ds, FASHION, 1, 20, 10, 0) == CN_OK) {
+    if (cn_dataset_load_mnist(ctx, &ds, FASHION, 1, 20, 10, 0) == CN_OK) {
         static const char *want[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
         cn_net *net = through_files(&ds, "conv2x3-relu-pool2-affine10", "fashion", 0);
@@ -191,7 +191,7 @@ static void test_real(void) {
         cn_net_free(net);
         cn_dataset_free(&ds);
         memset(&ds, 0, sizeof ds);
-        cn_load_mnist(ctx, &ds, FASHION, 0, 20, 10, 0); /* the same files read as MNIST */
+        cn_dataset_load_mnist(ctx, &ds, FASHION, 0, 20, 10, 0); /* the same files read as MNIST */
         const char *num[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
         net = through_files(&ds, "conv2x3-relu-pool2-affine10", "mnist", 1);
         check_names("MNIST model: numbered classes", net, num, 10);

@@ -30,14 +30,14 @@ static void nesterov(void) {
     /* hand: w = 1, dw = 0.5 twice, lr 0.1, momentum 0.9: v = 0.5, w = 0.905;
      * v = 0.95, w = 0.905 - 0.1 (0.5 + 0.855) = 0.7695 */
     double w[1] = {1}, dw[1] = {0.5}, v[1] = {0};
-    int rc = cn_sgd_nesterov_f64(w, dw, v, 1, 0.1, 0.9, 0, 0);
+    int rc = cn_sgd_nesterov_f64(ctx, w, dw, v, 1, 0.1, 0.9, 0, 0);
     double e = fabs(w[0] - 0.905) + fabs(v[0] - 0.5);
-    rc |= cn_sgd_nesterov_f64(w, dw, v, 1, 0.1, 0.9, 0, 0);
+    rc |= cn_sgd_nesterov_f64(ctx, w, dw, v, 1, 0.1, 0.9, 0, 0);
     e += fabs(w[0] - 0.7695) + fabs(v[0] - 0.95);
     check_le("nesterov hand: 2 steps w = 0.905, 0.7695", rc ? 1 : e, 1e-15);
     /* decoupled decay alone with dw = 0: w = w (1 - lr wd) */
     double w2[1] = {2}, z[1] = {0}, v2[1] = {0};
-    rc = cn_sgd_nesterov_f64(w2, z, v2, 1, 0.5, 0.9, 0, 0.1);
+    rc = cn_sgd_nesterov_f64(ctx, w2, z, v2, 1, 0.5, 0.9, 0, 0.1);
     check_le("nesterov hand: dw = 0, wd = 0.1, lr = 0.5: w = 2 * 0.95", rc ? 1 : fabs(w2[0] - 1.9), 1e-15);
     /* against the PyTorch steps, 20 iterations, varying lr (a schedule) */
     const size_t n = 10007;
@@ -60,8 +60,8 @@ static void nesterov(void) {
             fill_normal(&r, g, n, 1);
             to_f32(g32, g, n);
             torch_ref(wr, g, vr, n, lr, 0.85, cases[k][0], cases[k][1]);
-            rc |= cn_sgd_nesterov_f64(w64, g, v64, n, lr, 0.85, cases[k][0], cases[k][1]);
-            rc |= cn_sgd_nesterov_f32(w32, g32, v32, n, lr, 0.85, cases[k][0], cases[k][1]);
+            rc |= cn_sgd_nesterov_f64(ctx, w64, g, v64, n, lr, 0.85, cases[k][0], cases[k][1]);
+            rc |= cn_sgd_nesterov_f32(ctx, w32, g32, v32, n, lr, 0.85, cases[k][0], cases[k][1]);
         }
         char name[160];
         snprintf(name, sizeof name, "nesterov f64 vs PyTorch's steps, 20 its, l2=%g wd=%g (w, v)", cases[k][0], cases[k][1]);
@@ -69,10 +69,14 @@ static void nesterov(void) {
         snprintf(name, sizeof name, "nesterov f32 vs PyTorch's steps, 20 its, l2=%g wd=%g (w, v)", cases[k][0], cases[k][1]);
         check_le(name, rc ? 1 : fmax(scaled_error_f32(w32, wr, n), scaled_error_f32(v32, vr, n)), 2e-6);
     }
-    check_true("nesterov momentum=1 -> CN_EINVAL", cn_sgd_nesterov_f32(w32, g32, v32, 1, 0.1, 1.0, 0, 0) == CN_EINVAL, NULL);
+    expect_err("nesterov momentum=1 -> CN_EINVAL", cn_sgd_nesterov_f32(ctx, w32, g32, v32, 1, 0.1, 1.0, 0, 0), CN_EINVAL,
+               "momentum = 1");
     free(w64); free(v64); free(wr); free(vr); free(g); free(w32); free(v32); free(g32);
-    check_true("nesterov lr=NaN -> CN_EINVAL", cn_sgd_nesterov_f64(w, dw, v, 1, NAN, 0.9, 0, 0) == CN_EINVAL, NULL);
-    check_true("nesterov v NULL -> CN_EINVAL", cn_sgd_nesterov_f64(w, dw, NULL, 1, 0.1, 0.9, 0, 0) == CN_EINVAL, NULL);
+    expect_err("nesterov lr=NaN -> CN_EINVAL", cn_sgd_nesterov_f64(ctx, w, dw, v, 1, NAN, 0.9, 0, 0), CN_EINVAL, "lr = nan");
+    expect_err("nesterov v NULL -> CN_EINVAL", cn_sgd_nesterov_f64(ctx, w, dw, NULL, 1, 0.1, 0.9, 0, 0), CN_EINVAL,
+               "third buffer is NULL");
+    check_true("nesterov bad argument, ctx NULL -> CN_EINVAL",
+               cn_sgd_nesterov_f64(NULL, w, dw, v, 1, 0.1, 2.0, 0, 0) == CN_EINVAL, NULL);
 }
 
 static void averages(void) {
@@ -80,7 +84,7 @@ static void averages(void) {
     double ema[3] = {1, -2, 0}, w[3] = {3, 4, -1};
     float ema32[3] = {1, -2, 0}, w32[3] = {3, 4, -1};
     int rc = 0;
-    for (int k = 0; k < 10; k++) rc |= cn_ema_update_f64(ema, w, 3, 0.9) | cn_ema_update_f32(ema32, w32, 3, 0.9);
+    for (int k = 0; k < 10; k++) rc |= cn_ema_update_f64(ctx, ema, w, 3, 0.9) | cn_ema_update_f32(ctx, ema32, w32, 3, 0.9);
     double e = 0, e32 = 0, want[3];
     const double e0[3] = {1, -2, 0};
     for (int i = 0; i < 3; i++) {
@@ -90,26 +94,30 @@ static void averages(void) {
     }
     check_le("ema f64 10 steps d=0.9 vs w - (w - ema0) d^10", rc ? 1 : e, 1e-14);
     check_le("ema f32 10 steps d=0.9 vs w - (w - ema0) d^10", rc ? 1 : e32, 2e-6);
-    rc = cn_ema_update_f64(ema, w, 3, 0);
+    rc = cn_ema_update_f64(ctx, ema, w, 3, 0);
     check_true("ema d=0 copies w", !rc && !memcmp(ema, w, sizeof w), NULL);
     memcpy(ema, want, sizeof want);
-    rc = cn_ema_update_f64(ema, w, 3, 1);
+    rc = cn_ema_update_f64(ctx, ema, w, 3, 1);
     check_true("ema d=1 keeps ema", !rc && !memcmp(ema, want, sizeof want), NULL);
     /* Lookahead: slow = 1, fast = 3, alpha 0.5: both 2; alpha 0: fast reset to slow */
     double slow[2] = {1, -1}, fast[2] = {3, 5};
-    rc = cn_lookahead_sync_f64(slow, fast, 2, 0.5);
+    rc = cn_lookahead_sync_f64(ctx, slow, fast, 2, 0.5);
     check_true("lookahead hand alpha 0.5: slow = fast = (2, 2)", !rc && slow[0] == 2 && fast[0] == 2 && slow[1] == 2 && fast[1] == 2, NULL);
     float s32[2] = {1, -1}, f32[2] = {3, 5};
-    rc = cn_lookahead_sync_f32(s32, f32, 2, 0);
+    rc = cn_lookahead_sync_f32(ctx, s32, f32, 2, 0);
     check_true("lookahead f32 alpha 0: fast = slow = (1, -1)", !rc && f32[0] == 1 && f32[1] == -1 && s32[0] == 1, NULL);
     /* airbench's use: every k steps with decay 0.95^5 (alpha = 1 - decay) equals
      * its lerp_: ema.lerp_(net, 1 - decay); net.copy_(ema) */
     double sl[1] = {0.25}, fa[1] = {1.75}, dec = pow(0.95, 5);
     double lerp = 0.25 + (1 - dec) * (1.75 - 0.25);
-    rc = cn_lookahead_sync_f64(sl, fa, 1, 1 - dec);
+    rc = cn_lookahead_sync_f64(ctx, sl, fa, 1, 1 - dec);
     check_le("lookahead vs airbench lerp_ (decay 0.95^5)", rc ? 1 : fmax(fabs(sl[0] - lerp), fabs(fa[0] - lerp)), 1e-16);
-    check_true("ema decay 1.5 -> CN_EINVAL", cn_ema_update_f64(ema, w, 3, 1.5) == CN_EINVAL, NULL);
-    check_true("lookahead alpha -0.1 -> CN_EINVAL", cn_lookahead_sync_f64(slow, fast, 2, -0.1) == CN_EINVAL, NULL);
+    expect_err("ema decay 1.5 -> CN_EINVAL", cn_ema_update_f64(ctx, ema, w, 3, 1.5), CN_EINVAL, "decay = 1.5");
+    expect_err("lookahead alpha -0.1 -> CN_EINVAL", cn_lookahead_sync_f64(ctx, slow, fast, 2, -0.1), CN_EINVAL,
+               "alpha = -0.1");
+    expect_err("adam m NULL -> CN_EINVAL", cn_adam_f64(ctx, slow, fast, NULL, fast, 2, 1e-3, 0.9, 0.999, 1e-8, 1),
+               CN_EINVAL, "state is NULL");
+    expect_err("sgd w NULL -> CN_EINVAL", cn_sgd_f32(ctx, NULL, NULL, 4, 0.1), CN_EINVAL, "w is NULL");
 }
 
 /* airbench94's get_lr (train_airbench94.py), written out */

@@ -6,14 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *tag_of(const cn_pool_shape *s) {
+static const char *tag_of(const cn_max_pool_shape *s) {
     static char buf[80];
     snprintf(buf, sizeof buf, "x(%d,%d,%d,%d) %dx%d s%d", s->N, s->C, s->H, s->W, s->ph, s->pw,
              s->stride);
     return buf;
 }
 
-static void out_dims(const cn_pool_shape *s, size_t *nx, size_t *no) {
+static void out_dims(const cn_max_pool_shape *s, size_t *nx, size_t *no) {
     int Ho = 1 + (s->H - s->ph) / s->stride, Wo = 1 + (s->W - s->pw) / s->stride;
     *nx = (size_t)s->N * s->C * s->H * s->W;
     *no = (size_t)s->N * s->C * Ho * Wo;
@@ -30,7 +30,7 @@ static void hand_cases(cn_ctx *ctx) {
     const int32_t want_idx[4] = {1, 6, 9, 10};
     double want_dx[16] = {0};
     want_dx[1] = 1; want_dx[6] = 2; want_dx[9] = 3; want_dx[10] = 4;
-    cn_pool_shape s = {1, 1, 4, 4, 2, 2, 2};
+    cn_max_pool_shape s = {1, 1, 4, 4, 2, 2, 2};
     char name[128];
     for (int dt = 0; dt < 2; dt++)
         for (int fast = 0; fast < 2; fast++) {
@@ -63,7 +63,7 @@ static void hand_cases(cn_ctx *ctx) {
      * both windows pick x[1]: dx = [0, 1+10, 0] (an overwriting backward
      * would give 10) */
     {
-        cn_pool_shape s1 = {1, 1, 1, 3, 1, 2, 1};
+        cn_max_pool_shape s1 = {1, 1, 1, 3, 1, 2, 1};
         const double x1[3] = {1, 5, 2}, g1[2] = {1, 10}, want[3] = {0, 11, 0};
         double o1[2], dx1[3];
         int32_t i1[2];
@@ -80,14 +80,14 @@ static void hand_cases(cn_ctx *ctx) {
 /* ---- the operation, for the harness (tests/harness.h) ---------------------- */
 enum { X, DOUT, OUT, IDX, DX };
 static int pool_fwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
-    const cn_pool_shape *s = c->p;
+    const cn_max_pool_shape *s = c->p;
     if (f64) return (naive ? cn_max_pool_forward_naive_f64 : cn_max_pool_forward_f64)(ctx, t[OUT], t[IDX], t[X], s);
     return (naive ? cn_max_pool_forward_naive_f32 : cn_max_pool_forward_f32)(ctx, t[OUT], t[IDX], t[X], s);
 }
 /* the fast backward routes through the forward's idx; the naive one finds
  * the maxima again */
 static int pool_bwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
-    const cn_pool_shape *s = c->p;
+    const cn_max_pool_shape *s = c->p;
     if (f64)
         return naive ? cn_max_pool_backward_naive_f64(ctx, t[DX], t[DOUT], t[X], NULL, s)
                      : cn_max_pool_backward_f64(ctx, t[DX], t[DOUT], t[X], t[IDX], s);
@@ -102,7 +102,7 @@ static const hs_op pool_op = {"maxpool", pool_fwd, pool_bwd,
                               {.f64 = 0, .f32 = 1e-5, .f32naive = 1e-5, .f32pair = 0, .num = 1e-9,
                                .metric64 = HS_ABS, .metric_num = HS_REL}};
 
-static void pool_case(cn_ctx *ctx, const cn_pool_shape *s, uint64_t seed, int fill, unsigned flags) {
+static void pool_case(cn_ctx *ctx, const cn_max_pool_shape *s, uint64_t seed, int fill, unsigned flags) {
     size_t nx, no;
     out_dims(s, &nx, &no);
     hs_case c = hs_new(&pool_op, s, seed, flags, "%s %s", fill == HS_TIES ? "ties" : fill == HS_PERM ? "tie-free" : "normal",
@@ -118,7 +118,7 @@ static void pool_case(cn_ctx *ctx, const cn_pool_shape *s, uint64_t seed, int fi
 static void bad_args(cn_ctx *ctx) {
     float x[2 * 3 * 4 * 5] = {0}, out[256], g[256] = {0}, dx[2 * 3 * 4 * 5];
     int32_t idx[256];
-    struct { const char *what; cn_pool_shape s; const char *needle; } cases[] = {
+    struct { const char *what; cn_max_pool_shape s; const char *needle; } cases[] = {
         {"window 5x2 > input 4x5", {2, 3, 4, 5, 5, 2, 1}, "5x2 does not fit"},
         {"stride 0", {2, 3, 4, 5, 2, 2, 0}, "stride=0"},
         {"pw 0", {2, 3, 4, 5, 2, 0, 2}, "2x0"},
@@ -126,8 +126,8 @@ static void bad_args(cn_ctx *ctx) {
     };
     char name[160];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const cn_pool_shape *s = &cases[i].s;
-        int all = cn_pool_out(ctx, s, NULL, NULL) == CN_EINVAL;
+        const cn_max_pool_shape *s = &cases[i].s;
+        int all = cn_max_pool_out(ctx, s, NULL, NULL) == CN_EINVAL;
         all &= cn_max_pool_forward_f32(ctx, out, idx, x, s) == CN_EINVAL;
         all &= cn_max_pool_forward_naive_f32(ctx, out, idx, x, s) == CN_EINVAL;
         all &= cn_max_pool_backward_f32(ctx, dx, g, x, idx, s) == CN_EINVAL;
@@ -136,7 +136,7 @@ static void bad_args(cn_ctx *ctx) {
         snprintf(name, sizeof name, "bad args: %s -> CN_EINVAL, message names it", cases[i].what);
         check_true(name, all && strstr(msg, cases[i].needle) != NULL, msg);
     }
-    cn_pool_shape s = {2, 3, 4, 5, 2, 2, 2};
+    cn_max_pool_shape s = {2, 3, 4, 5, 2, 2, 2};
     int rc = cn_max_pool_backward_f32(ctx, dx, g, x, NULL, &s);
     check_true("bad args: fast backward with idx NULL -> CN_EINVAL", rc == CN_EINVAL, cn_ctx_error(ctx));
     cn_max_pool_forward_f32(ctx, out, idx, x, &s);
@@ -150,7 +150,7 @@ int main(void) {
     if (!ctx) return 2;
     hand_cases(ctx);
 
-    const cn_pool_shape small[] = {
+    const cn_max_pool_shape small[] = {
         {2, 3, 8, 8, 2, 2, 2},
         {2, 2, 7, 9, 3, 3, 2}, /* overlapping */
         {1, 2, 7, 6, 2, 3, 3}, /* windows do not tile */
@@ -158,7 +158,7 @@ int main(void) {
     };
     for (int i = 0; i < 4; i++) pool_case(ctx, &small[i], 1 + i, HS_PERM, HS_NUMGRAD);
 
-    const cn_pool_shape shapes[] = {
+    const cn_max_pool_shape shapes[] = {
         {2, 3, 8, 8, 2, 2, 2},
         {2, 3, 7, 9, 2, 2, 2},     /* 2x2 s2 special path, odd sizes */
         {2, 2, 7, 9, 3, 3, 2},     /* overlapping */

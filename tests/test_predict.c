@@ -166,7 +166,7 @@ static void predict_case(const char *what, cn_net *net, const char *model, const
     uint8_t lab = 0;
     cn_split one = {1, C, H, W, (uint8_t *)img, &lab};
     int32_t idx = 0, y;
-    cn_split_batch_f32(&one, mean, &idx, 1, x, &y);
+    cn_split_batch_f32(ctx, &one, mean, &idx, 1, x, &y);
     cn_net_loss(ctx, net, NULL, sc, x, NULL, 1);
     /* the PNG: HWC, each pixel repeated scale x scale */
     int h = H * scale, w = W * scale;
@@ -254,7 +254,7 @@ static void test_predict(void) {
     cn_tensor t[16];
     int nt = cn_net_num_params(n3);
     for (int i = 0; i < nt; i++) {
-        const cn_param *q = cn_net_param(n3, i);
+        const cn_param *q = cn_net_param_at(n3, i);
         t[i] = (cn_tensor){q->name, CN_F32, 0, q->ndim, {q->shape[0], q->shape[1], q->shape[2], q->shape[3]}, q->data};
     }
     cn_meta meta[] = {{"spec", cn_net_spec(n3)}, {"input", "3,32,32"}};

@@ -45,7 +45,7 @@ static void reference(cn_ctx *ctx, const sw *d, double *out, double *a, double *
     cn_conv_forward_naive_f64(ctx, a, x, w, b, &d->s);
     for (size_t i = 0; i < d->na; i++) r[i] = a[i] > 0 ? a[i] : 0;
     if (d->ph) {
-        cn_pool_shape ps = {d->s.N, d->s.F, d->Ho, d->Wo, d->ph, d->pw, d->ps};
+        cn_max_pool_shape ps = {d->s.N, d->s.F, d->Ho, d->Wo, d->ph, d->pw, d->ps};
         cn_max_pool_forward_naive_f64(ctx, out, idx, r, &ps);
     } else {
         memcpy(out, r, sizeof(double) * d->na);
@@ -183,7 +183,7 @@ static void fast_vs_naive(cn_ctx *ctx, sw d, uint64_t seed) {
     reference(ctx, &d, B.out, B.a, B.r, B.idx, B.x, B.w, B.b);
     /* naive backward: pool backward (naive), relu mask, conv backward (naive) */
     double *da = xmalloc(8 * d.na), *dxn = xmalloc(8 * d.nx), *dwn = xmalloc(8 * d.nw), *dbn = xmalloc(8 * d.s.F);
-    cn_pool_shape ps = {d.s.N, d.s.F, d.Ho, d.Wo, d.ph, d.pw, d.ps};
+    cn_max_pool_shape ps = {d.s.N, d.s.F, d.Ho, d.Wo, d.ph, d.pw, d.ps};
     if (d.ph) cn_max_pool_backward_naive_f64(ctx, da, B.dout, B.r, NULL, &ps);
     else memcpy(da, B.dout, 8 * d.na);
     for (size_t i = 0; i < d.na; i++) if (!(B.a[i] > 0)) da[i] = 0;
@@ -274,8 +274,8 @@ int cn__conv_relu_pool_forward_net_f32(cn_ctx *ctx, float *out, float *relu_out,
 static void net_forward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int ps, uint64_t seed) {
     int Ho, Wo, Po, Qo;
     cn_conv_out(ctx, &s, &Ho, &Wo);
-    cn_pool_shape psh = {s.N, s.F, Ho, Wo, ph, pw, ps};
-    cn_pool_out(ctx, &psh, &Po, &Qo);
+    cn_max_pool_shape psh = {s.N, s.F, Ho, Wo, ph, pw, ps};
+    cn_max_pool_out(ctx, &psh, &Po, &Qo);
     size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.HH * s.WW;
     size_t nr = (size_t)s.N * s.F * Ho * Wo, no = (size_t)s.N * s.F * Po * Qo;
     float *x = xmalloc(4 * nx), *w = xmalloc(4 * nw), *b = xmalloc(4 * s.F);

@@ -110,20 +110,20 @@ static void test_round_trip(cn_ctx *ctx) {
     rc = cn_st_load(ctx, path, &st);
     check_true("round trip: load", rc == CN_OK, rc ? cn_ctx_error(ctx) : "");
     if (rc) return;
-    check_true("round trip: count", cn_st_count(st) == nt, "");
+    check_true("round trip: count", cn_st_num_tensors(st) == nt, "");
     int all = 1, order = 1, aligned = 1;
     for (int i = 0; i < nt; i++) {
-        all &= same_tensor(&t[i], cn_st_get(st, t[i].name));
-        const cn_tensor *a = cn_st_at(st, i);
+        all &= same_tensor(&t[i], cn_st_tensor_get(st, t[i].name));
+        const cn_tensor *a = cn_st_tensor_at(st, i);
         order &= a && !strcmp(a->name, t[i].name);
         aligned &= a && ((uintptr_t)a->data % 8) == 0;
     }
     check_true("round trip: every tensor bit-exact (F32/F64/I32, 0-d, 4-d, empty)", all, "");
-    check_true("round trip: cn_st_at keeps the order written", order, "");
+    check_true("round trip: cn_st_tensor_at keeps the order written", order, "");
     check_true("round trip: every data pointer 8-byte aligned", aligned, "");
-    check_true("round trip: escaped tensor name found", cn_st_get(st, ODD_NAME) != NULL, "");
-    check_true("round trip: absent name -> NULL", cn_st_get(st, "nope") == NULL &&
-                   cn_st_at(st, nt) == NULL && cn_st_at(st, -1) == NULL, "");
+    check_true("round trip: escaped tensor name found", cn_st_tensor_get(st, ODD_NAME) != NULL, "");
+    check_true("round trip: absent name -> NULL", cn_st_tensor_get(st, "nope") == NULL &&
+                   cn_st_tensor_at(st, nt) == NULL && cn_st_tensor_at(st, -1) == NULL, "");
     int meta_ok = 1;
     for (int i = 0; i < 4; i++) {
         const char *v = cn_st_meta(st, m[i].key);
@@ -148,7 +148,7 @@ static void test_round_trip(cn_ctx *ctx) {
                           "convnet.format", "convnet.version"};
     for (int i = 0; i < 7; i++) m2[nm2++] = (cn_meta){keys[i], cn_st_meta(st, keys[i])};
     cn_tensor t2[16];
-    for (int i = 0; i < nt; i++) t2[i] = *cn_st_at(st, i);
+    for (int i = 0; i < nt; i++) t2[i] = *cn_st_tensor_at(st, i);
     char path2[128];
     pathof(path2, sizeof path2, "rt2.st");
     rc = cn_st_save(ctx, path2, t2, nt, m2, nm2);
@@ -165,7 +165,7 @@ static void test_round_trip(cn_ctx *ctx) {
     st = NULL;
     int rc2 = rc ? rc : cn_st_load(ctx, path2, &st);
     check_true("save over an existing file replaces it",
-               rc2 == CN_OK && cn_st_count(st) == 1 && same_tensor(&t[0], cn_st_at(st, 0)),
+               rc2 == CN_OK && cn_st_num_tensors(st) == 1 && same_tensor(&t[0], cn_st_tensor_at(st, 0)),
                cn_ctx_error(ctx));
     cn_st_free(st);
     remove(path);
@@ -176,7 +176,7 @@ static void test_round_trip(cn_ctx *ctx) {
     st = NULL;
     rc2 = rc ? rc : cn_st_load(ctx, path, &st);
     check_true("a file with no tensors round-trips",
-               rc2 == CN_OK && cn_st_count(st) == 0 && cn_st_meta(st, "convnet.crc32"),
+               rc2 == CN_OK && cn_st_num_tensors(st) == 0 && cn_st_meta(st, "convnet.crc32"),
                cn_ctx_error(ctx));
     cn_st_free(st);
     remove(path);
@@ -293,8 +293,8 @@ static void test_flips_and_truncation(cn_ctx *ctx) {
                 caught++;
                 if (off >= 8 + N) caught_data++;
             } else if (rc == CN_OK && off >= hend && off < 8 + N) {
-                int same = cn_st_count(st) == 3;
-                for (int i = 0; i < 3 && same; i++) same = same_tensor(&t[i], cn_st_get(st, t[i].name));
+                int same = cn_st_num_tensors(st) == 3;
+                for (int i = 0; i < 3 && same; i++) same = same_tensor(&t[i], cn_st_tensor_get(st, t[i].name));
                 if (same) padding_ok++;
                 else bad++;
             } else {
@@ -518,9 +518,9 @@ static void test_foreign(cn_ctx *ctx) {
     int rc = cn_st_load(ctx, path, &st);
     check_true("foreign: plain safetensors without a crc loads", rc == CN_OK, rc ? cn_ctx_error(ctx) : "");
     if (rc) return;
-    const cn_tensor *td = cn_st_get(st, "d\xc3\xa9\xf0\x9f\x99\x82");
-    const cn_tensor *ti = cn_st_get(st, "i");
-    const cn_tensor *tf = cn_st_get(st, "f");
+    const cn_tensor *td = cn_st_tensor_get(st, "d\xc3\xa9\xf0\x9f\x99\x82");
+    const cn_tensor *ti = cn_st_tensor_get(st, "i");
+    const cn_tensor *tf = cn_st_tensor_get(st, "f");
     check_true("foreign: \\u escapes and surrogate pairs decode to UTF-8", td != NULL, "");
     check_true("foreign: values and shapes",
                td && !td->is_i32 && td->dtype == CN_F64 && td->ndim == 1 && td->shape[0] == 2 &&
@@ -535,9 +535,9 @@ static void test_foreign(cn_ctx *ctx) {
     check_true("foreign: metadata escapes", esc && !strcmp(esc, "\"\\/\b\f\n\r\tA") &&
                    cn_st_meta(st, "format") && !strcmp(cn_st_meta(st, "format"), "np"),
                "");
-    check_true("foreign: order of cn_st_at is header order",
-               cn_st_count(st) == 3 && cn_st_at(st, 0) == td && cn_st_at(st, 1) == ti &&
-                   cn_st_at(st, 2) == tf,
+    check_true("foreign: order of cn_st_tensor_at is header order",
+               cn_st_num_tensors(st) == 3 && cn_st_tensor_at(st, 0) == td && cn_st_tensor_at(st, 1) == ti &&
+                   cn_st_tensor_at(st, 2) == tf,
                "");
     cn_st_free(st);
 
@@ -545,7 +545,7 @@ static void test_foreign(cn_ctx *ctx) {
     write_st(path, "{}", NULL, 0);
     st = NULL;
     rc = cn_st_load(ctx, path, &st);
-    check_true("foreign: \"{}\" loads with no tensors", rc == CN_OK && cn_st_count(st) == 0 &&
+    check_true("foreign: \"{}\" loads with no tensors", rc == CN_OK && cn_st_num_tensors(st) == 0 &&
                    cn_st_meta(st, "x") == NULL, cn_ctx_error(ctx));
     cn_st_free(st);
     remove(path);

@@ -95,14 +95,14 @@ int load_data(cn_ctx *ctx, cn_dataset *ds, const char *spec, int ntrain, int nva
     const char *dir = colon ? colon + 1 : NULL;
     if (len == 7 && !strncmp(spec, "cifar10", 7)) {
         if (!dir) return cn_error(ctx, CN_EINVAL, "--data cifar10 needs a directory: cifar10:DIR");
-        return cn_load_cifar10(ctx, ds, dir, ntrain, nval, ntest);
+        return cn_dataset_load_cifar10(ctx, ds, dir, ntrain, nval, ntest);
     }
     if (len == 13 && !strncmp(spec, "fashion-mnist", 13)) {
         if (!dir && access(DEFAULT_FASHION, R_OK))
             return cn_error(ctx, CN_EIO, "Fashion-MNIST is not installed (%s: %s); install the Debian package: "
                             "apt-get install dataset-fashion-mnist (or give --data fashion-mnist:DIR)",
                             DEFAULT_FASHION, strerror(errno));
-        int rc = cn_load_mnist(ctx, ds, dir ? dir : DEFAULT_FASHION, 1, ntrain, nval, ntest);
+        int rc = cn_dataset_load_mnist(ctx, ds, dir ? dir : DEFAULT_FASHION, 1, ntrain, nval, ntest);
         if (rc == CN_EIO) { /* a missing or unreadable file: say where the data set comes from */
             char msg[600];
             snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
@@ -113,7 +113,7 @@ int load_data(cn_ctx *ctx, cn_dataset *ds, const char *spec, int ntrain, int nva
     }
     if (len == 5 && !strncmp(spec, "mnist", 5)) {
         if (!dir) return cn_error(ctx, CN_EINVAL, "--data mnist needs a directory: mnist:DIR");
-        return cn_load_mnist(ctx, ds, dir, 0, ntrain, nval, ntest);
+        return cn_dataset_load_mnist(ctx, ds, dir, 0, ntrain, nval, ntest);
     }
     return cn_error(ctx, CN_EINVAL, "--data '%s': expected cifar10:DIR, fashion-mnist[:DIR] or mnist:DIR", spec);
 }

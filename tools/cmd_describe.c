@@ -5,12 +5,12 @@
 
 static void json_shape(int C, int H, int W) { printf("[%d,%d,%d]", C, H, W); }
 
-/* describe --json: the net as cn_net_layer gives it */
+/* describe --json: the net as cn_net_layer_at gives it */
 static void describe_json(const cn_net *net) {
     int C, H, W, K = cn_net_num_classes(net);
     cn_net_input(net, &C, &H, &W);
     size_t total = 0;
-    for (int i = 0; i < cn_net_num_params(net); i++) total += cn_net_param(net, i)->size;
+    for (int i = 0; i < cn_net_num_params(net); i++) total += cn_net_param_at(net, i)->size;
     printf("{\"spec\":");
     json_str(stdout, cn_net_spec(net));
     printf(",\"input\":");
@@ -29,7 +29,7 @@ static void describe_json(const cn_net *net) {
     printf(",\"layers\":[");
     for (int i = 0; i < cn_net_num_layers(net); i++) {
         cn_layer_info L;
-        cn_net_layer(net, i, &L);
+        cn_net_layer_at(net, i, &L);
         printf("%s{\"kind\":\"%s\",\"relu\":%s,\"pool\":%s,\"input\":", i ? "," : "", L.kind, L.relu ? "true" : "false",
                L.pool ? "true" : "false");
         json_shape(L.C, L.H, L.W);
@@ -77,7 +77,7 @@ int cmd_describe(int argc, char **argv) {
         describe_json(net);
     } else {
         char desc[4096];
-        cn_net_describe(net, desc, sizeof desc);
+        cn_net_describe(ctx, net, desc, sizeof desc);
         fputs(desc, stdout);
         printf("training FLOPs per image: %.3g\n", cn_net_flops_per_image(net));
     }

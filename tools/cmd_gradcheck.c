@@ -49,7 +49,7 @@ int cmd_gradcheck(int argc, char **argv) {
     double worst = 0;
     const double bound = 1e-2;
     for (int i = 0; i < cn_net_num_params(net); i++) {
-        const cn_param *p = cn_net_param(net, i);
+        const cn_param *p = cn_net_param_at(net, i);
         if (!p->trainable) continue;
         double *analytic = malloc(8 * p->size), *numeric = malloc(8 * p->size);
         cn_net_loss(ctx, net, &loss, NULL, X, y, N);

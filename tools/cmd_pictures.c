@@ -11,7 +11,7 @@
  * float, the picture's type). *W1 NULL, CN_OK and nothing written when the
  * first layer is not a conv on 1 or 3 channels. */
 static int filters_png(cn_ctx *ctx, const cn_net *net, const char *path, int scale, const cn_param **W1) {
-    const cn_param *p = cn_net_find(net, "W1");
+    const cn_param *p = cn_net_param_get(net, "W1");
     *W1 = NULL;
     if (!p || p->ndim != 4 || (p->shape[1] != 1 && p->shape[1] != 3)) return CN_OK;
     *W1 = p;

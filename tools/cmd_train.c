@@ -198,7 +198,7 @@ static int train_setup(train_state *t, const train_opts *o, const char *spec, in
     /* a --save path that can never be written (a device, FIFO, socket or
      * directory there, no such directory, no permission) fails now, not
      * after the training it was meant to keep; --checkpoint-every uses it too */
-    if (o->save && cn_check_save_path(ctx, o->save)) return die(ctx, "--save");
+    if (o->save && cn_save_path_check(ctx, o->save)) return die(ctx, "--save");
     double t0 = cli_now();
     cn_dataset *ds = &t->ds;
     if (load_data(ctx, ds, o->data, o->ntrain, o->nval, o->ntest)) return die(ctx, "loading data");
@@ -209,9 +209,9 @@ static int train_setup(train_state *t, const train_opts *o, const char *spec, in
     if (cn_net_new(ctx, &t->net, spec, ds->train.c, ds->train.h, ds->train.w, o->dt, o->ws, o->reg, &rng))
         return die(ctx, "building the net");
     char desc[4096];
-    cn_net_describe(t->net, desc, sizeof desc);
+    cn_net_describe(ctx, t->net, desc, sizeof desc);
     fputs(desc, stdout);
-    printf("build: %s\n", cn_build_info(ctx));
+    printf("build: %s\n", cn_ctx_build_info(ctx));
     cn_solver_config cfg;
     cn_solver_config_default(&cfg);
     snprintf(cfg.update_rule, sizeof cfg.update_rule, "%s", o->rule);

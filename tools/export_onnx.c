@@ -310,7 +310,7 @@ static int build(builder *b, const cn_net *net, const char *model, Onnx__GraphPr
     int rank = 4, n = cn_net_num_layers(net);
     for (int i = 0; i < n; i++) {
         cn_layer_info L;
-        cn_net_layer(net, i, &L);
+        cn_net_layer_at(net, i, &L);
         int last = i == n - 1; /* its output is "scores" */
         if (!strcmp(L.kind, "conv") || !strcmp(L.kind, "whiten")) {
             const char *in[3] = {x, param(b, L.w, f64, NULL, 0), param(b, L.b, f64, NULL, 0)};
@@ -465,7 +465,7 @@ int cmd_export(int argc, char **argv) {
         else onnx__model_proto__pack(&m, buf);
     }
     if (!status) { /* atomically, as the checkpoints */
-        if (cn_write_file(ctx, out, buf, len)) {
+        if (cn_file_write(ctx, out, buf, len)) {
             fprintf(stderr, "convnet export: %s\n", cn_ctx_error(ctx));
             status = 1;
         } else {

@@ -26,7 +26,7 @@ static int classify(cn_ctx *ctx, cn_net *net, const char *path, double *scores, 
     cn_net_preprocess(net, &mean);
     cn_split one = {1, C, H, W, img, &label};
     int32_t idx = 0, y;
-    rc = esz == 4 ? cn_split_batch_f32(&one, mean, &idx, 1, x, &y) : cn_split_batch_f64(&one, mean, &idx, 1, x, &y);
+    rc = esz == 4 ? cn_split_batch_f32(ctx, &one, mean, &idx, 1, x, &y) : cn_split_batch_f64(ctx, &one, mean, &idx, 1, x, &y);
     if (!rc) rc = cn_net_loss(ctx, net, NULL, sc, x, NULL, 1);
     for (int k = 0; k < K && !rc; k++) scores[k] = esz == 4 ? ((float *)sc)[k] : ((double *)sc)[k];
 out:

@@ -23,7 +23,7 @@ from .classifiers.cnn import ThreeLayerConvNet
 from .solver import Solver
 from . import classifiers, fast_layers, gradient_check, layer_utils, layers, optim, solver  # noqa: F401
 
-__version__ = "0.1"
+__version__ = "1.0"
 
 __all__ = (list(_layers_all) + list(_fast_all) + list(_utils_all) + [
     "sgd", "sgd_momentum", "rmsprop", "adam",

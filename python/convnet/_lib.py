@@ -106,11 +106,11 @@ _LAYER_SIGS = {
     "spatial_groupnorm_forward_naive": "PPPPPPPDIIIII",
     "spatial_groupnorm_backward": "PPPPPPPPPIIIII",
     "spatial_groupnorm_backward_naive": "PPPPPPPPPIIIII",
-    # update rules (no ctx)
-    "sgd": "PPZD",
-    "sgd_momentum": "PPPZDD",
-    "rmsprop": "PPPZDDD",
-    "adam": "PPPPZDDDDL",
+    # update rules
+    "sgd": "PPPZD",
+    "sgd_momentum": "PPPPZDD",
+    "rmsprop": "PPPPZDDD",
+    "adam": "PPPPPZDDDDL",
 }
 
 _PLAIN_SIGS = {
@@ -120,9 +120,9 @@ _PLAIN_SIGS = {
     "cn_ctx_set_threads": ("PI", I),
     "cn_ctx_error": ("P", S),
     "cn_strerror": ("I", S),
-    "cn_build_info": ("P", S),
+    "cn_ctx_build_info": ("P", S),
     "cn_conv_out": ("PPPP", I),
-    "cn_pool_out": ("PPPP", I),
+    "cn_max_pool_out": ("PPPP", I),
     "cn_rng_seed": ("PQ", None),
     "cn_spec_expand": ("S", S),
     "cn_net_new": ("PPSIIIIDDP", I),
@@ -134,9 +134,9 @@ _PLAIN_SIGS = {
     "cn_net_reg": ("P", D),
     "cn_net_set_reg": ("PD", None),
     "cn_net_num_params": ("P", I),
-    "cn_net_param": ("PI", ctypes.POINTER(Param)),
-    "cn_net_find": ("PS", ctypes.POINTER(Param)),
-    "cn_net_describe": ("PPZ", I),
+    "cn_net_param_at": ("PI", ctypes.POINTER(Param)),
+    "cn_net_param_get": ("PS", ctypes.POINTER(Param)),
+    "cn_net_describe": ("PPPZ", I),
     "cn_net_reserve": ("PPI", I),
     "cn_net_loss": ("PPPPPPI", I),
     "cn_net_flops_per_image": ("P", D),
@@ -162,13 +162,13 @@ def _candidates():
     here = os.path.dirname(os.path.abspath(__file__))
     out = [os.path.normpath(os.path.join(here, "..", "..", "build", "libconvnet.so"))]
     # `make install` writes _installed.py beside this file: the path of the
-    # library installed with this copy of the package (PREFIX/lib/libconvnet.so.0)
+    # library installed with this copy of the package (PREFIX/lib/libconvnet.so.1)
     try:
         from . import _installed
         out.insert(0, _installed.LIBRARY)
     except ImportError:
         pass
-    out.append("libconvnet.so.0")  # the soname, found by the dynamic loader's own search
+    out.append("libconvnet.so.1")  # the soname, found by the dynamic loader's own search
     found = ctypes.util.find_library("convnet")
     if found:
         out.append(found)
@@ -299,7 +299,7 @@ def get_num_threads():
 
 def build_info():
     with lock:
-        s = fn("cn_build_info")(ctx())
+        s = fn("cn_ctx_build_info")(ctx())
     return s.decode() if s else ""
 
 
@@ -362,5 +362,5 @@ def conv_out(N, C, H, W, F, HH, WW, stride, pad):
 def pool_out(N, C, H, W, ph, pw, stride):
     s = PoolShape(N, C, H, W, ph, pw, stride)
     ho, wo = ctypes.c_int(), ctypes.c_int()
-    call_ctx(fn("cn_pool_out"), ctypes.byref(s), ctypes.byref(ho), ctypes.byref(wo))
+    call_ctx(fn("cn_max_pool_out"), ctypes.byref(s), ctypes.byref(ho), ctypes.byref(wo))
     return s, ho.value, wo.value

@@ -149,7 +149,7 @@ class Net(object):
         self._classes = f("cn_net_num_classes")(p)
         params, grads, state = {}, {}, {}
         for i in range(f("cn_net_num_params")(p)):
-            cp = f("cn_net_param")(p, i).contents
+            cp = f("cn_net_param_at")(p, i).contents
             name = cp.name.decode()
             shape = tuple(cp.shape[d] for d in range(cp.ndim))
             arr = _alias(self._h, cp.data, shape, self._dt)
@@ -218,7 +218,9 @@ class Net(object):
         n = 4096
         while True:
             buf = ctypes.create_string_buffer(n)
-            if _lib.fn("cn_net_describe")(self._h.p, buf, n) == 0 or n > 1 << 22:
+            with _lib.lock:
+                rc = _lib.fn("cn_net_describe")(_lib.ctx(), self._h.p, buf, n)
+            if rc == 0 or n > 1 << 22:
                 return buf.value.decode()
             n *= 4
 

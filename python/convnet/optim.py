@@ -50,15 +50,10 @@ def _state(config, key, w, dt, who):
     return np.array(v, dtype=dt, order="C", copy=True)
 
 
-def _rc(rc):
-    if rc != 0:
-        _lib.raise_for(rc)
-
-
 def sgd(w, dw, config=None):
     """Vanilla SGD: w - learning_rate * dw."""
     config, next_w, dw, dt = _begin(w, dw, config, "sgd", learning_rate=1e-2)
-    _rc(_lib.layer_fn("sgd", dt)(ptr(next_w), ptr(dw), next_w.size, float(config["learning_rate"])))
+    _lib.call_layer("sgd", dt, ptr(next_w), ptr(dw), next_w.size, float(config["learning_rate"]))
     return next_w, config
 
 
@@ -66,8 +61,8 @@ def sgd_momentum(w, dw, config=None):
     """v = momentum * v - learning_rate * dw; next_w = w + v."""
     config, next_w, dw, dt = _begin(w, dw, config, "sgd_momentum", learning_rate=1e-2, momentum=0.9)
     v = _state(config, "velocity", next_w, dt, "sgd_momentum")
-    _rc(_lib.layer_fn("sgd_momentum", dt)(ptr(next_w), ptr(dw), ptr(v), next_w.size,
-                                          float(config["learning_rate"]), float(config["momentum"])))
+    _lib.call_layer("sgd_momentum", dt, ptr(next_w), ptr(dw), ptr(v), next_w.size,
+                    float(config["learning_rate"]), float(config["momentum"]))
     config["velocity"] = v
     return next_w, config
 
@@ -78,9 +73,8 @@ def rmsprop(w, dw, config=None):
     config, next_w, dw, dt = _begin(w, dw, config, "rmsprop", learning_rate=1e-2, decay_rate=0.99,
                                     epsilon=1e-8)
     cache = _state(config, "cache", next_w, dt, "rmsprop")
-    _rc(_lib.layer_fn("rmsprop", dt)(ptr(next_w), ptr(dw), ptr(cache), next_w.size,
-                                     float(config["learning_rate"]), float(config["decay_rate"]),
-                                     float(config["epsilon"])))
+    _lib.call_layer("rmsprop", dt, ptr(next_w), ptr(dw), ptr(cache), next_w.size,
+                    float(config["learning_rate"]), float(config["decay_rate"]), float(config["epsilon"]))
     config["cache"] = cache
     return next_w, config
 
@@ -92,8 +86,8 @@ def adam(w, dw, config=None):
     m = _state(config, "m", next_w, dt, "adam")
     v = _state(config, "v", next_w, dt, "adam")
     t = int(config["t"]) + 1
-    _rc(_lib.layer_fn("adam", dt)(ptr(next_w), ptr(dw), ptr(m), ptr(v), next_w.size,
-                                  float(config["learning_rate"]), float(config["beta1"]),
-                                  float(config["beta2"]), float(config["epsilon"]), t))
+    _lib.call_layer("adam", dt, ptr(next_w), ptr(dw), ptr(m), ptr(v), next_w.size,
+                    float(config["learning_rate"]), float(config["beta1"]), float(config["beta2"]),
+                    float(config["epsilon"]), t)
     config["m"], config["v"], config["t"] = m, v, t
     return next_w, config

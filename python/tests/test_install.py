@@ -9,7 +9,7 @@
      while libconvnet itself needs no cairo; uninstall leaves no file behind.
   2. PREFIX=T/p (no DESTDIR): the installed package imported from outside the
      repository, with neither CONVNET_LIB nor the repository on the path,
-     loads T/p/lib/libconvnet.so.0 and computes a convolution."""
+     loads T/p/lib/libconvnet.so.1 and computes a convolution."""
 import os
 import shutil
 import subprocess
@@ -65,32 +65,32 @@ def t_destdir():
         root = t + "/usr/local"
         lib = root + "/lib"
         pyver = "%d.%d" % sys.version_info[:2]
-        files = ["bin/convnet", "lib/libconvnet.so.0.1.0", "lib/libconvnet.a", "include/convnet.h",
+        files = ["bin/convnet", "lib/libconvnet.so.1.0.0", "lib/libconvnet.a", "include/convnet.h",
                  "lib/pkgconfig/convnet.pc", "share/man/man1/convnet.1",
-                 "lib/libconvnet-plot.so.0.1.0", "lib/libconvnet-plot.a", "include/convnet_plot.h",
+                 "lib/libconvnet-plot.so.1.0.0", "lib/libconvnet-plot.a", "include/convnet_plot.h",
                  "lib/pkgconfig/convnet-plot.pc",
                  "lib/python%s/dist-packages/convnet/__init__.py" % pyver,
                  "lib/python%s/dist-packages/convnet/classifiers/cnn.py" % pyver,
                  "lib/python%s/dist-packages/convnet/_installed.py" % pyver]
         missing = [f for f in files if not os.path.isfile(os.path.join(root, f))]
         ck.ok("installed: CLI, libraries, header, convnet.pc, man page, Python package", not missing, str(missing))
-        links = [(lib + "/libconvnet.so.0", "libconvnet.so.0.1.0"), (lib + "/libconvnet.so", "libconvnet.so.0")]
-        ck.ok("links libconvnet.so -> libconvnet.so.0 -> libconvnet.so.0.1.0",
+        links = [(lib + "/libconvnet.so.1", "libconvnet.so.1.0.0"), (lib + "/libconvnet.so", "libconvnet.so.1")]
+        ck.ok("links libconvnet.so -> libconvnet.so.1 -> libconvnet.so.1.0.0",
               all(os.path.islink(a) and os.readlink(a) == b for a, b in links), "")
-        r = sh(["readelf", "-d", lib + "/libconvnet.so.0.1.0"])
-        good = "Library soname: [libconvnet.so.0]" in r.stdout
-        ck.ok("the library's SONAME is libconvnet.so.0", good, "" if good else r.stdout[-200:])
+        r = sh(["readelf", "-d", lib + "/libconvnet.so.1.0.0"])
+        good = "Library soname: [libconvnet.so.1]" in r.stdout
+        ck.ok("the library's SONAME is libconvnet.so.1", good, "" if good else r.stdout[-200:])
         good = r.returncode == 0 and "cairo" not in r.stdout
         ck.ok("libconvnet.so does not need cairo (the pictures are in libconvnet-plot)", good,
               "" if good else r.stdout[-300:])
-        links = [(lib + "/libconvnet-plot.so.0", "libconvnet-plot.so.0.1.0"),
-                 (lib + "/libconvnet-plot.so", "libconvnet-plot.so.0")]
-        ck.ok("links libconvnet-plot.so -> libconvnet-plot.so.0 -> libconvnet-plot.so.0.1.0",
+        links = [(lib + "/libconvnet-plot.so.1", "libconvnet-plot.so.1.0.0"),
+                 (lib + "/libconvnet-plot.so", "libconvnet-plot.so.1")]
+        ck.ok("links libconvnet-plot.so -> libconvnet-plot.so.1 -> libconvnet-plot.so.1.0.0",
               all(os.path.islink(a) and os.readlink(a) == b for a, b in links), "")
-        r = sh(["readelf", "-d", lib + "/libconvnet-plot.so.0.1.0"])
-        good = "Library soname: [libconvnet-plot.so.0]" in r.stdout and "[libconvnet.so.0]" in r.stdout \
+        r = sh(["readelf", "-d", lib + "/libconvnet-plot.so.1.0.0"])
+        good = "Library soname: [libconvnet-plot.so.1]" in r.stdout and "[libconvnet.so.1]" in r.stdout \
             and "[libcairo.so" in r.stdout
-        ck.ok("libconvnet-plot's SONAME is libconvnet-plot.so.0; it needs libconvnet.so.0 and cairo", good,
+        ck.ok("libconvnet-plot's SONAME is libconvnet-plot.so.1; it needs libconvnet.so.1 and cairo", good,
               "" if good else r.stdout[-300:])
         sp = sh(["/usr/bin/python3", "-c", "import sys; print('\\n'.join(sys.path))"], env=clean_env()).stdout.split()
         ck.ok("the Python package's directory is on Debian python3's sys.path",
@@ -121,8 +121,8 @@ def t_destdir():
         if okr("examples/conv_sum.c builds against the installed convnet", cc.returncode == 0, cc.stderr[-300:]):
             run = sh([exe], env=clean_env(LD_LIBRARY_PATH=lib))
             ldd = sh(["ldd", exe], env=clean_env(LD_LIBRARY_PATH=lib)).stdout
-            good = lib + "/libconvnet.so.0" in ldd
-            ck.ok("it loads the installed libconvnet.so.0", good, "" if good else ldd[:300])
+            good = lib + "/libconvnet.so.1" in ldd
+            ck.ok("it loads the installed libconvnet.so.1", good, "" if good else ldd[:300])
             got = parse_sums(run.stdout)
             ck.close("its window sums = numpy's (0..24 in 5x5, 3x3 ones)",
                      got if got is not None else np.zeros(1), window_sums(), 0)
@@ -172,7 +172,7 @@ def t_plot_pc(t, root, lib, pc):
         run = sh([exe, png], env=clean_env(LD_LIBRARY_PATH=lib))
         with open(png, "rb") as f:
             head = f.read(8) if run.returncode == 0 else b""
-        ck.ok("it draws a PNG through the installed libconvnet-plot.so.0", head == b"\x89PNG\r\n\x1a\n",
+        ck.ok("it draws a PNG through the installed libconvnet-plot.so.1", head == b"\x89PNG\r\n\x1a\n",
               run.stdout + run.stderr)
     for p in (src, exe, png):
         if os.path.exists(p):
@@ -201,12 +201,12 @@ def t_prefix_python():
         ok = r.returncode == 0 and len(lines) >= 3
         good = ok and lines[0].startswith(pydir)
         ck.ok("installed package imported from outside the repository", good, "" if good else (r.stdout + r.stderr)[-300:])
-        ck.ok("it loads the installed library (no CONVNET_LIB)", ok and lines[1] == prefix + "/lib/libconvnet.so.0",
+        ck.ok("it loads the installed library (no CONVNET_LIB)", ok and lines[1] == prefix + "/lib/libconvnet.so.1",
               lines[1] if ok else "")
         ck.ok("installed package: conv_forward_fast = direct loops (1e-10)", ok and float(lines[2]) < 1e-10,
               lines[2] if ok else "")
         r = sh([prefix + "/bin/convnet", "info"], env=clean_env())
-        ck.ok("installed CLI runs", r.returncode == 0 and r.stdout.startswith("convnet 0.1"), r.stdout[:100])
+        ck.ok("installed CLI runs", r.returncode == 0 and r.stdout.startswith("convnet 1.0"), r.stdout[:100])
 
 
 for name, fn in [("destdir", t_destdir), ("prefix_python", t_prefix_python)]:

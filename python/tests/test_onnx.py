@@ -51,8 +51,8 @@ lib.cn_ctx_error.restype = ctypes.c_char_p
 lib.cn_ctx_error.argtypes = [P]
 lib.cn_net_new.argtypes = [P, ctypes.POINTER(P), ctypes.c_char_p, I, I, I, I, D, D, ctypes.POINTER(Rng)]
 lib.cn_net_num_params.argtypes = [P]
-lib.cn_net_param.restype = ctypes.POINTER(Param)
-lib.cn_net_param.argtypes = [P, I]
+lib.cn_net_param_at.restype = ctypes.POINTER(Param)
+lib.cn_net_param_at.argtypes = [P, I]
 lib.cn_net_set_preprocess.argtypes = [P, P, P]
 lib.cn_net_save.argtypes = [P, P, ctypes.c_char_p, P, I]
 lib.cn_net_loss.argtypes = [P, P, P, P, P, P, I]
@@ -75,7 +75,7 @@ def make_model(spec, C, H, W, path, seed):
         raise RuntimeError(lib.cn_ctx_error(CTX).decode())
     first = True
     for i in range(lib.cn_net_num_params(net)):
-        p = lib.cn_net_param(net, i).contents
+        p = lib.cn_net_param_at(net, i).contents
         name, a = p.name.decode(), arr(p)
         shape = tuple(p.shape[:p.ndim])
         if name.startswith("W"):

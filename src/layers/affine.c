@@ -14,7 +14,7 @@ static inline int omp_get_thread_num(void) { return 0; }
 
 static int check_affine(cn_ctx *ctx, int N, int D, int M) {
     if (N <= 0 || D <= 0 || M <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "affine: shapes must be positive, got N=%d D=%d M=%d", N, D, M);
+        return cn_error(ctx, CN_EINVAL, "affine: shapes must be positive, got N=%d D=%d M=%d", N, D, M);
     return CN_OK;
 }
 
@@ -161,7 +161,7 @@ static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const rea
     size_t part_sz = rup(cn__mul(cn__mul(G, N), Mp), 16);
     size_t bytes = cn__mul(ofs_sz + part_sz, sizeof(real));
     if (part_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
-        return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
+        return cn_error(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;
@@ -278,7 +278,7 @@ static int bwd_plan_make(cn_ctx *ctx, bwd_plan *b) {
     size_t bytes = cn__mul(ofs_sz + gpk_sz + dt_sz + dr_sz + xr_sz + cn__mul(nt, dxt_sz + dws_sz) + sums_sz + ints_sz,
                            sizeof(real));
     if (xr_sz == 0 || gpk_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
-        return CN_ERR(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
+        return cn_error(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
     real *ws = cn__ws(ctx, CN_WS_MISC, bytes);
     if (!ws) return CN_ENOMEM;

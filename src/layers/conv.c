@@ -30,7 +30,7 @@ static int check_conv(cn_ctx *ctx, const cn_conv_shape *s, int *Ho, int *Wo) {
     int rc = cn_conv_out(ctx, s, Ho, Wo);
     if (rc) return rc;
     if ((size_t)s->C * s->HH * s->WW > INT_MAX / 64)
-        return CN_ERR(ctx, CN_EINVAL, "conv: C*HH*WW = %d*%d*%d is too large", s->C, s->HH, s->WW);
+        return cn_error(ctx, CN_EINVAL, "conv: C*HH*WW = %d*%d*%d is too large", s->C, s->HH, s->WW);
     return CN_OK;
 }
 
@@ -203,7 +203,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz + pl->vb_sz + pl->pix_sz;
     size_t bytes = cn__mul(cn__mul(per, pl->nt) + pl->shared_sz, sizeof(real));
     if (pl->xpad_sz < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
-        return CN_ERR(ctx, CN_ENOMEM,
+        return cn_error(ctx, CN_ENOMEM,
                       "conv: workspace for x (%d,%d,%d,%d) w (%d,%d,%d,%d) would exceed %zu MB",
                       s->N, s->C, s->H, s->W, s->F, s->C, s->HH, s->WW, WS_MAX_BYTES >> 20);
     pl->per_thread = per;
@@ -280,7 +280,7 @@ static const real *copy_chunk(const conv_plan *pl, real *tile, const real *dn, i
  * convolution's output never goes to memory. With ps, 1 is returned (and
  * nothing done) when a sample does not fit one chunk. */
 static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, const real *b,
-                        const cn_conv_shape *s, int relu, const cn_pool_shape *ps, int32_t *idx) {
+                        const cn_conv_shape *s, int relu, const cn_max_pool_shape *ps, int32_t *idx) {
     conv_plan pl;
     int rc = make_plan(ctx, s, PLAN_FORWARD, &pl);
     if (rc) return rc;
@@ -290,7 +290,7 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
     const int mode = pl.implicit ? MODE_IMB : MODE_NN;
     const long items = (long)s->N * nch;
     int Po = 0, Qo = 0;
-    if (ps) cn_pool_out(ctx, ps, &Po, &Qo);
+    if (ps) cn_max_pool_out(ctx, ps, &Po, &Qo);
     const size_t pon = (size_t)Po * Qo; /* one pooled plane */
 #pragma omp parallel num_threads(pl.nt)
     {
@@ -330,7 +330,7 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
 }
 
 int FN(cn__conv_relu_pool_forward_fused)(cn_ctx *ctx, real *out, int32_t *idx, const real *x, const real *w,
-                                         const real *b, const cn_conv_shape *s, const cn_pool_shape *ps) {
+                                         const real *b, const cn_conv_shape *s, const cn_max_pool_shape *ps) {
     return conv_forward(ctx, out, x, w, b, s, 1, ps, idx);
 }
 

@@ -6,13 +6,13 @@
 #include "real.h"
 
 int FN(cn_conv_init_dirac)(cn_ctx *ctx, real *w, int F, int C, int HH, int WW) {
-    if (!w) return CN_ERR(ctx, CN_EINVAL, "%s: w is NULL", __func__);
+    if (!w) return cn_error(ctx, CN_EINVAL, "%s: w is NULL", __func__);
     if (F <= 0 || C <= 0 || HH <= 0 || WW <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got F=%d C=%d HH=%d WW=%d",
+        return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got F=%d C=%d HH=%d WW=%d",
                       __func__, F, C, HH, WW);
     const size_t K = (size_t)HH * WW, fsz = (size_t)C * K;
     if (!cn__mul(cn__mul((size_t)F, fsz), sizeof(real)))
-        return CN_ERR(ctx, CN_ENOMEM, "%s: F=%d C=%d HH=%d WW=%d is beyond the size limits",
+        return cn_error(ctx, CN_ENOMEM, "%s: F=%d C=%d HH=%d WW=%d is beyond the size limits",
                       __func__, F, C, HH, WW);
     const int m = F < C ? F : C;
     for (int f = 0; f < m; f++) {

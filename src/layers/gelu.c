@@ -25,9 +25,9 @@ static const double INV_SQRT2 = 0.70710678118654752440;
 static const double INV_SQRT_2PI = 0.39894228040143267794;
 
 static int check_n(cn_ctx *ctx, const char *who, const void *a, const void *b, size_t n) {
-    if (!a || !b) return CN_ERR(ctx, CN_EINVAL, "%s: NULL buffer (n=%zu)", who, n);
+    if (!a || !b) return cn_error(ctx, CN_EINVAL, "%s: NULL buffer (n=%zu)", who, n);
     if (n > SIZE_MAX / sizeof(real))
-        return CN_ERR(ctx, CN_ENOMEM, "%s: n=%zu is beyond the size limits", who, n);
+        return cn_error(ctx, CN_ENOMEM, "%s: n=%zu is beyond the size limits", who, n);
     return CN_OK;
 }
 
@@ -164,7 +164,7 @@ int FN(cn_gelu_backward)(cn_ctx *ctx, real *dx, const real *dout, const real *x,
 int FN(cn_scale_forward)(cn_ctx *ctx, real *out, const real *x, double s, size_t n) {
     int rc = check_n(ctx, __func__, out, x, n);
     if (rc) return rc;
-    if (!isfinite(s)) return CN_ERR(ctx, CN_EINVAL, "%s: scale s=%g must be finite", __func__, s);
+    if (!isfinite(s)) return cn_error(ctx, CN_EINVAL, "%s: scale s=%g must be finite", __func__, s);
     const real sr = (real)s;
 #pragma omp parallel for simd schedule(static) num_threads(cn__nt(ctx)) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = sr * x[i];

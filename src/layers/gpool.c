@@ -8,11 +8,11 @@
 
 static int check_g(cn_ctx *ctx, const char *who, int N, int C, int H, int W) {
     if (N <= 0 || C <= 0 || H <= 0 || W <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d", who, N,
+        return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d", who, N,
                       C, H, W);
     if ((size_t)H * W > INT32_MAX ||
         !cn__mul(cn__mul(cn__mul((size_t)N, (size_t)C), (size_t)H), cn__mul((size_t)W, sizeof(real))))
-        return CN_ERR(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", who, N, C,
+        return cn_error(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", who, N, C,
                       H, W);
     return CN_OK;
 }
@@ -139,11 +139,11 @@ int FN(cn_global_max_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, con
                                     const int32_t *idx, int N, int C, int H, int W) {
     int rc = check_g(ctx, __func__, N, C, H, W);
     if (rc) return rc;
-    if (!idx) return CN_ERR(ctx, CN_EINVAL, "%s: idx is NULL (the fast backward reads the forward's argmax)", __func__);
+    if (!idx) return cn_error(ctx, CN_EINVAL, "%s: idx is NULL (the fast backward reads the forward's argmax)", __func__);
     const size_t P = (size_t)N * C, HW = (size_t)H * W;
     for (size_t p = 0; p < P; p++)
         if (idx[p] < 0 || (size_t)idx[p] >= HW)
-            return CN_ERR(ctx, CN_EINVAL, "%s: idx[%zu]=%d is outside the %dx%d plane", __func__, p,
+            return cn_error(ctx, CN_EINVAL, "%s: idx[%zu]=%d is outside the %dx%d plane", __func__, p,
                           (int)idx[p], H, W);
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (P * HW > PAR_MIN)
     for (size_t p = 0; p < P; p++) {

@@ -38,7 +38,7 @@
 
 static int check_eps(cn_ctx *ctx, const char *who, double eps) {
     if (!(eps > 0) || isinf(eps))
-        return CN_ERR(ctx, CN_EINVAL, "%s: eps=%g must be a finite number > 0", who, eps);
+        return cn_error(ctx, CN_EINVAL, "%s: eps=%g must be a finite number > 0", who, eps);
     return CN_OK;
 }
 
@@ -46,12 +46,12 @@ static int check_eps(cn_ctx *ctx, const char *who, double eps) {
 static int check_dims(cn_ctx *ctx, const char *who, int N, int C, int H, int W, int spatial) {
     if (N <= 0 || C <= 0 || H <= 0 || W <= 0) {
         if (spatial)
-            return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d",
+            return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d",
                           who, N, C, H, W);
-        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d D=%d", who, N, C);
+        return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d D=%d", who, N, C);
     }
     if (!cn__mul(cn__mul(cn__mul((size_t)N, (size_t)C), (size_t)H), cn__mul((size_t)W, sizeof(real))))
-        return CN_ERR(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", who, N, C,
+        return cn_error(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", who, N, C,
                       H, W);
     return CN_OK;
 }
@@ -60,12 +60,12 @@ static int check_bn(cn_ctx *ctx, const char *who, const cn_bn_param *p, const re
                     const real *rv, int N, int C, int H, int W, int spatial) {
     int rc = check_dims(ctx, who, N, C, H, W, spatial);
     if (rc) return rc;
-    if (!p) return CN_ERR(ctx, CN_EINVAL, "%s: bn_param is NULL", who);
+    if (!p) return cn_error(ctx, CN_EINVAL, "%s: bn_param is NULL", who);
     if ((rc = check_eps(ctx, who, p->eps))) return rc;
     if (p->train && !(p->momentum >= 0 && p->momentum <= 1))
-        return CN_ERR(ctx, CN_EINVAL, "%s: momentum=%g must be in [0, 1]", who, p->momentum);
+        return cn_error(ctx, CN_EINVAL, "%s: momentum=%g must be in [0, 1]", who, p->momentum);
     if (!p->train && (!rm || !rv))
-        return CN_ERR(ctx, CN_EINVAL, "%s: test mode (train=0) needs running_mean and running_var",
+        return cn_error(ctx, CN_EINVAL, "%s: test mode (train=0) needs running_mean and running_var",
                       who);
     return CN_OK;
 }
@@ -74,7 +74,7 @@ static int check_gn(cn_ctx *ctx, const char *who, int G, int N, int C, int H, in
     int rc = check_dims(ctx, who, N, C, H, W, 1);
     if (rc) return rc;
     if (G <= 0 || C % G != 0)
-        return CN_ERR(ctx, CN_EINVAL, "%s: G=%d groups must be > 0 and divide C=%d", who, G, C);
+        return cn_error(ctx, CN_EINVAL, "%s: G=%d groups must be > 0 and divide C=%d", who, G, C);
     return CN_OK;
 }
 
@@ -353,13 +353,13 @@ int FN(cn_spatial_batchnorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_m
     if (rc) return rc;
     const size_t HW = (size_t)H * W, total = (size_t)N * C * HW;
     if ((size_t)N * HW > INT_MAX)
-        return CN_ERR(ctx, CN_ENOMEM, "%s: N*H*W=%zu is beyond the size limits", __func__, N * HW);
+        return cn_error(ctx, CN_ENOMEM, "%s: N*H*W=%zu is beyond the size limits", __func__, N * HW);
     real *xt = malloc(sizeof(real) * total);   /* [N*H*W, C] */
     real *ot = malloc(sizeof(real) * total);   /* [N*H*W, C] */
     if (!xt || !ot) {
         free(xt);
         free(ot);
-        return CN_ERR(ctx, CN_ENOMEM, "%s: cannot allocate 2 x %zu bytes", __func__,
+        return cn_error(ctx, CN_ENOMEM, "%s: cannot allocate 2 x %zu bytes", __func__,
                       sizeof(real) * total);
     }
     to_rows(xt, x, N, C, HW);
@@ -432,7 +432,7 @@ int FN(cn_spatial_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma,
     if (rc) return rc;
     const size_t HW = (size_t)H * W, total = (size_t)N * C * HW;
     if ((size_t)N * HW > INT_MAX)
-        return CN_ERR(ctx, CN_ENOMEM, "%s: N*H*W=%zu is beyond the size limits", __func__, N * HW);
+        return cn_error(ctx, CN_ENOMEM, "%s: N*H*W=%zu is beyond the size limits", __func__, N * HW);
     real *xt = malloc(sizeof(real) * total);               /* [N*H*W, C] */
     real *dt = malloc(sizeof(real) * total);               /* [N*H*W, C] */
     real *dxt = dx ? malloc(sizeof(real) * total) : NULL;  /* [N*H*W, C] */
@@ -440,7 +440,7 @@ int FN(cn_spatial_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma,
         free(xt);
         free(dt);
         free(dxt);
-        return CN_ERR(ctx, CN_ENOMEM, "%s: cannot allocate 3 x %zu bytes", __func__,
+        return cn_error(ctx, CN_ENOMEM, "%s: cannot allocate 3 x %zu bytes", __func__,
                       sizeof(real) * total);
     }
     to_rows(xt, x, N, C, HW);

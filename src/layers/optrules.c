@@ -1,7 +1,7 @@
 /* optrules.c — the recipe's update rules and weight averages, one flat
  * loop each (elementwise, so any thread split gives the same bits). Plain
- * loops the compiler vectorizes at the baseline level, on one thread (they
- * take no context, as cn_sgd and friends): these are memory
+ * loops the compiler vectorizes at the baseline level, on one thread (ctx
+ * only takes the message of a bad argument): these are memory
  * bound (a few flops per 3-4 streams), no per-level kernels needed.
  *
  * Nesterov SGD, PyTorch's torch.optim.SGD(nesterov=True, dampening=0) with
@@ -17,19 +17,22 @@
 #include "real.h"
 
 
-static int check_buf(const char *who, const void *a, const void *b, const void *c, size_t n) {
-    (void)who;
-    (void)n;
-    return (!a || !b || !c) ? CN_EINVAL : CN_OK;
+/* A NULL buffer: CN_EINVAL naming it (the message in ctx). */
+static int check_buf(cn_ctx *ctx, const char *who, const void *a, const void *b, const void *c,
+                     size_t n) {
+    const char *bad = !a ? "first buffer" : !b ? "second buffer" : !c ? "third buffer" : NULL;
+    return bad ? cn_error(ctx, CN_EINVAL, "%s: %s is NULL (n = %zu)", who, bad, n) : CN_OK;
 }
 
-/* These take no context (as cn_sgd and friends): a bad argument returns
- * CN_EINVAL without a message. */
-int FN(cn_sgd_nesterov)(real *w, const real *dw, real *v, size_t n, double lr, double momentum,
-                        double l2, double wd) {
-    if (check_buf(__func__, w, dw, v, n)) return CN_EINVAL;
-    if (!isfinite(lr) || !(momentum >= 0 && momentum < 1) || !isfinite(l2) || !isfinite(wd))
-        return CN_EINVAL;
+int FN(cn_sgd_nesterov)(cn_ctx *ctx, real *w, const real *dw, real *v, size_t n, double lr,
+                        double momentum, double l2, double wd) {
+    int rc = check_buf(ctx, __func__, w, dw, v, n);
+    if (rc) return rc;
+    if (!isfinite(lr) || !isfinite(l2) || !isfinite(wd))
+        return cn_error(ctx, CN_EINVAL, "%s: lr = %g, l2 = %g, wd = %g: each must be finite", __func__,
+                      lr, l2, wd);
+    if (!(momentum >= 0 && momentum < 1))
+        return cn_error(ctx, CN_EINVAL, "%s: momentum = %g not in [0, 1)", __func__, momentum);
     const real rlr = (real)lr, mu = (real)momentum, rl2 = (real)l2, decay = (real)(lr * wd);
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {
@@ -42,16 +45,22 @@ int FN(cn_sgd_nesterov)(real *w, const real *dw, real *v, size_t n, double lr, d
     return CN_OK;
 }
 
-int FN(cn_ema_update)(real *ema, const real *w, size_t n, double decay) {
-    if (check_buf(__func__, ema, w, w, n) || !(decay >= 0 && decay <= 1)) return CN_EINVAL;
+int FN(cn_ema_update)(cn_ctx *ctx, real *ema, const real *w, size_t n, double decay) {
+    int rc = check_buf(ctx, __func__, ema, w, w, n);
+    if (rc) return rc;
+    if (!(decay >= 0 && decay <= 1))
+        return cn_error(ctx, CN_EINVAL, "%s: decay = %g not in [0, 1]", __func__, decay);
     const real d = (real)decay, e = (real)(1 - decay);
 #pragma omp simd
     for (size_t i = 0; i < n; i++) ema[i] = d * ema[i] + e * w[i];
     return CN_OK;
 }
 
-int FN(cn_lookahead_sync)(real *slow, real *fast, size_t n, double alpha) {
-    if (check_buf(__func__, slow, fast, fast, n) || !(alpha >= 0 && alpha <= 1)) return CN_EINVAL;
+int FN(cn_lookahead_sync)(cn_ctx *ctx, real *slow, real *fast, size_t n, double alpha) {
+    int rc = check_buf(ctx, __func__, slow, fast, fast, n);
+    if (rc) return rc;
+    if (!(alpha >= 0 && alpha <= 1))
+        return cn_error(ctx, CN_EINVAL, "%s: alpha = %g not in [0, 1]", __func__, alpha);
     const real a = (real)alpha;
 #pragma omp simd
     for (size_t i = 0; i < n; i++) {

@@ -9,7 +9,7 @@
 
 /* ---- naive ------------------------------------------------------------- */
 /* The offset in its [H, W] plane of the window (i, j)'s first maximum. */
-static int window_argmax(const real *plane, const cn_pool_shape *s, int i, int j) {
+static int window_argmax(const real *plane, const cn_max_pool_shape *s, int i, int j) {
     int best = (i * s->stride) * s->W + j * s->stride;
     for (int a = 0; a < s->ph; a++)
         for (int b = 0; b < s->pw; b++) {
@@ -21,9 +21,9 @@ static int window_argmax(const real *plane, const cn_pool_shape *s, int i, int j
 
 /* out[N,C,H',W'] = max over the ph x pw window at (i*st, j*st) */
 int FN(cn_max_pool_forward_naive)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
-                                  const cn_pool_shape *s) {
+                                  const cn_max_pool_shape *s) {
     int Ho, Wo;
-    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    int rc = cn_max_pool_out(ctx, s, &Ho, &Wo);
     if (rc) return rc;
     for (int n = 0; n < s->N; n++)
         for (int c = 0; c < s->C; c++) {
@@ -42,9 +42,9 @@ int FN(cn_max_pool_forward_naive)(cn_ctx *ctx, real *out, int32_t *idx, const re
 /* dx[N,C,H,W] = sum over windows of dout at the window's argmax (recomputed
  * from x; idx unused). */
 int FN(cn_max_pool_backward_naive)(cn_ctx *ctx, real *dx, const real *dout, const real *x,
-                                   const int32_t *idx, const cn_pool_shape *s) {
+                                   const int32_t *idx, const cn_max_pool_shape *s) {
     int Ho, Wo;
-    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    int rc = cn_max_pool_out(ctx, s, &Ho, &Wo);
     if (rc) return rc;
     memset(dx, 0, sizeof(real) * (size_t)s->N * s->C * s->H * s->W);
     for (int n = 0; n < s->N; n++)
@@ -122,7 +122,7 @@ static void pool_row_2x2(real *o, int32_t *ix, const real *r0, const real *r1, i
 }
 
 /* One plane: out[Ho, Wo], idx[Ho, Wo] (may be NULL) from x[H, W]. */
-void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_pool_shape *s, int Ho, int Wo) {
+void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_max_pool_shape *s, int Ho, int Wo) {
     const int W = s->W, st = s->stride;
     if (s->ph == 2 && s->pw == 2 && st == 2) {
         for (int i = 0; i < Ho; i++) {
@@ -152,9 +152,9 @@ void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_pool_sh
 }
 
 int FN(cn_max_pool_forward)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
-                            const cn_pool_shape *s) {
+                            const cn_max_pool_shape *s) {
     int Ho, Wo;
-    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    int rc = cn_max_pool_out(ctx, s, &Ho, &Wo);
     if (rc) return rc;
     const long planes = (long)s->N * s->C;
     const size_t in = (size_t)s->H * s->W, on = (size_t)Ho * Wo;
@@ -182,12 +182,12 @@ long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, const real 
 }
 
 int FN(cn_max_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, const real *x,
-                             const int32_t *idx, const cn_pool_shape *s) {
+                             const int32_t *idx, const cn_max_pool_shape *s) {
     int Ho, Wo;
-    int rc = cn_pool_out(ctx, s, &Ho, &Wo);
+    int rc = cn_max_pool_out(ctx, s, &Ho, &Wo);
     if (rc) return rc;
     if (!idx)
-        return CN_ERR(ctx, CN_EINVAL, "max_pool_backward: idx is NULL (the fast backward needs "
+        return cn_error(ctx, CN_EINVAL, "max_pool_backward: idx is NULL (the fast backward needs "
                                       "the forward's argmax indices)");
     const long planes = (long)s->N * s->C;
     const size_t in = (size_t)s->H * s->W, on = (size_t)Ho * Wo;
@@ -204,7 +204,7 @@ int FN(cn_max_pool_backward)(cn_ctx *ctx, real *dx, const real *dout, const real
         }
     }
     if (bad >= 0)
-        return CN_ERR(ctx, CN_EINVAL, "max_pool_backward: idx[%ld] is outside the %dx%d plane",
+        return cn_error(ctx, CN_EINVAL, "max_pool_backward: idx[%ld] is outside the %dx%d plane",
                       bad, s->H, s->W);
     return CN_OK;
 }

@@ -32,12 +32,12 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
 long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, const real *keep, size_t in, size_t on);
 /* pool.c, used by conv.c: one plane, out[Ho, Wo] and idx (may be NULL)
  * from x[s->H, s->W]. */
-void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_pool_shape *s, int Ho, int Wo);
+void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_max_pool_shape *s, int Ho, int Wo);
 /* conv.c: out[N,F,H'',W''], idx = max_pool(relu(conv(x))) without storing
  * the convolution's output (see conv_forward); 1 when the shape does not
  * allow it (the caller runs the two steps). */
 int FN(cn__conv_relu_pool_forward_fused)(cn_ctx *ctx, real *out, int32_t *idx, const real *x, const real *w,
-                                         const real *b, const cn_conv_shape *s, const cn_pool_shape *ps);
+                                         const real *b, const cn_conv_shape *s, const cn_max_pool_shape *ps);
 /* sandwich.c, used by netops.c: the forward without storing relu_out when
  * the shape allows (see there) */
 int FN(cn__conv_relu_pool_forward_net)(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx,

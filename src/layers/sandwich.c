@@ -70,11 +70,11 @@ int FN(cn_conv_relu_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const r
 }
 
 static int pool_shape(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int pstride,
-                      cn_pool_shape *ps, int *Ho, int *Wo) {
+                      cn_max_pool_shape *ps, int *Ho, int *Wo) {
     int rc = cn_conv_out(ctx, s, Ho, Wo);
     if (rc) return rc;
-    *ps = (cn_pool_shape){s->N, s->F, *Ho, *Wo, ph, pw, pstride};
-    return cn_pool_out(ctx, ps, NULL, NULL);
+    *ps = (cn_max_pool_shape){s->N, s->F, *Ho, *Wo, ph, pw, pstride};
+    return cn_max_pool_out(ctx, ps, NULL, NULL);
 }
 
 /* relu_out[N,F,H',W'] = relu(conv(x)); out[N,F,H'',W''], pool_idx =
@@ -86,7 +86,7 @@ static int pool_shape(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int p
 static int relu_pool_forward(cn_ctx *ctx, real *out, real *relu_out, int32_t *pool_idx, const real *x,
                              const real *w, const real *b, const cn_conv_shape *s, int ph, int pw,
                              int pstride, int fused) {
-    cn_pool_shape ps;
+    cn_max_pool_shape ps;
     int Ho, Wo;
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
     if (rc) return rc;
@@ -118,12 +118,12 @@ static int relu_pool_backward(cn_ctx *ctx, real *dx, real *dw, real *db, const r
                               const real *relu_out, const real *keep, const int32_t *pool_idx,
                               const real *x, const real *w, const cn_conv_shape *s, int ph, int pw,
                               int pstride, real *da) {
-    cn_pool_shape ps;
+    cn_max_pool_shape ps;
     int Ho, Wo, Po, Qo;
     int rc = pool_shape(ctx, s, ph, pw, pstride, &ps, &Ho, &Wo);
     if (rc) return rc;
-    cn_pool_out(ctx, &ps, &Po, &Qo);
-    if (!pool_idx) return CN_ERR(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx is NULL");
+    cn_max_pool_out(ctx, &ps, &Po, &Qo);
+    if (!pool_idx) return cn_error(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx is NULL");
     const long planes = (long)s->N * s->F;
     const size_t in = (size_t)Ho * Wo, on = (size_t)Po * Qo;
     if (!da) da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * cn__mul(planes, in)); /* [N,F,H',W'] */
@@ -142,7 +142,7 @@ static int relu_pool_backward(cn_ctx *ctx, real *dx, real *dw, real *db, const r
         if (relu_out) relu_mask(d, d, relu_out + p * in, in);
     }
     if (bad >= 0)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "conv_relu_pool_backward: pool_idx[%ld] is outside the %dx%d plane", bad,
                       Ho, Wo);
     return FN(cn_conv_backward)(ctx, dx, dw, db, da, x, w, s);

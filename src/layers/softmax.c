@@ -14,12 +14,12 @@
 /* who: the name in the messages; eps: 0 for the plain loss. */
 static int check_softmax(cn_ctx *ctx, const char *who, const int32_t *y, double eps, int N, int C) {
     if (N <= 0 || C <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d", who, N, C);
+        return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d", who, N, C);
     if (!(eps >= 0 && eps <= 1))
-        return CN_ERR(ctx, CN_EINVAL, "%s: label smoothing eps=%g must be in [0, 1]", who, eps);
+        return cn_error(ctx, CN_EINVAL, "%s: label smoothing eps=%g must be in [0, 1]", who, eps);
     for (int n = 0; n < N; n++)
         if (y[n] < 0 || y[n] >= C)
-            return CN_ERR(ctx, CN_EINVAL, "%s: label y[%d]=%d is out of range [0, %d)", who, n,
+            return cn_error(ctx, CN_EINVAL, "%s: label y[%d]=%d is out of range [0, %d)", who, n,
                           (int)y[n], C);
     return CN_OK;
 }

@@ -10,18 +10,18 @@
 
 int FN(cn_tta_batch)(cn_ctx *ctx, real *dst, const real *x, int level, int N, int C, int H, int W) {
     const int V = cn_tta_count(level);
-    if (V < 0) return CN_ERR(ctx, CN_EINVAL, "%s: level=%d must be 0, 1 or 2", __func__, level);
-    if (!dst || !x) return CN_ERR(ctx, CN_EINVAL, "%s: NULL buffer", __func__);
+    if (V < 0) return cn_error(ctx, CN_EINVAL, "%s: level=%d must be 0, 1 or 2", __func__, level);
+    if (!dst || !x) return cn_error(ctx, CN_EINVAL, "%s: NULL buffer", __func__);
     if (N <= 0 || C <= 0 || H <= 0 || W <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d",
+        return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d C=%d H=%d W=%d",
                       __func__, N, C, H, W);
     if (level == 2 && (H < 2 || W < 2))
-        return CN_ERR(ctx, CN_EINVAL, "%s: level 2 shifts need H, W >= 2, got H=%d W=%d", __func__,
+        return cn_error(ctx, CN_EINVAL, "%s: level 2 shifts need H, W >= 2, got H=%d W=%d", __func__,
                       H, W);
     const size_t img = cn__mul(cn__mul((size_t)C, (size_t)H), (size_t)W);
     const size_t all = cn__mul(img, (size_t)N);
     if (!img || !all || !cn__mul(cn__mul(all, (size_t)V), sizeof(real)))
-        return CN_ERR(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", __func__,
+        return cn_error(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", __func__,
                       N, C, H, W);
     /* (dy, dx, flip) for cn__shift_image, which mirrors before it shifts:
      * airbench mirrors the shifted batch, mirror(shift(d, d)) = the mirror
@@ -40,9 +40,9 @@ int FN(cn_tta_combine)(cn_ctx *ctx, real *scores, const real *vscores, int level
     double w[6];
     int rc = cn_tta_weights(ctx, w, level);
     if (rc) return rc;
-    if (!scores || !vscores) return CN_ERR(ctx, CN_EINVAL, "%s: NULL buffer", __func__);
+    if (!scores || !vscores) return cn_error(ctx, CN_EINVAL, "%s: NULL buffer", __func__);
     if (N <= 0 || K <= 0)
-        return CN_ERR(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d K=%d", __func__, N, K);
+        return cn_error(ctx, CN_EINVAL, "%s: shapes must be positive, got N=%d K=%d", __func__, N, K);
     const int V = cn_tta_count(level);
     const size_t m = (size_t)N * K;
     for (size_t i = 0; i < m; i++) {

@@ -23,19 +23,19 @@ extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, 
 
 int FN(cn_whiten_fit)(cn_ctx *ctx, real *w, double *eig, const real *x, double eps, int N, int C,
                       int H, int W) {
-    if (!w || !x) return CN_ERR(ctx, CN_EINVAL, "%s: NULL buffer", __func__);
+    if (!w || !x) return cn_error(ctx, CN_EINVAL, "%s: NULL buffer", __func__);
     if (N <= 0 || C <= 0 || H < 2 || W < 2)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "%s: need N, C > 0 and H, W >= 2 for 2x2 patches, got N=%d C=%d H=%d W=%d",
                       __func__, N, C, H, W);
     if (4 * C > DMAX)
-        return CN_ERR(ctx, CN_EINVAL, "%s: C=%d channels give %d patch dims, at most %d", __func__, C,
+        return cn_error(ctx, CN_EINVAL, "%s: C=%d channels give %d patch dims, at most %d", __func__, C,
                       4 * C, DMAX);
     if (!(eps >= 0) || !isfinite(eps))
-        return CN_ERR(ctx, CN_EINVAL, "%s: eps=%g must be finite and >= 0", __func__, eps);
+        return cn_error(ctx, CN_EINVAL, "%s: eps=%g must be finite and >= 0", __func__, eps);
     if (!cn__mul(cn__mul(cn__mul((size_t)N, (size_t)C), cn__mul((size_t)H, (size_t)W)),
                  sizeof(real)))
-        return CN_ERR(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", __func__,
+        return cn_error(ctx, CN_ENOMEM, "%s: N=%d C=%d H=%d W=%d is beyond the size limits", __func__,
                       N, C, H, W);
     const int D = 4 * C;
     const size_t HW = (size_t)H * W;
@@ -82,13 +82,13 @@ int FN(cn_whiten_fit)(cn_ctx *ctx, real *w, double *eig, const real *x, double e
         }
     for (int a = 0; a < D * D; a++)
         if (!isfinite(A[a]))
-            return CN_ERR(ctx, CN_ENUM, "%s: the patch covariance is not finite (NaN/Inf in x)",
+            return cn_error(ctx, CN_ENUM, "%s: the patch covariance is not finite (NaN/Inf in x)",
                           __func__);
     double work[DMAX * DMAX];
     int n = D, lda = D, lwork = DMAX * DMAX, info = 0;
     dsyev_("V", "U", &n, A, &lda, ev, work, &lwork, &info, 1, 1);
     if (info != 0)
-        return CN_ERR(ctx, CN_ENUM, "%s: LAPACK dsyev failed (info=%d) on the %dx%d covariance",
+        return cn_error(ctx, CN_ENUM, "%s: LAPACK dsyev failed (info=%d) on the %dx%d covariance",
                       __func__, info, D, D);
     /* dsyev: ascending eigenvalues, eigenvector k in column k (A + k*D). */
     const size_t half = (size_t)D * D; /* D filters of [C,2,2] = D values each */
@@ -97,7 +97,7 @@ int FN(cn_whiten_fit)(cn_ctx *ctx, real *w, double *eig, const real *x, double e
         const double l = ev[k] < 0 ? 0 : ev[k]; /* roundoff below 0 on singular data */
         if (eig) eig[i] = ev[k];
         if (!(l + eps > 0))
-            return CN_ERR(ctx, CN_ENUM,
+            return cn_error(ctx, CN_ENUM,
                           "%s: eigenvalue %d is %g and eps=%g: the patches span fewer than %d "
                           "dims (use eps > 0)",
                           __func__, i, ev[k], eps, D);

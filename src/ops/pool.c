@@ -6,14 +6,14 @@
 
 int FN(cn__op_pool_forward)(const cn_opcall *c) {
     const cn_op *op = c->op;
-    cn_pool_shape ps = {c->N, op->C, op->H, op->W, op->ph, op->pw, op->ps};
+    cn_max_pool_shape ps = {c->N, op->C, op->H, op->W, op->ph, op->pw, op->ps};
     return FN(cn_max_pool_forward)(c->ctx, OP_OUT(c), c->idx + op->idx_off, OP_IN(c), &ps);
 }
 
 int FN(cn__op_pool_backward)(const cn_opcall *c) {
     const cn_op *op = c->op;
     if (!c->need_dx) return CN_OK;
-    cn_pool_shape ps = {c->N, op->C, op->H, op->W, op->ph, op->pw, op->ps};
+    cn_max_pool_shape ps = {c->N, op->C, op->H, op->W, op->ph, op->pw, op->ps};
     return FN(cn_max_pool_backward)(c->ctx, OP_DX(c), OP_DOUT(c), OP_IN(c), c->idx + op->idx_off, &ps);
 }
 
@@ -27,9 +27,9 @@ static int plan(cn__planner *pl, cn_op *op, const char **p) {
     if (**p == 's' && (++*p, !cn__parse_int(p, &S))) return 1;
     if (pl->flat) return cn__plan_error(pl, " is a pool after the features were flattened");
     op->ph = K; op->pw = K2; op->ps = S;
-    cn_pool_shape ps = {1, pl->C, pl->H, pl->W, K, K2, S};
+    cn_max_pool_shape ps = {1, pl->C, pl->H, pl->W, K, K2, S};
     int Ho, Wo;
-    if (cn_pool_out(pl->ctx, &ps, &Ho, &Wo)) {
+    if (cn_max_pool_out(pl->ctx, &ps, &Ho, &Wo)) {
         char msg[CN_ERRMAX];
         snprintf(msg, sizeof msg, "%s", cn_ctx_error(pl->ctx));
         return cn__plan_error(pl, " on input (%d,%d,%d): %s", pl->C, pl->H, pl->W, msg);

@@ -62,9 +62,9 @@ const cn_opdef cn__op_whiten = {
 };
 
 int cn_net_fit_whitening(cn_ctx *ctx, cn_net *net, const void *X, int N, double eps) {
-    if (!net || !X || N <= 0) return CN_ERR(ctx, CN_EINVAL, "fit whitening: need a net and N > 0 images (N=%d)", N);
+    if (!net || !X || N <= 0) return cn_error(ctx, CN_EINVAL, "fit whitening: need a net and N > 0 images (N=%d)", N);
     if (net->nops == 0 || net->ops[0].def != &cn__op_whiten)
-        return CN_ERR(ctx, CN_EINVAL, "fit whitening: net %s does not start with whiten", net->spec);
+        return cn_error(ctx, CN_EINVAL, "fit whitening: net %s does not start with whiten", net->spec);
     if (net->dtype == CN_F32) return cn__whiten_fit_f32(ctx, net, &net->ops[0], X, N, eps);
     return cn__whiten_fit_f64(ctx, net, &net->ops[0], X, N, eps);
 }

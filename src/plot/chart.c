@@ -253,10 +253,10 @@ static void surface_rgb(uint8_t *rgb, cairo_surface_t *surf) {
 int cn_plot_png(cn_ctx *ctx, const char *path, const char *title, const char *xlabel,
                 const char *ylabel, const cn_series *s, int nseries) {
     if (!path || nseries < 0 || (nseries > 0 && !s))
-        return CN_ERR(ctx, CN_EINVAL, "cn_plot_png: bad arguments");
+        return cn_error(ctx, CN_EINVAL, "cn_plot_png: bad arguments");
     for (int k = 0; k < nseries; k++)
         if (s[k].n < 0 || (s[k].n > 0 && !s[k].y))
-            return CN_ERR(ctx, CN_EINVAL, "cn_plot_png: series %d has n=%d and %s y", k,
+            return cn_error(ctx, CN_EINVAL, "cn_plot_png: series %d has n=%d and %s y", k,
                           s[k].n, s[k].y ? "a" : "no");
     frame f;
     data_frame(&f, s, nseries, title && *title);
@@ -264,7 +264,7 @@ int cn_plot_png(cn_ctx *ctx, const char *path, const char *title, const char *xl
     cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PLOT_W, PLOT_H);
     if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(surf);
-        return CN_ERR(ctx, CN_ENOMEM, "cn_plot_png: cannot create a %dx%d surface", PLOT_W,
+        return cn_error(ctx, CN_ENOMEM, "cn_plot_png: cannot create a %dx%d surface", PLOT_W,
                       PLOT_H);
     }
     cairo_t *cr = cairo_create(surf);
@@ -279,10 +279,10 @@ int cn_plot_png(cn_ctx *ctx, const char *path, const char *title, const char *xl
     cairo_surface_flush(surf);
     int rc = CN_OK;
     if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
-        rc = CN_ERR(ctx, CN_ENOMEM, "cn_plot_png: drawing failed: %s",
+        rc = cn_error(ctx, CN_ENOMEM, "cn_plot_png: drawing failed: %s",
                     cairo_status_to_string(cairo_status(cr)));
     uint8_t *rgb = rc ? NULL : malloc((size_t)PLOT_W * PLOT_H * 3);
-    if (!rc && !rgb) rc = CN_ERR(ctx, CN_ENOMEM, "cn_plot_png: out of memory");
+    if (!rc && !rgb) rc = cn_error(ctx, CN_ENOMEM, "cn_plot_png: out of memory");
     if (!rc) surface_rgb(rgb, surf);
     cairo_destroy(cr);
     cairo_surface_destroy(surf);

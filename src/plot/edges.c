@@ -19,7 +19,7 @@ static int demo_load(cn_ctx *ctx, const char *path, float *x, uint8_t *rgb) {
     uint8_t *sq = malloc((size_t)side * side * 3);
     if (!sq) {
         free(pix);
-        return CN_ERR(ctx, CN_ENOMEM, "%s: out of memory", path);
+        return cn_error(ctx, CN_ENOMEM, "%s: out of memory", path);
     }
     for (int i = 0; i < side; i++)
         for (int j = 0; j < side; j++)
@@ -38,7 +38,7 @@ static int demo_load(cn_ctx *ctx, const char *path, float *x, uint8_t *rgb) {
 
 int cn_edges_demo(cn_ctx *ctx, const char *out_png, const char *const *paths, int npaths) {
     if (!out_png || !paths || npaths <= 0 || npaths > 64)
-        return CN_ERR(ctx, CN_EINVAL, "cn_edges_demo: expected 1..64 image paths, got %d",
+        return cn_error(ctx, CN_EINVAL, "cn_edges_demo: expected 1..64 image paths, got %d",
                       npaths);
     /* the original's filters w[2][3][3][3], b[2] */
     float wt[2][3][3][3] = {{{{0}}}};
@@ -60,12 +60,12 @@ int cn_edges_demo(cn_ctx *ctx, const char *out_png, const char *const *paths, in
     uint8_t *rgb = malloc((size_t)P * 3);
     if (!out || !x || !y || !rgb) {
         free(out); free(x); free(y); free(rgb);
-        return CN_ERR(ctx, CN_ENOMEM, "cn_edges_demo: out of memory");
+        return cn_error(ctx, CN_ENOMEM, "cn_edges_demo: out of memory");
     }
     memset(out, 255, (size_t)OW * OH * 3); /* white gaps */
     int rc = CN_OK;
     for (int n = 0; n < npaths && !rc; n++) {
-        if (!paths[n]) { rc = CN_ERR(ctx, CN_EINVAL, "cn_edges_demo: path %d is NULL", n); break; }
+        if (!paths[n]) { rc = cn_error(ctx, CN_EINVAL, "cn_edges_demo: path %d is NULL", n); break; }
         if ((rc = demo_load(ctx, paths[n], x, rgb))) break;
         int top = n * (S + DEMO_GAP);
         for (int i = 0; i < S; i++)

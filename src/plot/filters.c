@@ -12,9 +12,9 @@
 
 int cn_filters_png(cn_ctx *ctx, const char *path, const float *w, int F, int C, int HH,
                    int WW, int scale) {
-    if (!path || !w) return CN_ERR(ctx, CN_EINVAL, "cn_filters_png: NULL argument");
+    if (!path || !w) return cn_error(ctx, CN_EINVAL, "cn_filters_png: NULL argument");
     if (F <= 0 || HH <= 0 || WW <= 0 || (C != 1 && C != 3) || scale < 1)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "cn_filters_png: F=%d C=%d HH=%d WW=%d scale=%d; expected positive "
                       "sizes, C 1 or 3", F, C, HH, WW, scale);
     int n = (int)ceil(sqrt((double)F));
@@ -22,12 +22,12 @@ int cn_filters_png(cn_ctx *ctx, const char *path, const float *w, int F, int C, 
     while (n > 1 && (n - 1) * (n - 1) >= F) n--;
     long gh = (long)n * HH + (n - 1), gw = (long)n * WW + (n - 1);
     if (gh * scale > GRID_MAX_SIDE || gw * scale > GRID_MAX_SIDE)
-        return CN_ERR(ctx, CN_EINVAL,
+        return cn_error(ctx, CN_EINVAL,
                       "cn_filters_png: picture %ldx%ld exceeds %d per side", gh * scale,
                       gw * scale, GRID_MAX_SIDE);
     long H = gh * scale, W = gw * scale;
     uint8_t *pix = calloc((size_t)H * W * C, 1); /* gaps are black, as the original */
-    if (!pix) return CN_ERR(ctx, CN_ENOMEM, "cn_filters_png: out of memory");
+    if (!pix) return cn_error(ctx, CN_ENOMEM, "cn_filters_png: out of memory");
     size_t fs = (size_t)C * HH * WW;
     for (int f = 0; f < F; f++) {
         const float *wf = w + (size_t)f * fs;
