@@ -112,7 +112,7 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
         if (rc) return cn_error(ctx, rc, "solver: aug_pad %d, aug_pad_mode %d, aug_flip %d: pad must be in 0..1024, "
                                 "the modes as in cn_augment", cfg->aug_pad, (int)cfg->aug_pad_mode, (int)cfg->aug_flip);
         if (cfg->aug_pad_mode == CN_PAD_REFLECT && (cfg->aug_pad >= ds->train.h || cfg->aug_pad >= ds->train.w))
-            return cn_error(ctx, CN_EINVAL, "solver: reflect padding needs aug_pad %d < the image's %dx%d",
+            return cn_error(ctx, CN_EINVAL, "solver: reflect padding needs aug_pad %d below the image's height and width (%dx%d)",
                             cfg->aug_pad, ds->train.h, ds->train.w);
     }
     {   /* num_epochs * iterations per epoch must fit an int (histories are indexed by it) */
