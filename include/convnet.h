@@ -731,6 +731,16 @@ typedef struct {
     int print_every;        /* 10 */
     int verbose;            /* 1 */
     uint64_t seed;          /* 0 */
+    /* Data augmentation of the training minibatches (cn_augment_batch_*
+     * with seed = `seed`, the epoch of the step and the samples' indices in
+     * the training split as keys: a run and its --resume draw the same
+     * transforms, at any thread count). Off by default (aug_pad 0, flip
+     * none): the minibatches are the original's, bit for bit. */
+    int aug_pad;            /* max shift in pixels (0) */
+    cn_pad_mode aug_pad_mode; /* CN_PAD_ZERO (default) | CN_PAD_REFLECT */
+    cn_flip_mode aug_flip;  /* CN_FLIP_NONE (default) | _RANDOM | _ALTERNATE */
+    /* Test-time augmentation level of the accuracy checks, 0..2 (0). */
+    int tta;
 } cn_solver_config;
 void cn_solver_config_default(cn_solver_config *cfg);
 
@@ -799,6 +809,15 @@ typedef struct { void *x, *scores; int32_t *y, *idx; } cn_batch_buf;
 int cn_net_accuracy(cn_ctx *ctx, cn_net *net, const cn_split *sp, const float *mean,
                     const int32_t *idx, int n, int batch_size,
                     const cn_batch_buf *buf, double *acc);
+/* cn_net_accuracy with test-time augmentation at `level` (0..2): each batch's
+ * V = cn_tta_count(level) variants (cn_tta_batch) are scored one by one and
+ * their scores combined (cn_tta_combine) before the argmax; level 0 is
+ * cn_net_accuracy exactly. tbuf (level > 0; may be NULL: allocated here):
+ * x[V * batch * C*H*W] and scores[V * batch * classes] in the net's dtype
+ * (its y and idx are unused). */
+int cn_net_accuracy_tta(cn_ctx *ctx, cn_net *net, const cn_split *sp, const float *mean,
+                        const int32_t *idx, int n, int batch_size, int level,
+                        const cn_batch_buf *buf, const cn_batch_buf *tbuf, double *acc);
 /* Histories (owned by the solver). */
 const double *cn_solver_loss_history(const cn_solver *s, int *n);
 const double *cn_solver_train_acc_history(const cn_solver *s, int *n);
@@ -841,6 +860,11 @@ int cn_net_set_class_names(cn_ctx *ctx, cn_net *net, const char *const *names, i
 /* Class k's name into buf: 1 when a stored name, 0 when numbered ("3"),
  * CN_EINVAL when k is out of range. */
 int cn_net_class_name(const cn_net *net, int k, char *buf, size_t len);
+/* The test-time augmentation level (0..2) the net is meant to be evaluated
+ * with: model files and checkpoints record it (metadata "tta", absent when
+ * 0); `convnet eval` uses it unless told otherwise. CN_EINVAL outside 0..2. */
+int cn_net_set_tta(cn_ctx *ctx, cn_net *net, int level);
+int cn_net_tta(const cn_net *net);
 /* The net's layers after planning (conv-relu(-pool) and affine-relu fused),
  * for tools that translate a net (describe --json, ONNX export). Shapes are
  * per sample; after an affine the features are flat: C = features, H = W = 1.

@@ -64,6 +64,7 @@ struct cn_net {
     cn_prep prep;
     float *mean;              /* [C*H*W] when prep == CN_PREP_MEAN_IMAGE */
     char *class_names;        /* [classes][64], NULL: numbered */
+    int tta;                  /* test-time augmentation level to evaluate with, 0..2 */
 };
 
 /* The Solver's step for updates inside the backward: the rule's constants
@@ -109,7 +110,7 @@ int cn__update_fused_f64(int level, int rule, double *w, const double *dw, doubl
                          double lr, double p1, double p2, double eps, long t, double *sumsq);
 /* Build a net from a loaded tensor file; parameters from prefix+name,
  * falling back to name. */
-/* netinfo.c: metadata entries (at most 2) and tensors (at most 1) for a
+/* netinfo.c: metadata entries (at most 3) and tensors (at most 1) for a
  * file; *classes_text is malloc'd (free it after the save). */
 int cn__net_info_save(cn_ctx *ctx, const cn_net *net, cn_meta *meta, int *nmeta, cn_tensor *t, int *nt,
                       char **classes_text);

@@ -1,9 +1,10 @@
 /* netinfo.c — what a trained net needs besides its weights to be used on new
  * images: the preprocessing of its training (x = pixel - mean image, or the
- * raw pixels) and the names of its classes. The Solver records both from its
- * data set; model files and checkpoints carry them (metadata "preprocess",
- * "classes" and the tensor "preprocess.mean"); files written before they
- * existed load with the preprocessing unknown and numbered classes. */
+ * raw pixels), the names of its classes and the test-time augmentation level
+ * to evaluate it with. The Solver records the first two from its data set;
+ * model files and checkpoints carry them (metadata "preprocess", "classes",
+ * "tta" and the tensor "preprocess.mean"); files written before they
+ * existed load with the preprocessing unknown, numbered classes and tta 0. */
 #include "ops.h"
 #include <math.h>
 #include <stdio.h>
@@ -67,6 +68,14 @@ int cn_net_class_name(const cn_net *net, int k, char *buf, size_t len) {
     return 1;
 }
 
+int cn_net_set_tta(cn_ctx *ctx, cn_net *net, int level) {
+    if (cn_tta_count(level) < 0) return cn_error(ctx, CN_EINVAL, "net: tta level %d must be 0, 1 or 2", level);
+    net->tta = level;
+    return CN_OK;
+}
+
+int cn_net_tta(const cn_net *net) { return net->tta; }
+
 /* ---- files ---------------------------------------------------------------- */
 int cn__net_info_save(cn_ctx *ctx, const cn_net *net, cn_meta *meta, int *nmeta, cn_tensor *t, int *nt,
                       char **classes_text) {
@@ -87,11 +96,19 @@ int cn__net_info_save(cn_ctx *ctx, const cn_net *net, cn_meta *meta, int *nmeta,
         meta[(*nmeta)++] = (cn_meta){"preprocess", "mean_image"};
         t[(*nt)++] = (cn_tensor){"preprocess.mean", CN_F32, 0, 3, {net->C, net->H, net->W}, net->mean};
     }
+    /* absent at level 0: the files of nets without TTA stay as they were */
+    static const char *const level_text[3] = {"0", "1", "2"};
+    if (net->tta > 0 && net->tta <= 2) meta[(*nmeta)++] = (cn_meta){"tta", level_text[net->tta]};
     return CN_OK;
 }
 
 int cn__net_info_load(cn_ctx *ctx, cn_net *net, const cn_st *st, const char *path) {
-    const char *prep = cn_st_meta(st, "preprocess"), *classes = cn_st_meta(st, "classes");
+    const char *prep = cn_st_meta(st, "preprocess"), *classes = cn_st_meta(st, "classes"), *tta = cn_st_meta(st, "tta");
+    if (tta) { /* one digit, 0..2: nothing else is a level */
+        if (strlen(tta) != 1 || tta[0] < '0' || tta[0] > '2')
+            return cn_error(ctx, CN_EFORMAT, "%s: metadata 'tta' = '%.40s' (expected 0, 1 or 2)", path, tta);
+        net->tta = tta[0] - '0';
+    }
     if (prep && !strcmp(prep, "mean_image")) {
         const cn_tensor *m = cn_st_tensor_get(st, "preprocess.mean");
         if (!m || m->is_i32 || m->dtype != CN_F32 || m->ndim != 3 || m->shape[0] != net->C || m->shape[1] != net->H ||

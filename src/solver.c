@@ -28,6 +28,12 @@ struct cn_solver {
     int32_t *yb, *idx;          /* [max(batch, 100)] */
     void *scores;               /* [100, classes] */
     int bufn;
+    /* augmentation (cfg.aug_*): the batch before it, its samples' keys */
+    int augment;                /* 0: none, the batch is built in xb */
+    cn_augment aug;
+    void *xraw;                 /* [bufn, C, H, W] (net dtype) */
+    int64_t *keys;              /* [bufn] */
+    cn_batch_buf tta;           /* the checks' test-time variants (cfg.tta > 0) */
     double t_batch, t_update, t_check;
     /* groups (cn_solver_set_groups): this rank's groups' records [ng][rec]
      * (gradients then batch-norm state, net dtype), the exchange buffers,
@@ -76,6 +82,7 @@ void cn_solver_free(cn_solver *s) {
     if (!s) return;
     free(s->m); free(s->v); free(s->best); free(s->loss_hist); free(s->train_acc); free(s->val_acc);
     free(s->xb); free(s->yb); free(s->idx); free(s->scores);
+    free(s->xraw); free(s->keys); free(s->tta.x); free(s->tta.scores);
     free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
     free(s);
 }
@@ -95,6 +102,19 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
         return cn_error(ctx, CN_EINVAL, "solver: learning_rate %g, momentum %g, decay_rate %g, beta1 %g, beta2 %g, epsilon %g must be finite",
                       cfg->learning_rate, cfg->momentum, cfg->decay_rate, cfg->beta1, cfg->beta2, cfg->epsilon);
     if (ds->train.n <= 0) return cn_error(ctx, CN_EINVAL, "solver: the training split is empty");
+    if (cn_tta_count(cfg->tta) < 0) return cn_error(ctx, CN_EINVAL, "solver: tta level %d must be 0, 1 or 2", cfg->tta);
+    if (cfg->tta == 2 && (ds->train.h < 2 || ds->train.w < 2))
+        return cn_error(ctx, CN_EINVAL, "solver: tta level 2 shifts need images of at least 2x2, not %dx%d",
+                        ds->train.h, ds->train.w);
+    {   /* the augmentation is checked here: a step cannot fail on it */
+        cn_augment a = {cfg->seed, cfg->aug_pad, cfg->aug_pad_mode, cfg->aug_flip};
+        int dy, dx, fl, rc = cn_augment_draw(ctx, &dy, &dx, &fl, &a, 0, 0);
+        if (rc) return cn_error(ctx, rc, "solver: aug_pad %d, aug_pad_mode %d, aug_flip %d: pad must be in 0..1024, "
+                                "the modes as in cn_augment", cfg->aug_pad, (int)cfg->aug_pad_mode, (int)cfg->aug_flip);
+        if (cfg->aug_pad_mode == CN_PAD_REFLECT && (cfg->aug_pad >= ds->train.h || cfg->aug_pad >= ds->train.w))
+            return cn_error(ctx, CN_EINVAL, "solver: reflect padding needs aug_pad %d below the image's height and width (%dx%d)",
+                            cfg->aug_pad, ds->train.h, ds->train.w);
+    }
     {   /* num_epochs * iterations per epoch must fit an int (histories are indexed by it) */
         long long ipe = ds->train.n / cfg->batch_size > 0 ? ds->train.n / cfg->batch_size : 1;
         if ((long long)cfg->num_epochs * ipe > INT_MAX - 2)
@@ -145,8 +165,20 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     s->yb = malloc(sizeof(int32_t) * s->bufn);
     s->idx = malloc(sizeof(int32_t) * s->bufn);
     s->scores = malloc(esz * (size_t)s->bufn * cn_net_num_classes(net));
+    s->augment = cfg->aug_pad > 0 || cfg->aug_flip != CN_FLIP_NONE;
+    s->aug = (cn_augment){cfg->seed, cfg->aug_pad, cfg->aug_pad_mode, cfg->aug_flip};
+    if (s->augment) {
+        s->xraw = malloc(esz * (size_t)s->bufn * C * H * W);
+        s->keys = malloc(sizeof(int64_t) * s->bufn);
+    }
+    if (cfg->tta > 0) {
+        size_t V = (size_t)cn_tta_count(cfg->tta);
+        s->tta.x = malloc(cn__mul(esz * V * s->bufn, (size_t)C * H * W));
+        s->tta.scores = malloc(esz * V * s->bufn * cn_net_num_classes(net));
+    }
     if (!s->m || !s->v || !s->best || !s->loss_hist || !s->train_acc || !s->val_acc || !s->xb || !s->yb ||
-        !s->idx || !s->scores) {
+        !s->idx || !s->scores || (s->augment && (!s->xraw || !s->keys)) ||
+        (cfg->tta > 0 && (!s->tta.x || !s->tta.scores))) {
         cn_solver_free(s);
         return cn_error(ctx, CN_ENOMEM, "solver: out of memory");
     }
@@ -157,9 +189,19 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     return CN_OK;
 }
 
+/* A training minibatch into s->xb, s->yb: the samples idx[0..B-1] of sp,
+ * then (cfg.aug_*) each one moved by its transform of this epoch, keyed by
+ * its index in the split (so the groups' split of the batch, the thread
+ * count and a resume, which restores the epoch, give the same pixels). */
 static int load_batch(cn_ctx *ctx, cn_solver *s, const cn_split *sp, const int32_t *idx, int B) {
-    if (s->net->dtype == CN_F32) return cn_split_batch_f32(ctx, sp, s->ds->mean, idx, B, s->xb, s->yb);
-    return cn_split_batch_f64(ctx, sp, s->ds->mean, idx, B, s->xb, s->yb);
+    const int f32 = s->net->dtype == CN_F32;
+    void *x = s->augment ? s->xraw : s->xb;
+    int rc = f32 ? cn_split_batch_f32(ctx, sp, s->ds->mean, idx, B, x, s->yb)
+                 : cn_split_batch_f64(ctx, sp, s->ds->mean, idx, B, x, s->yb);
+    if (rc || !s->augment) return rc;
+    for (int i = 0; i < B; i++) s->keys[i] = idx[i];
+    return f32 ? cn_augment_batch_f32(ctx, s->xb, x, s->keys, &s->aug, s->epoch, B, sp->c, sp->h, sp->w)
+               : cn_augment_batch_f64(ctx, s->xb, x, s->keys, &s->aug, s->epoch, B, sp->c, sp->h, sp->w);
 }
 
 /* Name the first parameter whose value or gradient is not finite. */
@@ -541,7 +583,7 @@ int cn_solver_check_accuracy(cn_ctx *ctx, cn_solver *s, const cn_split *sp, int 
     }
     /* in the solver's own batch buffers (sized for batch_size <= bufn) */
     cn_batch_buf buf = {s->xb, s->scores, s->yb, s->idx};
-    int rc = cn_net_accuracy(ctx, s->net, sp, s->ds->mean, mask, total, batch_size, &buf, acc);
+    int rc = cn_net_accuracy_tta(ctx, s->net, sp, s->ds->mean, mask, total, batch_size, s->cfg.tta, &buf, &s->tta, acc);
     free(mask);
     return rc;
 }
@@ -709,9 +751,9 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
         {"reg", v[1]}, {"update_rule", c->update_rule}, {"learning_rate", v[2]}, {"lr", v[3]},
         {"optim", v[4]}, {"lr_decay", v[5]}, {"batch_size", v[6]}, {"num_epochs", v[7]},
         {"samples_print_verbose", v[8]}, {"seed", v[9]}, {"epoch", v[10]}, {"iteration", v[11]},
-        {"adam_t", v[12]}, {"best_val_acc", v[13]}, {"rng", rng}, {NULL, NULL}, {NULL, NULL},
+        {"adam_t", v[12]}, {"best_val_acc", v[13]}, {"rng", rng}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL},
     };
-    int nm = (int)(sizeof meta / sizeof meta[0]) - 2;
+    int nm = (int)(sizeof meta / sizeof meta[0]) - 3; /* the net's info adds at most 3 */
     char *classes = NULL;
     int rc = cn__net_info_save(ctx, net, meta, &nm, t, &nt, &classes);
     if (!rc) rc = cn_st_save(ctx, path, t, nt, meta, nm);

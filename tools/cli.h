@@ -26,8 +26,9 @@ int load_data(cn_ctx *ctx, cn_dataset *ds, const char *spec, int ntrain, int nva
 /* The image shape a --data spec gives, known before loading (so the net
  * spec is checked before seconds of reading data). 0 if unknown. */
 int data_shape(const char *spec, int *C, int *H, int *W);
-/* Accuracy of net on a whole split of ds, in batches of 100 (cn_net_accuracy). */
-int split_accuracy(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_split *sp, double *acc);
+/* Accuracy of net on a whole split of ds, in batches of 100, with
+ * test-time augmentation level tta (cn_net_accuracy_tta). */
+int split_accuracy(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_split *sp, int tta, double *acc);
 /* Monotonic seconds. */
 double cli_now(void);
 

@@ -127,8 +127,8 @@ int data_shape(const char *spec, int *C, int *H, int *W) {
 }
 
 /* the CLI's figures (train's final line, eval) in batches of 100 */
-int split_accuracy(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_split *sp, double *acc) {
-    return cn_net_accuracy(ctx, net, sp, ds->mean, NULL, sp->n, 100, NULL, acc);
+int split_accuracy(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const cn_split *sp, int tta, double *acc) {
+    return cn_net_accuracy_tta(ctx, net, sp, ds->mean, NULL, sp->n, 100, tta, NULL, NULL, acc);
 }
 
 double cli_now(void) {

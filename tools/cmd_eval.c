@@ -7,7 +7,7 @@
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *split = "val";
-    int ntrain = -1, nval = -1, ntest = -1, threads = 0, json = 0;
+    int ntrain = -1, nval = -1, ntest = -1, threads = 0, json = 0, tta = -1;
     flag flags[] = {
         {"model", 's', &model, "checkpoint or model file (its best parameters are used)"},
         {"data", 's', &data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR"},
@@ -16,6 +16,8 @@ int cmd_eval(int argc, char **argv) {
         {"num-val", 'i', &nval, "as in train"},
         {"num-test", 'i', &ntest, "as in train"},
         {"threads", 'i', &threads, "threads (0: all cores)"},
+        {"tta", 'i', &tta, "test-time augmentation: 0 none, 1 + mirror, 2 + mirror and 1-pixel shifts (default: "
+                           "the level the model records, 0 if none)"},
         {"json", 'b', &json, "print one JSON object: model, data, split, images, correct, accuracy"},
     };
     parse_flags("eval", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "--model FILE [--data D] [--split S]");
@@ -24,6 +26,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "convnet eval: --split must be train, val or test, not '%s'\n", split);
         return 2;
     }
+    if (tta < -1 || tta > 2) { fprintf(stderr, "convnet eval: --tta must be 0, 1 or 2, not %d\n", tta); return 2; }
     cn_ctx *ctx = cn_ctx_new(threads);
     if (!ctx) return die(NULL, "out of memory");
     cn_net *net = NULL;
@@ -42,7 +45,8 @@ int cmd_eval(int argc, char **argv) {
         EVAL_EXIT(1);
     }
     double acc;
-    if (split_accuracy(ctx, net, &ds, sp, &acc)) EVAL_EXIT(die(ctx, "evaluating"));
+    if (tta < 0) tta = cn_net_tta(net);
+    if (split_accuracy(ctx, net, &ds, sp, tta, &acc)) EVAL_EXIT(die(ctx, "evaluating"));
     if (json) {
         printf("{\"model\":");
         json_str(stdout, model);
@@ -50,9 +54,11 @@ int cmd_eval(int argc, char **argv) {
         json_str(stdout, ds.name);
         printf(",\"split\":\"%s\",\"images\":%d,\"correct\":%d,\"accuracy\":", split, sp->n, (int)lround(acc * sp->n));
         json_num(stdout, acc);
+        if (tta) printf(",\"tta\":%d", tta); /* absent at 0: the object stays as it was */
         printf("}\n");
     } else {
-        printf("%s acc: %f\n", split, acc);
+        if (tta) printf("%s acc (tta %d): %f\n", split, tta, acc);
+        else printf("%s acc: %f\n", split, acc);
     }
     EVAL_EXIT(0);
 #undef EVAL_EXIT

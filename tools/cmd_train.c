@@ -63,6 +63,12 @@ typedef struct {
     int hidden, nf, fs, batch, epochs, ntrain, nval, ntest, ntrs, nvs, print_every, seed, threads, ckpt_every, quiet,
         groups;
     double ws, reg, lr, lr_decay;
+    /* the recipe: augmentation, test-time augmentation, the whitening fit */
+    const char *aug_pad_mode, *aug_flip;
+    int aug_pad, tta;
+    double whiten_eps;
+    cn_pad_mode pad_mode;
+    cn_flip_mode flip;
     cn_dtype dt;
     int dC, dH, dW; /* the data set's image shape (data_shape) */
 } train_opts;
@@ -70,7 +76,8 @@ typedef struct {
 static void train_flags(int argc, char **argv, train_opts *o) {
     *o = (train_opts){.dtype = "float32", .rule = "adam", .max_memory = "auto", .hidden = -1, .nf = -1, .fs = -1,
                       .batch = 50, .epochs = 1, .ntrain = -1, .nval = -1, .ntest = -1, .ntrs = 1000,
-                      .print_every = 20, .ws = 1e-3, .reg = 1e-3, .lr = -1, .lr_decay = 1.0};
+                      .print_every = 20, .ws = 1e-3, .reg = 1e-3, .lr = -1, .lr_decay = 1.0,
+                      .aug_pad_mode = "zero", .aug_flip = "none", .whiten_eps = 5e-4};
     flag flags[] = {
         {"data", 's', &o->data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
         {"net", 's', &o->net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer "
@@ -105,6 +112,16 @@ static void train_flags(int argc, char **argv, train_opts *o) {
         {"quiet", 'b', &o->quiet, "no log lines"},
         {"metrics", 's', &o->metrics_path, "write one JSON object per logged iteration and per accuracy check to this "
                                            "JSON-lines file (started afresh; cut back to the checkpoint by --resume)"},
+        {"aug-pad", 'i', &o->aug_pad, "augment the training batches: shift each image by up to N pixels, drawn from "
+                                      "the seed, the epoch and the image's index (0: none)"},
+        {"aug-pad-mode", 's', &o->aug_pad_mode, "zero | reflect: what the shift brings in (zero: the mean colour)"},
+        {"aug-flip", 's', &o->aug_flip, "none | random | alternate: mirror training images (random: half of them "
+                                        "each epoch; alternate: a fixed half on even epochs, the rest on odd ones) "
+                                        "(none)"},
+        {"tta", 'i', &o->tta, "test-time augmentation in the accuracy checks and final figures, recorded in the "
+                              "saved model for eval: 0 none, 1 + mirror, 2 + mirror and 1-pixel shifts (0)"},
+        {"whiten-eps", 'd', &o->whiten_eps, "a net starting with whiten: the eps of its fit to the first 5000 "
+                                            "training images (5e-4)"},
         {"max-memory", 's', &o->max_memory, "auto | none | BYTES[K|M|G|T]: refuse a net whose estimated memory (parameters, "
                                             "gradients, solver state, activations, workspaces) exceeds this; auto: "
                                             "MemAvailable or the cgroup limit, whichever is lower (auto)"},
@@ -152,6 +169,16 @@ static int train_check(train_opts *o, int nranks) {
         BAD("%d processes (mpirun -np %d) need --groups G with G >= %d: the minibatch is split into G fixed sample "
             "groups, whole groups per process (the same G gives the same bits for any number of processes)",
             nranks, nranks, nranks);
+    if (o->aug_pad < 0 || o->aug_pad > 1024) BAD("--aug-pad must be in 0..1024, not %d", o->aug_pad);
+    if (strcmp(o->aug_pad_mode, "zero") && strcmp(o->aug_pad_mode, "reflect"))
+        BAD("--aug-pad-mode must be zero or reflect, not '%s'", o->aug_pad_mode);
+    o->pad_mode = !strcmp(o->aug_pad_mode, "reflect") ? CN_PAD_REFLECT : CN_PAD_ZERO;
+    if (strcmp(o->aug_flip, "none") && strcmp(o->aug_flip, "random") && strcmp(o->aug_flip, "alternate"))
+        BAD("--aug-flip must be none, random or alternate, not '%s'", o->aug_flip);
+    o->flip = !strcmp(o->aug_flip, "random") ? CN_FLIP_RANDOM : !strcmp(o->aug_flip, "alternate") ? CN_FLIP_ALTERNATE
+                                                                                                 : CN_FLIP_NONE;
+    if (o->tta < 0 || o->tta > 2) BAD("--tta must be 0, 1 or 2, not %d", o->tta);
+    if (!(o->whiten_eps >= 0) || o->whiten_eps > 1e300) BAD("--whiten-eps must be >= 0 and finite, not %g", o->whiten_eps);
     if (!data_shape(o->data, &o->dC, &o->dH, &o->dW))
         BAD("--data '%s': expected cifar10:DIR, fashion-mnist[:DIR] or mnist:DIR", o->data);
 #undef BAD
@@ -191,8 +218,31 @@ typedef struct {
     metrics mt;
 } train_state;
 
-/* The data, the net, the solver (resumed, in sample groups), the metrics
- * file: 0, or the exit status after a message. */
+/* A net that starts with `whiten` (not resumed: the checkpoint has its
+ * weights): fit them to the first min(5000, n) training images as the
+ * minibatches present them (mean subtracted, the net's dtype), before the
+ * solver keeps the net's parameters as its first best ones. */
+static int fit_whitening(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, double eps) {
+    cn_layer_info li;
+    if (cn_net_layer_at(net, 0, &li) || strcmp(li.kind, "whiten")) return 0;
+    const cn_split *tr = &ds->train;
+    int n = tr->n < 5000 ? tr->n : 5000;
+    size_t esz = cn_net_dtype(net) == CN_F32 ? 4 : 8, img = (size_t)tr->c * tr->h * tr->w;
+    void *x = malloc(esz * n * img);
+    int32_t *idx = malloc(sizeof(int32_t) * n), *y = malloc(sizeof(int32_t) * n);
+    int rc = !x || !idx || !y ? cn_error(ctx, CN_ENOMEM, "out of memory for %d images", n) : CN_OK;
+    for (int i = 0; i < n && !rc; i++) idx[i] = i;
+    double t0 = cli_now();
+    if (!rc) rc = esz == 4 ? cn_split_batch_f32(ctx, tr, ds->mean, idx, n, x, y) : cn_split_batch_f64(ctx, tr, ds->mean, idx, n, x, y);
+    if (!rc) rc = cn_net_fit_whitening(ctx, net, x, n, eps);
+    free(x); free(idx); free(y);
+    if (rc) return die(ctx, "fitting the whitening layer");
+    printf("whiten: fitted to the first %d training images (eps %g, %.2fs)\n", n, eps, cli_now() - t0);
+    return 0;
+}
+
+/* The data, the net (its whitening fitted), the solver (resumed, in sample
+ * groups), the metrics file: 0, or the exit status after a message. */
 static int train_setup(train_state *t, const train_opts *o, const char *spec, int nranks) {
     cn_ctx *ctx = t->ctx;
     /* a --save path that can never be written (a device, FIFO, socket or
@@ -224,6 +274,15 @@ static int train_setup(train_state *t, const train_opts *o, const char *spec, in
     cfg.print_every = o->print_every;
     cfg.verbose = !o->quiet || o->metrics_path;
     cfg.seed = (uint64_t)o->seed;
+    cfg.aug_pad = o->aug_pad;
+    cfg.aug_pad_mode = o->pad_mode;
+    cfg.aug_flip = o->flip;
+    cfg.tta = o->tta;
+    if (cn_net_set_tta(ctx, t->net, o->tta)) return die(ctx, "--tta");
+    if (!o->resume) {
+        int st = fit_whitening(ctx, t->net, ds, o->whiten_eps);
+        if (st) return st;
+    }
     if (cn_solver_new(ctx, &t->s, t->net, ds, &cfg)) return die(ctx, "setting up the solver");
     cn_solver *s = t->s;
     if (o->resume) {
@@ -298,10 +357,11 @@ static int train_report(train_state *t, const train_opts *o, int nranks, const c
     double ta, va, te = -1;
     cn_split head = ds->train;
     if (o->ntrs > 0 && head.n > o->ntrs) head.n = o->ntrs;
-    if (split_accuracy(ctx, t->net, ds, &head, &ta) || split_accuracy(ctx, t->net, ds, &ds->val, &va))
+    if (split_accuracy(ctx, t->net, ds, &head, o->tta, &ta) || split_accuracy(ctx, t->net, ds, &ds->val, o->tta, &va))
         return die(ctx, "accuracy");
-    if (ds->test.n > 0 && split_accuracy(ctx, t->net, ds, &ds->test, &te)) return die(ctx, "accuracy");
-    printf("final (best params): train acc %f (first %d images); val acc %f", ta, head.n, va);
+    if (ds->test.n > 0 && split_accuracy(ctx, t->net, ds, &ds->test, o->tta, &te)) return die(ctx, "accuracy");
+    printf("final (best params%s): train acc %f (first %d images); val acc %f", o->tta ? o->tta == 1 ? ", tta 1" : ", tta 2" : "",
+           ta, head.n, va);
     if (te >= 0) printf("; test acc %f", te);
     printf("\n");
     if (save0) {
