@@ -228,6 +228,11 @@ int main(void) {
     sw_case(ctx, mk((cn_conv_shape){2, 3, 9, 7, 5, 3, 2, 2, 1}, 3, 3, 2), 13, 0);
     sw_case(ctx, mk((cn_conv_shape){2, 4, 11, 10, 3, 3, 3, 1, 0}, 2, 3, 3), 14, 0); /* does not tile */
     sw_case(ctx, mk((cn_conv_shape){3, 3, 32, 32, 32, 7, 7, 1, 3}, 2, 2, 2), 15, 0); /* the net's layer */
+    /* sizes that are not a multiple of the relu mask's vector (16 bytes):
+     * its scalar tail; a 1x1 pool scatters to every element, so the mask
+     * alone zeroes the negative ones */
+    sw_case(ctx, mk((cn_conv_shape){1, 2, 7, 7, 3, 3, 3, 1, 0}, 0, 0, 0), 16, 1); /* 75 outputs */
+    sw_case(ctx, mk((cn_conv_shape){1, 2, 7, 7, 3, 3, 3, 1, 1}, 1, 1, 1), 17, 0); /* 3 planes of 49 */
     net_forward_same(ctx, (cn_conv_shape){4, 3, 32, 32, 32, 7, 7, 1, 3}, 2, 2, 2, 20);  /* fused */
     net_forward_same(ctx, (cn_conv_shape){2, 3, 48, 48, 8, 3, 3, 1, 1}, 2, 2, 2, 21);   /* 2304 columns */
     net_forward_same(ctx, (cn_conv_shape){3, 4, 10, 10, 5, 3, 3, 1, 1}, 2, 2, 2, 22);   /* W' = 10 */
