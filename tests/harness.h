@@ -8,11 +8,12 @@
  * numeric ones, and prints the measured error of every comparison through
  * check.h. What some layers need beside that: in-place state (HS_STATE:
  * running statistics, given afresh to every run and compared after it), a
- * long-double reference forward (hs_case.ref_ld: the naive float64 forward is
- * checked against it, and the numeric gradients go through it), inputs
+ * long-double reference forward (hs_case.ref_ld: the naive float64 forward
+ * is checked against it, and the numeric gradients go through it), inputs
  * redrawn until a case's predicate accepts them (hs_case.accept: away from
- * a ReLU kink or a pooling tie). Shared helpers the layer tests used to copy (error norms,
- * fills, error-message checks, the SIMD levels) live here too. */
+ * a ReLU kink or a pooling tie). Shared helpers the layer tests used to
+ * copy (error norms, fills, error-message checks, the SIMD levels) live
+ * here too. */
 #ifndef CN_HARNESS_H
 #define CN_HARNESS_H
 #include "check.h"
@@ -199,8 +200,9 @@ typedef struct { int f64; void *t[HS_MAXT]; } hs_bufs;
 static inline size_t hs_elsize(const hs_tensor *t, int f64) {
     return t->kind == HS_IDX ? sizeof(int32_t) : f64 ? sizeof(double) : sizeof(float);
 }
-/* Buffers with the inputs copied from data (float64, rounded for f32). */
 static inline int hs_filled(const hs_tensor *t) { return t->kind == HS_IN || t->kind == HS_DOUT || t->kind == HS_STATE; }
+/* Buffers with the filled tensors copied from data (float64, rounded for
+ * f32): every run starts from the same inputs and state. */
 static inline hs_bufs hs_alloc(const hs_case *c, int f64, double *const *data) {
     hs_bufs b;
     b.f64 = f64;
@@ -282,7 +284,7 @@ static inline double hs_bits_differ(const hs_case *c, const hs_bufs *a, const hs
 
 /* Numeric gradient: differentiates the first HS_OUT (against the first
  * HS_DOUT) through the naive float64 forward, or f(x) - f(x0) through the
- * op's ref_ld (base = f(x0), tmp: scratch). State is reset before every
+ * case's ref_ld (base = f(x0), tmp: scratch). State is reset before every
  * evaluation, as before every run. */
 typedef struct {
     cn_ctx *ctx;
@@ -365,7 +367,7 @@ static inline void hs_nullgrad(cn_ctx *ctx, const hs_case *c, double *const *dat
     hs_free(c, &b2);
 }
 
-/* The naive float64 forward's first HS_OUT against the op's ref_ld. */
+/* The naive float64 forward's first HS_OUT against the case's ref_ld. */
 static inline void hs_vs_ld(const hs_case *c, const hs_bufs *ref) {
     int o = hs_first(c, HS_OUT);
     size_t n = c->t[o].n;

@@ -181,8 +181,8 @@ static void run_case(spec s, uint64_t seed, int numgrad) {
         if (train) q.dout = hs_dout(&c, "dout", n);
         if (has_run) {
             /* train: updated in place; test: read */
-            q.rm = hs_add(&c, "running_mean", train ? HS_STATE : HS_IN, P, HS_NORMAL, 1, -1);
-            q.rv = hs_add(&c, "running_var", train ? HS_STATE : HS_IN, P, HS_UNIFORM, 1, -1);
+            q.rm = (train ? hs_state : hs_in)(&c, "running_mean", P, HS_NORMAL, 1);
+            q.rv = (train ? hs_state : hs_in)(&c, "running_var", P, HS_UNIFORM, 1);
             hs_shift(&c, q.rv, 0.5);
         }
         q.out = hs_out(&c, "out", n);
