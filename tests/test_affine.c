@@ -1,54 +1,9 @@
 /* test_affine.c — affine, relu, softmax loss, affine-relu: numeric gradients,
- * fast vs naive in both dtypes at every SIMD level (affine through the
- * harness, harness.h), hand-worked values, threads, bad arguments. */
+ * fast vs naive in both dtypes at every SIMD level (affine and affine-relu
+ * through the harness, harness.h), hand-worked values, threads, bad
+ * arguments. */
 #include "harness.h"
 #include <string.h>
-
-typedef struct { cn_ctx *ctx; double *x, *w, *b; int N, D, M, which; } affine_user;
-
-static void affine_fn(void *u, double *out) {
-    affine_user *a = u;
-    if (a->which == 0) cn_affine_forward_naive_f64(a->ctx, out, a->x, a->w, a->b, a->N, a->D, a->M);
-    else cn_affine_relu_forward_f64(a->ctx, out, a->x, a->w, a->b, a->N, a->D, a->M);
-}
-
-static void test_affine_grads(cn_ctx *ctx, cn_rng *r, int relu) {
-    int N = 10, D = 2 * 3, M = 5; /* the notebook: x (10, 2, 3) flattened, w (6, 5) */
-    double *x = xmalloc(8 * N * D), *w = xmalloc(8 * D * M), *b = xmalloc(8 * M);
-    double *out = xmalloc(8 * N * M), *dout = xmalloc(8 * N * M), *work = xmalloc(16 * N * M);
-    double *dx = xmalloc(8 * N * D), *dw = xmalloc(8 * D * M), *db = xmalloc(8 * M);
-    double *nx = xmalloc(8 * N * D), *nw = xmalloc(8 * D * M), *nb = xmalloc(8 * M);
-    fill_normal(r, x, N * D, 1); fill_normal(r, w, D * M, 1); fill_normal(r, b, M, 1);
-    fill_normal(r, dout, N * M, 1);
-    affine_user u = {ctx, x, w, b, N, D, M, relu};
-    affine_fn(&u, out);
-    if (relu) {
-        /* keep away from the kink: a pre-activation within 1e-3 of 0 would
-         * make the centred difference straddle it */
-        int near = 0;
-        double *a = xmalloc(8 * N * M);
-        cn_affine_forward_f64(ctx, a, x, w, b, N, D, M);
-        for (int i = 0; i < N * M; i++) near |= fabs(a[i]) < 1e-3;
-        free(a);
-        check_true("affine_relu: test point is away from the ReLU kink", !near, "");
-        cn_affine_relu_backward_f64(ctx, dx, dw, db, dout, out, x, w, N, D, M);
-    } else {
-        cn_affine_backward_naive_f64(ctx, dx, dw, db, dout, x, w, N, D, M);
-    }
-    cn_eval_numerical_gradient_array(ctx, nx, affine_fn, &u, x, N * D, dout, N * M, 1e-5, work);
-    cn_eval_numerical_gradient_array(ctx, nw, affine_fn, &u, w, D * M, dout, N * M, 1e-5, work);
-    cn_eval_numerical_gradient_array(ctx, nb, affine_fn, &u, b, M, dout, N * M, 1e-5, work);
-    const char *name = relu ? "affine_relu" : "affine";
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s backward dx vs numeric (f64)", name);
-    check_le(buf, cn_rel_error(dx, nx, N * D), 1e-7);
-    snprintf(buf, sizeof buf, "%s backward dw vs numeric (f64)", name);
-    check_le(buf, cn_rel_error(dw, nw, D * M), 1e-7);
-    snprintf(buf, sizeof buf, "%s backward db vs numeric (f64)", name);
-    check_le(buf, cn_rel_error(db, nb, M), 1e-7);
-    free(x); free(w); free(b); free(out); free(dout); free(work);
-    free(dx); free(dw); free(db); free(nx); free(nw); free(nb);
-}
 
 /* ---- the operation, for the harness (tests/harness.h) ---------------------- */
 typedef struct { int N, D, M; } affine_shape;
@@ -75,6 +30,51 @@ static const hs_op affine_op = {"affine", affine_fwd, affine_bwd,
                                 {.f64 = 1e-12, .f32 = 1e-5, .f32naive = 1e-5, .f32pair = -1, .num = 1e-7,
                                  .metric64 = HS_SCALED, .metric_num = HS_REL}};
 
+/* affine_relu: the naive path is the naive affine, a relu, and the naive
+ * affine backward of dout masked by out > 0; tolerances as affine's. */
+#define AFFINE_RELU(T, S)                                                                                         \
+    static int ar_fwd_##S(cn_ctx *ctx, const affine_shape *s, int naive, void **t) {                              \
+        if (!naive) return cn_affine_relu_forward_##S(ctx, t[OUT], t[X], t[W], t[B], s->N, s->D, s->M);           \
+        int rc = cn_affine_forward_naive_##S(ctx, t[OUT], t[X], t[W], t[B], s->N, s->D, s->M);                    \
+        T *o = t[OUT];                                                                                            \
+        for (size_t i = 0; i < (size_t)s->N * s->M; i++) o[i] = o[i] > 0 ? o[i] : 0;                              \
+        return rc;                                                                                                \
+    }                                                                                                             \
+    static int ar_bwd_##S(cn_ctx *ctx, const affine_shape *s, int naive, void **t) {                              \
+        if (!naive)                                                                                               \
+            return cn_affine_relu_backward_##S(ctx, t[DX], t[DW], t[DB], t[DOUT], t[OUT], t[X], t[W], s->N, s->D, \
+                                               s->M);                                                             \
+        size_t n = (size_t)s->N * s->M;                                                                           \
+        T *da = xmalloc(sizeof(T) * n);                                                                           \
+        const T *o = t[OUT], *g = t[DOUT];                                                                        \
+        for (size_t i = 0; i < n; i++) da[i] = o[i] > 0 ? g[i] : 0;                                               \
+        int rc = cn_affine_backward_naive_##S(ctx, t[DX], t[DW], t[DB], da, t[X], t[W], s->N, s->D, s->M);        \
+        free(da);                                                                                                 \
+        return rc;                                                                                                \
+    }
+AFFINE_RELU(float, f32)
+AFFINE_RELU(double, f64)
+static int affine_relu_fwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
+    return (f64 ? ar_fwd_f64 : ar_fwd_f32)(ctx, c->p, naive, t);
+}
+static int affine_relu_bwd(cn_ctx *ctx, const hs_case *c, int f64, int naive, void **t) {
+    return (f64 ? ar_bwd_f64 : ar_bwd_f32)(ctx, c->p, naive, t);
+}
+static const hs_op affine_relu_op = {"affine_relu", affine_relu_fwd, affine_relu_bwd,
+                                     {.f64 = 1e-12, .f32 = 1e-5, .f32naive = 1e-5, .f32pair = -1, .num = 1e-7,
+                                      .metric64 = HS_SCALED, .metric_num = HS_REL}};
+/* For the numeric gradients: every pre-activation 1e-3 (100x the largest
+ * change h = 1e-5 makes) from the kink, else the inputs are redrawn. */
+static int away_from_kink(cn_ctx *ctx, const hs_case *c, void *const *t) {
+    const affine_shape *s = c->p;
+    size_t n = (size_t)s->N * s->M;
+    double *a = xmalloc(8 * n);
+    int ok = !cn_affine_forward_naive_f64(ctx, a, t[X], t[W], t[B], s->N, s->D, s->M);
+    for (size_t i = 0; i < n; i++) ok &= fabs(a[i]) >= 1e-3;
+    free(a);
+    return ok;
+}
+
 /* Every SIMD level: out, dx, dw, db in both dtypes against the naive
  * loops; dx = NULL gives the same dw, db bit for bit; a rerun is bitwise
  * the same. */
@@ -90,6 +90,25 @@ static void affine_case(cn_ctx *ctx, int N, int D, int M, uint64_t seed, unsigne
     hs_grad(&c, "dx", X);
     hs_grad(&c, "dw", W);
     hs_grad(&c, "db", B);
+    hs_check(ctx, &c);
+}
+/* affine_relu the same way; numgrad: inputs away from the kink, numeric
+ * gradients of both backwards. */
+static void affine_relu_case(cn_ctx *ctx, int N, int D, int M, uint64_t seed, unsigned flags) {
+    affine_shape s = {N, D, M};
+    hs_case c = hs_new(&affine_relu_op, &s, seed, flags | HS_NULLGRAD | HS_NULLGRAD_NAIVE, "(N=%d D=%d M=%d)", N, D, M);
+    hs_in(&c, "x", (size_t)N * D, HS_NORMAL, 1);
+    hs_in(&c, "w", (size_t)D * M, HS_NORMAL, 1);
+    hs_in(&c, "b", M, HS_NORMAL, 1);
+    hs_dout(&c, "dout", (size_t)N * M);
+    hs_out(&c, "out", (size_t)N * M);
+    hs_grad(&c, "dx", X);
+    hs_grad(&c, "dw", W);
+    hs_grad(&c, "db", B);
+    if (flags & HS_NUMGRAD) {
+        c.accept = away_from_kink;
+        c.tries = 500;
+    }
     hs_check(ctx, &c);
 }
 
@@ -238,7 +257,9 @@ int main(void) {
     test_relu(ctx);
     /* numeric gradients: the notebook's x (10, 2, 3) flattened, w (6, 5) */
     affine_case(ctx, 10, 6, 5, 230, HS_NUMGRAD);
-    test_affine_grads(ctx, &r, 1);
+    affine_relu_case(ctx, 10, 6, 5, 231, HS_NUMGRAD | HS_LEVELS);
+    affine_relu_case(ctx, 7, 13, 5, 235, HS_LEVELS); /* 35 outputs: the relu mask's scalar tail */
+    affine_relu_case(ctx, 50, 2053, 37, 236, HS_LEVELS); /* threaded */
     affine_case(ctx, 7, 13, 5, 232, 0);
     affine_case(ctx, 50, 8192, 100, 233, 0);
     affine_case(ctx, 1, 1, 1, 234, 0);

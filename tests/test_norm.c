@@ -1,7 +1,9 @@
 /* test_norm.c — batch norm, spatial batch norm, layer norm, spatial group
- * norm: backward vs numeric gradients (float64), fast vs naive (both dtypes:
- * forward outputs, caches, running stats, test mode; backward grads),
- * hand-computed values, the notebook's statistics checks and bad arguments. */
+ * norm: through the harness (harness.h) fast vs naive at every SIMD level in
+ * both dtypes (forward outputs, caches, running stats updated in place,
+ * test mode; backward grads), the naive forward vs a long double one,
+ * backward vs numeric gradients (float64); hand-computed values, the
+ * notebook's statistics checks and bad arguments. */
 #include "harness.h"
 #include <string.h>
 
@@ -80,16 +82,6 @@ DISPATCH(double, f64)
 /* max |a-b| / max(1e-8, max|b|) in float64 (relative to the reference's scale). */
 static double scaled_error_f64(const double *a, const double *b, size_t n) { return hs_scaled(a, b, n, 1e-8); }
 static double maxd(double a, double b) { return (a > b || isnan(a)) ? a : b; }
-static double *dup64(const double *a, size_t n) {
-    double *p = xmalloc(sizeof(double) * n);
-    memcpy(p, a, sizeof(double) * n);
-    return p;
-}
-static float *dup32(const double *a, size_t n) {
-    float *p = xmalloc(sizeof(float) * n);
-    to_f32(p, a, n);
-    return p;
-}
 static int rc_ok(int rc) {
     if (rc) printf("     unexpected error %d: %s\n", rc, cn_ctx_error(ctx));
     return rc == 0;
@@ -128,171 +120,82 @@ static void ref_forward(const spec *s, long double *out, const double *x, const 
     free(sum), free(sq), free(cnt);
 }
 
-/* For the numeric gradients: f(x) - f(x0) in long double, rounded to double.
- * The constant f(x0) leaves the gradient unchanged and keeps the centred
- * difference's roundoff at long double level instead of 1e-16 * |out| / h,
- * which on near-zero dx elements would dominate the elementwise rel_error. */
+/* ---- the operations, for the harness (tests/harness.h) --------------------
+ * One case: a layer in train or test mode, with the index of each tensor
+ * (-1: absent, passed as NULL). */
 typedef struct {
-    const spec *s;
-    double *x, *g, *b;
-    long double *base, *tmp; /* [nx] */
-} fclos;
-static void fwd_eval(void *user, double *out) {
-    fclos *c = user;
-    ref_forward(c->s, c->tmp, c->x, c->g, c->b);
-    for (size_t i = 0; i < nx(c->s); i++) out[i] = (double)(c->tmp[i] - c->base[i]);
+    spec s;
+    int x, g, b, dout, rm, rv, out, cm, ci, dx, dg, db;
+} ncase;
+#define T(k) ((k) < 0 ? NULL : t[k])
+static int norm_fwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    const ncase *q = c->p;
+    if (f64) return fwd_f64(&q->s, naive, T(q->out), T(q->cm), T(q->ci), T(q->x), T(q->g), T(q->b), T(q->rm), T(q->rv));
+    return fwd_f32(&q->s, naive, T(q->out), T(q->cm), T(q->ci), T(q->x), T(q->g), T(q->b), T(q->rm), T(q->rv));
+}
+static int norm_bwd(cn_ctx *c_, const hs_case *c, int f64, int naive, void **t) {
+    const ncase *q = c->p;
+    if (f64) return bwd_f64(&q->s, naive, T(q->dx), T(q->dg), T(q->db), T(q->dout), T(q->x), T(q->g), T(q->cm), T(q->ci));
+    return bwd_f32(&q->s, naive, T(q->dx), T(q->dg), T(q->db), T(q->dout), T(q->x), T(q->g), T(q->cm), T(q->ci));
+}
+#undef T
+static void norm_ld(const hs_case *c, void *const *t, long double *out) {
+    const ncase *q = c->p;
+    ref_forward(&q->s, out, t[q->x], t[q->g], t[q->b]);
 }
 
+/* Tolerances: float64 fast vs naive (forward outputs, caches, running
+ * stats; backward grads) scaled 1e-10; float32 naive and fast vs float64
+ * naive scaled 1e-5; train-mode naive float64 vs long double 1e-13;
+ * numeric gradients (float64, h = 1e-5, through the long double forward)
+ * elementwise relative 1e-7 (spatial batch norm 1e-6: its sums over N*H*W
+ * are longer). */
+static hs_op norm_op(int kind, int train) {
+    hs_op op = {kname[kind], norm_fwd, train ? norm_bwd : NULL,
+                {.f64 = 1e-10, .f32 = 1e-5, .f32naive = 1e-5, .f32pair = -1,
+                 .num = kind == SBN ? 1e-6 : 1e-7, .metric64 = HS_SCALED, .metric_num = HS_REL, .ld = 1e-13}};
+    return op;
+}
+
+/* Train mode: out, cache and (batch norms) running stats, updated in place
+ * from fresh values every run; backward from that run's cache, and with
+ * dx = NULL the same dgamma, dbeta bit for bit (naive and fast). Test mode
+ * (batch norms): out from given running stats. Fast against naive at every
+ * SIMD level, float32 against float64; numeric gradients when asked. */
 static void run_case(spec s, uint64_t seed, int numgrad) {
-    cn_rng r;
-    cn_rng_seed(&r, seed);
     const size_t n = nx(&s), P = np(&s), K = ns(&s);
     const int has_run = s.kind == BN || s.kind == SBN;
-    char name[160];
-    const char *kn = kname[s.kind], *sh = shape(&s);
-
-    double *x = xmalloc(8 * n), *dout = xmalloc(8 * n), *g = xmalloc(8 * P), *b = xmalloc(8 * P);
-    double *rm0 = xmalloc(8 * P), *rv0 = xmalloc(8 * P);
-    for (size_t i = 0; i < n; i++) x[i] = 2 + 3 * cn_rng_normal(&r);
-    fill_normal(&r, dout, n, 1);
-    for (size_t i = 0; i < P; i++) {
-        g[i] = 1 + 0.5 * cn_rng_normal(&r);
-        b[i] = cn_rng_normal(&r);
-        rm0[i] = cn_rng_normal(&r);
-        rv0[i] = 0.5 + cn_rng_uniform(&r);
-    }
-    float *x32 = dup32(x, n), *dout32 = dup32(dout, n), *g32 = dup32(g, P), *b32 = dup32(b, P);
-
-    /* reference: naive float64, train mode */
-    double *out = xmalloc(8 * n), *cm = xmalloc(8 * K), *ci = xmalloc(8 * K);
-    double *rm = dup64(rm0, P), *rv = dup64(rv0, P);
-    s.p.train = 1;
-    rc_ok(fwd_f64(&s, 1, out, cm, ci, x, g, b, rm, rv));
-
-    /* the naive reference against the long double one */
-    {
-        long double *ld = xmalloc(sizeof(long double) * n);
-        double *o = xmalloc(8 * n);
-        ref_forward(&s, ld, x, g, b);
-        for (size_t i = 0; i < n; i++) o[i] = (double)ld[i];
-        snprintf(name, sizeof name, "%s %s fwd train f64 naive vs long double", kn, sh);
-        check_le(name, scaled_error_f64(out, o, n), 1e-13);
-        free(ld), free(o);
-    }
-
-    /* forward: fast f64, naive f32, fast f32 against the reference */
-    {
-        double *o = xmalloc(8 * n), *m = xmalloc(8 * K), *v = xmalloc(8 * K);
-        double *rm1 = dup64(rm0, P), *rv1 = dup64(rv0, P);
-        int ok = rc_ok(fwd_f64(&s, 0, o, m, v, x, g, b, rm1, rv1));
-        double e = maxd(maxd(scaled_error_f64(o, out, n), scaled_error_f64(m, cm, K)),
-                        scaled_error_f64(v, ci, K));
-        if (has_run) e = maxd(e, maxd(scaled_error_f64(rm1, rm, P), scaled_error_f64(rv1, rv, P)));
-        snprintf(name, sizeof name, "%s %s fwd train f64 fast vs naive (out,cache%s)", kn, sh,
-                 has_run ? ",running" : "");
-        check_le(name, ok ? e : NAN, 1e-10);
-        for (int naive = 1; naive >= 0; naive--) {
-            float *o32 = xmalloc(4 * n), *m32 = xmalloc(4 * K), *v32 = xmalloc(4 * K);
-            float *rm32 = dup32(rm0, P), *rv32 = dup32(rv0, P);
-            ok = rc_ok(fwd_f32(&s, naive, o32, m32, v32, x32, g32, b32, rm32, rv32));
-            e = maxd(maxd(scaled_error_f32(o32, out, n), scaled_error_f32(m32, cm, K)),
-                     scaled_error_f32(v32, ci, K));
-            if (has_run)
-                e = maxd(e, maxd(scaled_error_f32(rm32, rm, P), scaled_error_f32(rv32, rv, P)));
-            snprintf(name, sizeof name, "%s %s fwd train f32 %s vs f64 naive", kn, sh,
-                     naive ? "naive" : "fast");
-            check_le(name, ok ? e : NAN, 1e-5);
-            free(o32), free(m32), free(v32), free(rm32), free(rv32);
+    const char *sh = shape(&s);
+    for (int train = 1; train >= (has_run ? 0 : 1); train--) {
+        hs_op op = norm_op(s.kind, train);
+        ncase q = {s, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+        q.s.p.train = train;
+        hs_case c = hs_new(&op, &q, seed, HS_LEVELS | (train ? HS_NULLGRAD | HS_NULLGRAD_NAIVE : 0) |
+                                              (train && numgrad ? HS_NUMGRAD : 0),
+                           "%s %s", sh, train ? "train" : "test");
+        q.x = hs_in(&c, "x", n, HS_NORMAL, 3);
+        hs_shift(&c, q.x, 2);
+        q.g = hs_in(&c, "gamma", P, HS_NORMAL, 0.5);
+        hs_shift(&c, q.g, 1);
+        q.b = hs_in(&c, "beta", P, HS_NORMAL, 1);
+        if (train) q.dout = hs_dout(&c, "dout", n);
+        if (has_run) {
+            /* train: updated in place; test: read */
+            q.rm = (train ? hs_state : hs_in)(&c, "running_mean", P, HS_NORMAL, 1);
+            q.rv = (train ? hs_state : hs_in)(&c, "running_var", P, HS_UNIFORM, 1);
+            hs_shift(&c, q.rv, 0.5);
         }
-        free(o), free(m), free(v), free(rm1), free(rv1);
-    }
-
-    /* test mode (batch norms): running stats from the train step */
-    if (has_run) {
-        s.p.train = 0;
-        double *ref = xmalloc(8 * n), *o = xmalloc(8 * n);
-        rc_ok(fwd_f64(&s, 1, ref, NULL, NULL, x, g, b, rm, rv));
-        int ok = rc_ok(fwd_f64(&s, 0, o, NULL, NULL, x, g, b, rm, rv));
-        snprintf(name, sizeof name, "%s %s fwd test f64 fast vs naive", kn, sh);
-        check_le(name, ok ? scaled_error_f64(o, ref, n) : NAN, 1e-10);
-        float *rm32 = dup32(rm, P), *rv32 = dup32(rv, P), *o32 = xmalloc(4 * n);
-        for (int naive = 1; naive >= 0; naive--) {
-            ok = rc_ok(fwd_f32(&s, naive, o32, NULL, NULL, x32, g32, b32, rm32, rv32));
-            snprintf(name, sizeof name, "%s %s fwd test f32 %s vs f64 naive", kn, sh,
-                     naive ? "naive" : "fast");
-            check_le(name, ok ? scaled_error_f32(o32, ref, n) : NAN, 1e-5);
+        q.out = hs_out(&c, "out", n);
+        if (train) {
+            q.cm = hs_out(&c, "cache_mean", K);
+            q.ci = hs_out(&c, "cache_invstd", K);
+            q.dx = hs_grad(&c, "dx", q.x);
+            q.dg = hs_grad(&c, "dgamma", q.g);
+            q.db = hs_grad(&c, "dbeta", q.b);
+            c.ref_ld = norm_ld;
         }
-        free(ref), free(o), free(rm32), free(rv32), free(o32);
-        s.p.train = 1;
+        hs_check(ctx, &c);
     }
-
-    /* backward: reference naive f64 from the reference cache */
-    double *dx = xmalloc(8 * n), *dg = xmalloc(8 * P), *db = xmalloc(8 * P);
-    rc_ok(bwd_f64(&s, 1, dx, dg, db, dout, x, g, cm, ci));
-    {
-        double *dx1 = xmalloc(8 * n), *dg1 = xmalloc(8 * P), *db1 = xmalloc(8 * P);
-        int ok = rc_ok(bwd_f64(&s, 0, dx1, dg1, db1, dout, x, g, cm, ci));
-        double e = maxd(scaled_error_f64(dx1, dx, n),
-                        maxd(scaled_error_f64(dg1, dg, P), scaled_error_f64(db1, db, P)));
-        snprintf(name, sizeof name, "%s %s bwd f64 fast vs naive (dx,dgamma,dbeta)", kn, sh);
-        check_le(name, ok ? e : NAN, 1e-10);
-        /* dx == NULL: same dgamma, dbeta, nothing else written */
-        for (int naive = 1; naive >= 0; naive--) {
-            double *dg2 = xmalloc(8 * P), *db2 = xmalloc(8 * P);
-            ok = rc_ok(bwd_f64(&s, naive, NULL, dg2, db2, dout, x, g, cm, ci));
-            e = maxd(scaled_error_f64(dg2, naive ? dg : dg1, P),
-                     scaled_error_f64(db2, naive ? db : db1, P));
-            snprintf(name, sizeof name, "%s %s bwd f64 %s dx=NULL (dgamma,dbeta)", kn, sh,
-                     naive ? "naive" : "fast");
-            check_le(name, ok ? e : NAN, 0);
-            free(dg2), free(db2);
-        }
-        free(dx1), free(dg1), free(db1);
-    }
-    for (int naive = 1; naive >= 0; naive--) {
-        /* float32 cache from the float32 forward of the same kind */
-        float *o32 = xmalloc(4 * n), *m32 = xmalloc(4 * K), *v32 = xmalloc(4 * K);
-        float *rm32 = dup32(rm0, P), *rv32 = dup32(rv0, P);
-        float *dx32 = xmalloc(4 * n), *dg32 = xmalloc(4 * P), *db32 = xmalloc(4 * P);
-        int ok = rc_ok(fwd_f32(&s, naive, o32, m32, v32, x32, g32, b32, rm32, rv32)) &&
-                 rc_ok(bwd_f32(&s, naive, dx32, dg32, db32, dout32, x32, g32, m32, v32));
-        double e = maxd(scaled_error_f32(dx32, dx, n),
-                        maxd(scaled_error_f32(dg32, dg, P), scaled_error_f32(db32, db, P)));
-        snprintf(name, sizeof name, "%s %s bwd f32 %s vs f64 naive", kn, sh,
-                 naive ? "naive" : "fast");
-        check_le(name, ok ? e : NAN, 1e-5);
-        free(o32), free(m32), free(v32), free(rm32), free(rv32), free(dx32), free(dg32), free(db32);
-    }
-
-    /* numeric gradients (float64, h = 1e-5) vs naive and fast backward */
-    if (numgrad) {
-        const double tol = s.kind == SBN ? 1e-6 : 1e-7;
-        long double *base = xmalloc(sizeof(long double) * n), *tmp = xmalloc(sizeof(long double) * n);
-        ref_forward(&s, base, x, g, b);
-        fclos c = {&s, x, g, b, base, tmp};
-        double *work = xmalloc(8 * 2 * n);
-        double *ndx = xmalloc(8 * n), *ndg = xmalloc(8 * P), *ndb = xmalloc(8 * P);
-        cn_eval_numerical_gradient_array(ctx, ndx, fwd_eval, &c, x, n, dout, n, 1e-5, work);
-        cn_eval_numerical_gradient_array(ctx, ndg, fwd_eval, &c, g, P, dout, n, 1e-5, work);
-        cn_eval_numerical_gradient_array(ctx, ndb, fwd_eval, &c, b, P, dout, n, 1e-5, work);
-        for (int naive = 1; naive >= 0; naive--) {
-            double *ax = xmalloc(8 * n), *ag = xmalloc(8 * P), *ab = xmalloc(8 * P);
-            int ok = rc_ok(bwd_f64(&s, naive, ax, ag, ab, dout, x, g, cm, ci));
-            const char *w = naive ? "naive" : "fast";
-            snprintf(name, sizeof name, "%s %s dx %s vs numeric", kn, sh, w);
-            check_le(name, ok ? cn_rel_error(ax, ndx, n) : NAN, tol);
-            snprintf(name, sizeof name, "%s %s dgamma %s vs numeric", kn, sh, w);
-            check_le(name, ok ? cn_rel_error(ag, ndg, P) : NAN, tol);
-            snprintf(name, sizeof name, "%s %s dbeta %s vs numeric", kn, sh, w);
-            check_le(name, ok ? cn_rel_error(ab, ndb, P) : NAN, tol);
-            free(ax), free(ag), free(ab);
-        }
-        free(base), free(tmp), free(work), free(ndx), free(ndg), free(ndb);
-    }
-
-    free(x), free(dout), free(g), free(b), free(rm0), free(rv0);
-    free(x32), free(dout32), free(g32), free(b32);
-    free(out), free(cm), free(ci), free(rm), free(rv), free(dx), free(dg), free(db);
 }
 
 /* ---- values worked out by hand ---------------------------------------- */
@@ -502,10 +405,7 @@ static void f32_offset(void) {
 
 /* ---- bad arguments: CN_EINVAL with a message naming the value ----------- */
 static void expect_einval(const char *name, int rc, const char *needle) {
-    const char *msg = cn_ctx_error(ctx);
-    char note[600];
-    snprintf(note, sizeof note, "rc=%d msg=\"%s\"", rc, msg);
-    check_true(name, rc == CN_EINVAL && strstr(msg, needle) != NULL, note);
+    hs_expect_err(ctx, name, rc, CN_EINVAL, needle);
 }
 
 static void bad_args(void) {
