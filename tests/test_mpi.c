@@ -22,6 +22,13 @@
  *   4. faults: rank 1 of 3 killed with SIGKILL mid-run makes mpirun exit
  *      with an error within 30 s; the last checkpoint loads, and --resume
  *      from it on 2 processes ends with the uninterrupted run's file.
+ *   7. stop signals: SIGTERM to rank 1 of 3 alone stops every rank after
+ *      the same step: mpirun exits 143, rank 0 saved the run and printed
+ *      the --resume line, and --resume on 2 processes ends with the
+ *      uninterrupted run's file byte for byte; SIGINT to mpirun (Ctrl-C:
+ *      Open MPI sends the ranks SIGTERM a second later, SIGKILL a second
+ *      after that) likewise saves a run that resumes (on 1 process under
+ *      mpirun) to the uninterrupted one's file.
  * Data: synthetic 28x28 IDX files written here; every child is bounded in
  * time (killed with its process group after CHILD_LIMIT_S). */
 #include "cli_util.h"
@@ -42,11 +49,12 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *f) 
 /* status: the raw wait status; -1: timed out */
 typedef cli_result result;
 
-/* When `kill_line` shows on stdout, SIGKILL the rank `kill_rank` process
- * (found under /proc by its OMPI_COMM_WORLD_RANK); killed_at: when. */
+/* When `kill_line` shows on stdout, send `sig` to the rank `kill_rank`
+ * process (found under /proc by its OMPI_COMM_WORLD_RANK), or to mpirun
+ * itself when kill_rank is -1; killed_at: when. */
 typedef struct {
     const char *kill_line;
-    int kill_rank;
+    int kill_rank, sig;
     int killed;
     double killed_at;
 } killer;
@@ -92,8 +100,8 @@ static pid_t find_rank(pid_t ppid, int rank) {
 static void kill_rank(cli_watch *w, pid_t pid, const char *out) {
     killer *k = w->user;
     if (!k->killed && strstr(out, k->kill_line)) {
-        pid_t victim = find_rank(pid, k->kill_rank);
-        if (victim > 0 && kill(victim, SIGKILL) == 0) {
+        pid_t victim = k->kill_rank < 0 ? pid : find_rank(pid, k->kill_rank);
+        if (victim > 0 && kill(victim, k->sig) == 0) {
             k->killed = 1;
             k->killed_at = cli_now();
         }
@@ -381,7 +389,7 @@ static void mpi_fault(void) {
     /* 3 processes, rank 1 killed once iteration 28 is logged (checkpoints
      * at 8, 16 and 24 written by then) */
     train_args(&a, 3, net, 1, ck, 8, 8, NULL);
-    killer k = {"(Iteration 28 /", 1, 0, 0};
+    killer k = {"(Iteration 28 /", 1, SIGKILL, 0, 0};
     run(a.v, &k, &r);
     char note[160];
     snprintf(note, sizeof note, "killed=%d, exit %s %d %.1fs after the kill", k.killed,
@@ -403,6 +411,87 @@ static void mpi_fault(void) {
     if (!check_true(name, ok_exit(&r), r.err)) return;
     check_true("fault: resumed on another K == uninterrupted one-process run, byte for byte", cli_same_file(ref, ck),
                strstr(r.out, "resumed from") ? "resumed" : "no 'resumed from' line");
+}
+
+/* "interrupted at iteration N / T by SIG; saved PATH" and the --resume
+ * line: N, or -1 when they are not both there */
+static int stopped_at(const char *out, const char *sig, const char *ck) {
+    char want[400];
+    snprintf(want, sizeof want, "resume with the same flags plus: --resume %s\n", ck);
+    const char *p = strstr(out, "interrupted at iteration ");
+    int n = -1, total = 0;
+    char by[16] = "", saved[300] = "";
+    if (!p || !strstr(out, want) ||
+        sscanf(p, "interrupted at iteration %d / %d by %15[^;]; saved %299s", &n, &total, by, saved) != 4)
+        return -1;
+    return strcmp(by, sig) || strcmp(saved, ck) ? -1 : n;
+}
+
+/* A stop signal to `mpirun -np 3`: `k` sends it; `ref` is the
+ * uninterrupted one-process run of the same flags (epochs, ckpt_every);
+ * the job must exit with `want_status` (-1: any error status), rank 0's
+ * resume line must name `by`, and --resume on K2 processes must end with
+ * ref's file. */
+static void mpi_stop_case(const char *what, killer *k, int epochs, int ckpt_every, const char *ref, int want_status,
+                          const char *by, int K2) {
+    const char *net = "three-layer";
+    char ck[256], name[300], note[300];
+    snprintf(ck, sizeof ck, "%s/stop.st", dir);
+    remove(ck);
+    args a;
+    result r;
+    train_args(&a, 3, net, 1, ck, epochs, ckpt_every, NULL);
+    run(a.v, k, &r);
+    int code = r.status >= 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+    int n = stopped_at(r.out, by, ck);
+    snprintf(note, sizeof note, "sent=%d, exit %s %d %.1fs after the signal; stopped at %d", k->killed,
+             r.status < 0 ? "timeout" : WIFEXITED(r.status) ? "status" : "signal",
+             r.status < 0 ? 0 : WIFEXITED(r.status) ? WEXITSTATUS(r.status) : WTERMSIG(r.status),
+             k->killed ? cli_now() - k->killed_at : 0, n);
+    snprintf(name, sizeof name, "%s: sent mid-run", what);
+    check_true(name, k->killed, note);
+    if (want_status >= 0)
+        snprintf(name, sizeof name, "%s: mpirun exits %d", what, want_status);
+    else
+        snprintf(name, sizeof name, "%s: mpirun exits with an error status (Open MPI's), no hang", what);
+    check_true(name, want_status >= 0 ? code == want_status : code > 0, code < 0 ? r.err : note);
+    snprintf(name, sizeof name, "%s: rank 0 printed 'interrupted at iteration N ... by %s; saved' and the --resume "
+             "line (before the end)", what, by);
+    if (!check_true(name, n > 0 && strstr(r.out, "trained ") == NULL, note)) return;
+    /* resumed on K2 processes: the uninterrupted run's file */
+    train_args(&a, K2, net, 1, ck, epochs, ckpt_every, ck);
+    run(a.v, NULL, &r);
+    char want[300];
+    snprintf(want, sizeof want, "resumed from %s at iteration %d /", ck, n);
+    snprintf(name, sizeof name, "%s: --resume on %d process%s (was 3) starts at the saved iteration and exits 0 (%.1fs)",
+             what, K2, K2 > 1 ? "es" : "", r.secs);
+    if (!check_true(name, ok_exit(&r) && strstr(r.out, want), ok_exit(&r) ? want : r.err)) return;
+    snprintf(name, sizeof name, "%s: saved + resumed == the uninterrupted one-process run, byte for byte", what);
+    check_true(name, cli_same_file(ref, ck), NULL);
+}
+
+static void mpi_stop(void) {
+    /* SIGTERM to one rank only (as a batch system or `kill` may): every
+     * rank must stop after the same step, or the others would wait in the
+     * next exchange; the same flags as mpi_fault, whose reference this is */
+    char ref[256];
+    snprintf(ref, sizeof ref, "%s/full.st", dir);
+    killer k = {"(Iteration 28 /", 1, SIGTERM, 0, 0};
+    mpi_stop_case("SIGTERM to rank 1 of 3", &k, 8, 8, ref, 128 + SIGTERM, "SIGTERM", 2);
+    /* Ctrl-C: SIGINT to mpirun, which does not forward it: it sends the
+     * ranks SIGCONT, SIGTERM a second later, SIGKILL a second after that
+     * (odls_base_sigkill_timeout), and exits 1. The run must outlast that
+     * second with room to spare on an idle machine: 60 epochs of 16 steps
+     * (3 ranks over TCP do about 100-300 a second here); resumed on one
+     * process under mpirun (no exchange: as fast as one process). */
+    snprintf(ref, sizeof ref, "%s/full60.st", dir);
+    args a;
+    result r;
+    train_args(&a, 0, "three-layer", 1, ref, 60, 0, NULL);
+    run(a.v, NULL, &r);
+    if (!check_true("SIGINT to mpirun: the uninterrupted run (60 epochs) trains", ok_exit(&r), r.err)) return;
+    killer c = {"(Iteration 1 /", -1, SIGINT, 0, 0};
+    mpi_stop_case("SIGINT to mpirun (Ctrl-C)", &c, 60, 0, ref, -1, "SIGTERM", 1);
 }
 
 int main(int argc, char **argv) {
@@ -436,6 +525,7 @@ int main(int argc, char **argv) {
         mpi_identity("three-layer");
         mpi_identity("conv8x3-bn-relu-pool2-affine32-bn-relu-affine10");
         mpi_fault();
+        mpi_stop();
         /* 6: more processes than groups is refused, naming the flag */
         args a;
         result r;

@@ -50,9 +50,13 @@ void metrics_close(metrics *m);
 
 /* mpi.c: Open MPI for `train` under mpirun (make MPI=1), else one process.
  * init: 0, or 1 after a message; comm: 1 and *c filled when there is a
- * world; end: finalize (status 0) or abort the job (status != 0). */
+ * world; end: finalize (status 0 or the agreed stop's 128 + signal) or
+ * abort the job (another status). */
 int cli_mpi_init(int *argc, char ***argv, int *rank, int *size);
 int cli_mpi_comm(cn_comm *c);
+/* the stop flag for cn_solver_train: sig (the signal handler's) alone, or
+ * one that every rank sees change before the same iteration (mpi.c) */
+volatile int *cli_mpi_stop_flag(volatile int *sig);
 int cli_mpi_local_size(void);
 void cli_mpi_end(int status);
 /* "open-mpi <version>" (make MPI=1) or "no (make MPI=1 ...)" */

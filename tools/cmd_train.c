@@ -12,7 +12,9 @@
  * terminal or ssh session) all stop training the same way: the step in
  * progress finishes, the run is saved atomically, the --resume line is
  * printed, and the exit status is the conventional 128 + signal number
- * (130, 143, 129), as if the signal had ended the process. */
+ * (130, 143, 129), as if the signal had ended the process. Under mpirun
+ * the ranks agree on the iteration to stop before (mpi.c), rank 0 saves
+ * (every rank holds the same state) and all of them exit 128 + signal. */
 static volatile int g_stop;     /* nonzero: stop; the signal number */
 static void on_stop_signal(int sig) { g_stop = sig; }
 static const char *stop_signal_name(int sig) {
@@ -312,9 +314,10 @@ static int train_loop(train_state *t, const train_opts *o, int rank, const char 
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     signal(SIGHUP, on_stop_signal);
+    volatile int *stop = cli_mpi_stop_flag(&g_stop);
     double t1 = cli_now();
     int it0 = cn_solver_iteration(s);
-    int rc = cn_solver_train(ctx, s, log_line, &lu, &g_stop, save0, o->ckpt_every);
+    int rc = cn_solver_train(ctx, s, log_line, &lu, stop, save0, o->ckpt_every);
     metrics_close(&t->mt);
     *secs = cli_now() - t1;
     *iters = cn_solver_iteration(s) - it0;
@@ -322,17 +325,14 @@ static int train_loop(train_state *t, const train_opts *o, int rank, const char 
     if (!rc) return 0;
     /* interrupted (save and say how to resume) or failed: either way the
      * caller frees everything, so leak checkers see a clean exit */
-    int status = 130;
-    if (rc == CN_EINTR && rank == 0) {
+    if (rc != CN_EINTR) return die(ctx, "training");
+    int sig = *stop > 0 ? *stop : SIGINT, status = 128 + sig;
+    if (rank == 0) {
         const char *path = o->save ? o->save : "convnet-interrupted.safetensors";
-        int sig = g_stop > 0 ? g_stop : SIGINT;
-        status = 128 + sig;
         if (cn_solver_save(ctx, s, path)) status = die(ctx, "saving the interrupted run");
         else
             printf("interrupted at iteration %d / %d by %s; saved %s\nresume with the same flags plus: --resume %s\n",
                    cn_solver_iteration(s), cn_solver_num_iterations(s), stop_signal_name(sig), path, path);
-    } else if (rc != CN_EINTR) {
-        status = die(ctx, "training");
     }
     return status;
 }
