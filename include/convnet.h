@@ -620,12 +620,11 @@ CN_OPTIM(float, f32)
 CN_OPTIM(double, f64)
 
 /* ---- nets composed from a spec -----------------------------------------
- * The grammar: layers joined by '-', each a token of one layer kind
- * (cn_spec_kind lists them with a line of help each; `convnet --help` prints
- * them): conv<F>x<K>[s<S>][p<P>], pool<K>[x<K2>][s<S>], affine<M> (or
- * fc<M>), relu, bn (spatial after a conv, plain after an affine), gn<G>, ln.
- * The last layer must be an affine whose width is the number of classes;
- * softmax loss follows it. Presets: "three-layer" =
+ * The grammar: layers joined by '-', each a token of one layer kind. The
+ * kinds are one table in the library: cn_spec_kind lists each with a line
+ * of help (`convnet train --help` prints them, the README has the table).
+ * The last affine's width is the number of classes (only scale<s> may
+ * follow it); softmax loss follows. Presets: "three-layer" =
  * conv32x7-relu-pool2-affine100-relu-affine10 (the original ThreeLayerConvNet).
  * Parameters are named like the original: W1 b1 (first conv/affine), W2 b2,
  * ...; a norm layer after weight layer k has gamma<k> beta<k> and, for batch

@@ -330,9 +330,6 @@ int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
 
 /* ---- memory estimate ---------------------------------------------------- */
 
-/* saturating size arithmetic: an estimate past SIZE_MAX is simply "too much" */
-static size_t smul(size_t a, size_t b) { size_t r; return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r; }
-static size_t sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r; }
 
 int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, cn_dtype dtype, int batch,
                            const char *update_rule, cn_mem_estimate *est) {
@@ -350,17 +347,17 @@ int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, c
         nall += net->params[i].size;
         if (net->params[i].trainable) ntrain += net->params[i].size;
     }
-    est->params = smul(nall, esz);
-    est->grads = smul(ntrain, esz);
+    est->params = cn__smul(nall, esz);
+    est->grads = cn__smul(ntrain, esz);
     /* the Solver: its copy of the best parameters, the rule's moments, and
      * minibatch buffers of the batch (the accuracy checks go by chunks of it) */
     size_t N = (size_t)batch, in = (size_t)C * H * W;
-    est->solver = sadd(sadd(smul(nall, esz), smul(smul(ntrain, esz), (size_t)moments)),
-                       smul(N, sadd(smul(in, esz), sadd(8, smul((size_t)net->classes, esz)))));
+    est->solver = cn__sadd(cn__sadd(cn__smul(nall, esz), cn__smul(cn__smul(ntrain, esz), (size_t)moments)),
+                       cn__smul(N, cn__sadd(cn__smul(in, esz), cn__sadd(8, cn__smul((size_t)net->classes, esz)))));
     size_t act, idx, dmax;
     plan_activations(net, N, &act, &idx, &dmax);
-    est->activations = sadd(sadd(smul(act, esz), smul(idx, 4)),
-                            sadd(smul(smul(smul(N, dmax), esz), 2), smul(smul(N, (size_t)net->classes), esz)));
+    est->activations = cn__sadd(cn__sadd(cn__smul(act, esz), cn__smul(idx, 4)),
+                            cn__sadd(cn__smul(cn__smul(cn__smul(N, dmax), esz), 2), cn__smul(cn__smul(N, (size_t)net->classes), esz)));
     /* the layers' scratch (cn__ws slots, each grown to the largest call and
      * kept): a bound from the layers' own sizing rules, each slot capped at
      * their 1 GiB limit. conv: per thread a padded input, a ~1 MiB column
@@ -371,8 +368,8 @@ int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, c
     cn__wsest ws = {0, 0, 0};
     for (int i = 0; i < net->nops; i++)
         if (net->ops[i].def->workspace) net->ops[i].def->workspace(&net->ops[i], N, nt, esz, &ws);
-    est->workspace = sadd(sadd(ws.col, ws.layer), ws.misc);
-    est->total = sadd(sadd(sadd(est->params, est->grads), sadd(est->solver, est->activations)), est->workspace);
+    est->workspace = cn__sadd(cn__sadd(ws.col, ws.layer), ws.misc);
+    est->total = cn__sadd(cn__sadd(cn__sadd(est->params, est->grads), cn__sadd(est->solver, est->activations)), est->workspace);
     free(net);
     return CN_OK;
 }

@@ -26,6 +26,7 @@ typedef struct {
     int G;                /* group norm groups */
     int spatial;          /* batch norm: per channel of (C,H,W) features */
     double scale;         /* scale: the factor */
+    int gmax;             /* global pool: the max (gmp), else the mean (gap) */
     double eps, momentum; /* norms */
     int pW, pb, pg, pbeta, prm, prv; /* parameter indices, -1 if none */
     /* activation plan for the reserved batch (element offsets) */

@@ -47,6 +47,12 @@ typedef struct {
  * ops): conv columns, sandwich intermediates, everything else. */
 typedef struct { size_t col, layer, misc; } cn__wsest;
 
+/* Saturating size arithmetic for the memory estimate: a bound past
+ * SIZE_MAX is simply "too much". */
+static inline size_t cn__smul(size_t a, size_t b) { size_t r; return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r; }
+static inline size_t cn__sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r; }
+static inline size_t cn__smax(size_t a, size_t b) { return a > b ? a : b; }
+
 typedef int (*cn_opfn)(const cn_opcall *c);
 
 typedef struct cn_opdef {

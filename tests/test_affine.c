@@ -78,18 +78,23 @@ static int away_from_kink(cn_ctx *ctx, const hs_case *c, void *const *t) {
 /* Every SIMD level: out, dx, dw, db in both dtypes against the naive
  * loops; dx = NULL gives the same dw, db bit for bit; a rerun is bitwise
  * the same. */
+/* affine and affine-relu take the same tensors: x, w, b in; out; dx, dw, db */
+static void affine_tensors(hs_case *c, int N, int D, int M) {
+    hs_in(c, "x", (size_t)N * D, HS_NORMAL, 1);
+    hs_in(c, "w", (size_t)D * M, HS_NORMAL, 1);
+    hs_in(c, "b", M, HS_NORMAL, 1);
+    hs_dout(c, "dout", (size_t)N * M);
+    hs_out(c, "out", (size_t)N * M);
+    hs_grad(c, "dx", X);
+    hs_grad(c, "dw", W);
+    hs_grad(c, "db", B);
+}
+
 static void affine_case(cn_ctx *ctx, int N, int D, int M, uint64_t seed, unsigned flags) {
     affine_shape s = {N, D, M};
     hs_case c = hs_new(&affine_op, &s, seed, flags | HS_NULLGRAD, "(N=%d D=%d M=%d)", N, D, M);
     c.repeat = 1;
-    hs_in(&c, "x", (size_t)N * D, HS_NORMAL, 1);
-    hs_in(&c, "w", (size_t)D * M, HS_NORMAL, 1);
-    hs_in(&c, "b", M, HS_NORMAL, 1);
-    hs_dout(&c, "dout", (size_t)N * M);
-    hs_out(&c, "out", (size_t)N * M);
-    hs_grad(&c, "dx", X);
-    hs_grad(&c, "dw", W);
-    hs_grad(&c, "db", B);
+    affine_tensors(&c, N, D, M);
     hs_check(ctx, &c);
 }
 /* affine_relu the same way; numgrad: inputs away from the kink, numeric
@@ -97,14 +102,7 @@ static void affine_case(cn_ctx *ctx, int N, int D, int M, uint64_t seed, unsigne
 static void affine_relu_case(cn_ctx *ctx, int N, int D, int M, uint64_t seed, unsigned flags) {
     affine_shape s = {N, D, M};
     hs_case c = hs_new(&affine_relu_op, &s, seed, flags | HS_NULLGRAD | HS_NULLGRAD_NAIVE, "(N=%d D=%d M=%d)", N, D, M);
-    hs_in(&c, "x", (size_t)N * D, HS_NORMAL, 1);
-    hs_in(&c, "w", (size_t)D * M, HS_NORMAL, 1);
-    hs_in(&c, "b", M, HS_NORMAL, 1);
-    hs_dout(&c, "dout", (size_t)N * M);
-    hs_out(&c, "out", (size_t)N * M);
-    hs_grad(&c, "dx", X);
-    hs_grad(&c, "dw", W);
-    hs_grad(&c, "db", B);
+    affine_tensors(&c, N, D, M);
     if (flags & HS_NUMGRAD) {
         c.accept = away_from_kink;
         c.tries = 500;

@@ -64,16 +64,13 @@ static int fuse(cn_op *op, const cn_op *next) {
     return 1;
 }
 
-static size_t smul(size_t a, size_t b) { size_t r; return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r; }
-static size_t sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r; }
-static size_t smax(size_t a, size_t b) { return a > b ? a : b; }
 
 /* partial sums of [N, M] and a slice of D; affine-relu one [N, M] gradient */
 static void workspace(const cn_op *op, size_t N, size_t nt, size_t esz, cn__wsest *ws) {
     size_t cap = (size_t)1 << 30;
-    size_t b = smul(smul(N, sadd(smul(2, (size_t)op->M), (size_t)op->D / 8 + 64)), esz);
-    ws->misc = smax(ws->misc, b < cap ? b : cap);
-    if (op->relu) ws->layer = smax(ws->layer, smul(smul(N, (size_t)op->M), esz));
+    size_t b = cn__smul(cn__smul(N, cn__sadd(cn__smul(2, (size_t)op->M), (size_t)op->D / 8 + 64)), esz);
+    ws->misc = cn__smax(ws->misc, b < cap ? b : cap);
+    if (op->relu) ws->layer = cn__smax(ws->layer, cn__smul(cn__smul(N, (size_t)op->M), esz));
 }
 
 static double flops(const cn_op *op) { return 2.0 * op->D * op->M; }

@@ -85,9 +85,6 @@ static void reserve(cn_op *op, size_t N, size_t *act, size_t *idx) {
     *idx += N * op->oC * op->oH * op->oW;
 }
 
-static size_t smul(size_t a, size_t b) { size_t r; return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r; }
-static size_t sadd(size_t a, size_t b) { size_t r; return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r; }
-static size_t smax(size_t a, size_t b) { return a > b ? a : b; }
 
 /* per thread a padded input, a ~1 MiB column chunk, an output tile and dw
  * partials (each slot capped at the layers' 1 GiB limit); the sandwiches
@@ -95,15 +92,15 @@ static size_t smax(size_t a, size_t b) { return a > b ? a : b; }
 static void workspace(const cn_op *op, size_t N, size_t nt, size_t esz, cn__wsest *ws) {
     size_t cap = (size_t)1 << 30;
     size_t F = (size_t)op->cs.F, K = (size_t)op->cs.C * op->cs.HH * op->cs.WW;
-    size_t xpad = smul(smul((size_t)op->cs.C, (size_t)op->cs.H + 2 * (size_t)op->cs.pad),
+    size_t xpad = cn__smul(cn__smul((size_t)op->cs.C, (size_t)op->cs.H + 2 * (size_t)op->cs.pad),
                        (size_t)op->cs.W + 2 * (size_t)op->cs.pad);
-    size_t cp = smax(((size_t)1 << 20) / smul(K, esz), 16);
-    size_t per = sadd(sadd(xpad, ((size_t)1 << 20) / esz),
-                      sadd(smul(F, cp + 16), smul(smul(F, K), 16) <= (((size_t)8 << 20) / esz) ? smul(smul(F, K), 16)
-                                                                                                : smul(F, K)));
-    size_t b = smul(sadd(smul(per, nt), smul(2 * nt, sadd(smul(F, K), F))), esz);
-    ws->col = smax(ws->col, b < cap ? b : cap);
-    if (op->relu) ws->layer = smax(ws->layer, smul(smul(N, smul(F, smul((size_t)op->cH, (size_t)op->cW))), esz));
+    size_t cp = cn__smax(((size_t)1 << 20) / cn__smul(K, esz), 16);
+    size_t per = cn__sadd(cn__sadd(xpad, ((size_t)1 << 20) / esz),
+                      cn__sadd(cn__smul(F, cp + 16), cn__smul(cn__smul(F, K), 16) <= (((size_t)8 << 20) / esz) ? cn__smul(cn__smul(F, K), 16)
+                                                                                                : cn__smul(F, K)));
+    size_t b = cn__smul(cn__sadd(cn__smul(per, nt), cn__smul(2 * nt, cn__sadd(cn__smul(F, K), F))), esz);
+    ws->col = cn__smax(ws->col, b < cap ? b : cap);
+    if (op->relu) ws->layer = cn__smax(ws->layer, cn__smul(cn__smul(N, cn__smul(F, cn__smul((size_t)op->cH, (size_t)op->cW))), esz));
 }
 
 static double flops(const cn_op *op) {

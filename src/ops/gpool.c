@@ -3,10 +3,9 @@
 #include "../layers/real.h"
 #include "../ops.h"
 
-/* op->G: 1 for the max pool, 0 for the mean */
 int FN(cn__op_gpool_forward)(const cn_opcall *c) {
     const cn_op *op = c->op;
-    if (op->G)
+    if (op->gmax)
         return FN(cn_global_max_pool_forward)(c->ctx, OP_OUT(c), c->idx + op->idx_off, OP_IN(c), c->N, op->C, op->H,
                                               op->W);
     return FN(cn_global_avg_pool_forward)(c->ctx, OP_OUT(c), OP_IN(c), c->N, op->C, op->H, op->W);
@@ -15,7 +14,7 @@ int FN(cn__op_gpool_forward)(const cn_opcall *c) {
 int FN(cn__op_gpool_backward)(const cn_opcall *c) {
     const cn_op *op = c->op;
     if (!c->need_dx) return CN_OK;
-    if (op->G)
+    if (op->gmax)
         return FN(cn_global_max_pool_backward)(c->ctx, OP_DX(c), OP_DOUT(c), OP_IN(c), c->idx + op->idx_off, c->N,
                                                op->C, op->H, op->W);
     return FN(cn_global_avg_pool_backward)(c->ctx, OP_DX(c), OP_DOUT(c), c->N, op->C, op->H, op->W);
@@ -23,16 +22,16 @@ int FN(cn__op_gpool_backward)(const cn_opcall *c) {
 
 #ifndef CN_REAL_F64
 static int plan(cn__planner *pl, cn_op *op, const char **p) {
-    op->G = pl->tok[1] == 'm';
+    op->gmax = pl->tok[1] == 'm'; /* the prefix read was "gmp" */
     if (pl->flat) return cn__plan_error(pl, " is a global pool after the features were flattened");
-    op->name = op->G ? "global-max-pool" : "global-avg-pool";
+    op->name = op->gmax ? "global-max-pool" : "global-avg-pool";
     op->oH = op->oW = 1;
     return CN_OK;
 }
 
 /* the max pool's argmax of every output */
 static void reserve(cn_op *op, size_t N, size_t *act, size_t *idx) {
-    if (!op->G) return;
+    if (!op->gmax) return;
     op->idx_off = *idx;
     *idx += N * op->oC;
 }
