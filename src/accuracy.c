@@ -41,7 +41,7 @@ int cn_net_accuracy(cn_ctx *ctx, cn_net *net, const cn_split *sp, const float *m
         for (int i = 0; i < B; i++) b->idx[i] = idx ? idx[start + i] : start + i;
         rc = f32 ? cn_split_batch_f32(ctx, sp, mean, b->idx, B, b->x, b->y) : cn_split_batch_f64(ctx, sp, mean, b->idx, B, b->x, b->y);
         if (rc) { rc = cn_error(ctx, rc, "check_accuracy: bad batch"); break; }
-        cn__lossopt o = {1, NULL, NULL, 0}; /* not profiled: per-layer times describe training steps */
+        cn__lossopt o = {1, NULL, NULL, 0, 0}; /* not profiled: per-layer times describe training steps */
         if ((rc = cn__net_run(ctx, net, NULL, b->scores, b->x, NULL, B, &o))) break;
         correct += count_correct(b->scores, f32, b->y, B, K);
     }
