@@ -144,6 +144,14 @@ static int check_recipe(cn_ctx *ctx, const cn_solver_config *c, int rule) {
     return CN_OK;
 }
 
+/* The rule's constants p1, p2 of cn__update_fused (for the ungrouped
+ * parameters: a norm's beta divides the decay by bias_lr_scale). */
+static void rule_params(const cn_solver *s, double *p1, double *p2) {
+    const cn_solver_config *c = &s->cfg;
+    *p1 = s->rule == 1 || s->rule == 4 ? c->momentum : s->rule == 2 ? c->decay_rate : c->beta1;
+    *p2 = s->rule == 4 ? c->weight_decay : c->beta2;
+}
+
 /* With a schedule, the lr of the step after s->t iterations: a pure
  * function of t (a resumed run gets it from the iteration alone). The
  * arguments were checked by cn_solver_new. */
@@ -536,7 +544,8 @@ static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int
                        double *sumsq_out, int *bad_out) {
     const cn_solver_config *c = &s->cfg;
     int rule = s->rule;
-    double p1 = rule == 1 || rule == 4 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
+    double p1, p2w;
+    rule_params(s, &p1, &p2w);
     const int level = cn__simd(ctx);
     cn_net *net = s->net;
     size_t n = net->ntrain, esz = net->esz;
@@ -562,7 +571,7 @@ static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int
             double reg = p->regularized ? net->reg : 0.0;
             /* the parameter's group: a norm's beta takes lr * bias_lr_scale
              * and the weight decay / bias_lr_scale (the same decay per step) */
-            double lr = s->lr, p2 = rule == 4 ? c->weight_decay : c->beta2;
+            double lr = s->lr, p2 = p2w;
             if (s->beta[i]) {
                 lr = s->lr * c->bias_lr_scale;
                 if (rule == 4) p2 = c->weight_decay / c->bias_lr_scale;
@@ -599,8 +608,8 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     double loss;
     const cn_solver_config *c = &s->cfg;
     int rule = s->rule;
-    double p1 = rule == 1 || rule == 4 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
-    double p2 = rule == 4 ? c->weight_decay : c->beta2; /* the affine weights are never a norm's beta */
+    double p1, p2; /* the affine weights are never a norm's beta */
+    rule_params(s, &p1, &p2);
     const int level = cn__simd(ctx);
     schedule_lr(s);
     cn__netupd nu;
