@@ -716,8 +716,8 @@ int cn_net_profile_report(const cn_net *net, double total, char *buf, size_t len
 
 /* ---- the Solver ----------------------------------------------------------- */
 typedef struct {
-    char update_rule[16];   /* "sgd" | "sgd_momentum" | "rmsprop" | "adam" */
-    double learning_rate;   /* < 0: the rule's default (1e-2, 1e-2, 1e-2, 1e-3) */
+    char update_rule[16];   /* "sgd" | "sgd_momentum" | "rmsprop" | "adam" | "nesterov" */
+    double learning_rate;   /* < 0: the rule's default (1e-2, 1e-2, 1e-2, 1e-3, 1e-2) */
     double momentum;        /* 0.9 */
     double decay_rate;      /* 0.99 */
     double beta1, beta2;    /* 0.9, 0.999 */
@@ -740,6 +740,45 @@ typedef struct {
     cn_flip_mode aug_flip;  /* CN_FLIP_NONE (default) | _RANDOM | _ALTERNATE */
     /* Test-time augmentation level of the accuracy checks, 0..2 (0). */
     int tta;
+    /* ---- the recipe's optimization (issue 10, docs/recipe-pieces.md). The
+     * defaults (cn_solver_config_default) keep the original Solver bit for
+     * bit; a bad value is refused by cn_solver_new with a message naming it.
+     * update_rule "nesterov": PyTorch's SGD(nesterov=True, dampening=0),
+     * cn_sgd_nesterov per parameter with `momentum` (in [0, 1)), the net's
+     * reg as its coupled L2 (W* only, through the velocity, as for every
+     * rule) and `weight_decay` as its decoupled wd. */
+    double weight_decay;    /* 0; "nesterov" only: w -= lr * weight_decay * w each step (the
+                             * scheduled lr, before the step's update), on every trainable
+                             * parameter (airbench94 decays its norm biases too, at the same
+                             * rate per step: PyTorch weight_decay = wd / group lr); none on
+                             * state (running statistics, the fitted whitening weights) */
+    char schedule[16];      /* "": the original, lr_decay at each epoch end; "constant" |
+                             * "linear" (triangle / one-cycle) | "cosine": the lr of the step
+                             * after t iterations is cn_lr_schedule(learning_rate, t, total
+                             * iterations), a pure function of t (lr_decay must stay 1) */
+    double lr_warmup, lr_start, lr_end; /* 0, 0, 0: cn_lr_sched's warmup, start, end fractions
+                             * (airbench94: "linear", 0.23, 0.2, 0.07); only with a schedule */
+    double bias_lr_scale;   /* 1: the learning rate of the norms' betas (beta<k> of bn, bnb, gn,
+                             * ln; airbench 64) is lr * bias_lr_scale and their weight_decay
+                             * weight_decay / bias_lr_scale (the same decay per step). Conv and
+                             * affine biases (b<k>) and gammas keep lr: airbench's convs and
+                             * its last linear have no bias, only its norm biases are scaled */
+    double label_smoothing; /* 0: the loss is cn_softmax_loss_smooth with eps = this, in [0, 1]
+                             * (airbench 0.2); the logged loss is that smoothed loss */
+    double ema_decay;       /* 0 (off): after each iteration from ema_start_epoch on, ema =
+                             * d ema + (1 - d) w (cn_ema_update) over the trainable parameters,
+                             * ema = w at the start; d in [0, 1) */
+    int ema_start_epoch;    /* 0: averaging starts after this many epochs (0: at iteration 0) */
+    int lookahead_k;        /* 0 (off): every k iterations from lookahead_start_epoch on,
+                             * cn_lookahead_sync(slow, w, lookahead_alpha); slow = w at the
+                             * start. Not with ema_decay */
+    double lookahead_alpha; /* 0.5; in (0, 1] (airbench94 ramps 1 - 0.95^5 (t/T)^3 every 5) */
+    int lookahead_start_epoch; /* 0 */
+    /* With EMA or Lookahead started, cn_solver_train's accuracy checks
+     * evaluate the averaged weights (the EMA, or Lookahead's slow weights)
+     * with the net's current batch-norm running statistics, so the best
+     * parameters it keeps, and the net at the end, are averaged ones. The
+     * net trains on its own (fast) weights in between. */
 } cn_solver_config;
 void cn_solver_config_default(cn_solver_config *cfg);
 
@@ -827,12 +866,17 @@ int cn_solver_epoch(const cn_solver *s);      /* epochs done */
 /* The learning rate of the next step (lr_decay applied at each epoch end). */
 double cn_solver_lr(const cn_solver *s);
 int cn_solver_num_iterations(const cn_solver *s);
+/* The averaged trainable parameters (EMA or Lookahead's slow weights; the
+ * layout of cn_net_flat_params, n values), or NULL while averaging is off
+ * or not started. */
+const void *cn_solver_averaged_params(const cn_solver *s, size_t *n);
 /* Seconds spent so far building minibatches, in the update rule, and in
  * accuracy checks. */
 void cn_solver_times(const cn_solver *s, double *batch_s, double *update_s, double *check_s);
 /* Checkpoints (safetensors): parameters, the best parameters, optimizer
- * moments, BN running stats, spec, config, epoch, iteration, lr, RNG and
- * histories. Atomic. */
+ * moments ("nesterov.velocity.<p>"), BN running stats, spec, config, epoch,
+ * iteration, lr, RNG and histories; with averaging started, the averaged
+ * weights ("ema.<p>" or "lookahead.slow.<p>"). Atomic. */
 int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path);
 /* Restore a solver saved by cn_solver_save into s (same spec and rule). */
 int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path);

@@ -31,7 +31,7 @@ static int batch_scores(cn_ctx *ctx, cn_net *net, void *scores, const void *x, i
                         int B, int C, int H, int W, int K) {
     const int f32 = cn_net_dtype(net) == CN_F32, V = cn_tta_count(level);
     const size_t esz = f32 ? 4 : 8, xs = (size_t)B * C * H * W, ss = (size_t)B * K;
-    cn__lossopt o = {1, NULL, NULL, 0}; /* not profiled: per-layer times describe training steps */
+    cn__lossopt o = {1, NULL, NULL, 0, 0}; /* not profiled: per-layer times describe training steps */
     if (level == 0) return cn__net_run(ctx, net, NULL, scores, x, NULL, B, &o);
     int rc = f32 ? cn_tta_batch_f32(ctx, t->x, x, level, B, C, H, W) : cn_tta_batch_f64(ctx, t->x, x, level, B, C, H, W);
     for (int v = 0; v < V && !rc; v++)

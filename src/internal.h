@@ -49,7 +49,7 @@ void cn__free_zeroed(void *p);
 double cn__now(void);
 
 /* An update rule applied inside a backward pass (cn__affine_backward_upd):
- * the Solver's fused step (rule 0 sgd, 1 sgd_momentum, 2 rmsprop, 3 adam;
+ * the Solver's fused step (rule 0 sgd, 1 sgd_momentum, 2 rmsprop, 3 adam, 4 nesterov;
  * p1, p2 as cn__update_fused) on one weight whose moments are m, v; the
  * pass adds sum(w^2) before the update to sumsq, and sets bad when a
  * gradient or a new value is not finite. */

@@ -386,7 +386,7 @@ int cn__net_run(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void
 
 int cn_net_loss(cn_ctx *ctx, cn_net *net, double *loss, void *scores, const void *X,
                 const int32_t *y, int N) {
-    cn__lossopt o = {1, NULL, NULL, net->profile};
+    cn__lossopt o = {1, NULL, NULL, net->profile, 0};
     return cn__net_run(ctx, net, loss, scores, X, y, N, &o);
 }
 

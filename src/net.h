@@ -90,6 +90,7 @@ typedef struct {
     cn__netupd *nu;  /* NULL, or the affine weights updated inside the backward (not when
                       * the data loss is not finite: then nothing is updated) */
     int profile;     /* add each op's time to net->t_fwd, t_bwd, t_loss */
+    double smooth;   /* label smoothing eps: 0, cn_softmax_loss; > 0, cn_softmax_loss_smooth */
 } cn__lossopt;
 
 /* Scores (scores != NULL) and, with labels y, the loss and the backward,
@@ -103,7 +104,7 @@ int cn__net_loss_f64(cn_ctx *ctx, cn_net *net, double *loss, double *scores, con
                      const int32_t *y, int N, const cn__lossopt *o);
 /* The Solver's fused step over one segment of the flat block (layers/optim.c),
  * at SIMD level `level` (cn__simd(ctx)): rule 0 sgd, 1 sgd_momentum (p1 momentum), 2 rmsprop (p1 decay), 3 adam
- * (p1, p2 betas); adds sum(w^2) before the update to *sumsq; CN_ENUM when a
+ * (p1, p2 betas), 4 nesterov (cn_sgd_nesterov with l2 = reg: p1 momentum, p2 decoupled weight decay); adds sum(w^2) before the update to *sumsq; CN_ENUM when a
  * gradient or a new value is not finite. */
 int cn__update_fused_f32(int level, int rule, float *w, const float *dw, float *m, float *v, size_t n, double reg,
                          double lr, double p1, double p2, double eps, long t, double *sumsq);

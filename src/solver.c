@@ -1,5 +1,8 @@
 /* solver.c — the original's Solver in C: minibatch SGD variants, accuracy
- * checks, best parameters, histories, checkpoints and exact resume. */
+ * checks, best parameters, histories, checkpoints and exact resume; and the
+ * recipe's optimization options (issue 10: the Nesterov rule, an lr schedule
+ * per iteration, the norms' betas at a scaled lr, label smoothing, EMA or
+ * Lookahead weights), which default to the original's behaviour. */
 #include "net.h"
 #include <errno.h>
 #include <limits.h>
@@ -45,6 +48,13 @@ struct cn_solver {
     double *gloss;              /* [groups] */
     double *gw;                 /* [groups] group weights: samples / batch */
     double comm_bytes, t_comm;
+    /* the recipe (cn_solver_config's last fields) */
+    int rule;                   /* rule_id(cfg.update_rule) */
+    int sched;                  /* cn_lr_kind, or -1: the original per-epoch lr_decay */
+    unsigned char beta[CN_MAX_PARAMS]; /* 1: a norm's beta (lr x bias_lr_scale) */
+    void *avg;                  /* [ntrain] EMA or Lookahead's slow weights; NULL: off */
+    void *swap;                 /* [ntrain] the net's own weights while a check runs on avg */
+    int avg_start;              /* the iteration averaging starts at (avg = w there) */
 };
 
 void cn_solver_config_default(cn_solver_config *c) {
@@ -64,6 +74,8 @@ void cn_solver_config_default(cn_solver_config *c) {
     c->print_every = 10;
     c->verbose = 1;
     c->seed = 0;
+    c->bias_lr_scale = 1;
+    c->lookahead_alpha = 0.5;
 }
 
 static int rule_id(const char *r) {
@@ -71,12 +83,123 @@ static int rule_id(const char *r) {
     if (!strcmp(r, "sgd_momentum")) return 1;
     if (!strcmp(r, "rmsprop")) return 2;
     if (!strcmp(r, "adam")) return 3;
+    if (!strcmp(r, "nesterov")) return 4;
     return -1;
 }
 
 /* A checkpoint's names for a rule's moment tensors (s->m, then s->v), by
  * rule_id: "<rule>.<moment>.<param>"; NULL where the rule has none. */
-static const char *const moment_names[4][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"}};
+static const char *const moment_names[5][2] = {{NULL, NULL}, {"velocity", NULL}, {"cache", NULL}, {"m", "v"},
+                                               {"velocity", NULL}};
+
+/* The schedule's cn_lr_kind by name; -1 for "" (none), -2 unknown. */
+static int sched_kind(const char *name) {
+    static const char *const names[3] = {"constant", "linear", "cosine"};
+    if (!name[0]) return -1;
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(name, names[k])) return k;
+    return -2;
+}
+
+/* The recipe's fields of a config whose learning rate is resolved: each
+ * bad value refused with a message naming it. */
+static int check_recipe(cn_ctx *ctx, const cn_solver_config *c, int rule) {
+    if (rule == 4 && !(c->momentum >= 0 && c->momentum < 1))
+        return cn_error(ctx, CN_EINVAL, "solver: momentum %g must be in [0, 1) for nesterov", c->momentum);
+    if (!(c->weight_decay >= 0) || !isfinite(c->weight_decay))
+        return cn_error(ctx, CN_EINVAL, "solver: weight_decay %g must be a finite number >= 0", c->weight_decay);
+    if (c->weight_decay != 0 && rule != 4)
+        return cn_error(ctx, CN_EINVAL, "solver: weight_decay %g needs the nesterov rule, not %s", c->weight_decay,
+                        c->update_rule);
+    if (!memchr(c->schedule, 0, sizeof c->schedule))
+        return cn_error(ctx, CN_EINVAL, "solver: schedule is not a terminated string");
+    int kind = sched_kind(c->schedule);
+    if (kind == -2)
+        return cn_error(ctx, CN_EINVAL, "solver: unknown schedule '%s' ('', constant, linear, cosine)", c->schedule);
+    if (kind == -1 && (c->lr_warmup != 0 || c->lr_start != 0 || c->lr_end != 0))
+        return cn_error(ctx, CN_EINVAL, "solver: lr_warmup %g, lr_start %g, lr_end %g need a schedule", c->lr_warmup,
+                        c->lr_start, c->lr_end);
+    if (kind >= 0) {
+        if (c->lr_decay != 1)
+            return cn_error(ctx, CN_EINVAL, "solver: lr_decay %g with schedule '%s' (the schedule sets the lr: "
+                            "lr_decay must be 1)", c->lr_decay, c->schedule);
+        cn_lr_sched p = {(cn_lr_kind)kind, c->learning_rate, c->lr_warmup, c->lr_start, c->lr_end};
+        double lr;
+        if (cn_lr_schedule(ctx, &lr, &p, 0, 1)) {
+            char msg[CN_ERRMAX];
+            snprintf(msg, sizeof msg, "%s", cn_ctx_error(ctx));
+            return cn_error(ctx, CN_EINVAL, "solver: schedule '%s': %s", c->schedule, msg);
+        }
+    }
+    if (!(c->bias_lr_scale > 0) || !isfinite(c->bias_lr_scale))
+        return cn_error(ctx, CN_EINVAL, "solver: bias_lr_scale %g must be a finite number > 0", c->bias_lr_scale);
+    if (!(c->label_smoothing >= 0 && c->label_smoothing <= 1))
+        return cn_error(ctx, CN_EINVAL, "solver: label_smoothing %g must be in [0, 1]", c->label_smoothing);
+    if (!(c->ema_decay >= 0 && c->ema_decay < 1))
+        return cn_error(ctx, CN_EINVAL, "solver: ema_decay %g must be in [0, 1)", c->ema_decay);
+    if (c->lookahead_k < 0) return cn_error(ctx, CN_EINVAL, "solver: lookahead_k %d must be >= 0", c->lookahead_k);
+    if (c->lookahead_k > 0 && !(c->lookahead_alpha > 0 && c->lookahead_alpha <= 1))
+        return cn_error(ctx, CN_EINVAL, "solver: lookahead_alpha %g must be in (0, 1]", c->lookahead_alpha);
+    if (c->ema_decay > 0 && c->lookahead_k > 0)
+        return cn_error(ctx, CN_EINVAL, "solver: ema_decay %g and lookahead_k %d: one weight average at a time",
+                        c->ema_decay, c->lookahead_k);
+    int start = c->ema_decay > 0 ? c->ema_start_epoch : c->lookahead_k > 0 ? c->lookahead_start_epoch : 0;
+    if (start < 0 || start >= c->num_epochs)
+        return cn_error(ctx, CN_EINVAL, "solver: %s %d must be in [0, num_epochs %d)",
+                        c->ema_decay > 0 ? "ema_start_epoch" : "lookahead_start_epoch", start, c->num_epochs);
+    return CN_OK;
+}
+
+/* The rule's constants p1, p2 of cn__update_fused (for the ungrouped
+ * parameters: a norm's beta divides the decay by bias_lr_scale). */
+static void rule_params(const cn_solver *s, double *p1, double *p2) {
+    const cn_solver_config *c = &s->cfg;
+    *p1 = s->rule == 1 || s->rule == 4 ? c->momentum : s->rule == 2 ? c->decay_rate : c->beta1;
+    *p2 = s->rule == 4 ? c->weight_decay : c->beta2;
+}
+
+/* With a schedule, the lr of the step after s->t iterations: a pure
+ * function of t (a resumed run gets it from the iteration alone). The
+ * arguments were checked by cn_solver_new. */
+static void schedule_lr(cn_solver *s) {
+    if (s->sched < 0) return;
+    const cn_solver_config *c = &s->cfg;
+    cn_lr_sched p = {(cn_lr_kind)s->sched, c->learning_rate, c->lr_warmup, c->lr_start, c->lr_end};
+    cn_lr_schedule(NULL, &s->lr, &p, s->t, s->num_iterations);
+}
+
+/* After iteration s->t (cn_solver_train): at the average's start avg = w;
+ * later an EMA update every iteration, or a Lookahead sync every k (which
+ * also sets w = avg). One thread, elementwise: the same bits for any
+ * thread count. */
+static void average_step(cn_solver *s) {
+    const cn_solver_config *c = &s->cfg;
+    cn_net *net = s->net;
+    size_t n = net->ntrain;
+    if (!s->avg || s->t < s->avg_start) return;
+    if (s->t == s->avg_start) memcpy(s->avg, net->pblock, n * net->esz);
+    else if (c->ema_decay > 0) {
+        if (net->dtype == CN_F32) cn_ema_update_f32(NULL, s->avg, net->pblock, n, c->ema_decay);
+        else cn_ema_update_f64(NULL, s->avg, net->pblock, n, c->ema_decay);
+    } else if ((s->t - s->avg_start) % c->lookahead_k == 0) {
+        if (net->dtype == CN_F32) cn_lookahead_sync_f32(NULL, s->avg, net->pblock, n, c->lookahead_alpha);
+        else cn_lookahead_sync_f64(NULL, s->avg, net->pblock, n, c->lookahead_alpha);
+    }
+}
+
+/* The accuracy checks on the averaged weights (on = 1: the net's own go to
+ * s->swap, avg in their place; on = 0: back) while averaging has started. */
+static int use_average(cn_solver *s, int on) {
+    if (!s->avg || s->t < s->avg_start) return 0;
+    size_t bytes = s->net->ntrain * s->net->esz;
+    if (on) {
+        memcpy(s->swap, s->net->pblock, bytes);
+        memcpy(s->net->pblock, s->avg, bytes);
+    } else {
+        memcpy(s->net->pblock, s->swap, bytes);
+    }
+    return 1;
+}
 
 void cn_solver_free(cn_solver *s) {
     if (!s) return;
@@ -84,6 +207,7 @@ void cn_solver_free(cn_solver *s) {
     free(s->xb); free(s->yb); free(s->idx); free(s->scores);
     free(s->xraw); free(s->keys); free(s->tta.x); free(s->tta.scores);
     free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
+    free(s->avg); free(s->swap);
     free(s);
 }
 
@@ -92,7 +216,8 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     *out = NULL;
     int rule = rule_id(cfg->update_rule);
     if (rule < 0)
-        return cn_error(ctx, CN_EINVAL, "solver: unknown update rule '%s' (sgd, sgd_momentum, rmsprop, adam)", cfg->update_rule);
+        return cn_error(ctx, CN_EINVAL, "solver: unknown update rule '%s' (sgd, sgd_momentum, rmsprop, adam, nesterov)",
+                        cfg->update_rule);
     if (cfg->batch_size <= 0) return cn_error(ctx, CN_EINVAL, "solver: batch_size %d must be > 0", cfg->batch_size);
     if (cfg->num_epochs <= 0) return cn_error(ctx, CN_EINVAL, "solver: num_epochs %d must be > 0", cfg->num_epochs);
     if (cfg->print_every <= 0) return cn_error(ctx, CN_EINVAL, "solver: print_every %d must be > 0", cfg->print_every);
@@ -101,6 +226,12 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
         !isfinite(cfg->beta2) || !isfinite(cfg->epsilon))
         return cn_error(ctx, CN_EINVAL, "solver: learning_rate %g, momentum %g, decay_rate %g, beta1 %g, beta2 %g, epsilon %g must be finite",
                       cfg->learning_rate, cfg->momentum, cfg->decay_rate, cfg->beta1, cfg->beta2, cfg->epsilon);
+    {
+        cn_solver_config rcfg = *cfg;
+        if (rcfg.learning_rate < 0) rcfg.learning_rate = rule == 3 ? 1e-3 : 1e-2;
+        int e = check_recipe(ctx, &rcfg, rule);
+        if (e) return e;
+    }
     if (ds->train.n <= 0) return cn_error(ctx, CN_EINVAL, "solver: the training split is empty");
     if (cn_tta_count(cfg->tta) < 0) return cn_error(ctx, CN_EINVAL, "solver: tta level %d must be 0, 1 or 2", cfg->tta);
     if (cfg->tta == 2 && (ds->train.h < 2 || ds->train.w < 2))
@@ -148,6 +279,11 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     s->iters_per_epoch = ds->train.n / cfg->batch_size;
     if (s->iters_per_epoch < 1) s->iters_per_epoch = 1;
     s->num_iterations = cfg->num_epochs * s->iters_per_epoch;
+    s->rule = rule;
+    s->sched = sched_kind(cfg->schedule);
+    schedule_lr(s);
+    for (int i = 0; i < net->nops; i++)
+        if (net->ops[i].pbeta >= 0) s->beta[net->ops[i].pbeta] = 1;
     s->best_val = -1;
     size_t esz = net->esz, nt = net->ntrain, nall = net->ntrain + net->nstate;
     /* one buffer size for training and accuracy checks: the checks run in
@@ -176,13 +312,20 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
         s->tta.x = malloc(cn__mul(esz * V * s->bufn, (size_t)C * H * W));
         s->tta.scores = malloc(esz * V * s->bufn * cn_net_num_classes(net));
     }
+    if (cfg->ema_decay > 0 || cfg->lookahead_k > 0) {
+        s->avg = malloc((nt ? nt : 1) * esz);
+        s->swap = malloc((nt ? nt : 1) * esz);
+        s->avg_start = (cfg->ema_decay > 0 ? cfg->ema_start_epoch : cfg->lookahead_start_epoch) * s->iters_per_epoch;
+    }
     if (!s->m || !s->v || !s->best || !s->loss_hist || !s->train_acc || !s->val_acc || !s->xb || !s->yb ||
         !s->idx || !s->scores || (s->augment && (!s->xraw || !s->keys)) ||
-        (cfg->tta > 0 && (!s->tta.x || !s->tta.scores))) {
+        (cfg->tta > 0 && (!s->tta.x || !s->tta.scores)) ||
+        ((cfg->ema_decay > 0 || cfg->lookahead_k > 0) && (!s->avg || !s->swap))) {
         cn_solver_free(s);
         return cn_error(ctx, CN_ENOMEM, "solver: out of memory");
     }
     memcpy(s->best, net->pblock, nall * esz);
+    if (s->avg && s->avg_start == 0) memcpy(s->avg, net->pblock, nt * esz);
     int rc = cn_net_reserve(ctx, net, s->bufn);
     if (rc) { cn_solver_free(s); return rc; }
     *out = s;
@@ -367,7 +510,7 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
          * record (every layer overwrites its gradients, none adds) */
         char *rec = (char *)s->recs + (size_t)(g - g0) * E * esz;
         /* the fused update adds the L2 term */
-        cn__lossopt o = {0, rec, NULL, net->profile};
+        cn__lossopt o = {0, rec, NULL, net->profile, s->cfg.label_smoothing};
         rc = cn__net_run(ctx, net, &s->gloss[g], NULL, s->xb, s->yb, hi - lo, &o);
         if (rc) return rc;
         memcpy(rec + ntr * esz, state, ns * esz);
@@ -443,8 +586,9 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
 static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int fixed, const void *grad,
                        double *sumsq_out, int *bad_out) {
     const cn_solver_config *c = &s->cfg;
-    int rule = rule_id(c->update_rule);
-    double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
+    int rule = s->rule;
+    double p1, p2w;
+    rule_params(s, &p1, &p2w);
     const int level = cn__simd(ctx);
     cn_net *net = s->net;
     size_t n = net->ntrain, esz = net->esz;
@@ -468,14 +612,21 @@ static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int
             if (b <= lo || a >= hi) continue;
             size_t from = a > lo ? a : lo, to = b < hi ? b : hi, cnt = to - from;
             double reg = p->regularized ? net->reg : 0.0;
+            /* the parameter's group: a norm's beta takes lr * bias_lr_scale
+             * and the weight decay / bias_lr_scale (the same decay per step) */
+            double lr = s->lr, p2 = p2w;
+            if (s->beta[i]) {
+                lr = s->lr * c->bias_lr_scale;
+                if (rule == 4) p2 = c->weight_decay / c->bias_lr_scale;
+            }
             char *W = (char *)net->pblock + from * esz, *D = (char *)grad + from * esz;
             if (s->groups > 0 && !s->has_comm) /* the groups' sum of this segment, in cache for the update */
                 ordered_sum(esz, D, (char *)s->recs + from * esz, s->rec, cnt, s->groups, s->gw, 1);
             char *M = (char *)s->m + from * esz, *V = (char *)s->v + from * esz;
-            int r = esz == 4 ? cn__update_fused_f32(level, rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, s->lr,
-                                                    p1, c->beta2, c->epsilon, s->adam_t, p->regularized ? &part[id] : &(double){0})
+            int r = esz == 4 ? cn__update_fused_f32(level, rule, (float *)W, (float *)D, (float *)M, (float *)V, cnt, reg, lr,
+                                                    p1, p2, c->epsilon, s->adam_t, p->regularized ? &part[id] : &(double){0})
                              : cn__update_fused_f64(level, rule, (double *)W, (double *)D, (double *)M, (double *)V, cnt, reg,
-                                                    s->lr, p1, c->beta2, c->epsilon, s->adam_t,
+                                                    lr, p1, p2, c->epsilon, s->adam_t,
                                                     p->regularized ? &part[id] : &(double){0});
             badp[id] |= r != CN_OK;
         }
@@ -499,9 +650,11 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     for (int i = 0; i < B; i++) s->idx[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)tr->n);
     double loss;
     const cn_solver_config *c = &s->cfg;
-    int rule = rule_id(c->update_rule);
-    double p1 = rule == 1 ? c->momentum : rule == 2 ? c->decay_rate : c->beta1;
+    int rule = s->rule;
+    double p1, p2; /* the affine weights are never a norm's beta */
+    rule_params(s, &p1, &p2);
     const int level = cn__simd(ctx);
+    schedule_lr(s);
     cn__netupd nu;
     memset(nu.done, 0, sizeof nu.done);
     int rc;
@@ -517,8 +670,8 @@ int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
      * stored whole: most of the step's memory traffic at hidden 500); the
      * fused pass below does the rest. The same per-element arithmetic, so
      * the same bits. */
-    nu.u = (cn__wupd){level, rule, 0, s->lr, p1, c->beta2, c->epsilon, s->adam_t + (rule == 3), s->m, s->v, 0, 0};
-    cn__lossopt o = {0, NULL, &nu, s->net->profile}; /* the fused update adds the L2 term */
+    nu.u = (cn__wupd){level, rule, 0, s->lr, p1, p2, c->epsilon, s->adam_t + (rule == 3), s->m, s->v, 0, 0};
+    cn__lossopt o = {0, NULL, &nu, s->net->profile, c->label_smoothing}; /* the fused update adds the L2 term */
     rc = cn__net_run(ctx, s->net, &loss, NULL, s->xb, s->yb, B, &o);
     if (rc) return rc;
 update:
@@ -604,6 +757,9 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
         int rc = cn_solver_step(ctx, s, &loss);
         if (rc) return rc;
         int t = s->t++;
+        double ta0 = cn__now();
+        average_step(s);
+        s->t_update += cn__now() - ta0;
         s->loss_hist[s->nloss++] = loss;
         if (c->verbose && t % c->print_every == 0 && log) {
             snprintf(line, sizeof line, "(Iteration %d / %d) loss: %f", t + 1, s->num_iterations, loss);
@@ -614,10 +770,16 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
             s->epoch++;
             s->lr *= c->lr_decay;
         }
+        schedule_lr(s);
         if (t == 0 || t == s->num_iterations - 1 || epoch_end) {
             double ta, va, tc = cn__now();
-            if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->train, c->num_train_samples, 100, &ta))) return rc;
-            if ((rc = cn_solver_check_accuracy(ctx, s, &s->ds->val, c->num_val_samples, 100, &va))) return rc;
+            int avg = use_average(s, 1); /* the checks (and the best kept) on the averaged weights */
+            rc = cn_solver_check_accuracy(ctx, s, &s->ds->train, c->num_train_samples, 100, &ta);
+            if (!rc) rc = cn_solver_check_accuracy(ctx, s, &s->ds->val, c->num_val_samples, 100, &va);
+            if (rc) {
+                if (avg) use_average(s, 0);
+                return rc;
+            }
             if (s->nacc < s->cap_acc) {
                 s->train_acc[s->nacc] = ta;
                 s->val_acc[s->nacc] = va;
@@ -631,6 +793,7 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
                 s->best_val = va;
                 memcpy(s->best, s->net->pblock, nall * s->net->esz);
             }
+            if (avg) use_average(s, 0);
             s->t_check += cn__now() - tc;
         }
         double now = cn__now();
@@ -688,15 +851,24 @@ void cn_solver_times(const cn_solver *s, double *batch_s, double *update_s, doub
     *check_s = s->t_check;
 }
 int cn_solver_num_iterations(const cn_solver *s) { return s->num_iterations; }
+const void *cn_solver_averaged_params(const cn_solver *s, size_t *n) {
+    *n = s->net->ntrain;
+    return s->avg && s->t >= s->avg_start ? s->avg : NULL;
+}
+
+/* The checkpoint name of the averaged weights of parameter p. */
+static void avg_name(const cn_solver *s, const char *p, char *buf, size_t len) {
+    snprintf(buf, len, "%s.%s", s->cfg.ema_decay > 0 ? "ema" : "lookahead.slow", p);
+}
 
 /* ---- checkpoints --------------------------------------------------------- */
-#define MAXT (4 * CN_MAX_PARAMS + 8)
+#define MAXT (5 * CN_MAX_PARAMS + 8)
 
 int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     const cn_net *net = s->net;
     const char *bad = nonfinite_param(net);
     if (bad) return cn_error(ctx, CN_ENUM, "iteration %d: parameter %s is not finite; checkpoint %s left as it was", s->t, bad, path);
-    int rule = rule_id(s->cfg.update_rule);
+    int rule = s->rule;
     cn_tensor *t = calloc(MAXT, sizeof *t);
     char (*names)[64] = calloc(MAXT, 64);
     if (!t || !names) { free(t); free(names); return cn_error(ctx, CN_ENOMEM, "checkpoint: out of memory"); }
@@ -704,11 +876,15 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     for (int i = 0; i < net->nparams; i++) {
         const cn_param *p = &net->params[i];
         size_t off = ((char *)p->data - (char *)net->pblock) / net->esz;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             const void *data;
             if (k == 0) { snprintf(names[nt], 64, "%s", p->name); data = p->data; }
             else if (k == 1) { snprintf(names[nt], 64, "best.%s", p->name); data = (char *)s->best + off * net->esz; }
-            else {
+            else if (k == 4) { /* the averaged weights, once started */
+                if (!cn_solver_averaged_params(s, &(size_t){0}) || !p->trainable) continue;
+                avg_name(s, p->name, names[nt], 64);
+                data = (char *)s->avg + off * net->esz;
+            } else {
                 const char *mn = moment_names[rule][k - 2];
                 if (!mn || !p->trainable) continue;
                 snprintf(names[nt], 64, "%s.%s.%s", s->cfg.update_rule, mn, p->name);
@@ -727,7 +903,7 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
         t[nt] = (cn_tensor){hname[k], CN_F64, 0, 1, {hn[k]}, hist[k]};
         nt++;
     }
-    char v[20][160];
+    char v[20][160], recipe[400];
     const cn_solver_config *c = &s->cfg;
     snprintf(v[0], sizeof v[0], "%d,%d,%d", net->C, net->H, net->W);
     snprintf(v[1], sizeof v[0], "%.17g", net->reg);
@@ -752,8 +928,18 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
         {"optim", v[4]}, {"lr_decay", v[5]}, {"batch_size", v[6]}, {"num_epochs", v[7]},
         {"samples_print_verbose", v[8]}, {"seed", v[9]}, {"epoch", v[10]}, {"iteration", v[11]},
         {"adam_t", v[12]}, {"best_val_acc", v[13]}, {"rng", rng}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL},
+        {NULL, NULL},
     };
-    int nm = (int)(sizeof meta / sizeof meta[0]) - 3; /* the net's info adds at most 3 */
+    int nm = (int)(sizeof meta / sizeof meta[0]) - 4; /* the recipe line, then the net's info (at most 3) */
+    /* the recipe's fields, when any differs from its default (a record of
+     * the run: resume takes the config it is given, as for the others) */
+    if (c->weight_decay != 0 || c->schedule[0] || c->bias_lr_scale != 1 || c->label_smoothing != 0 || s->avg) {
+        snprintf(recipe, sizeof recipe, "wd=%.17g,schedule=%s,%.17g,%.17g,%.17g,bias_lr_scale=%.17g,smoothing=%.17g,"
+                 "ema=%.17g@%d,lookahead=%d,%.17g@%d", c->weight_decay, c->schedule[0] ? c->schedule : "none",
+                 c->lr_warmup, c->lr_start, c->lr_end, c->bias_lr_scale, c->label_smoothing, c->ema_decay,
+                 c->ema_start_epoch, c->lookahead_k, c->lookahead_alpha, c->lookahead_start_epoch);
+        meta[nm++] = (cn_meta){"recipe", recipe};
+    }
     char *classes = NULL;
     int rc = cn__net_info_save(ctx, net, meta, &nm, t, &nt, &classes);
     if (!rc) rc = cn_st_save(ctx, path, t, nt, meta, nm);
@@ -815,7 +1001,7 @@ static int copy_tensor(cn_ctx *ctx, const cn_st *st, const char *path, const cha
 static int state_tensors(cn_ctx *ctx, cn_solver *s, const cn_st *st, const char *path, int nloss, int nacc,
                          int copy) {
     cn_net *net = s->net;
-    int rid = rule_id(s->cfg.update_rule), rc = CN_OK;
+    int rid = s->rule, rc = CN_OK;
     for (int i = 0; i < net->nparams && !rc; i++) {
         const cn_param *p = &net->params[i];
         size_t off = ((char *)p->data - (char *)net->pblock) / net->esz;
@@ -830,6 +1016,11 @@ static int state_tensors(cn_ctx *ctx, cn_solver *s, const cn_st *st, const char 
             snprintf(name, sizeof name, "%s.%s.%s", s->cfg.update_rule, moment_names[rid][k], p->name);
             rc = copy_tensor(ctx, st, path, name, copy ? (char *)(k ? s->v : s->m) + off * net->esz : NULL,
                              net->dtype, p->ndim, p->shape);
+        }
+        if (!rc && s->avg && nloss >= s->avg_start && p->trainable) { /* the iteration is nloss */
+            avg_name(s, p->name, name, sizeof name);
+            rc = copy_tensor(ctx, st, path, name, copy ? (char *)s->avg + off * net->esz : NULL, net->dtype, p->ndim,
+                             p->shape);
         }
     }
     int64_t hl = nloss, ha = nacc;
@@ -904,6 +1095,7 @@ int cn_solver_resume(cn_ctx *ctx, cn_solver *s, const char *path) {
     s->adam_t = adam_t;
     s->best_val = best_val;
     s->lr = lr;
+    schedule_lr(s); /* the same value: a pure function of the iteration */
     for (int k = 0; k < 4; k++) s->rng.s[k] = r[k];
 done:
     cn_st_free(st);

@@ -1,6 +1,6 @@
 /* netops.c — a net's forward and backward: the executor that walks the
  * planned ops and calls each kind's record (ops.h), and the model loss
- * (data loss + L2). Compiled for float and double. */
+ * (data loss, label-smoothed or not, + L2). Compiled for float and double. */
 #include "real.h"
 #include "../ops.h"
 
@@ -68,7 +68,8 @@ int FN(cn__net_loss)(cn_ctx *ctx, cn_net *net, double *loss, real *scores, const
     if (scores) memcpy(scores, s, sizeof(real) * (size_t)N * net->classes);
     if (!y) return CN_OK;
     double data_loss, t0 = o->profile ? cn__now() : 0;
-    rc = FN(cn_softmax_loss)(ctx, &data_loss, net->dscores, s, y, N, net->classes);
+    rc = o->smooth > 0 ? FN(cn_softmax_loss_smooth)(ctx, &data_loss, net->dscores, s, y, o->smooth, N, net->classes)
+                       : FN(cn_softmax_loss)(ctx, &data_loss, net->dscores, s, y, N, net->classes);
     if (rc) return rc;
     if (o->profile) net->t_loss += cn__now() - t0;
     cn__netupd *nu = isfinite(data_loss) ? o->nu : NULL; /* the caller stops before any update */

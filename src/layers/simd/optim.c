@@ -1,6 +1,6 @@
 /* simd/optim.c — the original's update rules, each one flat loop over all
  * parameters (they live in one contiguous block), and the Solver's fused
- * step; compiled once per SIMD level (simd.h), called through optim_kern
+ * step (those rules and the recipe's Nesterov rule); compiled once per SIMD level (simd.h), called through optim_kern
  * (../optim.c has the public entry points). The loops are elementwise (no
  * reassociation), so every level gives the same bits; O3 lets GCC vectorize
  * them at the level's width. */
@@ -101,6 +101,11 @@ static int fused(int rule, real *w, const real *dw, real *m, real *v, size_t n,
     case 2: { /* rmsprop: p1 = decay rate */
         const real d = (real)p1;
         FUSED_LOOP(m[e] = d * m[e] + (1 - d) * g * g; wn = wo - a * g / (r_sqrt(m[e]) + e_));
+        break;
+    }
+    case 4: { /* nesterov (cn_sgd_nesterov with l2 = reg): p1 = momentum, p2 = decoupled weight decay */
+        const real mu = (real)p1, decay = (real)(lr * p2);
+        FUSED_LOOP(m[e] = mu * m[e] + g; wn = wo - decay * wo - a * (g + mu * m[e]));
         break;
     }
     default: { /* adam: p1, p2 = beta1, beta2 */
