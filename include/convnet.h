@@ -461,6 +461,11 @@ typedef struct {
 /* The transform of one sample: shift (dy, dx) and flip (0/1). */
 int cn_augment_draw(cn_ctx *ctx, int *dy, int *dx, int *flip, const cn_augment *a, long epoch,
                     int64_t key);
+/* The order a shuffled epoch (cn_solver_config.shuffle) visits n training
+ * samples: perm[0..n-1] a permutation of 0..n-1, a Fisher-Yates shuffle by
+ * a generator seeded from (seed, epoch) alone (no state carried between
+ * epochs: a resume or another process count draws the same order). */
+int cn_epoch_order(cn_ctx *ctx, int32_t *perm, uint64_t seed, long epoch, int n);
 int cn_augment_batch_u8(cn_ctx *ctx, uint8_t *dst, const uint8_t *src, const int64_t *keys,
                         const cn_augment *a, long epoch, int N, int C, int H, int W);
 int cn_augment_batch_f32(cn_ctx *ctx, float *dst, const float *src, const int64_t *keys,
@@ -651,7 +656,9 @@ const char *cn_spec_kind(int i, const char **help);
 /* Every kind's grammar joined by ", " into buf; CN_EINVAL when truncated. */
 int cn_spec_grammar(char *buf, size_t len);
 /* Build a net for inputs (C,H,W). Weights ~ weight_scale * N(0,1) drawn from
- * rng in parameter order, biases and betas 0, gammas 1, running stats 0. */
+ * rng in parameter order, biases and betas 0, gammas 1, running stats 0.
+ * weight_scale < 0: weights ~ U(-b, b), b = |weight_scale| / sqrt(fan in)
+ * (a conv's C*HH*WW, an affine's D); -1 is PyTorch's default init. */
 int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H,
                int W, cn_dtype dtype, double weight_scale, double reg,
                cn_rng *rng);
@@ -774,6 +781,9 @@ typedef struct {
                              * start. Not with ema_decay */
     double lookahead_alpha; /* 0.5; in (0, 1] (airbench94 ramps 1 - 0.95^5 (t/T)^3 every 5) */
     int lookahead_start_epoch; /* 0 */
+    int shuffle;            /* 0: each minibatch drawn with replacement (the original); 1: each
+                             * epoch walks a permutation of the training split drawn from
+                             * (seed, epoch) alone (resume-, thread- and process-count-proof) */
     /* With EMA or Lookahead started, cn_solver_train's accuracy checks
      * evaluate the averaged weights (the EMA, or Lookahead's slow weights)
      * with the net's current batch-norm running statistics, so the best
@@ -799,7 +809,8 @@ void cn_solver_free(cn_solver *s);
  * line starting "warning: " (progress 0) and training goes on, the previous
  * checkpoint intact; the third failure in a row stops with that error. On a
  * NaN/Inf loss or gradient: CN_ENUM naming the iteration and parameter. At
- * the end the net holds the best parameters by validation accuracy. */
+ * the end the net holds the best parameters by validation accuracy (with an
+ * empty validation split: the last ones). */
 int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user,
                     volatile int *stop, const char *checkpoint_path,
                     int checkpoint_every);

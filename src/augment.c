@@ -199,3 +199,17 @@ int cn_tta_weights(cn_ctx *ctx, double *w, int level) {
     memcpy(w, level == 0 ? w0 : level == 1 ? w1 : w2, sizeof(double) * v);
     return CN_OK;
 }
+
+int cn_epoch_order(cn_ctx *ctx, int32_t *perm, uint64_t seed, long epoch, int n) {
+    if (!perm || n <= 0) return cn_error(ctx, CN_EINVAL, "cn_epoch_order: perm %p, n %d (need a buffer and n > 0)", (void *)perm, n);
+    if (epoch < 0) return cn_error(ctx, CN_EINVAL, "cn_epoch_order: epoch %ld must be >= 0", epoch);
+    cn_rng r;
+    cn_rng_seed(&r, mix64(seed ^ mix64((uint64_t)epoch + 0x5eed)));
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)cn_rng_below(&r, (uint64_t)i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    return CN_OK;
+}

@@ -209,7 +209,7 @@ static int planned(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, in
 int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W, cn_dtype dtype,
                double weight_scale, double reg, cn_rng *rng) {
     *out = NULL;
-    if (!(weight_scale >= 0) || !isfinite(weight_scale)) return cn_error(ctx, CN_EINVAL, "net: weight_scale %g must be finite and >= 0", weight_scale);
+    if (!isfinite(weight_scale)) return cn_error(ctx, CN_EINVAL, "net: weight_scale %g must be finite", weight_scale);
     if (!(reg >= 0) || !isfinite(reg)) return cn_error(ctx, CN_EINVAL, "net: reg %g must be finite and >= 0", reg);
     cn_net *net;
     int rc = planned(ctx, &net, spec, C, H, W, dtype);
@@ -234,12 +234,20 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
         p->grad = p->trainable ? (char *)net->gblock + o * net->esz : NULL;
         if (p->trainable) toff += p->size; else soff += p->size;
         /* init: weights ~ weight_scale * N(0,1) (drawn in parameter order),
-         * gamma 1, everything else 0 */
+         * or (weight_scale < 0) ~ U(-b, b) with b = |weight_scale| / sqrt(fan
+         * in), PyTorch's default at -1; gamma 1, everything else 0. The fan
+         * in of a conv's [F, C, HH, WW] is C HH WW, of an affine's [D, M] D */
         int init = net->pinit[i];
+        int rnd = init == CN_INIT_NORMAL || init == CN_INIT_DIRAC;
+        double bound = 0;
+        if (rnd && weight_scale < 0) {
+            size_t fan = p->ndim == 4 ? p->size / (size_t)p->shape[0] : (size_t)p->shape[0];
+            bound = -weight_scale / sqrt((double)(fan ? fan : 1));
+        }
         for (size_t e = 0; e < p->size; e++) {
-            double v = init == CN_INIT_NORMAL || init == CN_INIT_DIRAC ? weight_scale * cn_rng_normal(rng)
-                       : init == CN_INIT_ONE                        ? 1.0
-                                                                    : 0.0;
+            double v = !rnd                ? (init == CN_INIT_ONE ? 1.0 : 0.0)
+                       : weight_scale >= 0 ? weight_scale * cn_rng_normal(rng)
+                                           : bound * (2 * cn_rng_uniform(rng) - 1);
             if (dtype == CN_F32) ((float *)p->data)[e] = (float)v;
             else ((double *)p->data)[e] = v;
         }

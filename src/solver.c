@@ -55,6 +55,8 @@ struct cn_solver {
     void *avg;                  /* [ntrain] EMA or Lookahead's slow weights; NULL: off */
     void *swap;                 /* [ntrain] the net's own weights while a check runs on avg */
     int avg_start;              /* the iteration averaging starts at (avg = w there) */
+    int32_t *perm;              /* [train.n] cfg.shuffle: this epoch's order of the training split */
+    int perm_epoch;             /* the epoch perm was drawn for; -1: none yet */
 };
 
 void cn_solver_config_default(cn_solver_config *c) {
@@ -111,6 +113,7 @@ static int check_recipe(cn_ctx *ctx, const cn_solver_config *c, int rule) {
     if (c->weight_decay != 0 && rule != 4)
         return cn_error(ctx, CN_EINVAL, "solver: weight_decay %g needs the nesterov rule, not %s", c->weight_decay,
                         c->update_rule);
+    if (c->shuffle != 0 && c->shuffle != 1) return cn_error(ctx, CN_EINVAL, "solver: shuffle %d must be 0 or 1", c->shuffle);
     if (!memchr(c->schedule, 0, sizeof c->schedule))
         return cn_error(ctx, CN_EINVAL, "solver: schedule is not a terminated string");
     int kind = sched_kind(c->schedule);
@@ -204,7 +207,7 @@ static int use_average(cn_solver *s, int on) {
 void cn_solver_free(cn_solver *s) {
     if (!s) return;
     free(s->m); free(s->v); free(s->best); free(s->loss_hist); free(s->train_acc); free(s->val_acc);
-    free(s->xb); free(s->yb); free(s->idx); free(s->scores);
+    free(s->xb); free(s->yb); free(s->idx); free(s->scores); free(s->perm);
     free(s->xraw); free(s->keys); free(s->tta.x); free(s->tta.scores);
     free(s->recs); free(s->sendb); free(s->recvb); free(s->red); free(s->state0); free(s->gloss); free(s->gw);
     free(s->avg); free(s->swap);
@@ -301,6 +304,8 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
     s->yb = malloc(sizeof(int32_t) * s->bufn);
     s->idx = malloc(sizeof(int32_t) * s->bufn);
     s->scores = malloc(esz * (size_t)s->bufn * cn_net_num_classes(net));
+    s->perm_epoch = -1;
+    if (cfg->shuffle) s->perm = malloc(sizeof(int32_t) * (size_t)ds->train.n);
     s->augment = cfg->aug_pad > 0 || cfg->aug_flip != CN_FLIP_NONE;
     s->aug = (cn_augment){cfg->seed, cfg->aug_pad, cfg->aug_pad_mode, cfg->aug_flip};
     if (s->augment) {
@@ -318,7 +323,7 @@ int cn_solver_new(cn_ctx *ctx, cn_solver **out, cn_net *net, const cn_dataset *d
         s->avg_start = (cfg->ema_decay > 0 ? cfg->ema_start_epoch : cfg->lookahead_start_epoch) * s->iters_per_epoch;
     }
     if (!s->m || !s->v || !s->best || !s->loss_hist || !s->train_acc || !s->val_acc || !s->xb || !s->yb ||
-        !s->idx || !s->scores || (s->augment && (!s->xraw || !s->keys)) ||
+        !s->idx || !s->scores || (cfg->shuffle && !s->perm) || (s->augment && (!s->xraw || !s->keys)) ||
         (cfg->tta > 0 && (!s->tta.x || !s->tta.scores)) ||
         ((cfg->ema_decay > 0 || cfg->lookahead_k > 0) && (!s->avg || !s->swap))) {
         cn_solver_free(s);
@@ -641,13 +646,36 @@ static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int
     *bad_out = bad;
 }
 
+/* The samples of the step after s->t iterations into s->idx. The
+ * original draws each minibatch with replacement from s->rng. cfg.shuffle
+ * walks the epoch's permutation of the training split instead (the first
+ * iters_per_epoch * B of it; the rest waits for the next epoch's draw):
+ * cn_epoch_order, a pure function of (seed, epoch), so a resume, any
+ * number of processes and any thread count see the same order, and s->rng
+ * (the accuracy subsamples) is not touched. */
+static void draw_batch(cn_solver *s, int B) {
+    const cn_split *tr = &s->ds->train;
+    if (!s->cfg.shuffle) {
+        for (int i = 0; i < B; i++) s->idx[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)tr->n);
+        return;
+    }
+    int n = tr->n;
+    if (s->perm_epoch != s->epoch) { /* cannot fail: perm has n > 0 entries */
+        cn_epoch_order(NULL, s->perm, s->cfg.seed, s->epoch, n);
+        s->perm_epoch = s->epoch;
+    }
+    /* B > n (one iteration per epoch): wrap around the permutation */
+    size_t at = (size_t)(s->t % s->iters_per_epoch) * B;
+    for (int i = 0; i < B; i++) s->idx[i] = s->perm[(at + i) % n];
+}
+
 int cn_solver_step(cn_ctx *ctx, cn_solver *s, double *loss_out) {
     const cn_split *tr = &s->ds->train;
     int B = s->cfg.batch_size;
     double t0 = cn__now();
     /* every rank draws the whole batch (the same stream as one process:
      * the same log lines and checkpoints) and loads its own groups only */
-    for (int i = 0; i < B; i++) s->idx[i] = (int32_t)cn_rng_below(&s->rng, (uint64_t)tr->n);
+    draw_batch(s, B);
     double loss;
     const cn_solver_config *c = &s->cfg;
     int rule = s->rule;
@@ -789,7 +817,9 @@ int cn_solver_train(cn_ctx *ctx, cn_solver *s, cn_log_fn log, void *user, volati
                 snprintf(line, sizeof line, "(Epoch %d / %d) train acc: %f; val_acc: %f", s->epoch, c->num_epochs, ta, va);
                 log(user, line, 0);
             }
-            if (va > s->best_val) {
+            /* an empty validation split has nothing to choose by: the
+             * latest parameters are kept (training on every image) */
+            if (va > s->best_val || s->ds->val.n <= 0) {
                 s->best_val = va;
                 memcpy(s->best, s->net->pblock, nall * s->net->esz);
             }
@@ -933,9 +963,10 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     int nm = (int)(sizeof meta / sizeof meta[0]) - 4; /* the recipe line, then the net's info (at most 3) */
     /* the recipe's fields, when any differs from its default (a record of
      * the run: resume takes the config it is given, as for the others) */
-    if (c->weight_decay != 0 || c->schedule[0] || c->bias_lr_scale != 1 || c->label_smoothing != 0 || s->avg) {
-        snprintf(recipe, sizeof recipe, "wd=%.17g,schedule=%s,%.17g,%.17g,%.17g,bias_lr_scale=%.17g,smoothing=%.17g,"
-                 "ema=%.17g@%d,lookahead=%d,%.17g@%d", c->weight_decay, c->schedule[0] ? c->schedule : "none",
+    if (c->weight_decay != 0 || c->schedule[0] || c->bias_lr_scale != 1 || c->label_smoothing != 0 || s->avg ||
+        c->shuffle) {
+        snprintf(recipe, sizeof recipe, "shuffle=%d,wd=%.17g,schedule=%s,%.17g,%.17g,%.17g,bias_lr_scale=%.17g,smoothing=%.17g,"
+                 "ema=%.17g@%d,lookahead=%d,%.17g@%d", c->shuffle, c->weight_decay, c->schedule[0] ? c->schedule : "none",
                  c->lr_warmup, c->lr_start, c->lr_end, c->bias_lr_scale, c->label_smoothing, c->ema_decay,
                  c->ema_start_epoch, c->lookahead_k, c->lookahead_alpha, c->lookahead_start_epoch);
         meta[nm++] = (cn_meta){"recipe", recipe};

@@ -563,6 +563,49 @@ static void test_bad_config(cn_ctx *ctx) {
     free_synth(&ds);
 }
 
+/* weight_scale < 0: each conv/affine weight ~ U(-b, b), b = |s| / sqrt(fan
+ * in) (a conv's C*K*K, an affine's D): every value inside its bound, the
+ * sample variance within 10% of b^2 / 3, the largest |w| above 0.9 b;
+ * dirac filters still the identity; biases 0. */
+static void test_fan_in_init(cn_ctx *ctx) {
+    cn_rng r;
+    cn_rng_seed(&r, 5);
+    cn_net *net;
+    if (cn_net_new(ctx, &net, "conv16x3d-relu-conv24x5-relu-pool2-affine300-relu-affine10", 8, 12, 12, CN_F64, -1.5, 0,
+                   &r)) {
+        printf("net: %s\n", cn_ctx_error(ctx));
+        exit(2);
+    }
+    const struct { const char *name; double fan; } ws[4] = {{"W1", 8 * 9}, {"W2", 16 * 25}, {"W3", 24 * 6 * 6}, {"W4", 300}};
+    for (int k = 0; k < 4; k++) {
+        const cn_param *p = cn_net_param_get(net, ws[k].name);
+        double b = 1.5 / sqrt(ws[k].fan), ss = 0, mx = 0;
+        int inside = 1, n = 0;
+        for (size_t e = 0; p && e < p->size; e++) {
+            double v = ((const double *)p->data)[e];
+            if (k == 0 && (size_t)(e / (size_t)(8 * 9)) < 8) continue; /* the dirac filters */
+            inside &= fabs(v) <= b;
+            ss += v * v;
+            mx = fabs(v) > mx ? fabs(v) : mx;
+            n++;
+        }
+        char name[160];
+        snprintf(name, sizeof name, "weight_scale -1.5: %s in [-b, b], b = 1.5/sqrt(%g); var/(b^2/3) = %.3f, max/b = %.3f",
+                 ws[k].name, ws[k].fan, n ? ss / n / (b * b / 3) : 0, mx / b);
+        check_true(name, p && n > 0 && inside && fabs(ss / n / (b * b / 3) - 1) < 0.1 && mx > 0.9 * b, NULL);
+    }
+    const cn_param *w1 = cn_net_param_get(net, "W1"), *b1 = cn_net_param_get(net, "b1");
+    int dirac = 1, zero = 1;
+    for (int f = 0; f < 8 && w1; f++)
+        for (int c = 0; c < 8; c++)
+            for (int t = 0; t < 9; t++) dirac &= ((const double *)w1->data)[(f * 8 + c) * 9 + t] == (c == f && t == 4);
+    for (size_t e = 0; b1 && e < b1->size; e++) zero &= ((const double *)b1->data)[e] == 0;
+    check_true("weight_scale -1.5: the dirac filters are the identity, the biases 0", w1 && b1 && dirac && zero, NULL);
+    cn_net_free(net);
+    check_true("weight_scale NaN is refused", cn_net_new(ctx, &net, "affine10", 1, 2, 2, CN_F64, NAN, 0, &r) == CN_EINVAL,
+               cn_ctx_error(ctx));
+}
+
 int main(void) {
     cn_ctx *ctx = cn_ctx_new(2);
     const char *levels[3];
@@ -581,6 +624,7 @@ int main(void) {
     test_resume(ctx);
     test_threads();
     test_bad_config(ctx);
+    test_fan_in_init(ctx);
     cn_ctx_free(ctx);
     return check_done();
 }

@@ -165,6 +165,102 @@ static void test_resume(const cn_dataset *ds) {
     cn_ctx_free(ctx);
 }
 
+/* Shuffled epochs (cfg.shuffle): cn_epoch_order is a permutation, a pure
+ * function of (seed, epoch), unbiased on 3 elements; the Solver's steps
+ * walk it (iteration 1 and, after a resume, iteration 5 == the loss of
+ * their slice of the permutation by hand; the resumed run's losses equal
+ * the uninterrupted run's bit for bit). */
+static double slice_loss(cn_ctx *ctx, cn_net *net, const cn_dataset *ds, const int32_t *perm, int at) {
+    int32_t y[B];
+    double x[B * C * H * W], loss = NAN;
+    if (cn_split_batch_f64(ctx, &ds->train, ds->mean, perm + at, B, x, y) || cn_net_loss(ctx, net, &loss, NULL, x, y, B))
+        printf("slice: %s\n", cn_ctx_error(ctx));
+    return loss;
+}
+
+static void test_shuffle(const cn_dataset *ds) {
+    cn_ctx *ctx = cn_ctx_new(2);
+    const int ns[4] = {1, 2, 60, 1000};
+    for (int k = 0; k < 4; k++) {
+        int n = ns[k], ok = 1, differ = 0, seeds_differ = 0;
+        int32_t *p = xmalloc(sizeof(int32_t) * n), *q = xmalloc(sizeof(int32_t) * n), *r = xmalloc(sizeof(int32_t) * n);
+        char *seen = calloc((size_t)n, 1);
+        ok &= cn_epoch_order(ctx, p, 7, 3, n) == CN_OK && cn_epoch_order(ctx, q, 7, 3, n) == CN_OK;
+        for (int i = 0; i < n; i++) {
+            ok &= p[i] >= 0 && p[i] < n && !seen[p[i]] && p[i] == q[i];
+            if (p[i] >= 0 && p[i] < n) seen[p[i]] = 1;
+        }
+        cn_epoch_order(ctx, q, 7, 4, n);
+        cn_epoch_order(ctx, r, 8, 3, n);
+        for (int i = 0; i < n; i++) {
+            differ |= p[i] != q[i];
+            seeds_differ |= p[i] != r[i];
+        }
+        char name[120];
+        snprintf(name, sizeof name, "epoch order n=%d: a permutation, the same on a second call", n);
+        check_true(name, ok, NULL);
+        if (n >= 60) {
+            snprintf(name, sizeof name, "epoch order n=%d: epochs 3 and 4 differ, seeds 7 and 8 differ", n);
+            check_true(name, differ && seeds_differ, NULL);
+        }
+        free(p); free(q); free(r); free(seen);
+    }
+    {   /* all 6 orders of 3 equally often over 6000 epochs (each ~1000, sd ~29) */
+        int cnt[6] = {0}, lo = 1 << 30, hi = 0;
+        for (long e = 0; e < 6000; e++) {
+            int32_t p[3];
+            cn_epoch_order(ctx, p, 1, e, 3);
+            cnt[p[0] * 2 + (p[1] > p[2])]++;
+        }
+        for (int i = 0; i < 6; i++) { lo = cnt[i] < lo ? cnt[i] : lo; hi = cnt[i] > hi ? cnt[i] : hi; }
+        char name[120];
+        snprintf(name, sizeof name, "epoch order: the 6 orders of 3 over 6000 epochs, each 1000 +- 150 (%d..%d)", lo, hi);
+        check_true(name, lo >= 850 && hi <= 1150, NULL);
+    }
+    int32_t one;
+    check_true("epoch order refuses n=0", cn_epoch_order(ctx, &one, 0, 0, 0) == CN_EINVAL, cn_ctx_error(ctx));
+    check_true("epoch order refuses perm NULL", cn_epoch_order(ctx, NULL, 0, 0, 5) == CN_EINVAL, cn_ctx_error(ctx));
+    check_true("epoch order refuses epoch -1", cn_epoch_order(ctx, &one, 0, -1, 1) == CN_EINVAL, cn_ctx_error(ctx));
+
+    char ck[300];
+    snprintf(ck, sizeof ck, "%s/shuffle.ckpt", dir);
+    cn_solver_config cfg;
+    fx_solver_config(&cfg, "sgd", B, 2, 0, 9); /* 3 iterations per epoch: the whole split each epoch */
+    cfg.shuffle = 1;
+    cn_net *na = new_net(ctx, CN_F64), *nb = new_net(ctx, CN_F64), *n0 = new_net(ctx, CN_F64);
+    cn_solver *a, *b;
+    cn_solver_new(ctx, &a, na, ds, &cfg);
+    if (cn_solver_train(ctx, a, NULL, NULL, NULL, ck, 4)) printf("train: %s\n", cn_ctx_error(ctx));
+    cn_solver_new(ctx, &b, nb, ds, &cfg);
+    if (cn_solver_resume(ctx, b, ck)) printf("resume: %s\n", cn_ctx_error(ctx));
+    cn_solver_train(ctx, b, NULL, NULL, NULL, NULL, 0);
+    int n1, n2;
+    const double *h1 = cn_solver_loss_history(a, &n1), *h2 = cn_solver_loss_history(b, &n2);
+    check_true("shuffle: resumed losses of iterations 5, 6 equal bit for bit",
+               n1 == 6 && n2 == 6 && !memcmp(h1 + 4, h2 + 4, 2 * sizeof(double)), NULL);
+    int32_t p0[NTRAIN], p1[NTRAIN];
+    cn_epoch_order(ctx, p0, 9, 0, NTRAIN);
+    cn_epoch_order(ctx, p1, 9, 1, NTRAIN);
+    check_le("shuffle: iteration 1 == the loss of epoch 0's order [0, 20) by hand", fabs(h1[0] - slice_loss(ctx, n0, ds, p0, 0)), 0);
+    cn_net *hn;
+    if (cn_net_load(ctx, &hn, ck, 0, NULL)) { printf("load: %s\n", cn_ctx_error(ctx)); exit(2); }
+    double want = slice_loss(ctx, hn, ds, p1, B), other = slice_loss(ctx, hn, ds, p0, B);
+    check_le("shuffle: iteration 5 == the loss of epoch 1's order [20, 40) by hand", fabs(h1[4] - want), 0);
+    check_true("  epoch 0's order there would differ", fabs(h1[4] - other) > 1e-9, NULL);
+    cn_net_free(hn);
+    cn_solver_free(a);
+    cn_solver_free(b);
+    cn_net_free(na);
+    cn_net_free(nb);
+    cn_net_free(n0);
+    cfg.shuffle = 2;
+    cn_net *nn = new_net(ctx, CN_F64);
+    cn_solver *s = NULL;
+    check_true("solver refuses shuffle 2", cn_solver_new(ctx, &s, nn, ds, &cfg) == CN_EINVAL && !s, cn_ctx_error(ctx));
+    cn_net_free(nn);
+    cn_ctx_free(ctx);
+}
+
 /* Accuracy with TTA by hand: each variant scored by cn_net_loss (test
  * mode), combined by cn_tta_combine, the first maximum against the label. */
 #define HAND_TTA(T, S)                                                                                          \
@@ -385,6 +481,7 @@ int main(int argc, char **argv) {
     fx_synth_splits(&ds, C, H, W, NTRAIN, NVAL, 5);
     test_first_step(&ds);
     test_resume(&ds);
+    test_shuffle(&ds);
     test_tta_accuracy(&ds);
     test_model_file(&ds);
     if (check_true("convnet binary found", cli_find_convnet(argv[0], convnet, sizeof convnet), convnet)) {

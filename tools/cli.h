@@ -62,6 +62,12 @@ void cli_mpi_end(int status);
 /* "open-mpi <version>" (make MPI=1) or "no (make MPI=1 ...)" */
 const char *cli_mpi_built(void);
 
+/* recipes.c: named sets of train flags (--recipe); NULL-terminated lists */
+const char *recipe_name(int k);
+const char *const *recipe_flags(const char *name);
+int recipe_argc(const char *const *flags);
+void recipes_help(FILE *f);
+
 /* train_memory.c: train --max-memory (auto | none | BYTES[K|M|G|T]) against
  * the estimate for spec; 0 (fits, or no check), 1 or 2 after a message. */
 int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, int C, int H, int W, cn_dtype dt,

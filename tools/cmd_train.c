@@ -69,6 +69,10 @@ typedef struct {
     const char *aug_pad_mode, *aug_flip;
     int aug_pad, tta;
     double whiten_eps;
+    /* the recipe's optimization (cn_solver_config's fields of the same names) */
+    const char *recipe, *schedule;
+    double momentum, weight_decay, lr_warmup, lr_start, lr_end, bias_lr_scale, smoothing, ema_decay, la_alpha;
+    int ema_start, la_k, la_start, shuffle, profile;
     cn_pad_mode pad_mode;
     cn_flip_mode flip;
     cn_dtype dt;
@@ -79,7 +83,8 @@ static void train_flags(int argc, char **argv, train_opts *o) {
     *o = (train_opts){.dtype = "float32", .rule = "adam", .max_memory = "auto", .hidden = -1, .nf = -1, .fs = -1,
                       .batch = 50, .epochs = 1, .ntrain = -1, .nval = -1, .ntest = -1, .ntrs = 1000,
                       .print_every = 20, .ws = 1e-3, .reg = 1e-3, .lr = -1, .lr_decay = 1.0,
-                      .aug_pad_mode = "zero", .aug_flip = "none", .whiten_eps = 5e-4};
+                      .aug_pad_mode = "zero", .aug_flip = "none", .whiten_eps = 5e-4, .schedule = "none",
+                      .momentum = 0.9, .bias_lr_scale = 1, .la_alpha = 0.5};
     flag flags[] = {
         {"data", 's', &o->data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
         {"net", 's', &o->net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer "
@@ -88,9 +93,29 @@ static void train_flags(int argc, char **argv, train_opts *o) {
                                         "the notebook's CIFAR-10 run passes 500)"},
         {"num-filters", 'i', &o->nf, "three-layer net: conv filters (32)"},
         {"filter-size", 'i', &o->fs, "three-layer net: filter size (7)"},
-        {"weight-scale", 'd', &o->ws, "weights ~ N(0, weight_scale^2) (1e-3)"},
+        {"weight-scale", 'd', &o->ws, "weights ~ N(0, weight_scale^2); negative: ~ U(-b, b), b = |s| / sqrt(fan in), "
+                                          "-1 being PyTorch's default init (1e-3)"},
         {"reg", 'd', &o->reg, "L2 strength, 0.5*reg*sum(W^2) (1e-3)"},
-        {"update-rule", 's', &o->rule, "sgd | sgd_momentum | rmsprop | adam (adam)"},
+        {"recipe", 's', &o->recipe, "start from a named set of these flags (below); flags given with it win"},
+        {"update-rule", 's', &o->rule, "sgd | sgd_momentum | rmsprop | adam | nesterov (adam)"},
+        {"momentum", 'd', &o->momentum, "sgd_momentum and nesterov: momentum (0.9)"},
+        {"weight-decay", 'd', &o->weight_decay, "nesterov: decoupled weight decay, w -= lr * wd * w each step (0)"},
+        {"schedule", 's', &o->schedule, "none (the original: --lr-decay per epoch) | constant | linear | cosine: the "
+                                        "learning rate per iteration, from --lr-start x lr up over --lr-warmup of the "
+                                        "run, then down to --lr-end x lr (none)"},
+        {"lr-warmup", 'd', &o->lr_warmup, "schedule: fraction of the iterations spent warming up (0)"},
+        {"lr-start", 'd', &o->lr_start, "schedule: first learning rate, as a fraction of --learning-rate (0)"},
+        {"lr-end", 'd', &o->lr_end, "schedule: last learning rate, as a fraction of --learning-rate (0)"},
+        {"bias-lr-scale", 'd', &o->bias_lr_scale, "the norms' betas learn at lr x this (their decay per step kept) (1)"},
+        {"label-smoothing", 'd', &o->smoothing, "softmax loss with label smoothing eps, in [0, 1] (0)"},
+        {"ema", 'd', &o->ema_decay, "average the weights: ema = d ema + (1 - d) w after each step; checks, the best "
+                                     "kept and the saved net use the average (0: off)"},
+        {"ema-start-epoch", 'i', &o->ema_start, "start the average after this many epochs (0)"},
+        {"lookahead", 'i', &o->la_k, "Lookahead: every k steps slow += alpha (w - slow), w = slow (0: off)"},
+        {"lookahead-alpha", 'd', &o->la_alpha, "Lookahead's alpha (0.5)"},
+        {"lookahead-start-epoch", 'i', &o->la_start, "start Lookahead after this many epochs (0)"},
+        {"shuffle", 'i', &o->shuffle, "0: minibatches drawn with replacement (the original); 1: each epoch a "
+                                      "permutation of the training images (0)"},
         {"learning-rate", 'd', &o->lr, "learning rate (the rule's default: 1e-3 for adam, else 1e-2)"},
         {"lr-decay", 'd', &o->lr_decay, "multiply the learning rate by this at each epoch end (1.0)"},
         {"batch-size", 'i', &o->batch, "minibatch size (50)"},
@@ -112,6 +137,7 @@ static void train_flags(int argc, char **argv, train_opts *o) {
         {"resume", 's', &o->resume, "continue the run saved in this checkpoint"},
         {"plots", 's', &o->plots, "write loss.png, accuracy.png, filters.png into this directory"},
         {"quiet", 'b', &o->quiet, "no log lines"},
+        {"profile", 'b', &o->profile, "after training, print the time of each layer's forward and backward"},
         {"metrics", 's', &o->metrics_path, "write one JSON object per logged iteration and per accuracy check to this "
                                            "JSON-lines file (started afresh; cut back to the checkpoint by --resume)"},
         {"aug-pad", 'i', &o->aug_pad, "augment the training batches: shift each image by up to N pixels, drawn from "
@@ -128,7 +154,25 @@ static void train_flags(int argc, char **argv, train_opts *o) {
                                             "gradients, solver state, activations, workspaces) exceeds this; auto: "
                                             "MemAvailable or the cgroup limit, whichever is lower (auto)"},
     };
-    parse_flags("train", argc, argv, flags, sizeof flags / sizeof flags[0], NULL, NULL, 0, "[flags]");
+    int nf = (int)(sizeof flags / sizeof flags[0]);
+    /* --help: the recipes after the flags */
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            recipes_help(stdout);
+            parse_flags("train", argc, argv, flags, nf, NULL, NULL, 0, "[flags]"); /* prints and exits */
+        }
+    parse_flags("train", argc, argv, flags, nf, NULL, NULL, 0, "[flags]");
+    if (!o->recipe) return;
+    /* a recipe is flags: its own first, then the command line's again (those win) */
+    const char *const *rf = recipe_flags(o->recipe);
+    if (!rf) {
+        fprintf(stderr, "convnet train: unknown --recipe '%s' (", o->recipe);
+        for (int k = 0; recipe_name(k); k++) fprintf(stderr, "%s%s", k ? ", " : "", recipe_name(k));
+        fprintf(stderr, ")\n");
+        exit(2);
+    }
+    parse_flags("train", recipe_argc(rf), (char **)rf, flags, nf, NULL, NULL, 0, "[flags]");
+    parse_flags("train", argc, argv, flags, nf, NULL, NULL, 0, "[flags]");
 }
 
 /* Every flag is checked here, before seconds of loading data: 0, or 2 after
@@ -154,14 +198,19 @@ static int train_check(train_opts *o, int nranks) {
     o->dt = !strcmp(o->dtype, "float64") ? CN_F64 : CN_F32;
     if (strcmp(o->dtype, "float64") && strcmp(o->dtype, "float32")) BAD("--dtype must be float32 or float64");
     const char *rule = o->rule;
-    if (strcmp(rule, "sgd") && strcmp(rule, "sgd_momentum") && strcmp(rule, "rmsprop") && strcmp(rule, "adam"))
-        BAD("--update-rule must be sgd, sgd_momentum, rmsprop or adam, not '%s'", rule);
+    if (strcmp(rule, "sgd") && strcmp(rule, "sgd_momentum") && strcmp(rule, "rmsprop") && strcmp(rule, "adam") &&
+        strcmp(rule, "nesterov"))
+        BAD("--update-rule must be sgd, sgd_momentum, rmsprop, adam or nesterov, not '%s'", rule);
+    if (strcmp(o->schedule, "none") && strcmp(o->schedule, "constant") && strcmp(o->schedule, "linear") &&
+        strcmp(o->schedule, "cosine"))
+        BAD("--schedule must be none, constant, linear or cosine, not '%s'", o->schedule);
+    if (o->shuffle != 0 && o->shuffle != 1) BAD("--shuffle must be 0 or 1, not %d", o->shuffle);
+    if (o->ema_decay > 0 && o->la_k > 0) BAD("--ema and --lookahead are one or the other");
     if (o->batch <= 0) BAD("--batch-size must be > 0, not %d", o->batch);
     if (o->epochs <= 0) BAD("--num-epochs must be > 0, not %d", o->epochs);
     if (o->print_every <= 0) BAD("--print-every must be > 0, not %d", o->print_every);
     if (!(o->lr_decay > 0)) BAD("--lr-decay must be > 0, not %g", o->lr_decay);
     if (o->lr != -1 && !(o->lr > 0)) BAD("--learning-rate must be > 0, not %g", o->lr);
-    if (o->ws < 0) BAD("--weight-scale must be >= 0, not %g", o->ws);
     if (o->reg < 0) BAD("--reg must be >= 0, not %g", o->reg);
     if (o->threads < 0) BAD("--threads must be >= 0 (0: all cores), not %d", o->threads);
     if (o->seed < 0) BAD("--seed must be >= 0, not %d", o->seed);
@@ -280,12 +329,27 @@ static int train_setup(train_state *t, const train_opts *o, const char *spec, in
     cfg.aug_pad_mode = o->pad_mode;
     cfg.aug_flip = o->flip;
     cfg.tta = o->tta;
+    cfg.momentum = o->momentum;
+    cfg.weight_decay = o->weight_decay;
+    snprintf(cfg.schedule, sizeof cfg.schedule, "%s", strcmp(o->schedule, "none") ? o->schedule : "");
+    cfg.lr_warmup = o->lr_warmup;
+    cfg.lr_start = o->lr_start;
+    cfg.lr_end = o->lr_end;
+    cfg.bias_lr_scale = o->bias_lr_scale;
+    cfg.label_smoothing = o->smoothing;
+    cfg.ema_decay = o->ema_decay;
+    cfg.ema_start_epoch = o->ema_start;
+    cfg.lookahead_k = o->la_k;
+    cfg.lookahead_alpha = o->la_alpha;
+    cfg.lookahead_start_epoch = o->la_start;
+    cfg.shuffle = o->shuffle;
     if (cn_net_set_tta(ctx, t->net, o->tta)) return die(ctx, "--tta");
     if (!o->resume) {
         int st = fit_whitening(ctx, t->net, ds, o->whiten_eps);
         if (st) return st;
     }
     if (cn_solver_new(ctx, &t->s, t->net, ds, &cfg)) return die(ctx, "setting up the solver");
+    cn_net_profile_enable(t->net, o->profile);
     cn_solver *s = t->s;
     if (o->resume) {
         if (cn_solver_resume(ctx, s, o->resume)) return die(ctx, "resuming");
@@ -346,6 +410,14 @@ static int train_report(train_state *t, const train_opts *o, int nranks, const c
     double per_s = iters * (double)o->batch / (secs > 0 ? secs : 1);
     printf("trained %d iterations in %.2fs (%.0f images/s, %.1f GFLOP/s)\n", iters, secs, per_s,
            iters * (double)o->batch * cn_net_flops_per_image(t->net) / (secs > 0 ? secs : 1) * 1e-9);
+    if (o->profile) {
+        char buf[8192];
+        double tb, tu, tc;
+        cn_net_profile_report(t->net, secs, buf, sizeof buf);
+        cn_solver_times(t->s, &tb, &tu, &tc);
+        printf("%s  %-18s %7.3fs (%4.1f%%)\n  %-18s %7.3fs (%4.1f%%)\n  %-18s %7.3fs (%4.1f%%)\n", buf, "update", tu,
+               100 * tu / secs, "minibatches", tb, 100 * tb / secs, "accuracy checks", tc, 100 * tc / secs);
+    }
     if (nranks > 1) {
         double bytes, cs;
         cn_solver_comm_stats(t->s, &bytes, &cs);

@@ -140,4 +140,24 @@ static inline const optim_kern *optim_kern_for(int level) {
     return &FN(cn__optim_kern_generic);
 }
 
+/* ---- GELU (kernels in simd/gelu.c, entry points in gelu.c) ------------- */
+typedef struct {
+    void (*fwd)(real *out, const real *x, size_t n);
+    void (*bwd)(real *dx, const real *dout, const real *x, size_t n);
+} gelu_kern;
+
+extern const gelu_kern FN(cn__gelu_kern_generic);
+#ifdef CN_X86_LEVELS
+extern const gelu_kern FN(cn__gelu_kern_avx2), FN(cn__gelu_kern_avx512);
+#endif
+
+static inline const gelu_kern *gelu_kern_for(int level) {
+#ifdef CN_X86_LEVELS
+    if (level == CN_SIMD_AVX512) return &FN(cn__gelu_kern_avx512);
+    if (level == CN_SIMD_AVX2) return &FN(cn__gelu_kern_avx2);
+#endif
+    (void)level;
+    return &FN(cn__gelu_kern_generic);
+}
+
 #endif

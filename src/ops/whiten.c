@@ -56,7 +56,7 @@ const cn_opdef cn__op_whiten = {
     .name = "whiten",
     .prefix = {"whiten"},
     .syntax = "whiten",
-    .help = "first layer only: a 2x2 conv to 8C channels fitted to the data's patches, not trained (its bias is)",
+    .help = "first layer only: a 2x2 conv to 8C channels fitted to the data's patches; the weights are not trained, the bias is",
     .plan = plan, .reserve = reserve, .workspace = workspace, .flops = flops, .info = info,
     .forward = CN_OP_FORWARD(whiten), .backward = CN_OP_BACKWARD(whiten),
 };
