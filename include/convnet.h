@@ -781,6 +781,9 @@ typedef struct {
                              * start. Not with ema_decay */
     double lookahead_alpha; /* 0.5; in (0, 1] (airbench94 ramps 1 - 0.95^5 (t/T)^3 every 5) */
     int lookahead_start_epoch; /* 0 */
+    int lookahead_ramp;     /* 0: alpha constant; 1: airbench94's ramp, alpha = 1 - (1 - lookahead_alpha)
+                             * (t / T)^3 at iteration t of T (from 1 down to lookahead_alpha;
+                             * airbench: alpha 1 - 0.95^5, k 5, from epoch 0) */
     int shuffle;            /* 0: each minibatch drawn with replacement (the original); 1: each
                              * epoch walks a permutation of the training split drawn from
                              * (seed, epoch) alone (resume-, thread- and process-count-proof) */

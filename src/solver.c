@@ -143,6 +143,8 @@ static int check_recipe(cn_ctx *ctx, const cn_solver_config *c, int rule) {
     if (c->lookahead_k < 0) return cn_error(ctx, CN_EINVAL, "solver: lookahead_k %d must be >= 0", c->lookahead_k);
     if (c->lookahead_k > 0 && !(c->lookahead_alpha > 0 && c->lookahead_alpha <= 1))
         return cn_error(ctx, CN_EINVAL, "solver: lookahead_alpha %g must be in (0, 1]", c->lookahead_alpha);
+    if (c->lookahead_ramp != 0 && c->lookahead_ramp != 1)
+        return cn_error(ctx, CN_EINVAL, "solver: lookahead_ramp %d must be 0 or 1", c->lookahead_ramp);
     if (c->ema_decay > 0 && c->lookahead_k > 0)
         return cn_error(ctx, CN_EINVAL, "solver: ema_decay %g and lookahead_k %d: one weight average at a time",
                         c->ema_decay, c->lookahead_k);
@@ -185,8 +187,13 @@ static void average_step(cn_solver *s) {
         if (net->dtype == CN_F32) cn_ema_update_f32(NULL, s->avg, net->pblock, n, c->ema_decay);
         else cn_ema_update_f64(NULL, s->avg, net->pblock, n, c->ema_decay);
     } else if ((s->t - s->avg_start) % c->lookahead_k == 0) {
-        if (net->dtype == CN_F32) cn_lookahead_sync_f32(NULL, s->avg, net->pblock, n, c->lookahead_alpha);
-        else cn_lookahead_sync_f64(NULL, s->avg, net->pblock, n, c->lookahead_alpha);
+        double a = c->lookahead_alpha;
+        if (c->lookahead_ramp) {
+            double f = (double)s->t / s->num_iterations;
+            a = 1 - (1 - a) * f * f * f;
+        }
+        if (net->dtype == CN_F32) cn_lookahead_sync_f32(NULL, s->avg, net->pblock, n, a);
+        else cn_lookahead_sync_f64(NULL, s->avg, net->pblock, n, a);
     }
 }
 
@@ -966,9 +973,10 @@ int cn_solver_save(cn_ctx *ctx, const cn_solver *s, const char *path) {
     if (c->weight_decay != 0 || c->schedule[0] || c->bias_lr_scale != 1 || c->label_smoothing != 0 || s->avg ||
         c->shuffle) {
         snprintf(recipe, sizeof recipe, "shuffle=%d,wd=%.17g,schedule=%s,%.17g,%.17g,%.17g,bias_lr_scale=%.17g,smoothing=%.17g,"
-                 "ema=%.17g@%d,lookahead=%d,%.17g@%d", c->shuffle, c->weight_decay, c->schedule[0] ? c->schedule : "none",
+                 "ema=%.17g@%d,lookahead=%d,%.17g@%d%s", c->shuffle, c->weight_decay, c->schedule[0] ? c->schedule : "none",
                  c->lr_warmup, c->lr_start, c->lr_end, c->bias_lr_scale, c->label_smoothing, c->ema_decay,
-                 c->ema_start_epoch, c->lookahead_k, c->lookahead_alpha, c->lookahead_start_epoch);
+                 c->ema_start_epoch, c->lookahead_k, c->lookahead_alpha, c->lookahead_start_epoch,
+                 c->lookahead_ramp ? ",ramp" : "");
         meta[nm++] = (cn_meta){"recipe", recipe};
     }
     char *classes = NULL;

@@ -258,6 +258,7 @@ static void test_average(cn_ctx *ctx, cn_dtype dt, int lookahead) {
     const int S = 4, K = 3;
     if (lookahead) cfg.lookahead_k = K, cfg.lookahead_alpha = alpha, cfg.lookahead_start_epoch = 1;
     else cfg.ema_decay = d, cfg.ema_start_epoch = 1;
+    cfg.lookahead_ramp = lookahead == 2; /* alpha_T = 1 - (1 - alpha) (T / 12)^3 */
     cn_solver *sa, *sb;
     int rc = cn_solver_new(ctx, &sa, a, &ds, &cfg);
     rc = rc ? rc : cn_solver_new(ctx, &sb, b, &ds, &cb);
@@ -276,20 +277,23 @@ static void test_average(cn_ctx *ctx, cn_dtype dt, int lookahead) {
                 else ((double *)avg)[i] = d * ((double *)avg)[i] + (1 - d) * ((double *)w)[i];
             }
         } else if (T > S && (T - S) % K == 0) {
+            const double al = lookahead == 2 ? 1 - (1 - alpha) * pow(T / 12.0, 3) : alpha;
             for (size_t i = 0; i < n; i++) {
                 if (dt == CN_F32) {
                     float *sl = avg, *f = w;
-                    sl[i] = sl[i] + (float)alpha * (f[i] - sl[i]);
+                    sl[i] = sl[i] + (float)al * (f[i] - sl[i]);
                     f[i] = sl[i];
                 } else {
                     double *sl = avg, *f = w;
-                    sl[i] = sl[i] + alpha * (f[i] - sl[i]);
+                    sl[i] = sl[i] + al * (f[i] - sl[i]);
                     f[i] = sl[i];
                 }
             }
         }
     }
-    const char *what = lookahead ? "Lookahead (k 3, alpha 0.5, from epoch 1)" : "EMA (0.8, from epoch 1)";
+    const char *what = lookahead == 2 ? "Lookahead (k 3, alpha ramped to 0.5, from epoch 1)"
+                       : lookahead    ? "Lookahead (k 3, alpha 0.5, from epoch 1)"
+                                      : "EMA (0.8, from epoch 1)";
     const char *tn = dt == CN_F32 ? "f32" : "f64";
     char name[200];
     size_t na;
@@ -617,7 +621,7 @@ int main(void) {
     test_smoothing(ctx, CN_F32);
     test_smoothing(ctx, CN_F64);
     test_schedule(ctx);
-    for (int la = 0; la < 2; la++) {
+    for (int la = 0; la < 3; la++) {
         test_average(ctx, CN_F32, la);
         test_average(ctx, CN_F64, la);
     }

@@ -72,7 +72,7 @@ typedef struct {
     /* the recipe's optimization (cn_solver_config's fields of the same names) */
     const char *recipe, *schedule;
     double momentum, weight_decay, lr_warmup, lr_start, lr_end, bias_lr_scale, smoothing, ema_decay, la_alpha;
-    int ema_start, la_k, la_start, shuffle, profile;
+    int ema_start, la_k, la_start, la_ramp, shuffle, profile;
     cn_pad_mode pad_mode;
     cn_flip_mode flip;
     cn_dtype dt;
@@ -114,6 +114,8 @@ static void train_flags(int argc, char **argv, train_opts *o) {
         {"lookahead", 'i', &o->la_k, "Lookahead: every k steps slow += alpha (w - slow), w = slow (0: off)"},
         {"lookahead-alpha", 'd', &o->la_alpha, "Lookahead's alpha (0.5)"},
         {"lookahead-start-epoch", 'i', &o->la_start, "start Lookahead after this many epochs (0)"},
+        {"lookahead-ramp", 'i', &o->la_ramp, "1: airbench's Lookahead ramp, alpha = 1 - (1 - --lookahead-alpha) "
+                                             "(t/T)^3 at iteration t of T (0)"},
         {"shuffle", 'i', &o->shuffle, "0: minibatches drawn with replacement (the original); 1: each epoch a "
                                       "permutation of the training images (0)"},
         {"learning-rate", 'd', &o->lr, "learning rate (the rule's default: 1e-3 for adam, else 1e-2)"},
@@ -205,6 +207,7 @@ static int train_check(train_opts *o, int nranks) {
         strcmp(o->schedule, "cosine"))
         BAD("--schedule must be none, constant, linear or cosine, not '%s'", o->schedule);
     if (o->shuffle != 0 && o->shuffle != 1) BAD("--shuffle must be 0 or 1, not %d", o->shuffle);
+    if (o->la_ramp != 0 && o->la_ramp != 1) BAD("--lookahead-ramp must be 0 or 1, not %d", o->la_ramp);
     if (o->ema_decay > 0 && o->la_k > 0) BAD("--ema and --lookahead are one or the other");
     if (o->batch <= 0) BAD("--batch-size must be > 0, not %d", o->batch);
     if (o->epochs <= 0) BAD("--num-epochs must be > 0, not %d", o->epochs);
@@ -342,6 +345,7 @@ static int train_setup(train_state *t, const train_opts *o, const char *spec, in
     cfg.lookahead_k = o->la_k;
     cfg.lookahead_alpha = o->la_alpha;
     cfg.lookahead_start_epoch = o->la_start;
+    cfg.lookahead_ramp = o->la_ramp;
     cfg.shuffle = o->shuffle;
     if (cn_net_set_tta(ctx, t->net, o->tta)) return die(ctx, "--tta");
     if (!o->resume) {
