@@ -345,7 +345,9 @@ int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, c
     if (batch <= 0) return cn_error(ctx, CN_EINVAL, "net: batch size %d must be > 0", batch);
     int moments = 2; /* adam: m and v; unknown rules are the solver's to refuse */
     if (update_rule && !strcmp(update_rule, "sgd")) moments = 0;
-    else if (update_rule && (!strcmp(update_rule, "sgd_momentum") || !strcmp(update_rule, "rmsprop"))) moments = 1;
+    else if (update_rule && (!strcmp(update_rule, "sgd_momentum") || !strcmp(update_rule, "rmsprop") ||
+                             !strcmp(update_rule, "nesterov")))
+        moments = 1;
     /* plan only: the same parse, shapes and fusion as cn_net_new, no blocks */
     cn_net *net;
     int rc = planned(ctx, &net, spec, C, H, W, dtype);

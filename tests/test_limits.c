@@ -66,6 +66,28 @@ static void test_memory(void) {
     check_true("--max-memory 1: refused, exit 1, the estimate printed", cli_exited(&r, 1) && est_big > 0, r.out);
     train(&r, 60, es);
     double est_small = estimate_of(r.out);
+    {   /* the recipe's buffers in the estimate, worked out by hand for this
+         * net on (1,28,28), batch 300, float32: nesterov keeps one moment
+         * (the 2,511,650 parameters' 10,046,600 bytes), augmentation the raw
+         * batch and keys 300 (3136 + 8), TTA 2 six variants and scores
+         * 6 * 300 (3136 + 40), Lookahead the average and a swap 2 * 10,046,600,
+         * the shuffled order 4 * 300 */
+        const char *ns[] = {"--net", big_net, "--batch-size", "300", "--max-memory", "1", "--update-rule", "nesterov", NULL};
+        const char *sg[] = {"--net", big_net, "--batch-size", "300", "--max-memory", "1", "--update-rule", "sgd", NULL};
+        const char *rc[] = {"--net", big_net, "--batch-size", "300", "--max-memory", "1", "--update-rule", "nesterov",
+                            "--aug-pad", "2", "--tta", "2", "--lookahead", "5", "--shuffle", "1", NULL};
+        train(&r, 60, ns);
+        double e_ns = estimate_of(r.out);
+        train(&r, 60, sg);
+        double e_sg = estimate_of(r.out);
+        train(&r, 60, rc);
+        double e_rc = estimate_of(r.out);
+        char m[200];
+        snprintf(m, sizeof m, "nesterov - sgd = %.0f (want 10046600), recipe - nesterov = %.0f (want 26754400)",
+                 e_ns - e_sg, e_rc - e_ns);
+        check_true("estimate: nesterov's moment and the recipe's buffers (by hand)",
+                   e_sg > 0 && e_ns - e_sg == 10046600 && e_rc - e_ns == 26754400, m);
+    }
     const char *rb[] = {"--net", big_net, "--batch-size", "300", "--num-epochs", "1", "--quiet", NULL};
     const char *rs[] = {"--net", small_net, "--batch-size", "300", "--num-epochs", "1", "--quiet", NULL};
     cli_result rbig, rsmall;

@@ -70,8 +70,12 @@ void recipes_help(FILE *f);
 
 /* train_memory.c: train --max-memory (auto | none | BYTES[K|M|G|T]) against
  * the estimate for spec; 0 (fits, or no check), 1 or 2 after a message. */
+typedef struct {
+    int augment, tta_variants, averaging, shuffle;
+    long ntrain;
+} train_extras;
 int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, int C, int H, int W, cn_dtype dt,
-                 int batch, const char *rule);
+                 int batch, const char *rule, const train_extras *x);
 
 /* cmd_pictures.c: train --plots writes loss.png, accuracy.png and (a conv
  * on 1 or 3 channels first) filters.png into dir, saying each. */

@@ -244,7 +244,9 @@ static int train_check(train_opts *o, int nranks) {
  * sets have 10 classes), all before seconds of loading data: 0, or the
  * exit status after a message. */
 static int train_preflight(cn_ctx *ctx, const train_opts *o, const char *spec) {
-    int mrc = check_memory(ctx, o->max_memory, spec, o->dC, o->dH, o->dW, o->dt, o->batch, o->rule);
+    train_extras x = {o->aug_pad > 0 || o->flip != CN_FLIP_NONE, o->tta > 0 ? cn_tta_count(o->tta) : 0,
+                      o->ema_decay > 0 || o->la_k > 0, o->shuffle, o->ntrain > 0 ? o->ntrain : 60000};
+    int mrc = check_memory(ctx, o->max_memory, spec, o->dC, o->dH, o->dW, o->dt, o->batch, o->rule, &x);
     if (mrc) return mrc;
     cn_rng r0;
     cn_rng_seed(&r0, 0);

@@ -30,7 +30,7 @@ static int parse_bytes(const char *s, uint64_t *out) {
 }
 
 int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, int C, int H, int W, cn_dtype dt,
-                 int batch, const char *rule) {
+                 int batch, const char *rule, const train_extras *x) {
     if (!strcmp(max_memory, "none")) return 0;
     uint64_t budget;
     char source[CN_MEM_SOURCE_LEN] = "--max-memory";
@@ -48,6 +48,18 @@ int check_memory(cn_ctx *ctx, const char *max_memory, const char *spec, int C, i
         fprintf(stderr, "convnet train: --net: %s\n", cn_ctx_error(ctx));
         return 2;
     }
+    /* what the Solver adds for the recipe (solver.c's allocations): the
+     * batch before augmentation and its keys, the TTA variants and their
+     * scores (10 classes), the averaged weights and the swap beside them
+     * (the size of the gradients each), the epoch's order */
+    size_t esz = dt == CN_F32 ? 4 : 8, img = (size_t)C * H * W * esz, N = (size_t)batch;
+    double extra = 0;
+    if (x->augment) extra += (double)N * (img + 8);
+    if (x->tta_variants > 0) extra += (double)x->tta_variants * N * (img + 10 * esz);
+    if (x->averaging) extra += 2.0 * (double)e.grads;
+    if (x->shuffle) extra += 4.0 * x->ntrain;
+    e.solver += (size_t)extra;
+    e.total += (size_t)extra;
     if ((uint64_t)e.total <= budget) return 0;
     fprintf(stderr,
             "convnet train: the net needs about %.0f bytes (%.2f GiB: parameters %.2f, gradients %.2f, solver state %.2f, "
