@@ -82,6 +82,10 @@ if [ -z "${CN_SKIP_TORCH:-}" ] && [ -f "$dir/data_batch_1.bin" ]; then
   fi
 fi
 
+# -- the CIFAR-10 recipe's net, convnet at each level beside PyTorch
+echo
+BUILD=$B bash bench/recipe.sh ${CN_RECIPE_STEPS:-20} || rc=1
+
 # -- the summary: one row per cell and level; ratios > 1: convnet faster
 echo
 echo "===== summary (median; best = fastest run; % of the FMA peak of the level in use, ${CN_BENCH_PEAK:-peak not measured})"

@@ -458,7 +458,8 @@ static void test_cli(void) {
     check_true("cli: --resume does not refit the whitening", cli_exited(&r, 0) && strstr(r.out, "resumed from") &&
                !strstr(r.out, "whiten: fitted"), r.out);
     const char *bad[][2] = {{"--tta", "3"}, {"--aug-flip", "sometimes"}, {"--aug-pad-mode", "wrap"},
-                            {"--aug-pad", "-1"}, {"--whiten-eps", "-1"}};
+                            {"--aug-pad", "-1"}, {"--whiten-eps", "-1"}, {"--update-rule", "lion"},
+                            {"--schedule", "step"}, {"--shuffle", "2"}, {"--lookahead-ramp", "3"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *a[] = {convnet, "train", "--data", data_flag, bad[i][0], bad[i][1], NULL};
         cli_run(a, NULL, NULL, NULL, 30, &r);
@@ -466,6 +467,40 @@ static void test_cli(void) {
         snprintf(name, sizeof name, "cli: train %s %s refused (exit 2)", bad[i][0], bad[i][1]);
         check_true(name, cli_exited(&r, 2) && strstr(r.out, bad[i][0] + 2), r.out);
     }
+    /* --recipe fast: its flags, the command line's winning; a fixed seed and
+     * thread count give the same bytes in the saved file */
+    for (int k = 0; k < 2; k++) {
+        char m[300];
+        snprintf(m, sizeof m, "%s/recipe%d.ckpt", dir, k);
+        const char *rf[] = {convnet, "train", "--recipe", "fast", "--data", data_flag, "--num-train", "200",
+                            "--num-val", "50", "--num-test", "0", "--batch-size", "50", "--num-epochs", "2",
+                            "--tta", "1", "--threads", "2", "--save", m, "--print-every", "1", NULL};
+        cli_run(rf, NULL, NULL, NULL, 180, &r);
+        if (k == 0) {
+            check_true("cli: train --recipe fast (flags overridden) exits 0, 8 iterations, the airbench net",
+                       cli_exited(&r, 0) && strstr(r.out, "(Iteration 8 / 8)") &&
+                           strstr(r.out, "net whiten-gelu-conv64x3d-pool2-bnb-gelu") && strstr(r.out, "(eps 2,") &&
+                           strstr(r.out, "final (best params, tta 1)"),
+                       r.out);
+        } else {
+            char m0[300];
+            snprintf(m0, sizeof m0, "%s/recipe0.ckpt", dir);
+            size_t n0 = 0, n1 = 0;
+            unsigned char *b0 = fx_read_file(m0, &n0), *b1 = fx_read_file(m, &n1);
+            check_true("cli: --recipe fast twice with one seed and thread count: the same bytes saved",
+                       cli_exited(&r, 0) && b0 && b1 && n0 == n1 && n0 > 0 && !memcmp(b0, b1, n0), NULL);
+            free(b0);
+            free(b1);
+        }
+    }
+    const char *rbad[] = {convnet, "train", "--recipe", "slow", "--data", data_flag, NULL};
+    cli_run(rbad, NULL, NULL, NULL, 30, &r);
+    check_true("cli: --recipe slow refused (exit 2) naming the recipes",
+               cli_exited(&r, 2) && strstr(r.out, "unknown --recipe 'slow' (fast, best)"), r.out);
+    const char *rhelp[] = {convnet, "train", "--help", NULL};
+    cli_run(rhelp, NULL, NULL, NULL, 30, &r);
+    check_true("cli: train --help lists the recipes as their flags",
+               cli_exited(&r, 0) && strstr(r.out, "  fast: ") && strstr(r.out, "--update-rule nesterov"), r.out);
     const char *be[] = {convnet, "eval", "--model", model, "--tta", "5", NULL};
     cli_run(be, NULL, NULL, NULL, 30, &r);
     check_true("cli: eval --tta 5 refused (exit 2)", cli_exited(&r, 2), r.out);
