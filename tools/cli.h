@@ -17,6 +17,8 @@ typedef struct {
 } flag;
 
 /* Exits 0 on --help, 2 on a bad flag. */
+/* parse_flags' --help text: usage, the flags, the net grammar if --net is one */
+void flags_help(const char *cmd, const flag *flags, int nflags, const char *usage);
 int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
                 const char **positional, int *npos, int maxpos, const char *usage);
 /* "convnet: what: <ctx error>" on stderr (stdout flushed first); returns 1. */

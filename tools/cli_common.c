@@ -17,23 +17,27 @@ int die(cn_ctx *ctx, const char *what) {
 }
 
 /* ---- flag parsing: --name VALUE or --name=VALUE ------------------------- */
+void flags_help(const char *cmd, const flag *flags, int nflags, const char *usage) {
+    printf("usage: convnet %s %s\n", cmd, usage);
+    int net = 0;
+    for (int f = 0; f < nflags; f++) {
+        printf("  --%-20s %s\n", flags[f].name, flags[f].help);
+        net |= !strcmp(flags[f].name, "net");
+    }
+    if (net) { /* the grammar, from the library's table of layer kinds */
+        printf("net spec: layers joined by '-', ending with the affine that gives the class scores:\n");
+        const char *syn, *help;
+        for (int k = 0; (syn = cn_spec_kind(k, &help)); k++) printf("  %-28s %s\n", syn, help);
+    }
+}
+
 int parse_flags(const char *cmd, int argc, char **argv, flag *flags, int nflags,
                 const char **positional, int *npos, int maxpos, const char *usage) {
     int np = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: convnet %s %s\n", cmd, usage);
-            int net = 0;
-            for (int f = 0; f < nflags; f++) {
-                printf("  --%-20s %s\n", flags[f].name, flags[f].help);
-                net |= !strcmp(flags[f].name, "net");
-            }
-            if (net) { /* the grammar, from the library's table of layer kinds */
-                printf("net spec: layers joined by '-', ending with the affine that gives the class scores:\n");
-                const char *syn, *help;
-                for (int k = 0; (syn = cn_spec_kind(k, &help)); k++) printf("  %-28s %s\n", syn, help);
-            }
+            flags_help(cmd, flags, nflags, usage);
             exit(0);
         }
         if (!strncmp(a, "--", 2) || (a[0] == '-' && a[1] && strcmp(a, "-o") && !isdigit((unsigned char)a[1]))) {

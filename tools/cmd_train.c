@@ -160,8 +160,9 @@ static void train_flags(int argc, char **argv, train_opts *o) {
     /* --help: the recipes after the flags */
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            flags_help("train", flags, nf, "[flags]");
             recipes_help(stdout);
-            parse_flags("train", argc, argv, flags, nf, NULL, NULL, 0, "[flags]"); /* prints and exits */
+            exit(0);
         }
     parse_flags("train", argc, argv, flags, nf, NULL, NULL, 0, "[flags]");
     if (!o->recipe) return;
