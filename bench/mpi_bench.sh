@@ -5,7 +5,8 @@
 # images/s, the bytes rank 0 sends per step, its time in the collectives
 # (waiting for the other rank included), and the efficiency of 2 ranks
 # against 1 process with all the threads.
-#   bench/mpi_bench.sh [ITERS]         (CN_CIFAR_DIR: the CIFAR-10 binaries)
+#   bench/mpi_bench.sh [ITERS [NAME]]  (CN_CIFAR_DIR: the CIFAR-10 binaries; NAME: only the
+#                                       nets whose name contains it, e.g. recipe)
 # Needs a convnet built with MPI (make MPI=1) and mpirun.
 set -u
 cd "$(dirname "$0")/.."
@@ -24,10 +25,12 @@ nets=(
   "three-layer hidden 100 (the original's run)|50|2|--hidden-dim 100"
   "three-layer hidden 500 (the notebook's run)|50|2|--hidden-dim 500"
   "bn net, large batch|256|2|--net conv32x3-bn-relu-pool2-conv64x3-bn-relu-pool2-affine256-bn-relu-affine10"
+  "the fast recipe's net (tools/recipes.c), large batch|512|2|--recipe fast --tta 0"
 )
 echo "machine: $(nproc) cores; $T threads in all; $iters iterations per run"
 for spec in "${nets[@]}"; do
   IFS='|' read -r name batch groups flags <<<"$spec"
+  case "$name" in *"${2:-}"*) ;; *) continue ;; esac
   ntr=$(( batch * iters ))
   common="train --data cifar10:$dir --num-train $ntr --num-val 100 --num-test 0 --num-train-samples 100 --num-epochs 1 --batch-size $batch --print-every 1000000 $flags"
   echo "== $name: batch $batch, groups $groups"

@@ -2,7 +2,7 @@
 # bench/recipe.sh — the fast recipe's training speed side by side with
 # PyTorch (bench/torch_recipe.py: the same net, loss, optimizer and data
 # path), at each SIMD level the CPU has (CN_SIMD caps convnet; PyTorch runs
-# at its own best). convnet: `train --recipe fast` on the first STEPS*512+
+# at its own best). convnet: `train --recipe fast` on the first (STEPS+1)*256
 # images for one epoch (STEPS+1 steps) with --profile; its images/s are
 # those of the training time less the accuracy checks (the profile's line).
 # Run by `make bench`; alone:
@@ -14,19 +14,20 @@ dir=${CN_CIFAR_DIR:-../shared/data/cifar-10-batches-bin}
 if [ ! -f "$dir/data_batch_1.bin" ]; then echo "recipe bench skipped: no CIFAR-10 at $dir"; exit 0; fi
 levels=$(grep -o 'avx512f\|avx2' /proc/cpuinfo | sort -u | sed 's/avx512f/avx512/' | sort -r | tr '\n' ' ')
 levels="$levels generic"
-n=$(( (steps + 1) * 512 ))
-echo "== the fast recipe's net (tools/recipes.c), batch 512, $steps steps after the first, float32, 2 threads"
+bs=256  # the fast recipe's batch
+n=$(( (steps + 1) * bs ))
+echo "== the fast recipe's net (tools/recipes.c), batch $bs, $steps steps after the first, float32, 2 threads"
 rc=0
 for lv in $levels; do
   out=$(CN_SIMD=$lv $B/convnet train --recipe fast --data cifar10:$dir --num-train $n --num-epochs 1 --num-test 0 \
         --num-train-samples 100 --print-every 1000000 --profile 2>&1) || { echo "$out" | tail -3; rc=1; continue; }
-  echo "$out" | awk -v lv=$lv -v steps=$steps '
+  echo "$out" | awk -v lv=$lv -v steps=$steps -v bs=$bs '
     /^trained / { it = $2; s = $5; sub(/s$/, "", s); gf = $8; sub(/^\(/, "", gf) }
     /accuracy checks/ { c = $3; sub(/s$/, "", c) }
-    END { t = (s - c) * steps / it; printf "convnet %-8s %.2f s for %d steps, %.0f images/s (%.0f with the accuracy checks)\n", lv, t, steps, steps * 512 / t, it * 512 / s }'
+    END { t = (s - c) * steps / it; printf "convnet %-8s %.2f s for %d steps, %.0f images/s (%.0f with the accuracy checks)\n", lv, t, steps, steps * bs / t, it * bs / s }'
 done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_recipe.py "$dir" 2 $steps 512 || rc=1
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_recipe.py "$dir" 2 $steps $bs || rc=1
 else
   echo "PyTorch comparison skipped: python3-torch is not installed (apt-get install python3-torch)"
 fi

@@ -16,19 +16,12 @@ warm-up steps) and prints one line:
 usage: bench/torch_recipe.py CIFAR_DIR THREADS [STEPS] [B]"""
 import os, sys, time, resource
 import numpy as np
-
-def load(d, n):
-    xs, ys = [], []
-    for i in range(1, 6):
-        raw = np.fromfile(os.path.join(d, "data_batch_%d.bin" % i), dtype=np.uint8).reshape(-1, 3073)
-        ys.append(raw[:, 0].astype(np.int64)); xs.append(raw[:, 1:].reshape(-1, 3, 32, 32))
-        if sum(len(y) for y in ys) >= n: break
-    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+from torch_epoch import load  # the CIFAR-10 binaries, as the epoch comparison reads them
 
 def main():
     d, threads = sys.argv[1], int(sys.argv[2])
     steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    B = int(sys.argv[4]) if len(sys.argv) > 4 else 512
+    B = int(sys.argv[4]) if len(sys.argv) > 4 else 256
     import torch
     nn, F = torch.nn, torch.nn.functional
     torch.set_num_threads(threads)
