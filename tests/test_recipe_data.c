@@ -459,7 +459,8 @@ static void test_cli(void) {
                !strstr(r.out, "whiten: fitted"), r.out);
     const char *bad[][2] = {{"--tta", "3"}, {"--aug-flip", "sometimes"}, {"--aug-pad-mode", "wrap"},
                             {"--aug-pad", "-1"}, {"--whiten-eps", "-1"}, {"--update-rule", "lion"},
-                            {"--schedule", "step"}, {"--shuffle", "2"}, {"--lookahead-ramp", "3"}};
+                            {"--schedule", "step"}, {"--shuffle", "2"}, {"--lookahead-ramp", "3"},
+                            {"--tta-checks", "3"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *a[] = {convnet, "train", "--data", data_flag, bad[i][0], bad[i][1], NULL};
         cli_run(a, NULL, NULL, NULL, 30, &r);

@@ -67,7 +67,7 @@ typedef struct {
     double ws, reg, lr, lr_decay;
     /* the recipe: augmentation, test-time augmentation, the whitening fit */
     const char *aug_pad_mode, *aug_flip;
-    int aug_pad, tta;
+    int aug_pad, tta, tta_checks;
     double whiten_eps;
     /* the recipe's optimization (cn_solver_config's fields of the same names) */
     const char *recipe, *schedule;
@@ -84,7 +84,7 @@ static void train_flags(int argc, char **argv, train_opts *o) {
                       .batch = 50, .epochs = 1, .ntrain = -1, .nval = -1, .ntest = -1, .ntrs = 1000,
                       .print_every = 20, .ws = 1e-3, .reg = 1e-3, .lr = -1, .lr_decay = 1.0,
                       .aug_pad_mode = "zero", .aug_flip = "none", .whiten_eps = 5e-4, .schedule = "none",
-                      .momentum = 0.9, .bias_lr_scale = 1, .la_alpha = 0.5};
+                      .momentum = 0.9, .bias_lr_scale = 1, .la_alpha = 0.5, .tta_checks = -1};
     flag flags[] = {
         {"data", 's', &o->data, "cifar10:DIR | fashion-mnist[:DIR] | mnist:DIR (default fashion-mnist from " DEFAULT_FASHION ")"},
         {"net", 's', &o->net_spec, "net spec, e.g. conv32x7-relu-pool2-affine100-relu-affine10 or three-layer "
@@ -150,6 +150,8 @@ static void train_flags(int argc, char **argv, train_opts *o) {
                                         "(none)"},
         {"tta", 'i', &o->tta, "test-time augmentation in the accuracy checks and final figures, recorded in the "
                               "saved model for eval: 0 none, 1 + mirror, 2 + mirror and 1-pixel shifts (0)"},
+        {"tta-checks", 'i', &o->tta_checks, "the TTA level of the accuracy checks during training only (default: "
+                                            "--tta's)"},
         {"whiten-eps", 'd', &o->whiten_eps, "a net starting with whiten: the eps of its fit to the first 5000 "
                                             "training images (5e-4)"},
         {"max-memory", 's', &o->max_memory, "auto | none | BYTES[K|M|G|T]: refuse a net whose estimated memory (parameters, "
@@ -233,6 +235,8 @@ static int train_check(train_opts *o, int nranks) {
     o->flip = !strcmp(o->aug_flip, "random") ? CN_FLIP_RANDOM : !strcmp(o->aug_flip, "alternate") ? CN_FLIP_ALTERNATE
                                                                                                  : CN_FLIP_NONE;
     if (o->tta < 0 || o->tta > 2) BAD("--tta must be 0, 1 or 2, not %d", o->tta);
+    if (o->tta_checks == -1) o->tta_checks = o->tta;
+    if (o->tta_checks < 0 || o->tta_checks > 2) BAD("--tta-checks must be 0, 1 or 2, not %d", o->tta_checks);
     if (!(o->whiten_eps >= 0) || o->whiten_eps > 1e300) BAD("--whiten-eps must be >= 0 and finite, not %g", o->whiten_eps);
     if (!data_shape(o->data, &o->dC, &o->dH, &o->dW))
         BAD("--data '%s': expected cifar10:DIR, fashion-mnist[:DIR] or mnist:DIR", o->data);
@@ -334,7 +338,7 @@ static int train_setup(train_state *t, const train_opts *o, const char *spec, in
     cfg.aug_pad = o->aug_pad;
     cfg.aug_pad_mode = o->pad_mode;
     cfg.aug_flip = o->flip;
-    cfg.tta = o->tta;
+    cfg.tta = o->tta_checks;
     cfg.momentum = o->momentum;
     cfg.weight_decay = o->weight_decay;
     snprintf(cfg.schedule, sizeof cfg.schedule, "%s", strcmp(o->schedule, "none") ? o->schedule : "");
