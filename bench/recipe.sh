@@ -18,16 +18,33 @@ bs=256  # the fast recipe's batch
 n=$(( (steps + 1) * bs ))
 echo "== the fast recipe's net (tools/recipes.c), batch $bs, $steps steps after the first, float32, 2 threads"
 rc=0
+declare -A cn_rate torch_rate
 for lv in $levels; do
   out=$(CN_SIMD=$lv $B/convnet train --recipe fast --data cifar10:$dir --num-train $n --num-epochs 1 --num-test 0 \
         --num-train-samples 100 --print-every 1000000 --profile 2>&1) || { echo "$out" | tail -3; rc=1; continue; }
-  echo "$out" | awk -v lv=$lv -v steps=$steps -v bs=$bs '
+  line=$(echo "$out" | awk -v lv=$lv -v steps=$steps -v bs=$bs '
     /^trained / { it = $2; s = $5; sub(/s$/, "", s); gf = $8; sub(/^\(/, "", gf) }
     /accuracy checks/ { c = $3; sub(/s$/, "", c) }
-    END { t = (s - c) * steps / it; printf "convnet %-8s %.2f s for %d steps, %.0f images/s (%.0f with the accuracy checks)\n", lv, t, steps, steps * bs / t, it * bs / s }'
+    END { t = (s - c) * steps / it; printf "convnet %-8s %.2f s for %d steps, %.0f images/s (%.0f with the accuracy checks)\n", lv, t, steps, steps * bs / t, it * bs / s }')
+  echo "$line"
+  cn_rate[$lv]=$(awk '{print $8}' <<<"$line")
 done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_recipe.py "$dir" 2 $steps $bs || rc=1
+  # PyTorch at its best (channels_last, 2 threads), then capped at AVX2 as convnet's avx2 row is
+  # (oneDNN's ISA cap and ATen's kernels)
+  for lv in $levels; do
+    [ "$lv" = generic ] && continue
+    cap=(); [ "$lv" = avx2 ] && cap=(ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2)
+    line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${cap[@]}" OPENBLAS_NUM_THREADS=1 \
+      /usr/bin/python3 bench/torch_recipe.py "$dir" 2 $steps $bs) || rc=1
+    printf 'torch   %-8s %s\n' "$lv" "$line"
+    torch_rate[$lv]=$(sed -n 's/.* \([0-9]*\) images\/s.*/\1/p' <<<"$line")
+  done
+  for lv in $levels; do
+    [ -n "${torch_rate[$lv]:-}" ] && [ -n "${cn_rate[$lv]:-}" ] &&
+      awk -v lv=$lv -v c=${cn_rate[$lv]} -v t=${torch_rate[$lv]} \
+        'BEGIN { printf "recipe %-8s convnet %s images/s, PyTorch %s: %.2fx PyTorch\n", lv, c, t, c / t }'
+  done
 else
   echo "PyTorch comparison skipped: python3-torch is not installed (apt-get install python3-torch)"
 fi

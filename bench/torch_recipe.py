@@ -56,6 +56,9 @@ def main():
     ids = {id(t) for t in betas + weights}
     others = [t for t in model.parameters() if t.requires_grad and id(t) not in ids]
     lr = 0.75
+    # channels_last: oneDNN's blocked convolutions without reorders, PyTorch's
+    # best setting here (376 vs 292 images/s in NCHW on Zen 5); CN_TORCH_NCHW=1 for NCHW
+    channels_last = not os.environ.get("CN_TORCH_NCHW")
     opt = torch.optim.SGD([dict(params=betas, lr=lr * 64), dict(params=weights, weight_decay=1.33e-3),
                            dict(params=others)], lr=lr, momentum=0.85, nesterov=True)
     def batch(idx, epoch):
@@ -64,6 +67,8 @@ def main():
         dy, dx = rng.integers(0, 5, 2)
         x = x[:, :, dy:dy + 32, dx:dx + 32]
         if epoch % 2: x = x.flip(3)
+        if channels_last:
+            return x.contiguous(memory_format=torch.channels_last), yt[idx]
         return x.contiguous(), yt[idx]
     perm = torch.from_numpy(rng.permutation(50000))
     def step(t):
@@ -72,6 +77,8 @@ def main():
         loss = F.cross_entropy(out, yb, label_smoothing=0.2)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         return float(loss)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     model.train()
     for t in range(2): step(t)
     t0 = time.time()
