@@ -48,7 +48,7 @@ static const struct {
     const char *const *flags;
 } recipes[] = {
     {"fast", "CIFAR-10 to ~90% test accuracy in under 10 minutes on 2 cores (airbench93's net)", fast},
-    {"best", "CIFAR-10 toward 94% (airbench94's net and epochs; about 35 minutes on 2 cores at AVX-512)", best},
+    {"best", "CIFAR-10 toward 94% (airbench94's net and epochs; about 30 minutes on 2 cores at AVX-512)", best},
 };
 #define NRECIPES (int)(sizeof recipes / sizeof recipes[0])
 
