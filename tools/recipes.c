@@ -33,7 +33,7 @@
         "--whiten-eps", "2", "--aug-pad", "2", "--aug-pad-mode", "reflect", "--aug-flip", "alternate", "--tta",  \
         "2", "--tta-checks", "0", "--shuffle", "1", "--num-train", "50000", "--num-val", "0", "--dtype", "float32"
 
-/* fast: 4 epochs fit 10 minutes on 2 cores at AVX2; on a held-out split
+/* fast: 4 epochs take ~6 minutes on 2 Zen 5 cores at AVX-512, ~10 at AVX2; on a held-out split
  * batch 256 did better than 512 and twice airbench's lr per example
  * (0.75 at 256) better than once (docs/recipe.md) */
 static const char *const fast[] = {"--net", AIRBENCH(64, 128, 128), AIRBENCH_OPT, "--batch-size", "256",
@@ -47,7 +47,8 @@ static const struct {
     const char *name, *help;
     const char *const *flags;
 } recipes[] = {
-    {"fast", "CIFAR-10 to ~90% test accuracy in under 10 minutes on 2 cores (airbench93's net)", fast},
+    {"fast", "CIFAR-10 to ~90% test accuracy in ~6 minutes on 2 cores at AVX-512, ~10 at AVX2 (airbench93's net)",
+     fast},
     {"best", "CIFAR-10 toward 94% (airbench94's net and epochs; about 30 minutes on 2 cores at AVX-512)", best},
 };
 #define NRECIPES (int)(sizeof recipes / sizeof recipes[0])
