@@ -18,6 +18,9 @@ half=$(( T / 2 > 0 ? T / 2 : 1 ))
 [ -f "$dir/data_batch_1.bin" ] || { echo "mpi_bench: no CIFAR-10 at $dir (set CN_CIFAR_DIR)"; exit 2; }
 $B/convnet info | grep -q 'mpi: open-mpi' || { echo "mpi_bench: $B/convnet has no MPI (make MPI=1)"; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# no OpenBLAS thread pool beside the ranks' OpenMP threads (docs/mpi.md): it made
+# rank 0 wait seconds in the collectives (CN_MPI_OPENBLAS_POOL=1 keeps it, to compare)
+[ -z "${CN_MPI_OPENBLAS_POOL:-}" ] && export OPENBLAS_NUM_THREADS=1
 tmp=$(mktemp -d /tmp/cn_mpibench_XXXXXX); trap 'rm -rf "$tmp"' EXIT
 rate() { sed -n 's/^trained [0-9]* iterations in \([0-9.]*\)s (\([0-9]*\) images\/s.*/\2/p' "$1"; }
 # name | batch | groups | net flags
