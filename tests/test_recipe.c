@@ -48,6 +48,15 @@ static double maxrel(const cn_net *a, const cn_net *b, int trainable_only) {
     return e;
 }
 
+/* Two nets with the same spec and the same initial parameters (one seed). */
+static void twin_nets(cn_ctx *ctx, const char *spec, cn_dtype dt, double reg, uint64_t seed, cn_net **a, cn_net **b) {
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    cn_net_new(ctx, a, spec, 3, 8, 8, dt, 5e-2, reg, &r);
+    cn_rng_seed(&r, seed);
+    cn_net_new(ctx, b, spec, 3, 8, 8, dt, 5e-2, reg, &r);
+}
+
 /* Two Solver steps (nesterov, weight decay, betas x64, smoothing 0.2, the
  * linear schedule's first lr: 0.2 x lr; the affine weights updated inside
  * the backward, the rest in the fused pass) against the same two steps by
@@ -58,11 +67,7 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *level) {
     cn_dataset ds;
     synth(&ds, 3, 8, 8, 30, 10, 4);
     cn_net *a, *b;
-    cn_rng r;
-    cn_rng_seed(&r, 31);
-    cn_net_new(ctx, &a, spec, 3, 8, 8, dt, 5e-2, 1e-2, &r);
-    cn_rng_seed(&r, 31);
-    cn_net_new(ctx, &b, spec, 3, 8, 8, dt, 5e-2, 1e-2, &r);
+    twin_nets(ctx, spec, dt, 1e-2, 31, &a, &b);
     cn_solver_config cfg;
     recipe_config(&cfg, 10, 2);
     cfg.seed = 77;
@@ -76,6 +81,7 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *level) {
     int32_t idx[10], y[10];
     void *X = malloc((size_t)esz * B * 3 * 8 * 8);
     void *vel[64] = {0};
+    cn_rng r;
     cn_rng_seed(&r, 77);
     for (int step = 0; step < 2 && rc == CN_OK; step++) {
         rc = cn_solver_step(ctx, s, &la[step]);
@@ -244,11 +250,7 @@ static void test_average(cn_ctx *ctx, cn_dtype dt, int lookahead) {
     cn_dataset ds;
     synth(&ds, 3, 8, 8, 40, 300, 12);
     cn_net *a, *b;
-    cn_rng r;
-    cn_rng_seed(&r, 5);
-    cn_net_new(ctx, &a, spec, 3, 8, 8, dt, 5e-2, 1e-3, &r);
-    cn_rng_seed(&r, 5);
-    cn_net_new(ctx, &b, spec, 3, 8, 8, dt, 5e-2, 1e-3, &r);
+    twin_nets(ctx, spec, dt, 1e-3, 5, &a, &b);
     cn_solver_config cfg;
     recipe_config(&cfg, 10, 3); /* 4 iterations per epoch, 12 in all */
     cfg.schedule[0] = 0;         /* B's steps outside train keep t = 0: a constant lr */
