@@ -199,6 +199,12 @@ int main(void) {
         {1, 40, 16, 48, 5, 3, 3, 1, 1},  /* several chunks of one sample */
         {1, 8, 7, 32, 3, 3, 3, 1, 1},    /* last chunk partial */
         {3, 2, 6, 16, 9, 5, 1, 1, 0},    /* 5x1 filter, W' = 16 */
+        /* stride 1, W' not a multiple of the vector: wide columns (i*Wp + j) */
+        {3, 5, 15, 15, 7, 3, 3, 1, 1},   /* 15x15, one chunk */
+        {1, 16, 40, 47, 3, 3, 3, 1, 1},  /* two chunks, a row split between them */
+        /* small planes: several samples in one item (the last one short) */
+        {41, 8, 7, 7, 16, 3, 3, 1, 1},   /* 7x7, 2 samples an item */
+        {100, 4, 3, 3, 6, 3, 3, 1, 1},   /* 3x3, 6 samples an item */
     };
     const int ns = sizeof shapes / sizeof shapes[0];
     /* every SIMD level this CPU runs, on every shape; threads take work
@@ -214,6 +220,10 @@ int main(void) {
     conv_case(c5, &shapes[1], 401, HS_NO_F32NAIVE, 0);
     conv_case(c5, &shapes[10], 402, HS_NO_F32NAIVE, 0);
     conv_case(c5, &shapes[12], 403, HS_NO_F32NAIVE, 0);
+    for (int i = ns - 4; i < ns; i++) {
+        conv_case(c1, &shapes[i], 404 + i, HS_NO_F32NAIVE, 0);
+        conv_case(c5, &shapes[i], 408 + i, HS_NO_F32NAIVE, 0);
+    }
     cn_ctx_free(c1);
     cn_ctx_free(c5);
     bad_args(ctx);

@@ -111,19 +111,27 @@ int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const 
 #define CONV_GROUPS 16
 
 /* Workspace (CN_WS_IM2COL): off[K] (ints, shared), gsum (backward), then
- * per thread xpad | col | tile | part | vb | pix; sizes in reals, each a
- * multiple of 16. */
+ * per thread xpad | col | tile | vb | pix; sizes in reals, each a multiple
+ * of 16. */
 typedef struct {
     int Ho, Wo, Hp, Wp, P, K;
     int cp, nch, nt;
+    int spc;           /* samples per item (small planes: several in one chunk) */
+    int nb;            /* sample blocks: ceil(N / spc); items = nb * nch */
+    int wide;          /* forward, stride 1: columns numbered with row stride Wp */
+    int ro;            /* row stride of the column numbering: Wp if wide, else Wo */
+    int Pc;            /* columns of one sample in that numbering */
+    size_t xone;       /* one sample's xpad (reals); the thread's xpad holds xpad_n */
     int ldt;           /* row stride of tile: cp + VL, so rows do not alias in L1 */
     int Fp;            /* backward: F rounded up to vectors (dout^T rows, dw^T rows) */
     int implicit;      /* columns read straight from xpad (see tile_body) */
-    size_t shared_sz, xpad_sz, col_sz, tile_sz, part_sz, vb_sz, pix_sz, per_thread;
+    int xpad_n;
+    size_t shared_sz, xpad_sz, col_sz, tile_sz, vb_sz, pix_sz, per_thread;
+    size_t gs;         /* backward: one group's sums, dw^T [K, Fp] | db [F] */
     real *ws;
     int *off;          /* [K] tap offsets into xpad: off[k] = (c*Hp + kh)*Wp + kw */
     int groups;        /* backward: dw/db item groups (CONV_GROUPS at most) */
-    real *gsum;        /* backward: [groups, F*K + F] group sums */
+    real *gsum;        /* backward: [groups, gs] group sums */
     conv_geo g;
     const conv_kern *kern;
     int vl;            /* the kernels' vector length */
@@ -133,7 +141,7 @@ enum { PLAN_FORWARD, PLAN_BACKWARD, PLAN_BACKWARD_DX };
 
 /* this thread's buffers */
 typedef struct {
-    real *xpad, *col, *tile, *part;
+    real *xpad, *col, *tile;
     int *vb, *pix;
 } thr_bufs;
 
@@ -143,9 +151,8 @@ static thr_bufs thr(const conv_plan *pl, int t) {
     r.xpad = b;
     r.col = r.xpad + pl->xpad_sz;
     r.tile = r.col + pl->col_sz;
-    r.part = r.tile + pl->tile_sz;
-    r.vb = (int *)(r.part + pl->part_sz);
-    r.pix = (int *)(r.part + pl->part_sz + pl->vb_sz);
+    r.vb = (int *)(r.tile + pl->tile_sz);
+    r.pix = (int *)(r.tile + pl->tile_sz + pl->vb_sz);
     return r;
 }
 
@@ -169,8 +176,35 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     const int CB = pl->kern->nv * VL;
     size_t cpmax = COL_BYTES / ((size_t)pl->K * sizeof(real)) / CB * CB;
     if (cpmax < (size_t)CB) cpmax = CB;
-    if (pl->implicit && cpmax < IMPL_COLS) cpmax = IMPL_COLS;
     size_t Pr = ((size_t)pl->P + VL - 1) / VL * VL;
+    /* Small planes (a 7x7 or 3x3 plane is 49 or 9 columns, rounded up to
+     * vectors): several samples make one item, so the tiles run long rows
+     * and nothing is padded but the item's end. Forward: when the columns
+     * are an im2col; dw: always (it reads xpad in place). At least 16 items
+     * stay, for the threads. */
+    pl->spc = 1;
+    if ((backward || !pl->implicit) && cpmax / pl->P >= 2) {
+        size_t most = s->N / 16 > 1 ? (size_t)s->N / 16 : 1;
+        pl->spc = (int)(cpmax / pl->P < most ? cpmax / pl->P : most);
+    }
+    /* Forward, stride 1, W' not a multiple of VL: read in place anyway,
+     * numbering columns with xpad's row stride Wp (i*Wp + j): a vector that
+     * runs past a row's end reads the pad columns and makes Wp - W' outputs
+     * that are not kept. Chosen when they cost at most 15% more columns
+     * than an im2col would (31x31 pad 1: 6%, 15x15: 10%). */
+    pl->wide = 0;
+    pl->ro = pl->Wo;
+    pl->Pc = pl->P;
+    if (!backward && s->stride == 1 && !pl->implicit && pl->spc == 1) {
+        size_t pw = ((size_t)(pl->Ho - 1) * pl->Wp + pl->Wo + VL - 1) / VL * VL;
+        if (pw * 20 <= Pr * 23) {
+            pl->wide = pl->implicit = 1;
+            pl->ro = pl->Wp;
+            pl->Pc = (pl->Ho - 1) * pl->Wp + pl->Wo;
+            Pr = pw;
+        }
+    }
+    if (pl->implicit && cpmax < IMPL_COLS) cpmax = IMPL_COLS;
     size_t nch = (Pr + cpmax - 1) / cpmax;
     /* Too few items: split samples further. The item and group counts come
      * from the shapes alone (not the threads), so dw's summation order and
@@ -181,28 +215,32 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
         if (want > most) want = most;
         if (want > nch) nch = want;
     }
-    size_t cp = ((pl->P + nch - 1) / nch + VL - 1) / VL * VL;
+    size_t cp = ((pl->Pc + nch - 1) / nch + VL - 1) / VL * VL;
+    if (pl->spc > 1) cp = ((size_t)pl->spc * pl->P + VL - 1) / VL * VL, nch = 1;
     pl->cp = (int)cp;
-    pl->nch = (int)((pl->P + cp - 1) / cp);
-    size_t items = (size_t)s->N * pl->nch;
+    pl->nch = (int)((pl->Pc + cp - 1) / cp);
+    pl->nb = (s->N + pl->spc - 1) / pl->spc;
+    size_t items = (size_t)pl->nb * pl->nch;
     pl->nt = items < (size_t)nt ? (int)items : nt;
     pl->shared_sz = round16(pl->K); /* off: K ints fit in K reals */
     pl->groups = items < CONV_GROUPS ? (int)items : CONV_GROUPS;
     size_t gsum_off = pl->shared_sz;
-    if (backward) pl->shared_sz += round16(cn__mul(pl->groups, (size_t)s->F * pl->K + s->F));
-    pl->xpad_sz = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
+    pl->Fp = (s->F + VL - 1) / VL * VL;
+    pl->gs = backward ? round16(cn__mul(pl->K, pl->Fp) + s->F) : 0;
+    if (backward) pl->shared_sz += cn__mul(pl->groups, pl->gs);
+    pl->xone = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
+    pl->xpad_n = backward ? pl->spc : 1; /* dw reads the item's samples in place */
+    pl->xpad_sz = cn__mul(pl->xone, pl->xpad_n);
     /* im2col (forward) / dcol (dx) when not implicit; dw reads xpad in place */
     pl->col_sz = pl->implicit || mode == PLAN_BACKWARD ? 0 : round16((size_t)pl->K * cp);
     pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
     pl->pix_sz = backward ? round16(cp) : 0;
     pl->ldt = (int)cp + VL;
-    pl->Fp = (s->F + VL - 1) / VL * VL;
     pl->tile_sz = round16(cn__mul(s->F, cp + VL));
     if (backward && cn__mul(cp, pl->Fp) > pl->tile_sz) pl->tile_sz = round16(cp * pl->Fp); /* dout^T */
-    pl->part_sz = backward ? round16(cn__mul(pl->K, pl->Fp) + s->F) : 0; /* dw^T [K, Fp] | db [F] */
-    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->part_sz + pl->vb_sz + pl->pix_sz;
+    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->vb_sz + pl->pix_sz;
     size_t bytes = cn__mul(cn__mul(per, pl->nt) + pl->shared_sz, sizeof(real));
-    if (pl->xpad_sz < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
+    if (pl->xone < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
         return cn_error(ctx, CN_ENOMEM,
                       "conv: workspace for x (%d,%d,%d,%d) w (%d,%d,%d,%d) would exceed %zu MB",
                       s->N, s->C, s->H, s->W, s->F, s->C, s->HH, s->WW, WS_MAX_BYTES >> 20);
@@ -225,12 +263,12 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
 static const real *columns(const conv_plan *pl, const thr_bufs *t, int p0, int len) {
     const int VL = pl->vl;
     if (!pl->implicit) {
-        pl->kern->im2col(t->col, pl->cp, t->xpad, &pl->g, p0, len);
+        pl->kern->im2col(t->col, pl->cp, t->xpad, &pl->g, p0, len, pl->cp);
         return t->col;
     }
     for (int v = 0; v * VL < len; v++) {
         int p = p0 + v * VL;
-        t->vb[v] = (p / pl->Wo) * pl->Wp + p % pl->Wo;
+        t->vb[v] = (p / pl->ro) * pl->Wp + p % pl->ro;
     }
     return t->xpad;
 }
@@ -269,9 +307,63 @@ static const real *copy_chunk(const conv_plan *pl, real *tile, const real *dn, i
     for (int f = 0; f < F; f++) {
         real *row = tile + (size_t)f * pl->ldt;
         memcpy(row, dn + (size_t)f * pl->P + p0, sizeof(real) * len);
-        for (int q = len; q < pl->cp; q++) row[q] = 0;
+        for (int q = len; q < (len + pl->vl - 1) / pl->vl * pl->vl; q++) row[q] = 0;
     }
     return tile;
+}
+
+/* The output planes of one sample, [F, P], from the GEMM's tile (row
+ * stride ldt) whose columns [0, len) are the wide columns p0.. (i*Wp + j):
+ * the columns with j < W' are kept. */
+static void store_wide(const conv_plan *pl, real *on, const real *tile, int F, int p0, int len) {
+    const int Wp = pl->Wp, Wo = pl->Wo;
+    for (int f = 0; f < F; f++) {
+        const real *r = tile + (size_t)f * pl->ldt - p0;
+        real *o = on + (size_t)f * pl->P;
+        for (int q = p0; q < p0 + len;) {
+            int i = q / Wp, j = q % Wp;
+            if (j >= Wo) {
+                q += Wp - j;
+                continue;
+            }
+            int seg = Wo - j < p0 + len - q ? Wo - j : p0 + len - q;
+            memcpy(o + i * Wo + j, r + q, sizeof(real) * seg);
+            q += seg;
+        }
+    }
+}
+
+/* The sample's planes (all of them, from wide column 0) packed in place
+ * in the tile: row i moves from i*Wp to i*W' (W' < Wp, so in order). */
+static void pack_wide(const conv_plan *pl, real *tile, int F) {
+    for (int f = 0; f < F; f++) {
+        real *r = tile + (size_t)f * pl->ldt;
+        for (int i = 1; i < pl->Ho; i++) memmove(r + i * pl->Wo, r + i * pl->Wp, sizeof(real) * pl->Wo);
+    }
+}
+
+/* Item with several samples (pl->spc > 1; the columns an im2col): the
+ * samples n0.. n0+ns-1 side by side, P columns each, in one GEMM. */
+static void forward_block(const conv_plan *pl, const thr_bufs *t, real *out, const real *x, const real *w,
+                          const real *b, const cn_conv_shape *s, int relu, const cn_max_pool_shape *ps,
+                          int32_t *idx, int Po, int Qo, int n0, int ns) {
+    const int F = s->F, K = pl->K, P = pl->P, VL = pl->vl;
+    const size_t xs = (size_t)s->C * s->H * s->W, pon = (size_t)Po * Qo;
+    const int ncols = (ns * P + VL - 1) / VL * VL;
+    for (int q = 0; q < ns; q++) {
+        pad_sample(t->xpad, x + (size_t)(n0 + q) * xs, s, pl->Hp, pl->Wp, VL);
+        pl->kern->im2col(t->col + (size_t)q * P, pl->cp, t->xpad, &pl->g, 0, P, q == ns - 1 ? ncols - q * P : P);
+    }
+    pl->kern->gemm(MODE_NN, F, ncols, K, w, K, 1, t->col, pl->cp, pl->off, t->vb, t->tile, pl->ldt, b, relu);
+    for (int q = 0; q < ns; q++)
+        for (int f = 0; f < F; f++) {
+            const real *src = t->tile + (size_t)f * pl->ldt + (size_t)q * P;
+            size_t o = ((size_t)(n0 + q) * F + f);
+            if (ps)
+                FN(cn__pool_plane)(out + o * pon, idx + o * pon, src, ps, Po, Qo);
+            else
+                memcpy(out + o * P, src, sizeof(real) * P);
+        }
 }
 
 /* out = conv(x) (+ relu when relu != 0); or, with ps, out = max_pool(that)
@@ -284,11 +376,12 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
     conv_plan pl;
     int rc = make_plan(ctx, s, PLAN_FORWARD, &pl);
     if (rc) return rc;
-    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch, VL = pl.vl;
+    const int F = s->F, K = pl.K, P = pl.P, cp = pl.cp, nch = pl.nch, VL = pl.vl, Pc = pl.Pc;
     if (ps && nch != 1) return 1;
-    const int direct = !ps && P % cp == 0; /* every chunk full: write out in place */
+    /* every chunk full (and not wide): write out in place */
+    const int direct = !ps && !pl.wide && P % cp == 0;
     const int mode = pl.implicit ? MODE_IMB : MODE_NN;
-    const long items = (long)s->N * nch;
+    const long items = (long)pl.nb * nch;
     int Po = 0, Qo = 0;
     if (ps) cn_max_pool_out(ctx, ps, &Po, &Qo);
     const size_t pon = (size_t)Po * Qo; /* one pooled plane */
@@ -298,8 +391,14 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
         int have = -1; /* sample now in xpad */
 #pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < items; it++) {
-            int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
-            int len = P - p0 < cp ? P - p0 : cp, ncols = (len + VL - 1) / VL * VL;
+            int n = (int)(it / nch) * pl.spc, p0 = (int)(it % nch) * cp;
+            if (pl.spc > 1) {
+                int ns = s->N - n < pl.spc ? s->N - n : pl.spc;
+                forward_block(&pl, &t, out, x, w, b, s, relu, ps, idx, Po, Qo, n, ns);
+                have = -1;
+                continue;
+            }
+            int len = Pc - p0 < cp ? Pc - p0 : cp, ncols = (len + VL - 1) / VL * VL;
             if (n != have) {
                 pad_sample(t.xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp, pl.vl);
                 have = n;
@@ -311,11 +410,14 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
                 continue;
             }
             pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, pl.ldt, b, relu);
-            if (ps) /* the whole sample is in the tile: pool each plane from there */
+            if (ps) { /* the whole sample is in the tile: pool each plane from there */
+                if (pl.wide) pack_wide(&pl, t.tile, F);
                 for (int f = 0; f < F; f++) {
                     size_t o = ((size_t)n * F + f) * pon;
                     FN(cn__pool_plane)(out + o, idx + o, t.tile + (size_t)f * pl.ldt, ps, Po, Qo);
                 }
+            } else if (pl.wide)
+                store_wide(&pl, out + (size_t)n * F * P, t.tile, F, p0, len);
             else
                 for (int f = 0; f < F; f++)
                     memcpy(on + (size_t)f * P, t.tile + (size_t)f * pl.ldt, sizeof(real) * len);
@@ -341,33 +443,54 @@ int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, co
 
 /* dw, db: the items are cut into `groups` fixed ranges, taken by the
  * threads dynamically (a thread that loses its core to another process
- * does not hold the others up). A group sums into its thread's partials,
- * then folds them into its own row of gsum; the rows are added in order,
- * so the result does not depend on which thread ran which group.
+ * does not hold the others up). A group sums into its own row of gsum
+ * (dw^T [K, Fp] | db [F]); the rows are then added in order, element by
+ * element, so the result does not depend on which thread ran which group,
+ * and the sum is transposed once into dw [F, K].
  * Per item, dw^T[K, Fp] += X(k, q) dout^T[q, :] over the item's pixels q
  * (X read in place in xpad at off[k] + pix[q], any stride; dout's chunk
  * transposed once into tile), so every register tile sums a whole chunk
- * before it touches the partials. */
+ * before it touches the group's row. An item of several samples (small
+ * planes) has them all in xpad, side by side, pix running over all. */
 static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout, const real *x,
                        const cn_conv_shape *s) {
     const int F = s->F, K = pl->K, P = pl->P, cp = pl->cp, nch = pl->nch, VL = pl->vl, Fp = pl->Fp;
     const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
-    const long items = (long)s->N * nch;
-    const size_t fk = (size_t)F * K, dbo = (size_t)K * Fp; /* db after dw^T in part */
+    const long items = (long)pl->nb * nch;
+    const size_t gs = pl->gs, dbo = (size_t)K * Fp; /* db after dw^T in a row */
     const int groups = pl->groups;
-    real *gsum = pl->gsum; /* [groups, F*K + F] */
+    real *gsum = pl->gsum; /* [groups, gs] */
 #pragma omp parallel num_threads(pl->nt)
     {
         thr_bufs t = thr(pl, thread_id());
         int have = -1;
 #pragma omp for schedule(dynamic, 1)
         for (int gi = 0; gi < groups; gi++) {
-            memset(t.part, 0, sizeof(real) * pl->part_sz);
+            real *part = gsum + (size_t)gi * gs;
+            memset(part, 0, sizeof(real) * gs);
             long i0 = items * gi / groups, i1 = items * (gi + 1) / groups;
             for (long it = i0; it < i1; it++) {
-                int n = (int)(it / nch), p0 = (int)(it % nch) * cp;
+                int n = (int)(it / nch) * pl->spc, p0 = (int)(it % nch) * cp;
                 int len = P - p0 < cp ? P - p0 : cp;
                 const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
+                if (pl->spc > 1) { /* samples n.. n+ns-1, whole, side by side */
+                    int ns = s->N - n < pl->spc ? s->N - n : pl->spc;
+                    if (dw) {
+                        for (int q = 0; q < ns; q++) {
+                            pad_sample(t.xpad + q * pl->xone, x + (n + q) * xs, s, pl->Hp, pl->Wp, pl->vl);
+                            pl->kern->transpose(t.tile + (size_t)q * P * Fp, Fp, g + (size_t)q * F * P, P, F, P, Fp);
+                            for (int p = 0, i = 0, j = 0; p < P; p++) {
+                                t.pix[q * P + p] = (int)(q * pl->xone) + (i * pl->Wp + j) * s->stride;
+                                if (++j == pl->Wo) j = 0, i++;
+                            }
+                        }
+                        have = -1;
+                        pl->kern->dwt(K, Fp / VL, ns * P, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp);
+                    }
+                    if (db)
+                        for (int q = 0; q < ns; q++) pl->kern->rowsum(F, P, g + (size_t)q * F * P, P, part + dbo);
+                    continue;
+                }
                 if (dw) {
                     if (n != have) {
                         pad_sample(t.xpad, x + n * xs, s, pl->Hp, pl->Wp, pl->vl);
@@ -378,24 +501,26 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                         t.pix[q] = (i * pl->Wp + j) * s->stride; /* pixel (i, j) */
                         if (++j == pl->Wo) j = 0, i++;
                     }
-                    pl->kern->dwt(K, Fp / VL, len, t.xpad, pl->off, t.pix, t.tile, Fp, t.part, Fp);
+                    pl->kern->dwt(K, Fp / VL, len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp);
                 }
-                if (db) pl->kern->rowsum(F, len, g, P, t.part + dbo);
+                if (db) pl->kern->rowsum(F, len, g, P, part + dbo);
             }
-            real *row = gsum + (size_t)gi * (fk + F);
-            if (dw) /* dw^T back to [F, K] */
-                for (int k = 0; k < K; k++)
-                    for (int f = 0; f < F; f++) row[(size_t)f * K + k] = t.part[(size_t)k * Fp + f];
-            if (db) memcpy(row + fk, t.part + dbo, sizeof(real) * F);
+        }
+        /* the rows' sum into row 0, in group order; threads split the elements */
+        if (groups > 1) {
+            const size_t blk = 1024;
+#pragma omp for schedule(static)
+            for (size_t e0 = 0; e0 < gs; e0 += blk) {
+                size_t e1 = e0 + blk < gs ? e0 + blk : gs;
+                for (int gi = 1; gi < groups; gi++) {
+                    const real *row = gsum + (size_t)gi * gs;
+                    for (size_t e = e0; e < e1; e++) gsum[e] += row[e];
+                }
+            }
         }
     }
-    for (int gi = 0; gi < groups; gi++) { /* fixed order */
-        const real *row = gsum + (size_t)gi * (fk + F);
-        if (dw)
-            for (size_t q = 0; q < fk; q++) dw[q] = gi ? dw[q] + row[q] : row[q];
-        if (db)
-            for (int f = 0; f < F; f++) db[f] = gi ? db[f] + row[fk + f] : row[fk + f];
-    }
+    if (dw) pl->kern->transpose(dw, K, gsum, Fp, K, F, K); /* dw[f][k] = dw^T[k][f] */
+    if (db) memcpy(db, gsum + dbo, sizeof(real) * F);
 }
 
 /* dx, stride 1, square filters, columns in place (W a multiple of VL):
@@ -437,6 +562,7 @@ static void conv_dx_col2im(const conv_plan *pl, real *dx, const real *dout, cons
                 /* B = the dout chunk, copied (full vectors stay in bounds, no aliasing) */
                 const real *g = copy_chunk(pl, tile, dout + (size_t)n * F * P, F, p0, len);
                 ptrdiff_t ldg = pl->ldt;
+                int ncols = (len + pl->vl - 1) / pl->vl * pl->vl;
                 /* dcol[K, cp] = w^T g, A(k, f) = w[f*K + k]; then col2im.
                  * Implicit: the tiles add into xpad directly. */
                 if (pl->implicit) {
@@ -444,7 +570,7 @@ static void conv_dx_col2im(const conv_plan *pl, real *dx, const real *dout, cons
                     pl->kern->gemm(MODE_IMC, K, len, F, w, 1, K, g, ldg, pl->off, t.vb, xpad,
                                    0, NULL, 0);
                 } else {
-                    pl->kern->gemm(MODE_NN, K, cp, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp,
+                    pl->kern->gemm(MODE_NN, K, ncols, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp,
                                    NULL, 0);
                     pl->kern->col2im(xpad, dcol, cp, &pl->g, p0, len);
                 }
@@ -465,7 +591,7 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
     int rc = make_plan(ctx, s, dx ? PLAN_BACKWARD_DX : PLAN_BACKWARD, &pl);
     if (rc) return rc;
     if (dw || db) conv_dw_db(&pl, dw, db, dout, x, s);
-    if (dx && s->stride == 1 && s->HH == s->WW && s->pad <= s->HH - 1 && s->W % pl.vl == 0)
+    if (dx && s->stride == 1 && s->HH == s->WW && s->pad <= s->HH - 1)
         return conv_dx_flipped(ctx, &pl, dx, dout, w, s);
     if (dx) conv_dx_col2im(&pl, dx, dout, w, s);
     return CN_OK;

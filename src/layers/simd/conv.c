@@ -203,8 +203,8 @@ INLINE void add_seg(real *dst, const real *src, int n, int st) {
 
 
 /* col[K, ldc]: col[k][q] = xpad[c][(i*st+kh)][j*st+kw] for output pixel
- * p0+q = (i, j), q < n; columns [n, ldc) are zeroed. */
-INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n) {
+ * p0+q = (i, j), q < n; columns [n, nz) are zeroed (nz <= ldc). */
+INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n, int nz) {
     int k = 0;
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->HH; kh++)
@@ -219,7 +219,7 @@ INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, const conv_g
                     j = 0;
                     i++;
                 }
-                for (; q < ldc; q++) row[q] = 0;
+                for (; q < nz; q++) row[q] = 0;
             }
 }
 
@@ -268,8 +268,8 @@ static void dwt_k(CONV_DWT_ARGS) {
 }
 static void transpose_k(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }
 static void rowsum_k(int R, int n, const real *G, ptrdiff_t ldg, real *sums) { rowsum_body(R, n, G, ldg, sums); }
-static void im2col_k(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n) {
-    im2col_body(col, ldc, xpad, g, p0, n);
+static void im2col_k(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n, int nz) {
+    im2col_body(col, ldc, xpad, g, p0, n, nz);
 }
 static void col2im_k(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo *g, int p0, int n) {
     col2im_body(xpad, col, ldc, g, p0, n);
