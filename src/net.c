@@ -264,7 +264,7 @@ int cn_net_new(cn_ctx *ctx, cn_net **out, const char *spec, int C, int H, int W,
 void cn_net_free(cn_net *net) {
     if (!net) return;
     free(net->pblock); cn__free_zeroed(net->gblock); free(net->act); free(net->idx);
-    free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
+    free(net->dblock); free(net->dscores);
     free(net->mean); free(net->class_names);
     free(net);
 }
@@ -286,20 +286,39 @@ const cn_param *cn_net_param_get(const cn_net *net, const char *name) {
 void *cn_net_flat_params(const cn_net *net, size_t *n) { if (n) *n = net->ntrain; return net->pblock; }
 void *cn_net_flat_grads(const cn_net *net, size_t *n) { if (n) *n = net->ntrain; return net->gblock; }
 
+static unsigned bwd_reads(const cn_op *op) {
+    return op->def->bwd_reads ? op->def->bwd_reads(op) : CN_READS_IN | CN_READS_OUT;
+}
+
 /* The activation layout for batch N: element counts of the activation
- * block, the int32 index block, and the largest per-sample tensor the
- * backward buffers hold (N of those: the input gradient of ops 1.., since
- * the first op needs none and a sandwich's inner gradient has its own
- * workspace: the largest output of ops 0 .. nops-2); sets each op's offsets. */
+ * block and of the int32 index block, and the per-sample size of the
+ * gradient block (dblock: N of those, + 16); sets each op's offsets.
+ * The backward's input gradients take the gradient block's two ends in
+ * turn (netops.c), so it holds, for every op but the first, the gradient
+ * of its output (in one end; the last op's is dscores) and of its input
+ * (in the other). An op's output that no backward reads (its op's nor the
+ * next op's: a conv's before a max pool) is not kept in the activation
+ * block: the forward makes it at the start of the gradient block, which is
+ * idle then; the next op's output is kept, as its input is read there. */
 static void plan_activations(cn_net *net, size_t N, size_t *act_out, size_t *idx_out, size_t *dmax_out) {
-    size_t act = 0, idx = 0, dmax = 1;
+    size_t act = 0, idx = 0, dmax = 1, in = (size_t)net->C * net->H * net->W;
     for (int i = 0; i < net->nops; i++) {
         cn_op *op = &net->ops[i];
         size_t osz = (size_t)op->oC * op->oH * op->oW;
-        op->out_off = act;
-        act += N * osz;
-        if (i < net->nops - 1 && osz > dmax) dmax = osz;
+        int last = i == net->nops - 1;
+        op->in_dblock = !last && !(bwd_reads(op) & CN_READS_OUT) && !(bwd_reads(&net->ops[i + 1]) & CN_READS_IN) &&
+                        !(i > 0 && net->ops[i - 1].in_dblock);
+        if (op->in_dblock) {
+            op->out_off = 0;
+            if (osz > dmax) dmax = osz;
+        } else {
+            op->out_off = act;
+            act += N * osz;
+        }
+        size_t pair = i == 0 ? 0 : in + (last ? 0 : osz); /* dx and dout at op i */
+        if (pair > dmax) dmax = pair;
         if (op->def->reserve) op->def->reserve(op, N, &act, &idx);
+        in = osz;
     }
     *act_out = act;
     *idx_out = idx;
@@ -313,23 +332,21 @@ int cn_net_reserve(cn_ctx *ctx, cn_net *net, int max_batch) {
     plan_activations(net, N, &act, &idx, &dmax);
     if (act > ((size_t)1 << 34) / net->esz)
         return cn_error(ctx, CN_ENOMEM, "net: activations for batch %d need %zu bytes (limit 16 GiB)", max_batch, act * net->esz);
-    free(net->act); free(net->idx); free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
-    net->act = aligned_alloc(64, (act * net->esz + 63) & ~(size_t)63);
+    free(net->act); free(net->idx); free(net->dblock); free(net->dscores);
+    net->act = aligned_alloc(64, ((act ? act : 1) * net->esz + 63) & ~(size_t)63);
     net->idx = aligned_alloc(64, ((idx ? idx : 1) * 4 + 63) & ~(size_t)63);
-    net->dbuf_elems = N * dmax;
-    net->dbuf[0] = aligned_alloc(64, (net->dbuf_elems * net->esz + 63) & ~(size_t)63);
-    net->dbuf[1] = aligned_alloc(64, (net->dbuf_elems * net->esz + 63) & ~(size_t)63);
+    net->dblock_elems = N * dmax + 16; /* + 16: the far end's start is rounded down to 16 */
+    net->dblock = aligned_alloc(64, (net->dblock_elems * net->esz + 63) & ~(size_t)63);
     net->dscores = aligned_alloc(64, (N * net->classes * net->esz + 63) & ~(size_t)63);
-    if (!net->act || !net->idx || !net->dbuf[0] || !net->dbuf[1] || !net->dscores) {
-        free(net->act); free(net->idx); free(net->dbuf[0]); free(net->dbuf[1]); free(net->dscores);
-        net->act = net->idx = net->dbuf[0] = net->dbuf[1] = net->dscores = NULL;
+    if (!net->act || !net->idx || !net->dblock || !net->dscores) {
+        free(net->act); free(net->idx); free(net->dblock); free(net->dscores);
+        net->act = net->idx = net->dblock = net->dscores = NULL;
         net->max_batch = 0;
         return cn_error(ctx, CN_ENOMEM, "net: cannot allocate activations for batch %d", max_batch);
     }
     /* touch once so the first training step does not page-fault */
     memset(net->act, 0, act * net->esz);
-    memset(net->dbuf[0], 0, net->dbuf_elems * net->esz);
-    memset(net->dbuf[1], 0, net->dbuf_elems * net->esz);
+    memset(net->dblock, 0, net->dblock_elems * net->esz);
     net->act_elems = act;
     net->idx_elems = idx;
     net->max_batch = max_batch;
@@ -367,7 +384,7 @@ int cn_net_estimate_memory(cn_ctx *ctx, const char *spec, int C, int H, int W, c
     size_t act, idx, dmax;
     plan_activations(net, N, &act, &idx, &dmax);
     est->activations = cn__sadd(cn__sadd(cn__smul(act, esz), cn__smul(idx, 4)),
-                            cn__sadd(cn__smul(cn__smul(cn__smul(N, dmax), esz), 2), cn__smul(cn__smul(N, (size_t)net->classes), esz)));
+                            cn__sadd(cn__smul(cn__sadd(cn__smul(N, dmax), 16), esz), cn__smul(cn__smul(N, (size_t)net->classes), esz)));
     /* the layers' scratch (cn__ws slots, each grown to the largest call and
      * kept): a bound from the layers' own sizing rules, each slot capped at
      * their 1 GiB limit. conv: per thread a padded input, a ~1 MiB column

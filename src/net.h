@@ -31,6 +31,8 @@ typedef struct {
     int pW, pb, pg, pbeta, prm, prv; /* parameter indices, -1 if none */
     /* activation plan for the reserved batch (element offsets) */
     size_t out_off;       /* [N, oC, oH, oW] */
+    int in_dblock;        /* the output is not kept: it is made at the start of
+                           * the gradient block (nothing's backward reads it) */
     size_t aux_off;       /* conv-relu-pool: relu_out [N, F, cH, cW]; norms: mean */
     size_t aux2_off;      /* norms: invstd */
     size_t idx_off;       /* pool argmax [N, oC, oH, oW] in the int32 block */
@@ -56,8 +58,9 @@ struct cn_net {
     size_t act_elems;
     int32_t *idx;             /* [idx_elems] */
     size_t idx_elems;
-    void *dbuf[2];            /* backward ping-pong, [dbuf_elems] each */
-    size_t dbuf_elems;
+    void *dblock;             /* [dblock_elems] the backward's input gradients, from
+                               * its two ends in turn (cn__net_dbuf) */
+    size_t dblock_elems;
     void *dscores;            /* [max_batch, classes] */
     int profile;              /* cn_net_profile_enable: cn_net_loss times each op */
     double t_fwd[CN_MAX_OPS], t_bwd[CN_MAX_OPS], t_loss;

@@ -55,6 +55,8 @@ static inline size_t cn__smax(size_t a, size_t b) { return a > b ? a : b; }
 
 typedef int (*cn_opfn)(const cn_opcall *c);
 
+enum { CN_READS_IN = 1, CN_READS_OUT = 2 };
+
 typedef struct cn_opdef {
     const char *name;        /* the kind in describe and cn_layer_info ("conv") */
     const char *prefix[3];   /* spec tokens it reads, NULL-terminated ("affine", "fc") */
@@ -77,6 +79,11 @@ typedef struct cn_opdef {
     /* NULL, or: multiply-add FLOPs of one image's forward (the backward's
      * dW and dx count the same again each). */
     double (*flops)(const cn_op *op);
+    /* NULL, or: what op's backward reads of its own input and output
+     * (CN_READS_IN | CN_READS_OUT); NULL means both. An output that neither
+     * its op's backward nor the next op's reads is not kept: it lives in the
+     * gradient block during the forward (a conv's before a max pool). */
+    unsigned (*bwd_reads)(const cn_op *op);
     /* NULL, or: the kind's own fields of cn_layer_info */
     void (*info)(const cn_op *op, cn_layer_info *out);
     cn_opfn forward[2];      /* [0] float, [1] double */

@@ -503,6 +503,23 @@ static void test_step_by_hand(cn_ctx *ctx, cn_dtype dt, const char *rule, const 
     free_synth(&ds);
 }
 
+/* The activation plan by hand: conv8x3-pool2-affine10 on (3,8,8), batch 2,
+ * float32. The conv's output (8x8x8 = 512) is read by no backward (the
+ * pool's uses its argmax), so the activation block keeps the pool's 128 and
+ * the scores' 10 per sample: 2 * 138 * 4 = 1104 bytes; the argmax 2 * 128
+ * int32s = 1024; the gradient block holds the larger of the conv's output
+ * (made there) and each op's input + output gradient (pool: 512 + 128;
+ * affine: 128, its output gradient being dscores): (2 * 640 + 16) * 4 =
+ * 5184; dscores 2 * 10 * 4 = 80. In all 7392 (keeping everything, with two
+ * gradient buffers of the largest output, it was 14496). */
+static void test_activation_plan(cn_ctx *ctx) {
+    cn_mem_estimate est;
+    int rc = cn_net_estimate_memory(ctx, "conv8x3-pool2-affine10", 3, 8, 8, CN_F32, 2, "sgd", &est);
+    char m[96];
+    snprintf(m, sizeof m, "rc %d, activations %zu bytes (want 7392)", rc, (size_t)est.activations);
+    check_true("activation plan of conv8x3-pool2-affine10, batch 2, by hand", rc == CN_OK && est.activations == 7392, m);
+}
+
 int main(void) {
     cn_ctx *ctx = cn_ctx_new(2);
     test_initial_loss(ctx);
@@ -517,6 +534,10 @@ int main(void) {
     gradcheck_net(ctx, "conv4x3-gelu-gap-affine5-gelu-affine10", 3, 6, 6, 0.0, 1e-4, 3e-1, NULL);
     gradcheck_net(ctx, "whiten-gelu-conv6x3d-bnb-gelu-pool2-conv6x3-bnb-gmp-affine10-scale1/9", 2, 8, 8, 0.1, 1e-4, 3e-1,
                   NULL);
+    /* convs before a max pool: their outputs are not kept but made in the
+     * gradient block (the first op's and a later one's) */
+    gradcheck_net(ctx, "conv4x3-pool2-gelu-conv5x3-pool2-bnb-gelu-affine10", 3, 8, 8, 0.1, 1e-4, 3e-1, "b2");
+    test_activation_plan(ctx);
     test_recipe_kinds(ctx);
     test_spec_grammar(ctx);
     test_update_rules();

@@ -229,10 +229,10 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->gs = backward ? round16(cn__mul(pl->K, pl->Fp) + s->F) : 0;
     if (backward) pl->shared_sz += cn__mul(pl->groups, pl->gs);
     pl->xone = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
-    pl->xpad_n = backward ? pl->spc : 1; /* dw reads the item's samples in place */
+    pl->xpad_n = pl->spc; /* an item's samples, padded, side by side */
     pl->xpad_sz = cn__mul(pl->xone, pl->xpad_n);
     /* im2col (forward) / dcol (dx) when not implicit; dw reads xpad in place */
-    pl->col_sz = pl->implicit || mode == PLAN_BACKWARD ? 0 : round16((size_t)pl->K * cp);
+    pl->col_sz = pl->implicit || mode == PLAN_BACKWARD ? 0 : round16((size_t)pl->K * cp + VL); /* + slack */
     pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
     pl->pix_sz = backward ? round16(cp) : 0;
     pl->ldt = (int)cp + VL;
@@ -263,7 +263,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
 static const real *columns(const conv_plan *pl, const thr_bufs *t, int p0, int len) {
     const int VL = pl->vl;
     if (!pl->implicit) {
-        pl->kern->im2col(t->col, pl->cp, t->xpad, &pl->g, p0, len, pl->cp);
+        pl->kern->im2col(t->col, pl->cp, t->xpad, 0, 1, &pl->g, p0, len, pl->cp);
         return t->col;
     }
     for (int v = 0; v * VL < len; v++) {
@@ -350,10 +350,9 @@ static void forward_block(const conv_plan *pl, const thr_bufs *t, real *out, con
     const int F = s->F, K = pl->K, P = pl->P, VL = pl->vl;
     const size_t xs = (size_t)s->C * s->H * s->W, pon = (size_t)Po * Qo;
     const int ncols = (ns * P + VL - 1) / VL * VL;
-    for (int q = 0; q < ns; q++) {
-        pad_sample(t->xpad, x + (size_t)(n0 + q) * xs, s, pl->Hp, pl->Wp, VL);
-        pl->kern->im2col(t->col + (size_t)q * P, pl->cp, t->xpad, &pl->g, 0, P, q == ns - 1 ? ncols - q * P : P);
-    }
+    for (int q = 0; q < ns; q++)
+        pad_sample(t->xpad + q * pl->xone, x + (size_t)(n0 + q) * xs, s, pl->Hp, pl->Wp, VL);
+    pl->kern->im2col(t->col, pl->cp, t->xpad, pl->xone, ns, &pl->g, 0, P, ncols);
     pl->kern->gemm(MODE_NN, F, ncols, K, w, K, 1, t->col, pl->cp, pl->off, t->vb, t->tile, pl->ldt, b, relu);
     for (int q = 0; q < ns; q++)
         for (int f = 0; f < F; f++) {

@@ -42,8 +42,11 @@ typedef struct {
     void (*rowsum)(int R, int n, const real *G, ptrdiff_t ldg, real *sums);
     /* T[j*ldt + i] = S[i*lds + j] (i < rows, j < cols), zero for rows <= i < rpad */
     void (*transpose)(TR_ARGS);
-    /* col[k][q] for the n output pixels from p0 (row stride ldc); columns [n, nz) zeroed */
-    void (*im2col)(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n, int nz);
+    /* col[k][s*n + q] for samples s < ns (padded inputs xone apart) and their
+     * n output pixels from p0 (row stride ldc); columns [ns*n, nz) zeroed;
+     * may write up to vl-1 reals past a row's end (col needs vl of slack) */
+    void (*im2col)(real *col, ptrdiff_t ldc, const real *xpad, ptrdiff_t xone, int ns, const conv_geo *g, int p0,
+                   int n, int nz);
     void (*col2im)(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo *g, int p0, int n);
 } conv_kern;
 

@@ -10,6 +10,12 @@
 #define TI 0
 #endif
 
+/* op's output: in the activation block, or (not kept) at the start of
+ * the gradient block (plan_activations in net.c) */
+static real *op_out(const cn_net *net, real *act, const cn_op *op) {
+    return op->in_dblock ? (real *)net->dblock : act + op->out_off;
+}
+
 /* prof: NULL, or each op's time is added to prof[i] */
 static int forward(cn_ctx *ctx, cn_net *net, const real *X, int N, int train, double *prof) {
     real *act = net->act;
@@ -19,7 +25,7 @@ static int forward(cn_ctx *ctx, cn_net *net, const real *X, int N, int train, do
     for (int i = 0; i < net->nops && rc == CN_OK; i++) {
         const cn_op *op = &net->ops[i];
         c.op = op;
-        c.out = act + op->out_off;
+        c.out = op_out(net, act, op);
         rc = op->def->forward[TI](&c);
         c.in = c.out;
         if (prof) {
@@ -34,19 +40,22 @@ static int forward(cn_ctx *ctx, cn_net *net, const real *X, int N, int train, do
 /* Backward from net->dscores [N, classes] into the gradient block `grads`
  * (every trainable gradient, or with nu the affine weights updated in place
  * instead of storing theirs); the input gradients ping-pong between
- * net->dbuf[0] and [1]. */
+ * the two ends of net->dblock (the far end's start rounded down to 16
+ * elements, which its 16 spare elements allow). */
 static int backward(cn_ctx *ctx, cn_net *net, const real *X, int N, char *grads, cn__netupd *nu, double *prof) {
     real *act = net->act;
     cn_opcall c = {.ctx = ctx, .net = net, .N = N, .act = act, .idx = net->idx, .dout = net->dscores,
                    .grads = grads, .nu = nu};
     int cur = 0, rc = CN_OK;
     double t0 = prof ? cn__now() : 0;
+    real *db = net->dblock;
     for (int i = net->nops - 1; i >= 0 && rc == CN_OK; i--) {
         const cn_op *op = &net->ops[i];
         c.op = op;
-        c.in = i == 0 ? X : act + net->ops[i - 1].out_off;
-        c.out = act + op->out_off;
-        c.dx = net->dbuf[cur];
+        c.in = i == 0 ? X : op_out(net, act, &net->ops[i - 1]);
+        c.out = op_out(net, act, op);
+        size_t nx = (size_t)N * op->C * op->H * op->W; /* dx */
+        c.dx = cur == 0 ? db : db + ((net->dblock_elems - nx) & ~(size_t)15);
         c.need_dx = i > 0; /* the first layer needs no input gradient */
         rc = op->def->backward[TI](&c);
         c.dout = c.dx;

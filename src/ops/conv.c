@@ -113,6 +113,10 @@ static void info(const cn_op *op, cn_layer_info *out) {
     if (op->pool) { out->ph = op->ph; out->pw = op->pw; out->ps = op->ps; }
 }
 
+/* x (for dw, and the first layer's nothing else); the output only for a
+ * fused relu's mask */
+static unsigned bwd_reads(const cn_op *op) { return CN_READS_IN | (op->relu || op->pool ? CN_READS_OUT : 0); }
+
 CN_OP_FNS(conv);
 const cn_opdef cn__op_conv = {
     .name = "conv",
@@ -120,6 +124,6 @@ const cn_opdef cn__op_conv = {
     .syntax = "conv<F>x<K>[s<S>][p<P>][d]",
     .help = "convolution: F filters K x K, stride S (1), zero pad P ((K-1)/2); d: identity (dirac) init",
     .plan = plan, .fuse = fuse, .reserve = reserve, .workspace = workspace, .flops = flops, .info = info,
-    .forward = CN_OP_FORWARD(conv), .backward = CN_OP_BACKWARD(conv),
+    .bwd_reads = bwd_reads, .forward = CN_OP_FORWARD(conv), .backward = CN_OP_BACKWARD(conv),
 };
 #endif

@@ -46,13 +46,16 @@ static void reserve(cn_op *op, size_t N, size_t *act, size_t *idx) {
 
 static void info(const cn_op *op, cn_layer_info *out) { out->ph = op->ph; out->pw = op->pw; out->ps = op->ps; }
 
+/* the backward scatters through the argmax alone */
+static unsigned bwd_reads(const cn_op *op) { (void)op; return 0; }
+
 CN_OP_FNS(pool);
 const cn_opdef cn__op_pool = {
     .name = "pool",
     .prefix = {"pool"},
     .syntax = "pool<K>[x<K2>][s<S>]",
     .help = "max pool: a K x K window (or K x K2), stride S (K)",
-    .plan = plan, .reserve = reserve, .info = info,
+    .plan = plan, .reserve = reserve, .info = info, .bwd_reads = bwd_reads,
     .forward = CN_OP_FORWARD(pool), .backward = CN_OP_BACKWARD(pool),
 };
 #endif

@@ -202,22 +202,41 @@ INLINE void add_seg(real *dst, const real *src, int n, int st) {
 }
 
 
-/* col[K, ldc]: col[k][q] = xpad[c][(i*st+kh)][j*st+kw] for output pixel
- * p0+q = (i, j), q < n; columns [n, nz) are zeroed (nz <= ldc). */
-INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n, int nz) {
+/* col[K, ldc]: col[k][s*n + q] = xpad_s[c][(i*st+kh)][j*st+kw] for output
+ * pixel p0+q = (i, j), q < n, of sample s < ns (xpad_s = xpad + s*xone);
+ * columns [ns*n, nz) are zeroed (nz <= ldc). Stride 1 copies whole vectors:
+ * a row segment's last one runs up to VL-1 past it, into columns written
+ * after it (the next segment, the next sample, the zeroed end, or the next
+ * row: col needs VL reals of slack after its last row) and reads at most
+ * VL-1 past the segment in xpad (which has VL zeros after its planes). */
+INLINE void im2col_body(real *col, ptrdiff_t ldc, const real *xpad, ptrdiff_t xone, int ns, const conv_geo *g,
+                        int p0, int n, int nz) {
     int k = 0;
     for (int c = 0; c < g->C; c++)
         for (int kh = 0; kh < g->HH; kh++)
             for (int kw = 0; kw < g->WW; kw++, k++) {
                 real *row = col + k * ldc;
-                const real *xc = xpad + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
-                int i = p0 / g->Wo, j = p0 % g->Wo, q = 0;
-                while (q < n) {
-                    int seg = g->Wo - j < n - q ? g->Wo - j : n - q;
-                    copy_seg(row + q, xc + ((ptrdiff_t)i * g->Wp + j) * g->st, seg, g->st);
-                    q += seg;
-                    j = 0;
-                    i++;
+                int q = 0;
+                for (int s = 0; s < ns; s++) {
+                    const real *xc = xpad + s * xone + ((ptrdiff_t)c * g->Hp + kh) * g->Wp + kw;
+                    int i = p0 / g->Wo, j = p0 % g->Wo, left = n;
+                    while (left > 0) {
+                        int seg = g->Wo - j < left ? g->Wo - j : left;
+                        const real *src = xc + ((ptrdiff_t)i * g->Wp + j) * g->st;
+                        real *dst = row + q;
+                        if (g->st == 1)
+                            for (int t = 0; t < seg; t += VL) {
+                                vreal v;
+                                VLOAD(v, src + t);
+                                VSTORE(dst + t, v);
+                            }
+                        else
+                            for (int t = 0; t < seg; t++) dst[t] = src[(ptrdiff_t)t * g->st];
+                        q += seg;
+                        left -= seg;
+                        j = 0;
+                        i++;
+                    }
                 }
                 for (; q < nz; q++) row[q] = 0;
             }
@@ -268,8 +287,9 @@ static void dwt_k(CONV_DWT_ARGS) {
 }
 static void transpose_k(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }
 static void rowsum_k(int R, int n, const real *G, ptrdiff_t ldg, real *sums) { rowsum_body(R, n, G, ldg, sums); }
-static void im2col_k(real *col, ptrdiff_t ldc, const real *xpad, const conv_geo *g, int p0, int n, int nz) {
-    im2col_body(col, ldc, xpad, g, p0, n, nz);
+static void im2col_k(real *col, ptrdiff_t ldc, const real *xpad, ptrdiff_t xone, int ns, const conv_geo *g, int p0,
+                     int n, int nz) {
+    im2col_body(col, ldc, xpad, xone, ns, g, p0, n, nz);
 }
 static void col2im_k(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo *g, int p0, int n) {
     col2im_body(xpad, col, ldc, g, p0, n);
