@@ -21,6 +21,12 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # no OpenBLAS thread pool beside the ranks' OpenMP threads (docs/mpi.md): it made
 # rank 0 wait seconds in the collectives (CN_MPI_OPENBLAS_POOL=1 keeps it, to compare)
 [ -z "${CN_MPI_OPENBLAS_POOL:-}" ] && export OPENBLAS_NUM_THREADS=1
+# each rank on cores of its own (CN_MPI_BIND=none: let them float, to compare): unbound,
+# the two 1-thread ranks on 2 cores shared cores at times, and rank 0 waited 2-5 s of a
+# 16-20 s run in the collectives for the other (docs/mpi.md)
+if [ "${CN_MPI_BIND:-core}" = none ]; then bind="--bind-to none"
+elif [ $half -gt 1 ]; then bind="--map-by slot:PE=$half --bind-to core"
+else bind="--bind-to core"; fi
 tmp=$(mktemp -d /tmp/cn_mpibench_XXXXXX); trap 'rm -rf "$tmp"' EXIT
 rate() { sed -n 's/^trained [0-9]* iterations in \([0-9.]*\)s (\([0-9]*\) images\/s.*/\2/p' "$1"; }
 # name | batch | groups | net flags
@@ -30,7 +36,7 @@ nets=(
   "bn net, large batch|256|2|--net conv32x3-bn-relu-pool2-conv64x3-bn-relu-pool2-affine256-bn-relu-affine10"
   "the fast recipe's net (tools/recipes.c), large batch|512|2|--recipe fast --tta 0"
 )
-echo "machine: $(nproc) cores; $T threads in all; $iters iterations per run"
+echo "machine: $(nproc) cores; $T threads in all; $iters iterations per run; mpirun $bind"
 for spec in "${nets[@]}"; do
   IFS='|' read -r name batch groups flags <<<"$spec"
   case "$name" in *"${2:-}"*) ;; *) continue ;; esac
@@ -39,7 +45,7 @@ for spec in "${nets[@]}"; do
   echo "== $name: batch $batch, groups $groups"
   $B/convnet $common --threads $T > $tmp/a.txt 2>&1 || { cat $tmp/a.txt; exit 1; }
   $B/convnet $common --threads $T --groups $groups > $tmp/b.txt 2>&1 || { cat $tmp/b.txt; exit 1; }
-  mpirun --oversubscribe --bind-to none -np 2 $B/convnet $common --threads $half --groups $groups > $tmp/c.txt 2>&1 || { cat $tmp/c.txt; exit 1; }
+  mpirun --oversubscribe $bind -np 2 $B/convnet $common --threads $half --groups $groups > $tmp/c.txt 2>&1 || { cat $tmp/c.txt; exit 1; }
   a=$(rate $tmp/a.txt); b=$(rate $tmp/b.txt); c=$(rate $tmp/c.txt)
   comm=$(grep '^communication' $tmp/c.txt)
   bytes=$(echo "$comm" | sed -n 's/.*: \([0-9]*\) bytes sent per step.*/\1/p')
