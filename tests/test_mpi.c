@@ -198,6 +198,11 @@ static void train_args(args *a, int K, const char *net, int threads, const char 
         add(a, "--num-filters=8");
         add(a, "--filter-size=5");
         add(a, "--hidden-dim=32");
+    } else if (!strcmp(net, "recipe")) { /* --recipe fast: whitening, Nesterov, Lookahead, augmentation,
+                                            * shuffled epochs; its net narrowed */
+        add(a, "--recipe=fast");
+        add(a, "--net=whiten-gelu-conv8x3d-pool2-bnb-gelu-conv8x3d-bnb-gelu-conv12x3d-pool2-bnb-gelu-conv12x3d-bnb-"
+               "gelu-conv12x3d-pool2-bnb-gelu-conv12x3d-bnb-gelu-gmp-affine10-scale1/9");
     } else {
         addf(a, "--net=%s", net);
     }
@@ -524,6 +529,7 @@ int main(int argc, char **argv) {
     if (have_mpi(why, sizeof why)) {
         mpi_identity("three-layer");
         mpi_identity("conv8x3-bn-relu-pool2-affine32-bn-relu-affine10");
+        mpi_identity("recipe");
         mpi_fault();
         mpi_stop();
         /* 6: more processes than groups is refused, naming the flag */
