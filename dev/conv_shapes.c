@@ -3,7 +3,7 @@
  * median ms, GFLOP/s and % of the FMA peak of the level in use (CN_SIMD caps
  * it). Each shape's fast forward is checked against the naive one on the
  * first 2 samples first.
- *   build/dev/conv_shapes [N,C,H,W,F,K,pad ...] */
+ *   [DEV_THREADS=n] build/dev/conv_shapes [N,C,H,W,F,K,pad ...] */
 #include "convnet.h"
 #include "../bench/peak.h"
 #include <math.h>
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     const char *def[] = {"256,24,31,31,64,3,1", "256,64,15,15,64,3,1", "256,64,15,15,128,3,1",
                          "256,128,7,7,128,3,1", "256,128,3,3,128,3,1", "128,64,16,16,128,3,1"};
     int ns = argc > 1 ? argc - 1 : (int)(sizeof def / sizeof *def);
-    cn_ctx *ctx = cn_ctx_new(0);
+    cn_ctx *ctx = cn_ctx_new(getenv("DEV_THREADS") ? atoi(getenv("DEV_THREADS")) : 0);
     if (!ctx) return 2;
     const char *info = cn_ctx_build_info(ctx);
     char note[256];

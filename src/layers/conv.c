@@ -11,8 +11,13 @@
  * For stride 1 with W' a multiple of the vector length the columns are not
  * built: the kernels read (and, for dx, add into) xpad in place through a
  * table of tap offsets (see tile_body). Otherwise col is an im2col buffer.
- * Work items (sample, chunk) are taken by OpenMP threads dynamically, each
- * thread with its own buffers in one CN_WS_IM2COL workspace. dw/db go through
+ * Work items (sample, chunk) are taken by OpenMP threads in guided blocks
+ * (contiguous runs of items, smaller towards the end, so a thread that
+ * loses its core does not hold the others up), each thread with its own
+ * buffers in one CN_WS_IM2COL workspace. Items taken one at a time made
+ * the two threads write neighbouring samples' outputs in turn: the 7x7
+ * layer's forward ran at 74% of the 2-thread peak against 92% on one
+ * thread; in blocks, 90%. dw/db go through
  * fixed groups of items whose sums are added in order, so results are
  * bit-identical from run to run and for any thread count. The inner kernels are
  * register-tiled loops on GCC vector types, compiled for AVX-512, AVX2+FMA
@@ -388,7 +393,7 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
     {
         thr_bufs t = thr(&pl, thread_id());
         int have = -1; /* sample now in xpad */
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(guided)
         for (long it = 0; it < items; it++) {
             int n = (int)(it / nch) * pl.spc, p0 = (int)(it % nch) * cp;
             if (pl.spc > 1) {
@@ -463,7 +468,7 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
     {
         thr_bufs t = thr(pl, thread_id());
         int have = -1;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(guided)
         for (int gi = 0; gi < groups; gi++) {
             real *part = gsum + (size_t)gi * gs;
             memset(part, 0, sizeof(real) * gs);
