@@ -7,7 +7,7 @@
  * the two differ there below 1e-15 absolute).
  * Naive: one serial loop in the element type (erfcf/expf for float32).
  * Fast: OpenMP over blocks, each through the SIMD level's kernel
- * (simd/gelu.c: float32 by a vectorized erfc/exp in double within ~2e-7
+ * (simd/gelu.c: float32 by a vectorized erfc/exp in float within a few 1e-7
  * relative, float64 by libm). */
 #include "real.h"
 #include "kern.h"
@@ -54,7 +54,7 @@ int FN(cn_gelu_backward_naive)(cn_ctx *ctx, real *dx, const real *dout, const re
 }
 
 /* Fast: OpenMP over blocks of BLK elements, each block through the
- * level's kernel (simd/gelu.c: float32 in vectorized double arithmetic,
+ * level's kernel (simd/gelu.c: float32 in vectorized float arithmetic,
  * float64 with libm). */
 int FN(cn_gelu_forward)(cn_ctx *ctx, real *out, const real *x, size_t n) {
     int rc = check_n(ctx, __func__, out, x, n);
