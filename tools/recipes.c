@@ -33,13 +33,13 @@
         "--whiten-eps", "2", "--aug-pad", "2", "--aug-pad-mode", "reflect", "--aug-flip", "alternate", "--tta",  \
         "2", "--tta-checks", "0", "--shuffle", "1", "--num-train", "50000", "--num-val", "0", "--dtype", "float32"
 
-/* fast: 4 epochs take ~6 minutes on 2 Zen 5 cores at AVX-512, ~10 at AVX2; on a held-out split
+/* fast: 4 epochs take ~5 minutes on 2 Zen 5 cores at AVX-512, ~7.6 at AVX2; on a held-out split
  * batch 256 did better than 512 and twice airbench's lr per example
  * (0.75 at 256) better than once (docs/recipe.md) */
 static const char *const fast[] = {"--net", AIRBENCH(64, 128, 128), AIRBENCH_OPT, "--batch-size", "256",
                                    "--learning-rate", "0.75", "--num-epochs", "4", NULL};
-/* best: airbench94's net and epochs at its lr per example; batch 512 (1024
- * needs ~2.3 GB, docs/recipe.md) */
+/* best: airbench94's net and epochs at its lr per example; batch 512, where
+ * its figures were measured (1024 runs in 1.63 GB, docs/recipe.md) */
 static const char *const best[] = {"--net", AIRBENCH(64, 256, 256), AIRBENCH_OPT, "--batch-size", "512",
                                    "--learning-rate", "0.75", "--num-epochs", "10", NULL};
 
@@ -47,7 +47,7 @@ static const struct {
     const char *name, *help;
     const char *const *flags;
 } recipes[] = {
-    {"fast", "CIFAR-10 to ~90% test accuracy in ~6 minutes on 2 cores at AVX-512, ~10 at AVX2 (airbench93's net)",
+    {"fast", "CIFAR-10 to ~90% test accuracy in ~5 minutes on 2 cores at AVX-512, ~8 at AVX2 (airbench93's net)",
      fast},
     {"best", "CIFAR-10 toward 94% (airbench94's net and epochs; about 30 minutes on 2 cores at AVX-512)", best},
 };
