@@ -8,25 +8,16 @@
 #include "../bench/peak.h"
 #include <math.h>
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-static int cmpd(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 #define TIMEIT(R, med, body)                                            \
     do {                                                                \
         double ts_[64];                                                 \
         if ((body) != CN_OK) { fprintf(stderr, "error: %s\n", cn_ctx_error(ctx)); exit(1); } \
         for (int r_ = 0; r_ < (R); r_++) {                              \
-            double t0_ = now();                                         \
+            double t0_ = pk_now();                                         \
             (void)(body);                                               \
-            ts_[r_] = now() - t0_;                                      \
+            ts_[r_] = pk_now() - t0_;                                      \
         }                                                               \
-        qsort(ts_, (R), sizeof(double), cmpd);                          \
+        qsort(ts_, (R), sizeof(double), pk_cmpd);                          \
         med = ts_[(R) / 2];                                             \
     } while (0)
 
