@@ -205,6 +205,7 @@ int main(void) {
         /* small planes: several samples in one item (the last one short) */
         {41, 8, 7, 7, 16, 3, 3, 1, 1},   /* 7x7, 2 samples an item */
         {100, 4, 3, 3, 6, 3, 3, 1, 1},   /* 3x3, 6 samples an item */
+        {50, 1, 28, 28, 32, 7, 7, 1, 3}, /* demo.sh's first layer (Fashion-MNIST): wide, 3 samples a dw item */
     };
     const int ns = sizeof shapes / sizeof shapes[0];
     /* every SIMD level this CPU runs, on every shape; threads take work
@@ -220,7 +221,7 @@ int main(void) {
     conv_case(c5, &shapes[1], 401, HS_NO_F32NAIVE, 0);
     conv_case(c5, &shapes[10], 402, HS_NO_F32NAIVE, 0);
     conv_case(c5, &shapes[12], 403, HS_NO_F32NAIVE, 0);
-    for (int i = ns - 4; i < ns; i++) {
+    for (int i = ns - 5; i < ns; i++) {
         conv_case(c1, &shapes[i], 404 + i, HS_NO_F32NAIVE, 0);
         conv_case(c5, &shapes[i], 408 + i, HS_NO_F32NAIVE, 0);
     }
