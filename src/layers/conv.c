@@ -123,11 +123,10 @@ typedef struct {
     int wide;          /* forward, stride 1: columns numbered with row stride Wp */
     int ro;            /* row stride of the column numbering: Wp if wide, else Wo */
     int Pc;            /* columns of one sample in that numbering */
-    size_t xone;       /* one sample's xpad (reals); the thread's xpad holds xpad_n */
+    size_t xone;       /* one sample's xpad (reals); the thread's xpad holds spc of them */
     int ldt;           /* row stride of tile: cp + VL, so rows do not alias in L1 */
     int Fp;            /* backward: F rounded up to vectors (dout^T rows, dw^T rows) */
     int implicit;      /* columns read straight from xpad (see tile_body) */
-    int xpad_n;
     size_t shared_sz, xpad_sz, col_sz, tile_sz, vb_sz, pix_sz, per_thread;
     size_t gs;         /* backward: one group's sums, dw^T [K, Fp] | db [F] */
     real *ws;
@@ -231,8 +230,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->gs = backward ? round16(cn__mul(pl->K, pl->Fp) + s->F) : 0;
     if (backward) pl->shared_sz += cn__mul(pl->groups, pl->gs);
     pl->xone = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
-    pl->xpad_n = pl->spc; /* an item's samples, padded, side by side */
-    pl->xpad_sz = cn__mul(pl->xone, pl->xpad_n);
+    pl->xpad_sz = cn__mul(pl->xone, pl->spc); /* an item's samples, padded, side by side */
     /* im2col (forward) / dcol (dx) when not implicit; dw reads xpad in place */
     pl->col_sz = pl->implicit || mode == PLAN_BACKWARD ? 0 : round16((size_t)pl->K * cp + VL); /* + slack */
     pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
