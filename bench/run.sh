@@ -106,7 +106,7 @@ awk -v tnote="$torch_note" -v dnnl=$have_dnnl '
                rate[k], pct[k], pct[k] * med[k] / mn[k], drate[k], dpct[k], dmed[k] / med[k], dmn[k] / mn[k], flag
       else
         printf "%-8s %-18s %3s %10.3f %10.3f %9.1f %7.1f %7.1f |%s\n", lvl[k], c, thr[k], med[k], mn[k], rate[k], pct[k],
-               pct[k] * med[k] / mn[k], (c ~ /^adam/) ? " GB/s (1 thread), % of the stream copy on all threads" : \
+               pct[k] * med[k] / mn[k], (c ~ /^adam/) ? " GB/s, % of the stream copy on as many threads" : \
                (c ~ /^conv[0-9]/ && !dnnl) ? " oneDNN not run" : flag
     }
     printf "\nend to end (ms per iteration of batch 50; the native level is the whole epoch, lower levels a quick run)\n"

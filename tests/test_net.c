@@ -141,6 +141,52 @@ static void test_update_rules(void) {
         }
         check_le("adam float32 vs float64, 3 steps", scaled_error_f32(wf, w, 3), 1e-6);
     }
+    /* A long vector (the rules split it over ctx's threads at >= 64K values
+     * a thread): 1, 2 and 5 threads give the same bits (elementwise), and
+     * float32 adam agrees with the formulas in double */
+    {
+        const size_t n = 300007;
+        const int nts[3] = {1, 2, 5};
+        float *w0f = malloc(4 * n), *gf = malloc(4 * n), *out[3][4];
+        cn_rng r;
+        cn_rng_seed(&r, 12);
+        for (size_t i = 0; i < n; i++) { w0f[i] = (float)cn_rng_normal(&r); gf[i] = (float)(0.1 * cn_rng_normal(&r)); }
+        int rc = 0;
+        for (int k = 0; k < 3; k++) {
+            cn_ctx *c = cn_ctx_new(nts[k]);
+            for (int j = 0; j < 4; j++) out[k][j] = malloc(4 * n);
+            float *ws = out[k][0], *wm = out[k][1], *wr = out[k][2], *wa = out[k][3];
+            float *s1 = calloc(n, 4), *s2 = calloc(n, 4), *s3 = calloc(n, 4), *s4 = calloc(n, 4);
+            for (int j = 0; j < 4; j++) memcpy(out[k][j], w0f, 4 * n);
+            for (int t = 1; t <= 2; t++) {
+                rc |= cn_sgd_f32(c, ws, gf, n, 1e-2);
+                rc |= cn_sgd_momentum_f32(c, wm, gf, s1, n, 1e-2, 0.9);
+                rc |= cn_rmsprop_f32(c, wr, gf, s2, n, 1e-2, 0.99, 1e-8);
+                rc |= cn_adam_f32(c, wa, gf, s3, s4, n, 1e-3, 0.9, 0.999, 1e-8, t);
+            }
+            free(s1); free(s2); free(s3); free(s4);
+            cn_ctx_free(c);
+        }
+        int same = 1;
+        for (int k = 1; k < 3; k++)
+            for (int j = 0; j < 4; j++) same &= !memcmp(out[k][j], out[0][j], 4 * n);
+        check_true("update rules on 300007 values: 1, 2, 5 threads bit-identical", rc == CN_OK && same, NULL);
+        /* adam, 2 steps with the same g: m2 = 0.19 g, v2 = 0.001999 g^2 */
+        double e = 0;
+        for (size_t i = 0; i < n; i++) {
+            double g = gf[i], w = w0f[i];
+            w -= 1e-3 * g / (sqrt(g * g) + 1e-8);
+            double mt = 0.19 * g / (1 - 0.81), vt = 0.001999 * g * g / (1 - 0.998001);
+            w -= 1e-3 * mt / (sqrt(vt) + 1e-8);
+            e = fmax(e, fabs(out[1][3][i] - w) / (1e-3 + fabs(w)));
+        }
+        /* float32's 1 - beta2 = 1 - 0.999f is 1.3e-5 off 0.001: each step
+         * carries up to ~6.4e-6 of lr, relative to 1e-3 + |w| */
+        check_le("adam on 300007 values, 2 threads, vs the formulas in double", e, 3e-5);
+        for (int k = 0; k < 3; k++)
+            for (int j = 0; j < 4; j++) free(out[k][j]);
+        free(w0f); free(gf);
+    }
 }
 
 /* ---- data for the Solver --------------------------------------------------- */
