@@ -215,6 +215,60 @@ static void net_forward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int p
     free(x); free(w); free(b); free(r1); free(r2); free(o1); free(o2); free(i1); free(i2);
 }
 
+/* The net's conv-relu-pool backward without dx (the first layer: the
+ * pool's gradient unpooled per item in cache, internal, declared here)
+ * equals the public backward (unpool, relu mask, conv backward) bit for bit
+ * in dw and db; a bad argmax index is CN_EINVAL naming it. Shapes: one chunk
+ * per sample, a sample in several chunks, small planes with several samples
+ * an item, an overlapping pool; every SIMD level the CPU has. */
+int cn__conv_relu_pool_backward_into_f32(cn_ctx *ctx, float *dx, float *dw, float *db, const float *dout,
+                                         const float *out, const int32_t *pool_idx, const float *x,
+                                         const float *w, const cn_conv_shape *s, int ph, int pw, int pstride,
+                                         float *da);
+static void net_backward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int ps, uint64_t seed) {
+    int Ho, Wo, Po, Qo;
+    cn_conv_out(ctx, &s, &Ho, &Wo);
+    cn_max_pool_shape psh = {s.N, s.F, Ho, Wo, ph, pw, ps};
+    cn_max_pool_out(ctx, &psh, &Po, &Qo);
+    size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.HH * s.WW;
+    size_t nr = (size_t)s.N * s.F * Ho * Wo, no = (size_t)s.N * s.F * Po * Qo;
+    float *x = xmalloc(4 * nx), *w = xmalloc(4 * nw), *b = xmalloc(4 * s.F), *g = xmalloc(4 * no);
+    float *rel = xmalloc(4 * nr), *out = xmalloc(4 * no), *da = xmalloc(4 * nr);
+    float *dw1 = xmalloc(4 * nw), *dw2 = xmalloc(4 * nw), *db1 = xmalloc(4 * s.F), *db2 = xmalloc(4 * s.F);
+    int32_t *idx = xmalloc(4 * no);
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)cn_rng_normal(&r);
+    for (size_t i = 0; i < nw; i++) w[i] = (float)(0.2 * cn_rng_normal(&r));
+    for (int i = 0; i < s.F; i++) b[i] = (float)(0.1 * cn_rng_normal(&r));
+    for (size_t i = 0; i < no; i++) g[i] = (float)cn_rng_normal(&r);
+    const char *levels[3];
+    int nl = hs_levels(ctx, levels);
+    char name[220];
+    for (int l = 0; l < nl; l++) {
+        cn_ctx_set_simd(ctx, levels[l]);
+        int rc = cn_conv_relu_pool_forward_f32(ctx, out, rel, idx, x, w, b, &s, ph, pw, ps);
+        rc |= cn_conv_relu_pool_backward_f32(ctx, NULL, dw1, db1, g, rel, idx, x, w, &s, ph, pw, ps);
+        rc |= cn__conv_relu_pool_backward_into_f32(ctx, NULL, dw2, db2, g, out, idx, x, w, &s, ph, pw, ps, da);
+        snprintf(name, sizeof name, "net conv-relu-pool backward (no dx) vs public: dw, db not bit-identical (%s; x (%d,%d,%d,%d) w (%d,%d,%d,%d) pool %dx%d s%d)",
+                 levels[l], s.N, s.C, s.H, s.W, s.F, s.C, s.HH, s.WW, ph, pw, ps);
+        size_t differ = 0, nz = 0;
+        for (size_t i = 0; i < nw; i++) differ += memcmp(&dw1[i], &dw2[i], 4) != 0, nz += dw1[i] != 0;
+        for (int i = 0; i < s.F; i++) differ += memcmp(&db1[i], &db2[i], 4) != 0;
+        if (rc) check_true(name, 0, cn_ctx_error(ctx));
+        else check_le(name, nz ? (double)differ : 1.0, 0); /* all zero: the test would prove nothing */
+    }
+    cn_ctx_set_simd(ctx, "auto");
+    idx[no - 1] = Ho * Wo; /* one past the plane */
+    snprintf(name, sizeof name, "net conv-relu-pool backward: pool_idx[%zu] = %d -> CN_EINVAL", no - 1, Ho * Wo);
+    int rc = cn__conv_relu_pool_backward_into_f32(ctx, NULL, dw2, db2, g, out, idx, x, w, &s, ph, pw, ps, da);
+    char want[64];
+    snprintf(want, sizeof want, "pool_idx[%zu]", no - 1);
+    check_true(name, rc == CN_EINVAL && strstr(cn_ctx_error(ctx), want), cn_ctx_error(ctx));
+    free(x); free(w); free(b); free(g); free(rel); free(out); free(da);
+    free(dw1); free(dw2); free(db1); free(db2); free(idx);
+}
+
 int main(void) {
     cn_ctx *ctx = cn_ctx_new(2);
     if (!ctx) return 2;
@@ -237,6 +291,10 @@ int main(void) {
     net_forward_same(ctx, (cn_conv_shape){2, 3, 48, 48, 8, 3, 3, 1, 1}, 2, 2, 2, 21);   /* 2304 columns */
     net_forward_same(ctx, (cn_conv_shape){3, 4, 10, 10, 5, 3, 3, 1, 1}, 2, 2, 2, 22);   /* W' = 10 */
     net_forward_same(ctx, (cn_conv_shape){2, 3, 9, 7, 5, 3, 2, 2, 1}, 3, 3, 2, 23);     /* overlapping */
+    net_backward_same(ctx, (cn_conv_shape){5, 3, 32, 32, 32, 7, 7, 1, 3}, 2, 2, 2, 30);  /* the three-layer net's */
+    net_backward_same(ctx, (cn_conv_shape){2, 3, 48, 48, 8, 3, 3, 1, 1}, 2, 2, 2, 31);   /* chunks of a sample */
+    net_backward_same(ctx, (cn_conv_shape){40, 6, 8, 8, 8, 3, 3, 1, 1}, 2, 2, 2, 32);   /* several samples an item */
+    net_backward_same(ctx, (cn_conv_shape){3, 2, 9, 7, 5, 3, 2, 2, 1}, 3, 3, 2, 33);     /* overlapping, stride 2 */
     bad_args(ctx);
     cn_ctx_free(ctx);
     return check_done();

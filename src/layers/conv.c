@@ -127,7 +127,7 @@ typedef struct {
     int ldt;           /* row stride of tile: cp + VL, so rows do not alias in L1 */
     int Fp;            /* backward: F rounded up to vectors (dout^T rows, dw^T rows) */
     int implicit;      /* columns read straight from xpad (see tile_body) */
-    size_t shared_sz, xpad_sz, col_sz, tile_sz, vb_sz, pix_sz, per_thread;
+    size_t shared_sz, xpad_sz, col_sz, tile_sz, vb_sz, pix_sz, dbuf_sz, per_thread;
     size_t gs;         /* backward: one group's sums, dw^T [K, Fp] | db [F] */
     real *ws;
     int *off;          /* [K] tap offsets into xpad: off[k] = (c*Hp + kh)*Wp + kw */
@@ -138,13 +138,26 @@ typedef struct {
     int vl;            /* the kernels' vector length */
 } conv_plan;
 
-enum { PLAN_FORWARD, PLAN_BACKWARD, PLAN_BACKWARD_DX };
+/* PLAN_BACKWARD_UNPOOL: dw, db of a max pool's gradient (conv_unpool) */
+enum { PLAN_FORWARD, PLAN_BACKWARD, PLAN_BACKWARD_DX, PLAN_BACKWARD_UNPOOL };
 
 /* this thread's buffers */
 typedef struct {
     real *xpad, *col, *tile;
     int *vb, *pix;
+    real *dbuf; /* PLAN_BACKWARD_UNPOOL: an item's samples of dout [spc, F, P] */
 } thr_bufs;
+
+/* The backward of conv -> relu -> max pool without dout in memory: an
+ * item's samples of dout are made in the thread's dbuf from the pool's
+ * gradient g [N, F, on], argmax ix [N, F, on] and pooled output keep (the
+ * relu's mask: see cn__pool_scatter), where they are read in cache. */
+typedef struct {
+    const real *g, *keep;
+    const int32_t *ix;
+    size_t on;
+    long bad; /* the first bad index found (-1: none) */
+} conv_unpool;
 
 static thr_bufs thr(const conv_plan *pl, int t) {
     real *b = pl->ws + pl->shared_sz + (size_t)t * pl->per_thread;
@@ -154,6 +167,7 @@ static thr_bufs thr(const conv_plan *pl, int t) {
     r.tile = r.col + pl->col_sz;
     r.vb = (int *)(r.tile + pl->tile_sz);
     r.pix = (int *)(r.tile + pl->tile_sz + pl->vb_sz);
+    r.dbuf = r.tile + pl->tile_sz + pl->vb_sz + pl->pix_sz;
     return r;
 }
 
@@ -232,13 +246,15 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->xone = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
     pl->xpad_sz = cn__mul(pl->xone, pl->spc); /* an item's samples, padded, side by side */
     /* im2col (forward) / dcol (dx) when not implicit; dw reads xpad in place */
-    pl->col_sz = pl->implicit || mode == PLAN_BACKWARD ? 0 : round16((size_t)pl->K * cp + VL); /* + slack */
+    pl->col_sz = pl->implicit || mode == PLAN_BACKWARD || mode == PLAN_BACKWARD_UNPOOL ? 0
+                                                                               : round16((size_t)pl->K * cp + VL); /* + slack */
     pl->vb_sz = pl->implicit ? round16(cp / VL) : 0;
     pl->pix_sz = backward ? round16(cp) : 0;
     pl->ldt = (int)cp + VL;
     pl->tile_sz = round16(cn__mul(s->F, cp + VL));
     if (backward && cn__mul(cp, pl->Fp) > pl->tile_sz) pl->tile_sz = round16(cp * pl->Fp); /* dout^T */
-    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->vb_sz + pl->pix_sz;
+    pl->dbuf_sz = mode == PLAN_BACKWARD_UNPOOL ? round16(cn__mul(cn__mul(pl->spc, s->F), pl->P)) : 0;
+    size_t per = pl->xpad_sz + pl->col_sz + pl->tile_sz + pl->vb_sz + pl->pix_sz + pl->dbuf_sz;
     size_t bytes = cn__mul(cn__mul(per, pl->nt) + pl->shared_sz, sizeof(real));
     if (pl->xone < (size_t)VL || bytes == 0 || bytes > WS_MAX_BYTES)
         return cn_error(ctx, CN_ENOMEM,
@@ -447,6 +463,20 @@ int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, co
     return FN(cn__conv_forward_act)(ctx, out, x, w, b, s, 0);
 }
 
+/* dbuf [ns, F, P] = samples n.. of the unpooled gradient (plane by plane
+ * as the pool's backward makes it, so the same values) */
+static void unpool(conv_unpool *up, real *dbuf, int n, int ns, int F, int P) {
+    const size_t on = up->on;
+    for (size_t pl = 0; pl < (size_t)ns * F; pl++) {
+        size_t o = ((size_t)n * F + pl) * on; /* the plane's pooled values */
+        long b = FN(cn__pool_scatter)(dbuf + pl * P, up->g + o, up->ix + o, up->keep + o, (size_t)P, on);
+        if (b >= 0) {
+#pragma omp atomic write
+            up->bad = (long)o + b;
+        }
+    }
+}
+
 /* dw, db: the items are cut into `groups` fixed ranges, taken by the
  * threads dynamically (a thread that loses its core to another process
  * does not hold the others up). A group sums into its own row of gsum
@@ -459,7 +489,7 @@ int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, co
  * before it touches the group's row. An item of several samples (small
  * planes) has them all in xpad, side by side, pix running over all. */
 static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout, const real *x,
-                       const cn_conv_shape *s) {
+                       const cn_conv_shape *s, conv_unpool *up) {
     const int F = s->F, K = pl->K, P = pl->P, cp = pl->cp, nch = pl->nch, VL = pl->vl, Fp = pl->Fp;
     const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
     const long items = (long)pl->nb * nch;
@@ -469,7 +499,7 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
 #pragma omp parallel num_threads(pl->nt)
     {
         thr_bufs t = thr(pl, thread_id());
-        int have = -1;
+        int have = -1, have_d = -1;
 #pragma omp for schedule(dynamic, 1)
         for (int gi = 0; gi < groups; gi++) {
             real *part = gsum + (size_t)gi * gs;
@@ -478,9 +508,14 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
             for (long it = i0; it < i1; it++) {
                 int n = (int)(it / nch) * pl->spc, p0 = (int)(it % nch) * cp;
                 int len = P - p0 < cp ? P - p0 : cp;
-                const real *g = dout + (size_t)n * F * P + p0; /* [F, P] at column p0 */
+                int ns = s->N - n < pl->spc ? s->N - n : pl->spc;
+                if (up && n != have_d) { /* dout of samples n..n+ns-1 into dbuf */
+                    unpool(up, t.dbuf, n, ns, F, P);
+                    have_d = n;
+                }
+                /* [F, P] at column p0 */
+                const real *g = (up ? t.dbuf : dout + (size_t)n * F * P) + p0;
                 if (pl->spc > 1) { /* samples n.. n+ns-1, whole, side by side */
-                    int ns = s->N - n < pl->spc ? s->N - n : pl->spc;
                     if (dw) {
                         for (int q = 0; q < ns; q++) {
                             pad_sample(t.xpad + q * pl->xone, x + (n + q) * xs, s, pl->Hp, pl->Wp, pl->vl);
@@ -596,9 +631,25 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
     conv_plan pl;
     int rc = make_plan(ctx, s, dx ? PLAN_BACKWARD_DX : PLAN_BACKWARD, &pl);
     if (rc) return rc;
-    if (dw || db) conv_dw_db(&pl, dw, db, dout, x, s);
+    if (dw || db) conv_dw_db(&pl, dw, db, dout, x, s, NULL);
     if (dx && s->stride == 1 && s->HH == s->WW && s->pad <= s->HH - 1)
         return conv_dx_flipped(ctx, &pl, dx, dout, w, s);
     if (dx) conv_dx_col2im(&pl, dx, dout, w, s);
+    return CN_OK;
+}
+
+/* dw, db of conv -> relu -> max pool from the pool's gradient g [N, F, on],
+ * argmax ix and pooled output keep (see conv_unpool); no dx. A bad index:
+ * CN_EINVAL naming it. */
+int FN(cn__conv_backward_unpool)(cn_ctx *ctx, real *dw, real *db, const real *g, const int32_t *ix,
+                                 const real *keep, size_t on, const real *x, const cn_conv_shape *s) {
+    conv_plan pl;
+    int rc = make_plan(ctx, s, PLAN_BACKWARD_UNPOOL, &pl);
+    if (rc) return rc;
+    conv_unpool up = {g, keep, ix, on, -1};
+    if (dw || db) conv_dw_db(&pl, dw, db, NULL, x, s, &up);
+    if (up.bad >= 0)
+        return cn_error(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx[%ld] is outside the %dx%d plane", up.bad,
+                      pl.Ho, pl.Wo);
     return CN_OK;
 }

@@ -47,6 +47,9 @@ int FN(cn__conv_relu_pool_forward_net)(cn_ctx *ctx, real *out, real *relu_out, i
  * mask taken from the pooled output (out > 0 where the window's max, the
  * relu output at its argmax, is > 0) and the unpooled gradient built in da
  * [N,F,H',W'], which may be the forward's relu_out buffer (dead by then). */
+/* dw, db of conv -> relu -> max pool, the pool's gradient unpooled in cache (conv.c) */
+int FN(cn__conv_backward_unpool)(cn_ctx *ctx, real *dw, real *db, const real *g, const int32_t *ix,
+                                 const real *keep, size_t on, const real *x, const cn_conv_shape *s);
 int FN(cn__conv_relu_pool_backward_into)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                                          const real *out, const int32_t *pool_idx, const real *x,
                                          const real *w, const cn_conv_shape *s, int ph, int pw, int pstride,
