@@ -164,6 +164,21 @@ int FN(cn_max_pool_forward)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
     return CN_OK;
 }
 
+/* v, or +0 when !on, by its bits (GCC made a conditional a branch) */
+static inline real masked(real v, int on) {
+#ifdef CN_REAL_F64
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= -(uint64_t)(on != 0);
+#else
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= -(uint32_t)(on != 0);
+#endif
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
 /* One plane of the fast pool backward: d[in] = 0, then d[ix[o]] += g[o] for
  * the on outputs. Returns the first o whose index is outside the plane
  * (that output is skipped), or -1. */
@@ -176,7 +191,10 @@ long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, const real 
             if (bad < 0) bad = (long)o;
             continue;
         }
-        if (!keep || keep[o] > 0) d[at] += g[o];
+        /* a masked output adds +0, not a branch (taken at random, it cost
+         * more than the rest of the plane); d is never -0 (it starts +0,
+         * and +0 + -0 = +0), so adding +0 leaves every bit as it was */
+        d[at] += keep ? masked(g[o], keep[o] > 0) : g[o];
     }
     return bad;
 }
