@@ -68,6 +68,35 @@ int cn__simd(const cn_ctx *ctx);
 /* Threads for an OpenMP region. */
 static inline int cn__nt(const cn_ctx *ctx) { return ctx ? ctx->nthreads : 1; }
 
+/* Items with an owner (affinity scheduling): items [0, n) are cut into R
+ * ranges, range r = [n*r/R, n*(r+1)/R) owned by thread r % T of the T in
+ * the parallel region. A thread takes its own ranges' items front to back,
+ * then the other ranges' back to front (a thread that lost its core to
+ * another process does not hold the others up), each claimed once in
+ * claimed[n] (zeroed before the region). So the same thread gets the same
+ * items every call while none falls behind, and the lines it writes stay in
+ * its core's caches (taken dynamically, half of them moved between cores
+ * every call). The cursor starts {0, -1}; next returns the item, or -1
+ * when none is left; *own says whether it was the thread's own. */
+typedef struct {
+    int k, i;
+} cn__own_cur;
+static inline int cn__own_next(int *claimed, int n, int R, int T, int tid, cn__own_cur *c, int *own) {
+    for (; c->k < R; c->k++, c->i = -1) {
+        const int r = (tid + c->k) % R, mine = r % T == tid;
+        const int c0 = (int)((long)n * r / R), c1 = (int)((long)n * (r + 1) / R);
+        while (++c->i < c1 - c0) {
+            const int it = mine ? c0 + c->i : c1 - 1 - c->i;
+            if (!__atomic_exchange_n(&claimed[it], 1, __ATOMIC_ACQ_REL)) {
+                *own = mine;
+                return it;
+            }
+            if (!mine) break; /* a thief meets the owner: the rest is taken */
+        }
+    }
+    return -1;
+}
+
 /* Overflow-checked size products: 0 on overflow. */
 static inline size_t cn__mul(size_t a, size_t b) {
     size_t r;
