@@ -156,10 +156,12 @@ static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const rea
     while (G > 1 && (cn__mul(cn__mul(G, N), Mp * sizeof(real)) > PART_BYTES || D / G < 64)) G--;
     int ncc = (2 * nt + G - 1) / G;
     if (ncc > npan) ncc = npan;
-    /* workspace: so [nvec] | part [G, N, Mp] */
+    /* workspace: so [nvec] | part [G, N, Mp] | claimed [items] (ints) */
+    const int items = G * ncc;
     size_t ofs_sz = rup((size_t)nvec * sizeof(ptrdiff_t), 64) / sizeof(real);
     size_t part_sz = rup(cn__mul(cn__mul(G, N), Mp), 16);
-    size_t bytes = cn__mul(ofs_sz + part_sz, sizeof(real));
+    size_t ints_sz = rup((size_t)items * sizeof(int), 64) / sizeof(real);
+    size_t bytes = cn__mul(ofs_sz + part_sz + ints_sz, sizeof(real));
     if (part_sz == 0 || bytes == 0 || bytes > WS_MAX_BYTES)
         return cn_error(ctx, CN_ENOMEM, "affine: workspace for N=%d D=%d M=%d would exceed %zu MB", N, D, M,
                       WS_MAX_BYTES >> 20);
@@ -167,15 +169,19 @@ static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const rea
     if (!ws) return CN_ENOMEM;
     ptrdiff_t *so = (ptrdiff_t *)ws;
     real *part = ws + ofs_sz;
+    int *claimed = (int *)(part + part_sz);
+    memset(claimed, 0, sizeof(int) * items);
     col_vectors(M, VL, so);
     const real *W = w;
     const ptrdiff_t ldw = M;
-    const int items = G * ncc;
     int done = 0; /* threads through their items */
+    /* items with an owner (cn__own_next): at 2 threads, thread t reads the
+     * rows of w that the backward's thread t updates, from its own caches */
 #pragma omp parallel num_threads(nt)
     {
-#pragma omp for schedule(dynamic, 1) nowait
-        for (int it = 0; it < items; it++) {
+        cn__own_cur cur = {0, -1};
+        int it, own;
+        while ((it = cn__own_next(claimed, items, nt, omp_get_num_threads(), omp_get_thread_num(), &cur, &own)) >= 0) {
             int g = it / ncc, c = it % ncc;
             int k0 = (int)((long)D * g / G), k1 = (int)((long)D * (g + 1) / G);
             int p0 = (int)((long)npan * c / ncc), p1 = (int)((long)npan * (c + 1) / ncc);
