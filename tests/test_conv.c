@@ -206,6 +206,12 @@ int main(void) {
         {41, 8, 7, 7, 16, 3, 3, 1, 1},   /* 7x7, 2 samples an item */
         {100, 4, 3, 3, 6, 3, 3, 1, 1},   /* 3x3, 6 samples an item */
         {50, 1, 28, 28, 32, 7, 7, 1, 3}, /* demo.sh's first layer (Fashion-MNIST): wide, 3 samples a dw item */
+        /* dw tiles by filter rows (avx512), 3 and 4 vectors of channels,
+         * rows left over: 5x5 by 3 vectors, 3x3 by 4 (+1), 7x7 by 3, 3x3 by 3 */
+        {3, 5, 9, 9, 48, 5, 5, 1, 2},
+        {2, 7, 8, 8, 70, 3, 3, 1, 1},
+        {2, 3, 10, 10, 40, 7, 7, 1, 3},
+        {3, 4, 8, 8, 40, 3, 3, 1, 0},
     };
     const int ns = sizeof shapes / sizeof shapes[0];
     /* every SIMD level this CPU runs, on every shape; threads take work

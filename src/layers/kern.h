@@ -28,8 +28,8 @@ enum { MODE_NN = 0, MODE_IMB = 1, MODE_IMC = 2 };
         const real *B, ptrdiff_t ldb, const int *off, const int *vb, real *C, ptrdiff_t ldc, \
         const real *bias, int relu
 #define CONV_DWT_ARGS                                                                      \
-    int K, int nvf, int len, const real *xp, const int *off, const int *pix, const real *T, \
-        ptrdiff_t ldt, real *C, ptrdiff_t ldc
+    int K, int ww, int nvf, int len, const real *xp, const int *off, const int *pix,        \
+        const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc
 
 typedef struct {
     int vl;      /* lanes of one vector */

@@ -38,6 +38,19 @@
 #define NV_MAX 8
 #define DWT_MR_MAX 16
 #define NV_MAX_DWT 4
+/* dw^T tiles by filter rows (avx512): rows per tile for filter width WW
+ * and NV vectors, accumulators (ROWS*WW*NV) + NV + 1 <= 32 registers;
+ * 0: the tap-by-tap tiles */
+#define DWT_ACC_MAX 28
+#define DWT_ROWS_MAX 8
+#if CN_SIMD_LEVEL == 2
+#define DWT_WW_ROWS(ww, nv)                                                               \
+    ((ww) == 3 ? ((nv) == 4 ? 2 : (nv) == 3 ? 3 : (nv) == 2 ? 4 : 8)                      \
+     : (ww) == 5 ? ((nv) == 4 ? 1 : (nv) == 3 ? 1 : (nv) == 2 ? 2 : 5)                    \
+     : (ww) == 7 ? ((nv) == 4 ? 0 : (nv) == 3 ? 1 : (nv) == 2 ? 2 : 4) : 0)
+#else
+#define DWT_WW_ROWS(ww, nv) 0
+#endif
 
 /* Column data (K rows: taps c,kh,kw; columns: output pixels) is addressed
  * one of two ways:
@@ -156,6 +169,48 @@ INLINE void dwt_rows(const int MR, const int NV, int K, int len, const real *xp,
         tile_dwt(MR, NV, K - k0 < MR ? K - k0 : MR, len, xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc);
 }
 
+/* The same tiles by whole filter rows: ROWS rows of WW taps (the taps
+ * k0 + j*WW + i, i < WW, of one channel and filter row are at xp +
+ * off[k0 + j*WW] + i), so one pointer a filter row, the taps at constant
+ * offsets from it. (A pointer a tap: avx512's 12-tap tiles kept 7 of them
+ * on the stack or in vector registers, a reload per broadcast.) The same
+ * sums in the same order as tile_dwt. nr <= ROWS rows are stored. */
+INLINE void tile_dwt_ww(const int WW, const int ROWS, const int NV, int nr, int len, const real *xp,
+                        const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+    vreal acc[DWT_ACC_MAX][NV_MAX_DWT];
+    const real *a[DWT_ROWS_MAX];
+#pragma GCC unroll 16
+    for (int j = 0; j < ROWS; j++) a[j] = xp + off[(j < nr ? j : nr - 1) * WW];
+#pragma GCC unroll 32
+    for (int r = 0; r < ROWS * WW; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
+    for (int q = 0; q < len; q++, T += ldt) {
+        const ptrdiff_t o = pix[q];
+        vreal bv[NV_MAX_DWT];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) VLOAD(bv[v], T + v * VL);
+#pragma GCC unroll 16
+        for (int j = 0; j < ROWS; j++) {
+            const real *aj = a[j] + o;
+            TILE_RANK1(WW, NV, acc + j * WW, i, aj[i], bv)
+        }
+    }
+    TILE_ADD_TO(ROWS * WW, NV, nr * WW, acc, r, v, C + r * ldc + v * VL)
+}
+
+/* every filter row by NV vectors of channels, ROWS rows a tile (the
+ * rows left over one a tile) */
+INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, int len, const real *xp, const int *off,
+                   const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+    const int nrows = K / WW;
+    int j0 = 0;
+    for (; j0 + ROWS <= nrows; j0 += ROWS)
+        tile_dwt_ww(WW, ROWS, NV, ROWS, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
+    for (; j0 < nrows; j0++)
+        tile_dwt_ww(WW, 1, NV, 1, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
+}
+
 /* sums[r] += sum_p G[r][p], p < n (vector accumulators, then the lanes) */
 INLINE void rowsum_body(int R, int n, const real *G, ptrdiff_t ldg, real *sums) {
     for (int r = 0; r < R; r++) {
@@ -271,11 +326,25 @@ static void gemm_k(CONV_GEMM_ARGS) {
     else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
     else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
 }
+/* by filter rows: WW and NV constants, where DWT_WW_ROWS has a tile */
+#define DWT_WW_CASE(WW, NV)                                                                \
+    if (ww == WW && nv == NV && DWT_WW_ROWS(WW, NV)) {                                     \
+        dwt_ww(WW, DWT_WW_ROWS(WW, NV) ? DWT_WW_ROWS(WW, NV) : 1, NV, K, len, xp, off, pix, Tv, ldt, Cv, ldc); \
+        continue;                                                                          \
+    }
 static void dwt_k(CONV_DWT_ARGS) {
     for (int v0 = 0; v0 < nvf; v0 += DWT_NV) {
         const real *Tv = T + v0 * VL;
         real *Cv = C + v0 * VL;
-        switch (nvf - v0 < DWT_NV ? nvf - v0 : DWT_NV) {
+        const int nv = nvf - v0 < DWT_NV ? nvf - v0 : DWT_NV;
+#if CN_SIMD_LEVEL == 2
+        DWT_WW_CASE(3, 4) DWT_WW_CASE(3, 3) DWT_WW_CASE(3, 2) DWT_WW_CASE(3, 1)
+        DWT_WW_CASE(5, 4) DWT_WW_CASE(5, 3) DWT_WW_CASE(5, 2) DWT_WW_CASE(5, 1)
+        DWT_WW_CASE(7, 3) DWT_WW_CASE(7, 2) DWT_WW_CASE(7, 1)
+#else
+        (void)ww;
+#endif
+        switch (nv) {
 #if DWT_NV >= 4
         case 4: dwt_rows(DWT_MR(4), 4, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
         case 3: dwt_rows(DWT_MR(3), 3, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
