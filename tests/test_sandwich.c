@@ -225,6 +225,7 @@ int cn__conv_relu_pool_backward_into_f32(cn_ctx *ctx, float *dx, float *dw, floa
                                          const float *out, const int32_t *pool_idx, const float *x,
                                          const float *w, const cn_conv_shape *s, int ph, int pw, int pstride,
                                          float *da);
+long cn__pool_scatter_f32(float *d, const float *g, const int32_t *ix, const float *keep, size_t in, size_t on);
 static void net_backward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int ps, uint64_t seed) {
     int Ho, Wo, Po, Qo;
     cn_conv_out(ctx, &s, &Ho, &Wo);
@@ -257,6 +258,26 @@ static void net_backward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int 
         for (int i = 0; i < s.F; i++) differ += memcmp(&db1[i], &db2[i], 4) != 0;
         if (rc) check_true(name, 0, cn_ctx_error(ctx));
         else check_le(name, nz ? (double)differ : 1.0, 0); /* all zero: the test would prove nothing */
+    }
+    /* an index in the plane but outside its window (the dense unpool
+     * gives way to the scatter): still the public backward's bits */
+    for (int l = 0; l < nl; l++) {
+        cn_ctx_set_simd(ctx, levels[l]);
+        int rc = cn_conv_relu_pool_forward_f32(ctx, out, rel, idx, x, w, b, &s, ph, pw, ps);
+        for (size_t i = 0; i < no; i += 7) idx[i] = (int32_t)((idx[i] + 5 * Wo + 3) % (Ho * Wo));
+        /* reference: the scatter with the pooled output's mask, then the conv backward */
+        const size_t in = (size_t)Ho * Wo, on = (size_t)Po * Qo;
+        for (size_t p = 0; p < (size_t)s.N * s.F; p++)
+            cn__pool_scatter_f32(rel + p * in, g + p * on, idx + p * on, out + p * on, in, on);
+        rc |= cn_conv_backward_f32(ctx, NULL, dw1, db1, rel, x, w, &s);
+        rc |= cn__conv_relu_pool_backward_into_f32(ctx, NULL, dw2, db2, g, out, idx, x, w, &s, ph, pw, ps, da);
+        snprintf(name, sizeof name, "net conv-relu-pool backward, indices outside their windows: dw, db not bit-identical (%s; x (%d,%d,%d,%d))",
+                 levels[l], s.N, s.C, s.H, s.W);
+        size_t differ = 0;
+        for (size_t i = 0; i < nw; i++) differ += memcmp(&dw1[i], &dw2[i], 4) != 0;
+        for (int i = 0; i < s.F; i++) differ += memcmp(&db1[i], &db2[i], 4) != 0;
+        if (rc) check_true(name, 0, cn_ctx_error(ctx));
+        else check_le(name, (double)differ, 0);
     }
     cn_ctx_set_simd(ctx, "auto");
     idx[no - 1] = Ho * Wo; /* one past the plane */
@@ -295,6 +316,8 @@ int main(void) {
     net_backward_same(ctx, (cn_conv_shape){2, 3, 48, 48, 8, 3, 3, 1, 1}, 2, 2, 2, 31);   /* chunks of a sample */
     net_backward_same(ctx, (cn_conv_shape){40, 6, 8, 8, 8, 3, 3, 1, 1}, 2, 2, 2, 32);   /* several samples an item */
     net_backward_same(ctx, (cn_conv_shape){3, 2, 9, 7, 5, 3, 2, 2, 1}, 3, 3, 2, 33);     /* overlapping, stride 2 */
+    net_backward_same(ctx, (cn_conv_shape){2, 2, 35, 37, 6, 3, 3, 1, 1}, 2, 2, 2, 34);   /* odd planes: rows, columns no window covers */
+    net_forward_same(ctx, (cn_conv_shape){2, 2, 35, 37, 6, 3, 3, 1, 1}, 2, 2, 2, 24);    /* odd planes, 18 windows a row */
     bad_args(ctx);
     cn_ctx_free(ctx);
     return check_done();

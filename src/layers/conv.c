@@ -136,6 +136,7 @@ typedef struct {
     conv_geo g;
     const conv_kern *kern;
     int vl;            /* the kernels' vector length */
+    int level;         /* the kernels' SIMD level (the pool's kernels too) */
 } conv_plan;
 
 /* PLAN_BACKWARD_UNPOOL: dw, db of a max pool's gradient (conv_unpool) */
@@ -156,6 +157,8 @@ typedef struct {
     const real *g, *keep;
     const int32_t *ix;
     size_t on;
+    const pool_kern *pk; /* 2x2 stride 2 (a plane Po x Qo): the dense unpool, else NULL */
+    int Po, Qo;
     long bad; /* the first bad index found (-1: none) */
 } conv_unpool;
 
@@ -183,7 +186,8 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->K = s->C * s->HH * s->WW;
     int nt = cn__nt(ctx);
     if (nt < 1) nt = 1;
-    pl->kern = conv_kern_for(cn__simd(ctx));
+    pl->level = cn__simd(ctx);
+    pl->kern = conv_kern_for(pl->level);
     const int VL = pl->vl = pl->kern->vl;
     pl->implicit = s->stride == 1 && pl->Wo % VL == 0;
     /* chunk: a multiple of the GEMM tile's columns whose im2col fits
@@ -375,7 +379,7 @@ static void forward_block(const conv_plan *pl, const thr_bufs *t, real *out, con
             const real *src = t->tile + (size_t)f * pl->ldt + (size_t)q * P;
             size_t o = ((size_t)(n0 + q) * F + f);
             if (ps)
-                FN(cn__pool_plane)(out + o * pon, idx + o * pon, src, ps, Po, Qo);
+                FN(cn__pool_plane)(pl->level, out + o * pon, idx + o * pon, src, ps, Po, Qo);
             else
                 memcpy(out + o * P, src, sizeof(real) * P);
         }
@@ -436,7 +440,7 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
                 if (pl.wide) pack_wide(&pl, t.tile, F);
                 for (int f = 0; f < F; f++) {
                     size_t o = ((size_t)n * F + f) * pon;
-                    FN(cn__pool_plane)(out + o, idx + o, t.tile + (size_t)f * pl.ldt, ps, Po, Qo);
+                    FN(cn__pool_plane)(pl.level, out + o, idx + o, t.tile + (size_t)f * pl.ldt, ps, Po, Qo);
                 }
             } else if (pl.wide)
                 store_wide(&pl, out + (size_t)n * F * P, t.tile, F, p0, len);
@@ -465,10 +469,13 @@ int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, co
 
 /* dbuf [ns, F, P] = samples n.. of the unpooled gradient (plane by plane
  * as the pool's backward makes it, so the same values) */
-static void unpool(conv_unpool *up, real *dbuf, int n, int ns, int F, int P) {
+static void unpool(conv_unpool *up, real *dbuf, int n, int ns, int F, const conv_plan *cp) {
     const size_t on = up->on;
+    const int P = cp->P;
     for (size_t pl = 0; pl < (size_t)ns * F; pl++) {
         size_t o = ((size_t)n * F + pl) * on; /* the plane's pooled values */
+        if (up->pk && !up->pk->unpool2(dbuf + pl * P, up->g + o, up->ix + o, up->keep + o, cp->Ho, cp->Wo, up->Po, up->Qo))
+            continue;
         long b = FN(cn__pool_scatter)(dbuf + pl * P, up->g + o, up->ix + o, up->keep + o, (size_t)P, on);
         if (b >= 0) {
 #pragma omp atomic write
@@ -521,7 +528,7 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                 int len = P - p0 < cp ? P - p0 : cp;
                 int ns = s->N - n < pl->spc ? s->N - n : pl->spc;
                 if (up && n != have_d) { /* dout of samples n..n+ns-1 into dbuf */
-                    unpool(up, t.dbuf, n, ns, F, P);
+                    unpool(up, t.dbuf, n, ns, F, pl);
                     have_d = n;
                 }
                 /* [F, P] at column p0 */
@@ -649,15 +656,19 @@ int FN(cn_conv_backward)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *
     return CN_OK;
 }
 
-/* dw, db of conv -> relu -> max pool from the pool's gradient g [N, F, on],
- * argmax ix and pooled output keep (see conv_unpool); no dx. A bad index:
- * CN_EINVAL naming it. */
+/* dw, db of conv -> relu -> max pool (ps) from the pool's gradient g [N, F,
+ * Po, Qo], argmax ix and pooled output keep (see conv_unpool); no dx. A bad
+ * index: CN_EINVAL naming it. */
 int FN(cn__conv_backward_unpool)(cn_ctx *ctx, real *dw, real *db, const real *g, const int32_t *ix,
-                                 const real *keep, size_t on, const real *x, const cn_conv_shape *s) {
+                                 const real *keep, const cn_max_pool_shape *ps, const real *x,
+                                 const cn_conv_shape *s) {
     conv_plan pl;
     int rc = make_plan(ctx, s, PLAN_BACKWARD_UNPOOL, &pl);
     if (rc) return rc;
-    conv_unpool up = {g, keep, ix, on, -1};
+    int Po, Qo;
+    if ((rc = cn_max_pool_out(ctx, ps, &Po, &Qo))) return rc;
+    const int two = ps->ph == 2 && ps->pw == 2 && ps->stride == 2;
+    conv_unpool up = {g, keep, ix, (size_t)Po * Qo, two ? pool_kern_for(pl.level) : NULL, Po, Qo, -1};
     if (dw || db) conv_dw_db(&pl, dw, db, NULL, x, s, &up);
     if (up.bad >= 0)
         return cn_error(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx[%ld] is outside the %dx%d plane", up.bad,

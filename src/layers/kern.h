@@ -144,6 +144,30 @@ static inline const optim_kern *optim_kern_for(int level) {
     return &FN(cn__optim_kern_generic);
 }
 
+/* ---- 2x2 stride-2 max pool (kernels in simd/pool.c; pool.c, conv.c) ---- */
+typedef struct {
+    /* o[0..Wo), ix (may be NULL): the windows of rows r0, r1 (width W), the
+     * first at offset base of the plane */
+    void (*row2)(real *o, int32_t *ix, const real *r0, const real *r1, int Wo, int W, int base);
+    /* d [H, W] = the plane's gradient g [Po, Qo] masked by keep > 0, at
+     * ix; 1 (d not made) when an index is not in its own window */
+    int (*unpool2)(real *d, const real *g, const int32_t *ix, const real *keep, int H, int W, int Po, int Qo);
+} pool_kern;
+
+extern const pool_kern FN(cn__pool_kern_generic);
+#ifdef CN_X86_LEVELS
+extern const pool_kern FN(cn__pool_kern_avx2), FN(cn__pool_kern_avx512);
+#endif
+
+static inline const pool_kern *pool_kern_for(int level) {
+#ifdef CN_X86_LEVELS
+    if (level == CN_SIMD_AVX512) return &FN(cn__pool_kern_avx512);
+    if (level == CN_SIMD_AVX2) return &FN(cn__pool_kern_avx2);
+#endif
+    (void)level;
+    return &FN(cn__pool_kern_generic);
+}
+
 /* ---- GELU (kernels in simd/gelu.c, entry points in gelu.c) ------------- */
 typedef struct {
     void (*fwd)(real *out, const real *x, size_t n);

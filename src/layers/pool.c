@@ -5,7 +5,7 @@
  * Ties: the first maximum in row-major order of the window wins (strict >),
  * in both paths. Backward adds: dx is zeroed, then every window's gradient is
  * added at its argmax (overlapping windows accumulate). */
-#include "real.h"
+#include "kern.h"
 
 /* ---- naive ------------------------------------------------------------- */
 /* The offset in its [H, W] plane of the window (i, j)'s first maximum. */
@@ -61,74 +61,17 @@ int FN(cn_max_pool_backward_naive)(cn_ctx *ctx, real *dx, const real *dout, cons
 }
 
 /* ---- fast ---------------------------------------------------------------- */
-/* 16-byte vectors (SSE2, every x86-64) for the 2x2 stride-2 case: compares
- * and selects without branches (a data-dependent branch per compare
- * mispredicts often and made this pass as slow as the convolution). */
-typedef real v16 __attribute__((vector_size(16)));
-#ifdef CN_REAL_F64
-typedef int64_t m16 __attribute__((vector_size(16)));
-#define L16 2
-#define EVEN ((m16){0, 2})
-#define ODD ((m16){1, 3})
-#else
-typedef int32_t m16 __attribute__((vector_size(16)));
-#define L16 4
-#define EVEN ((m16){0, 2, 4, 6})
-#define ODD ((m16){1, 3, 5, 7})
-#endif
-/* where c: (m, sel) = (v, k) */
-#define TAKE(m, sel, v, k, c)                                          \
-    do {                                                               \
-        m = (v16)(((m16)(v) & (c)) | ((m16)(m) & ~(c)));               \
-        sel = (((m16){0} + (k)) & (c)) | (sel & ~(c));                 \
-    } while (0)
-
-/* One row of 2x2 stride-2 windows: o[0..Wo) and ix (may be NULL) from the
- * rows r0, r1 of a plane of width W, the windows starting at offset base. */
-static void pool_row_2x2(real *o, int32_t *ix, const real *r0, const real *r1, int Wo, int W,
-                         int base) {
-    int j = 0;
-    for (; j + L16 <= Wo; j += L16) {
-        v16 a0, a1, b0, b1;
-        memcpy(&a0, r0 + 2 * j, sizeof a0);
-        memcpy(&a1, r0 + 2 * j + L16, sizeof a1);
-        memcpy(&b0, r1 + 2 * j, sizeof b0);
-        memcpy(&b1, r1 + 2 * j + L16, sizeof b1);
-        /* window order (0,0) (0,1) (1,0) (1,1), strict > : the first max wins */
-        v16 m = __builtin_shuffle(a0, a1, EVEN), t;
-        m16 sel = {0}, c;
-        t = __builtin_shuffle(a0, a1, ODD);
-        c = t > m;
-        TAKE(m, sel, t, 1, c);
-        t = __builtin_shuffle(b0, b1, EVEN);
-        c = t > m;
-        TAKE(m, sel, t, W, c);
-        t = __builtin_shuffle(b0, b1, ODD);
-        c = t > m;
-        TAKE(m, sel, t, W + 1, c);
-        memcpy(o + j, &m, sizeof m);
-        if (ix)
-            for (int l = 0; l < L16; l++) ix[j + l] = base + 2 * (j + l) + (int32_t)sel[l];
-    }
-    for (; j < Wo; j++) {
-        int bo = 2 * j, best = 0;
-        real m = r0[bo];
-        if (r0[bo + 1] > m) { m = r0[bo + 1]; best = 1; }
-        if (r1[bo] > m) { m = r1[bo]; best = W; }
-        if (r1[bo + 1] > m) { m = r1[bo + 1]; best = W + 1; }
-        o[j] = m;
-        if (ix) ix[j] = base + bo + best;
-    }
-}
-
-/* One plane: out[Ho, Wo], idx[Ho, Wo] (may be NULL) from x[H, W]. */
-void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_max_pool_shape *s, int Ho, int Wo) {
+/* One plane: out[Ho, Wo], idx[Ho, Wo] (may be NULL) from x[H, W]; 2x2
+ * stride 2 by the level's kernel (simd/pool.c: vectors, no branches), any
+ * other window here. */
+void FN(cn__pool_plane)(int level, real *out, int32_t *idx, const real *x, const cn_max_pool_shape *s, int Ho,
+                        int Wo) {
     const int W = s->W, st = s->stride;
     if (s->ph == 2 && s->pw == 2 && st == 2) {
+        const pool_kern *pk = pool_kern_for(level);
         for (int i = 0; i < Ho; i++) {
             const real *r0 = x + (size_t)(2 * i) * W, *r1 = r0 + W;
-            pool_row_2x2(out + (size_t)i * Wo, idx ? idx + (size_t)i * Wo : NULL, r0, r1, Wo, W,
-                         2 * i * W);
+            pk->row2(out + (size_t)i * Wo, idx ? idx + (size_t)i * Wo : NULL, r0, r1, Wo, W, 2 * i * W);
         }
         return;
     }
@@ -158,9 +101,10 @@ int FN(cn_max_pool_forward)(cn_ctx *ctx, real *out, int32_t *idx, const real *x,
     if (rc) return rc;
     const long planes = (long)s->N * s->C;
     const size_t in = (size_t)s->H * s->W, on = (size_t)Ho * Wo;
+    const int level = cn__simd(ctx);
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if (planes * in > 32768)
     for (long p = 0; p < planes; p++)
-        FN(cn__pool_plane)(out + p * on, idx ? idx + p * on : NULL, x + p * in, s, Ho, Wo);
+        FN(cn__pool_plane)(level, out + p * on, idx ? idx + p * on : NULL, x + p * in, s, Ho, Wo);
     return CN_OK;
 }
 

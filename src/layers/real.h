@@ -32,7 +32,8 @@ int FN(cn__conv_forward_act)(cn_ctx *ctx, real *out, const real *x, const real *
 long FN(cn__pool_scatter)(real *d, const real *g, const int32_t *ix, const real *keep, size_t in, size_t on);
 /* pool.c, used by conv.c: one plane, out[Ho, Wo] and idx (may be NULL)
  * from x[s->H, s->W]. */
-void FN(cn__pool_plane)(real *out, int32_t *idx, const real *x, const cn_max_pool_shape *s, int Ho, int Wo);
+void FN(cn__pool_plane)(int level, real *out, int32_t *idx, const real *x, const cn_max_pool_shape *s, int Ho,
+                        int Wo);
 /* conv.c: out[N,F,H'',W''], idx = max_pool(relu(conv(x))) without storing
  * the convolution's output (see conv_forward); 1 when the shape does not
  * allow it (the caller runs the two steps). */
@@ -49,7 +50,8 @@ int FN(cn__conv_relu_pool_forward_net)(cn_ctx *ctx, real *out, real *relu_out, i
  * [N,F,H',W'], which may be the forward's relu_out buffer (dead by then). */
 /* dw, db of conv -> relu -> max pool, the pool's gradient unpooled in cache (conv.c) */
 int FN(cn__conv_backward_unpool)(cn_ctx *ctx, real *dw, real *db, const real *g, const int32_t *ix,
-                                 const real *keep, size_t on, const real *x, const cn_conv_shape *s);
+                                 const real *keep, const cn_max_pool_shape *ps, const real *x,
+                                 const cn_conv_shape *s);
 int FN(cn__conv_relu_pool_backward_into)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                                          const real *out, const int32_t *pool_idx, const real *x,
                                          const real *w, const cn_conv_shape *s, int ph, int pw, int pstride,

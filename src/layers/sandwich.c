@@ -127,7 +127,7 @@ static int relu_pool_backward(cn_ctx *ctx, real *dx, real *dw, real *db, const r
     /* no dx, the mask from the pooled output: the conv's dw reads the
      * unpooled gradient in cache, sample by sample (da never in memory:
      * writing and reading it back cost the 7x7 layer's backward 36%) */
-    if (!dx && keep) return FN(cn__conv_backward_unpool)(ctx, dw, db, dout, pool_idx, keep, (size_t)Po * Qo, x, s);
+    if (!dx && keep) return FN(cn__conv_backward_unpool)(ctx, dw, db, dout, pool_idx, keep, &ps, x, s);
     const long planes = (long)s->N * s->F;
     const size_t in = (size_t)Ho * Wo, on = (size_t)Po * Qo;
     if (!da) da = cn__ws(ctx, CN_WS_LAYER, sizeof(real) * cn__mul(planes, in)); /* [N,F,H',W'] */

@@ -1,0 +1,130 @@
+/* simd/pool.c — the 2x2 stride-2 max pool's kernels, compiled once per SIMD
+ * level (simd.h): one row of windows forward (max and argmax), and one
+ * plane of the backward made dense (the relu-masked gradient written into
+ * its window, the other three zero), VL windows a step. The drivers are
+ * in ../pool.c and ../conv.c (the conv-relu-pool layer, which pools each
+ * sample's output in cache and unpools the gradient per dw item). These
+ * passes touch every element of the conv's output once, so at 16-byte
+ * vectors with a scalar argmax (and a scatter after a memset backward)
+ * they cost 9% of the three-layer net's step. */
+#include "../simd.h"
+#include "../kern.h"
+#include "vtrans.h"
+#include <string.h>
+
+/* lane masks (vtrans.h's LANES): even and odd lanes of two vectors, the
+ * low and high halves of two vectors interleaved, 2j */
+#define EV(h, j) (2 * (j))
+#define OD(h, j) (2 * (j) + 1)
+#define ILO(h, j) ((j) % 2 ? VLN + (j) / 2 : (j) / 2)
+#define IHI(h, j) ((j) % 2 ? VLN + VLN / 2 + (j) / 2 : VLN / 2 + (j) / 2)
+#define TWOJ(h, j) (2 * (j))
+
+/* VL argmax indices (int32) */
+#ifdef CN_REAL_F64
+typedef int32_t vidx __attribute__((vector_size(VBYTES / 2)));
+#else
+typedef int32_t vidx __attribute__((vector_size(VBYTES)));
+#endif
+
+/* where c: m = v (bits), sel = k */
+#define TAKE(m, sel, v, k, c)                                                  \
+    do {                                                                       \
+        m = (vreal)(((vmask)(v) & (c)) | ((vmask)(m) & ~(c)));                 \
+        sel = (((vmask){0} + (k)) & (c)) | (sel & ~(c));                       \
+    } while (0)
+
+/* o[0..Wo), ix[0..Wo) (ix may be NULL): the 2x2 windows of rows r0, r1 of a
+ * plane of width W, window j at columns 2j, 2j+1, its first element at
+ * offset base + 2j of the plane. Window order (0,0) (0,1) (1,0) (1,1),
+ * strict >: the first max wins (NaN never replaces). */
+static void row2(real *o, int32_t *ix, const real *r0, const real *r1, int Wo, int W, int base) {
+    const vmask twoj = {LANES(TWOJ, 0)};
+    int j = 0;
+    for (; j + VL <= Wo; j += VL) {
+        vreal a0, a1, b0, b1;
+        VLOAD(a0, r0 + 2 * j);
+        VLOAD(a1, r0 + 2 * j + VL);
+        VLOAD(b0, r1 + 2 * j);
+        VLOAD(b1, r1 + 2 * j + VL);
+        vreal m = __builtin_shuffle(a0, a1, SH_MASK(EV, 0)), t;
+        vmask sel = {0}, c;
+        t = __builtin_shuffle(a0, a1, SH_MASK(OD, 0));
+        c = t > m;
+        TAKE(m, sel, t, 1, c);
+        t = __builtin_shuffle(b0, b1, SH_MASK(EV, 0));
+        c = t > m;
+        TAKE(m, sel, t, W, c);
+        t = __builtin_shuffle(b0, b1, SH_MASK(OD, 0));
+        c = t > m;
+        TAKE(m, sel, t, W + 1, c);
+        VSTORE(o + j, m);
+        if (ix) {
+            vidx iv = __builtin_convertvector(sel + twoj + (base + 2 * j), vidx);
+            memcpy(ix + j, &iv, sizeof iv);
+        }
+    }
+    for (; j < Wo; j++) {
+        int bo = 2 * j, best = 0;
+        real m = r0[bo];
+        if (r0[bo + 1] > m) { m = r0[bo + 1]; best = 1; }
+        if (r1[bo] > m) { m = r1[bo]; best = W; }
+        if (r1[bo + 1] > m) { m = r1[bo + 1]; best = W + 1; }
+        o[j] = m;
+        if (ix) ix[j] = base + bo + best;
+    }
+}
+
+/* d [H, W] = the unpooled gradient of a plane: g [Po, Qo] masked by keep
+ * > 0 (the pooled relu output) at ix, the rest zero. The same values as
+ * the scatter (cn__pool_scatter: zero, then d[ix] += g, so +0 + g: g + 0
+ * here, -0 made +0 alike) when every index lies in its own window; then 0,
+ * else 1 (d is then not made: the caller scatters, which handles or names
+ * any index in the plane). */
+static int unpool2(real *d, const real *g, const int32_t *ix, const real *keep, int H, int W, int Po, int Qo) {
+    const vmask twoj = {LANES(TWOJ, 0)};
+    vmask badv = {0};
+    int bad = 0;
+    for (int i = 0; i < Po; i++) {
+        real *d0 = d + (size_t)2 * i * W, *d1 = d0 + W;
+        const real *gi = g + (size_t)i * Qo, *ki = keep + (size_t)i * Qo;
+        const int32_t *xi = ix + (size_t)i * Qo;
+        const int base = 2 * i * W;
+        int j = 0;
+        for (; j + VL <= Qo; j += VL) {
+            vreal gv, kv;
+            vidx iv;
+            VLOAD(gv, gi + j);
+            VLOAD(kv, ki + j);
+            memcpy(&iv, xi + j, sizeof iv);
+            vmask t = __builtin_convertvector(iv, vmask) - (twoj + (base + 2 * j)); /* in the window */
+            vmask on = kv > 0;
+            vmask v = (vmask)(gv + 0) & on;
+            vmask c00 = t == 0, c01 = t == 1, c10 = t == W, c11 = t == W + 1;
+            badv |= ~(c00 | c01 | c10 | c11);
+            vreal s00 = (vreal)(v & c00), s01 = (vreal)(v & c01), s10 = (vreal)(v & c10), s11 = (vreal)(v & c11);
+            vreal lo = __builtin_shuffle(s00, s01, SH_MASK(ILO, 0)), hi = __builtin_shuffle(s00, s01, SH_MASK(IHI, 0));
+            VSTORE(d0 + 2 * j, lo);
+            VSTORE(d0 + 2 * j + VL, hi);
+            lo = __builtin_shuffle(s10, s11, SH_MASK(ILO, 0));
+            hi = __builtin_shuffle(s10, s11, SH_MASK(IHI, 0));
+            VSTORE(d1 + 2 * j, lo);
+            VSTORE(d1 + 2 * j + VL, hi);
+        }
+        for (; j < Qo; j++) {
+            int t = xi[j] - (base + 2 * j);
+            real v = ki[j] > 0 ? gi[j] + 0 : 0;
+            bad |= !(t == 0 || t == 1 || t == W || t == W + 1);
+            d0[2 * j] = t == 0 ? v : 0;
+            d0[2 * j + 1] = t == 1 ? v : 0;
+            d1[2 * j] = t == W ? v : 0;
+            d1[2 * j + 1] = t == W + 1 ? v : 0;
+        }
+        for (int c = 2 * Qo; c < W; c++) d0[c] = d1[c] = 0; /* columns no window covers */
+    }
+    if (2 * Po < H) memset(d + (size_t)2 * Po * W, 0, sizeof(real) * (size_t)(H - 2 * Po) * W);
+    for (int l = 0; l < VLN; l++) bad |= badv[l] != 0;
+    return bad;
+}
+
+const pool_kern KFN(cn__pool_kern) = {row2, unpool2};
