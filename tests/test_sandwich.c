@@ -318,6 +318,7 @@ int main(void) {
     net_backward_same(ctx, (cn_conv_shape){3, 2, 9, 7, 5, 3, 2, 2, 1}, 3, 3, 2, 33);     /* overlapping, stride 2 */
     net_backward_same(ctx, (cn_conv_shape){2, 2, 35, 37, 6, 3, 3, 1, 1}, 2, 2, 2, 34);   /* odd planes: rows, columns no window covers */
     net_forward_same(ctx, (cn_conv_shape){2, 2, 35, 37, 6, 3, 3, 1, 1}, 2, 2, 2, 24);    /* odd planes, 18 windows a row */
+    net_forward_same(ctx, (cn_conv_shape){2, 3, 31, 31, 5, 3, 3, 1, 1}, 2, 2, 2, 25);    /* 15 windows a row: 16-byte vectors, then 3 */
     bad_args(ctx);
     cn_ctx_free(ctx);
     return check_done();

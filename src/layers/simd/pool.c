@@ -27,6 +27,25 @@ typedef int32_t vidx __attribute__((vector_size(VBYTES / 2)));
 typedef int32_t vidx __attribute__((vector_size(VBYTES)));
 #endif
 
+/* 16-byte vectors (every level has them) for rows shorter than a vector */
+typedef real v16 __attribute__((vector_size(16)));
+#ifdef CN_REAL_F64
+typedef int64_t m16 __attribute__((vector_size(16)));
+#define L16 2
+#define EV16 ((m16){0, 2})
+#define OD16 ((m16){1, 3})
+#else
+typedef int32_t m16 __attribute__((vector_size(16)));
+#define L16 4
+#define EV16 ((m16){0, 2, 4, 6})
+#define OD16 ((m16){1, 3, 5, 7})
+#endif
+#define TAKE16(m, sel, v, k, c)                                                \
+    do {                                                                       \
+        m = (v16)(((m16)(v) & (c)) | ((m16)(m) & ~(c)));                       \
+        sel = (((m16){0} + (k)) & (c)) | (sel & ~(c));                         \
+    } while (0)
+
 /* where c: m = v (bits), sel = k */
 #define TAKE(m, sel, v, k, c)                                                  \
     do {                                                                       \
@@ -64,12 +83,36 @@ static void row2(real *o, int32_t *ix, const real *r0, const real *r1, int Wo, i
             memcpy(ix + j, &iv, sizeof iv);
         }
     }
+    /* the rest (Wo < VL: the recipe's 15- and 7-wide rows at avx512):
+     * 16-byte vectors, then one window at a time, all without branches
+     * (a data-dependent branch per compare mispredicts half the time) */
+    for (; j + L16 <= Wo; j += L16) {
+        v16 a0, a1, b0, b1;
+        memcpy(&a0, r0 + 2 * j, sizeof a0);
+        memcpy(&a1, r0 + 2 * j + L16, sizeof a1);
+        memcpy(&b0, r1 + 2 * j, sizeof b0);
+        memcpy(&b1, r1 + 2 * j + L16, sizeof b1);
+        v16 m = __builtin_shuffle(a0, a1, EV16), t;
+        m16 sel = {0}, c;
+        t = __builtin_shuffle(a0, a1, OD16);
+        c = t > m;
+        TAKE16(m, sel, t, 1, c);
+        t = __builtin_shuffle(b0, b1, EV16);
+        c = t > m;
+        TAKE16(m, sel, t, W, c);
+        t = __builtin_shuffle(b0, b1, OD16);
+        c = t > m;
+        TAKE16(m, sel, t, W + 1, c);
+        memcpy(o + j, &m, sizeof m);
+        if (ix)
+            for (int l = 0; l < L16; l++) ix[j + l] = base + 2 * (j + l) + (int32_t)sel[l];
+    }
     for (; j < Wo; j++) {
-        int bo = 2 * j, best = 0;
-        real m = r0[bo];
-        if (r0[bo + 1] > m) { m = r0[bo + 1]; best = 1; }
-        if (r1[bo] > m) { m = r1[bo]; best = W; }
-        if (r1[bo + 1] > m) { m = r1[bo + 1]; best = W + 1; }
+        int bo = 2 * j, best = 0, c;
+        real m = r0[bo], v;
+        v = r0[bo + 1], c = v > m, best = c ? 1 : best, m = c ? v : m;
+        v = r1[bo], c = v > m, best = c ? W : best, m = c ? v : m;
+        v = r1[bo + 1], c = v > m, best = c ? W + 1 : best, m = c ? v : m;
         o[j] = m;
         if (ix) ix[j] = base + bo + best;
     }
