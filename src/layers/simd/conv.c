@@ -6,7 +6,8 @@
  * accumulators; 3 x 4 for at most 3 rows; dw^T 6x4 .. 16x1); avx2 16 (GEMM
  * 6x2 = 12, the BLIS 6x16 float tile; 3x3; dw^T 6x2, 8x1); generic (SSE2,
  * no FMA: a product and a sum per step) 16 (GEMM 3x3: 3 broadcasts a step
- * for 9 products ran 5-10% faster than 4x2's 4 for 8; 3x3; dw^T 4x2, 6x1). */
+ * for 9 products ran 5-10% faster than 4x2's 4 for 8; 3x3; dw^T 3x3, 4x2,
+ * 6x1: 3x3 ran 6% faster than 4x2). */
 #include "../simd.h"
 #include "../kern.h"
 #include "vtrans.h"
@@ -31,8 +32,8 @@
 #define T_MR 3
 #define T_NV 3
 #define S_NV 3
-#define DWT_NV 2
-#define DWT_MR(nv) ((nv) == 2 ? 4 : 6)
+#define DWT_NV 3
+#define DWT_MR(nv) ((nv) == 3 ? 3 : (nv) == 2 ? 4 : 6)
 #endif
 /* the largest register tiles (arrays have fixed sizes so they live in registers) */
 #define MR_MAX 8
@@ -348,6 +349,8 @@ static void dwt_k(CONV_DWT_ARGS) {
         switch (nv) {
 #if DWT_NV >= 4
         case 4: dwt_rows(DWT_MR(4), 4, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+#endif
+#if DWT_NV >= 3
         case 3: dwt_rows(DWT_MR(3), 3, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
 #endif
         case 2: dwt_rows(DWT_MR(2), 2, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
