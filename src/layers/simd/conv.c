@@ -319,11 +319,36 @@ INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const conv_g
 }
 
 
+#if CN_SIMD_LEVEL == 1
+/* Each in a function of its own: more tiles inlined into gemm_k made GCC
+ * keep the accumulators of all of them in memory (2x slower). */
+static __attribute__((noinline)) void gemm_main(CONV_GEMM_ARGS) {
+    if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+}
+/* M <= 5 rows: 2 x 4 or 4 x 2 (8 accumulators; 4 x 3 ran out of registers) */
+static __attribute__((noinline)) void gemm_rest(CONV_GEMM_ARGS) {
+    if (mode == MODE_IMB && M <= 2) gemm_body(MODE_IMB, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else if (mode == MODE_IMB) gemm_body(MODE_IMB, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else if (M <= 2) gemm_body(MODE_NN, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else gemm_body(MODE_NN, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+}
+#endif
 static void gemm_k(CONV_GEMM_ARGS) {
     /* few rows (dx computed as a forward: rows = input channels, 3 for RGB):
      * a tile of 3 rows and more vectors */
     if (M <= 3 && mode == MODE_IMB)
         gemm_body(MODE_IMB, 3, S_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+#if CN_SIMD_LEVEL == 1
+    /* M % 6 rows left (32 filters: 2): the last 6-row tile would cost a
+     * whole one; those rows get a tile of their own (gemm_rest) */
+    else if (M % T_MR && M > T_MR && mode != MODE_IMC) {
+        const int rem = M % T_MR, Mf = M - rem;
+        gemm_main(mode, Mf, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+        gemm_rest(mode, rem, ncols, Kr, A + (ptrdiff_t)Mf * ars, ars, acs, B, ldb, off, vb, C + (ptrdiff_t)Mf * ldc,
+                  ldc, bias ? bias + Mf : NULL, relu);
+    }
+#endif
     else if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
     else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
     else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
