@@ -537,13 +537,17 @@ static int batch_check(cn_ctx *ctx, const char *who, const cn_split *sp, const i
 
 /* One body for both element types: x[i] = image idx[i] converted to T,
  * minus the (float) mean widened to T; the f32 subtraction is in float, the
- * f64 one in double, as each type's callers expect. */
+ * f64 one in double, as each type's callers expect. Elementwise: the same
+ * values for any thread count. */
 #define SPLIT_BATCH(T, S)                                                             \
     int cn_split_batch_##S(cn_ctx *ctx, const cn_split *sp, const float *mean,        \
                            const int32_t *idx, int B, T *x, int32_t *y) {             \
         int rc = batch_check(ctx, __func__, sp, idx, B, x, y);                        \
         if (rc) return rc;                                                            \
         size_t D = (size_t)sp->c * sp->h * sp->w;                                     \
+        /* images on the context's threads (their rows are far apart in the   \
+         * split: each thread waits for its own) */                           \
+        _Pragma("omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)B * D >= 65536)") \
         for (int i = 0; i < B; i++) {                                                 \
             const uint8_t *restrict p = sp->x + (size_t)idx[i] * D;                   \
             T *restrict o = x + (size_t)i * D;                                        \
