@@ -76,6 +76,19 @@ if [ -z "${CN_SKIP_TORCH:-}" ] && [ -f "$dir/data_batch_1.bin" ]; then
       awk -v h=$h '/^torch / { t = $6; sub(/:$/, "", t); printf "torch - epoch.h%d %s %.4f %.4f 0 0\n", h, t, 1000 * $7 / 980, 1000 * $7 }' \
         <<<"$line" >>"$rec"
     done
+    # capped at AVX2 as convnet's avx2 rows are (oneDNN's ISA cap and ATen's kernels): the AVX2
+    # machine's side-by-side ratio, measured here (the quick rows' per-iteration times)
+    if [ "$native" = avx512 ] && [[ " $levels " == *" avx2 "* ]]; then
+      echo "== PyTorch capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2), the same epoch"
+      for h in 500 100; do
+        line=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=1073741824 \
+          MALLOC_TRIM_THRESHOLD_=2147483648 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 \
+          /usr/bin/python3 bench/torch_epoch.py "$dir" $h 2) || rc=1
+        echo "$line"
+        awk -v h=$h '/^torch / { t = $6; sub(/:$/, "", t); printf "torch avx2 epoch.h%d %s %.4f %.4f 0 0\n", h, t, 1000 * $7 / 980, 1000 * $7 }' \
+          <<<"$line" >>"$rec"
+      done
+    fi
   else
     torch_note="PyTorch comparison skipped: python3-torch is not installed (apt-get install python3-torch)"
     echo "== $torch_note"
@@ -93,7 +106,7 @@ awk -v tnote="$torch_note" -v dnnl=$have_dnnl '
   { key = $2 " " $3 " " $4 }
   $1 == "convnet" { n++; order[n] = key; med[key] = $5; mn[key] = $6; rate[key] = $7; pct[key] = $8; lvl[key] = $2; cell[key] = $3; thr[key] = $4 }
   $1 == "onednn"  { dmed[key] = $5; dmn[key] = $6; drate[key] = $7; dpct[key] = $8 }
-  $1 == "torch"   { tms[$3] = $5 }
+  $1 == "torch"   { if ($2 == "-") tms[$3] = $5; else tml[$2 " " $3] = $5 }
   END {
     printf "%-8s %-18s %3s %10s %10s %9s %7s %7s | %9s %7s %8s %8s\n", "level", "cell", "thr", "ms (med)", "ms (best)",
            "GFLOP/s", "%peak", "%best", "oneDNN", "%peak", "x oneDNN", "(best)"
@@ -116,7 +129,10 @@ awk -v tnote="$torch_note" -v dnnl=$have_dnnl '
       k = order[i]; c = cell[k]
       if (c !~ /^epoch/) continue
       h = c; sub(/q$/, "", h)
-      if (h in tms) printf "%-8s %-14s %3s %12.1f %10.2f %9.1f %7.1f | %14.1f %12.2f\n", lvl[k], c, thr[k], med[k], mn[k] / 1000,
+      if ((lvl[k] " " h) in tml)
+        printf "%-8s %-14s %3s %12.1f %10.2f %9.1f %7.1f | %14.1f %12.2f  (PyTorch capped at %s)\n", lvl[k], c, thr[k], med[k],
+               mn[k] / 1000, rate[k], pct[k], tml[lvl[k] " " h], tml[lvl[k] " " h] / med[k], toupper(lvl[k])
+      else if (h in tms) printf "%-8s %-14s %3s %12.1f %10.2f %9.1f %7.1f | %14.1f %12.2f\n", lvl[k], c, thr[k], med[k], mn[k] / 1000,
                            rate[k], pct[k], tms[h], tms[h] / med[k]
       else printf "%-8s %-14s %3s %12.1f %10.2f %9.1f %7.1f | %s\n", lvl[k], c, thr[k], med[k], mn[k] / 1000, rate[k], pct[k],
                   tnote != "" ? "PyTorch not installed" : "PyTorch not run"
