@@ -517,13 +517,17 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
 #pragma omp parallel num_threads(pl->nt)
     {
         thr_bufs t = thr(pl, thread_id());
-        int have = -1, have_d = -1;
+        /* have: the samples in xpad (one: kept across the chunks of a
+         * sample); pix_p0, pix_ns: the pixels pix holds (the same for every
+         * full item of several samples) */
+        int have = -1, have_d = -1, pix_p0 = -1, pix_ns = -1;
 #pragma omp for schedule(dynamic, 1)
         for (int gi = 0; gi < groups; gi++) {
             real *part = gsum + (size_t)gi * gs;
             memset(part, 0, sizeof(real) * gs);
             long i0 = group_start(items, groups, gi), i1 = group_start(items, groups, gi + 1);
             for (long it = i0; it < i1; it++) {
+                /* samples n..n+ns-1 (several: small planes, whole), pixels p0.. p0+len of each */
                 int n = (int)(it / nch) * pl->spc, p0 = (int)(it % nch) * cp;
                 int len = P - p0 < cp ? P - p0 : cp;
                 int ns = s->N - n < pl->spc ? s->N - n : pl->spc;
@@ -531,38 +535,28 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                     unpool(up, t.dbuf, n, ns, F, pl);
                     have_d = n;
                 }
-                /* [F, P] at column p0 */
+                /* [F, P] at column p0, sample q at + q*F*P */
                 const real *g = (up ? t.dbuf : dout + (size_t)n * F * P) + p0;
-                if (pl->spc > 1) { /* samples n.. n+ns-1, whole, side by side */
-                    if (dw) {
-                        for (int q = 0; q < ns; q++) {
-                            pad_sample(t.xpad + q * pl->xone, x + (n + q) * xs, s, pl->Hp, pl->Wp, pl->vl);
-                            pl->kern->transpose(t.tile + (size_t)q * P * Fp, Fp, g + (size_t)q * F * P, P, F, P, Fp);
-                            for (int p = 0, i = 0, j = 0; p < P; p++) {
-                                t.pix[q * P + p] = (int)(q * pl->xone) + (i * pl->Wp + j) * s->stride;
-                                if (++j == pl->Wo) j = 0, i++;
-                            }
-                        }
-                        have = -1;
-                        pl->kern->dwt(K, s->WW, Fp / VL, ns * P, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp);
-                    }
-                    if (db)
-                        for (int q = 0; q < ns; q++) pl->kern->rowsum(F, P, g + (size_t)q * F * P, P, part + dbo);
-                    continue;
-                }
                 if (dw) {
                     if (n != have) {
-                        pad_sample(t.xpad, x + n * xs, s, pl->Hp, pl->Wp, pl->vl);
+                        for (int q = 0; q < ns; q++)
+                            pad_sample(t.xpad + q * pl->xone, x + (n + q) * xs, s, pl->Hp, pl->Wp, pl->vl);
                         have = n;
                     }
-                    pl->kern->transpose(t.tile, Fp, g, P, F, len, Fp); /* [len, Fp] */
-                    for (int q = 0, i = p0 / pl->Wo, j = p0 % pl->Wo; q < len; q++) {
-                        t.pix[q] = (i * pl->Wp + j) * s->stride; /* pixel (i, j) */
-                        if (++j == pl->Wo) j = 0, i++;
+                    for (int q = 0; q < ns; q++) /* tile [ns*len, Fp] */
+                        pl->kern->transpose(t.tile + (size_t)q * len * Fp, Fp, g + (size_t)q * F * P, P, F, len, Fp);
+                    if (p0 != pix_p0 || ns != pix_ns) {
+                        for (int q = 0, k = 0; q < ns; q++)
+                            for (int c = 0, i = p0 / pl->Wo, j = p0 % pl->Wo; c < len; c++, k++) {
+                                t.pix[k] = (int)(q * pl->xone) + (i * pl->Wp + j) * s->stride; /* pixel (i, j) */
+                                if (++j == pl->Wo) j = 0, i++;
+                            }
+                        pix_p0 = p0, pix_ns = ns;
                     }
-                    pl->kern->dwt(K, s->WW, Fp / VL, len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp);
+                    pl->kern->dwt(K, s->WW, Fp / VL, ns * len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp);
                 }
-                if (db) pl->kern->rowsum(F, len, g, P, part + dbo);
+                if (db)
+                    for (int q = 0; q < ns; q++) pl->kern->rowsum(F, len, g + (size_t)q * F * P, P, part + dbo);
             }
         }
         /* the rows' sum into row 0, in group order; threads split the elements */
