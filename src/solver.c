@@ -592,10 +592,12 @@ static int groups_loss(cn_ctx *ctx, cn_solver *s, double *loss_out) {
  * not updated in the backward (done[i]) adds the L2 gradient, sums w^2 for
  * the loss, updates, and checks g and the new w are finite. The flat block
  * is cut into nch chunks of a multiple of 16 elements, each summed on its
- * own, the sums added in chunk order: nch = the threads for the
- * single-pass step, or (fixed) a count from the block's size alone, so the
- * loss is the same for any thread count (the groups' step). */
-static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int fixed, const void *grad,
+ * own, the sums added in chunk order; nch comes from the block's size alone
+ * (one per 65536 values, at most 64), so the loss is the same for any
+ * thread count. (It was the thread count for the single-pass step: the
+ * weights came out the same, the loss's L2 term not always to the last
+ * bit, and a test of the recipe saw it once the values moved.) */
+static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, const void *grad,
                        double *sumsq_out, int *bad_out) {
     const cn_solver_config *c = &s->cfg;
     int rule = s->rule;
@@ -605,8 +607,7 @@ static void fused_pass(cn_ctx *ctx, cn_solver *s, const unsigned char *done, int
     cn_net *net = s->net;
     size_t n = net->ntrain, esz = net->esz;
     int nt = cn_ctx_threads(ctx), nch;
-    if (fixed) nch = n < 65536 ? 1 : n / 65536 > 64 ? 64 : (int)(n / 65536);
-    else nch = n < 65536 ? 1 : nt > 64 ? 64 : nt;
+    nch = n < 65536 ? 1 : n / 65536 > 64 ? 64 : (int)(n / 65536);
     if (nt > nch) nt = nch;
     double part[64] = {0};
     int badp[64] = {0};
@@ -722,7 +723,7 @@ update:
     double sumsq;
     int bad;
     /* the gradient: in gblock, or (groups) the reduced record */
-    fused_pass(ctx, s, nu.done, s->groups > 0, s->groups > 0 ? s->red : net->gblock, &sumsq, &bad);
+    fused_pass(ctx, s, nu.done, s->groups > 0 ? s->red : net->gblock, &sumsq, &bad);
     for (int i = 0; i < net->nparams; i++) /* those updated in the backward */
         if (nu.done[i]) {
             if (net->params[i].regularized) sumsq += nu.sumsq[i];

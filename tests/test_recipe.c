@@ -445,7 +445,8 @@ static void test_resume(cn_ctx *ctx) {
 
 /* ---- thread counts --------------------------------------------------------- */
 /* More than 65536 parameters, so the fused pass cuts its block into
- * chunks, one per thread: 1 and 2 threads give the same bits. */
+ * chunks (of 65536, whatever the threads): 1 and 2 threads give the same
+ * bits, the loss's L2 term included. */
 static void test_threads(void) {
     static run_out o[2];
     cn_dataset ds;
