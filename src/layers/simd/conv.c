@@ -44,7 +44,7 @@
  * and NV vectors, accumulators (ROWS*WW*NV) + NV + 1 <= 32 registers;
  * 0: the tap-by-tap tiles */
 #define DWT_ACC_MAX 28
-#define DWT_ROWS_MAX 8
+#define DWT_ROWS_MAX 16
 #if CN_SIMD_LEVEL == 2
 #define DWT_WW_ROWS(ww, nv)                                                               \
     ((ww) == 3 ? ((nv) == 4 ? 2 : (nv) == 3 ? 3 : (nv) == 2 ? 4 : 8)                      \
@@ -142,42 +142,16 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
  *   A(k, q) = xpad[off[k] + pix[q]]   (tap k of output pixel q, read in
  *             place for any stride: pix[q] = i*st*Wp + j*st),
  *   B(q, f) = T[q*ldt + f]            (dout^T, channels padded to vectors),
- * so a register tile (MR taps by NV vectors of channels) sums over all len
- * pixels before it touches memory once, and needs no lane reduction. */
-INLINE void tile_dwt(const int MR, const int NV, int mr, int len, const real *xp, const int *off,
-                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
-    vreal acc[DWT_MR_MAX][NV_MAX_DWT];
-    const real *a[DWT_MR_MAX];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-        a[r] = xp + off[r < mr ? r : mr - 1];
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
-    }
-    for (int q = 0; q < len; q++, T += ldt) {
-        const ptrdiff_t o = pix[q];
-        vreal bv[NV_MAX_DWT];
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(bv[v], T + v * VL);
-        TILE_RANK1(MR, NV, acc, r, a[r][o], bv)
-    }
-    TILE_ADD_TO(MR, NV, mr, acc, r, v, C + r * ldc + v * VL)
-}
-
-/* every tap by NV vectors of channels, MR taps a tile */
-INLINE void dwt_rows(const int MR, const int NV, int K, int len, const real *xp, const int *off,
-                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
-    for (int k0 = 0; k0 < K; k0 += MR)
-        tile_dwt(MR, NV, K - k0 < MR ? K - k0 : MR, len, xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc);
-}
-
-/* The same tiles by whole filter rows: ROWS rows of WW taps (the taps
- * k0 + j*WW + i, i < WW, of one channel and filter row are at xp +
- * off[k0 + j*WW] + i), so one pointer a filter row, the taps at constant
- * offsets from it. (A pointer a tap: avx512's 12-tap tiles kept 7 of them
- * on the stack or in vector registers, a reload per broadcast.) The same
- * sums in the same order as tile_dwt. nr <= ROWS rows are stored. */
-INLINE void tile_dwt_ww(const int WW, const int ROWS, const int NV, int nr, int len, const real *xp,
+ * so a register tile (taps by NV vectors of channels) sums over all len
+ * pixels before it touches memory once, and needs no lane reduction.
+ * The tile holds ROWS filter rows of WW taps (the taps k0 + j*WW + i,
+ * i < WW, of one channel and filter row are at xp + off[k0 + j*WW] + i):
+ * one pointer a filter row, the taps at constant offsets from it. WW = 1
+ * is the tap-by-tap tile; at avx512 the 3-, 5- and 7-wide filters use
+ * whole rows (a pointer a tap: the 12-tap tiles kept 7 of them on the
+ * stack or in vector registers, a reload per broadcast). The sums are the
+ * same, in the same order, for any WW. nr <= ROWS rows are stored. */
+INLINE void tile_dwt(const int WW, const int ROWS, const int NV, int nr, int len, const real *xp,
                         const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
     vreal acc[DWT_ACC_MAX][NV_MAX_DWT];
     const real *a[DWT_ROWS_MAX];
@@ -201,6 +175,13 @@ INLINE void tile_dwt_ww(const int WW, const int ROWS, const int NV, int nr, int 
     TILE_ADD_TO(ROWS * WW, NV, nr * WW, acc, r, v, C + r * ldc + v * VL)
 }
 
+/* every tap by NV vectors of channels, MR taps a tile */
+INLINE void dwt_rows(const int MR, const int NV, int K, int len, const real *xp, const int *off,
+                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+    for (int k0 = 0; k0 < K; k0 += MR)
+        tile_dwt(1, MR, NV, K - k0 < MR ? K - k0 : MR, len, xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc);
+}
+
 /* every filter row by NV vectors of channels, ROWS rows a tile (the
  * rows left over one a tile) */
 INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, int len, const real *xp, const int *off,
@@ -208,9 +189,9 @@ INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, int len, c
     const int nrows = K / WW;
     int j0 = 0;
     for (; j0 + ROWS <= nrows; j0 += ROWS)
-        tile_dwt_ww(WW, ROWS, NV, ROWS, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
+        tile_dwt(WW, ROWS, NV, ROWS, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
     for (; j0 < nrows; j0++)
-        tile_dwt_ww(WW, 1, NV, 1, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
+        tile_dwt(WW, 1, NV, 1, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
 }
 
 /* sums[r] += sum_p G[r][p], p < n (vector accumulators, then the lanes) */
