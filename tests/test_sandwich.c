@@ -173,6 +173,29 @@ static void bad_args(cn_ctx *ctx) {
                   cn_conv_relu_backward_f32(ctx, dx, dw, db, g, out, x, w, &bad), CN_EINVAL, "pad=-1");
 }
 
+/* The shapes and inputs of a conv-relu-pool case: x ~ N(0,1), w ~ 0.2 N,
+ * b ~ 0.1 N from the seed, the rng left after them */
+typedef struct {
+    int Ho, Wo, Po, Qo;
+    size_t nx, nw, nr, no; /* x, w, the relu output, the pooled output */
+    float *x, *w, *b;
+    cn_rng r;
+} crp_case;
+static crp_case crp_new(cn_ctx *ctx, const cn_conv_shape *s, int ph, int pw, int ps, uint64_t seed) {
+    crp_case c;
+    cn_conv_out(ctx, s, &c.Ho, &c.Wo);
+    cn_max_pool_shape psh = {s->N, s->F, c.Ho, c.Wo, ph, pw, ps};
+    cn_max_pool_out(ctx, &psh, &c.Po, &c.Qo);
+    c.nx = (size_t)s->N * s->C * s->H * s->W, c.nw = (size_t)s->F * s->C * s->HH * s->WW;
+    c.nr = (size_t)s->N * s->F * c.Ho * c.Wo, c.no = (size_t)s->N * s->F * c.Po * c.Qo;
+    c.x = xmalloc(4 * c.nx), c.w = xmalloc(4 * c.nw), c.b = xmalloc(4 * s->F);
+    cn_rng_seed(&c.r, seed);
+    for (size_t i = 0; i < c.nx; i++) c.x[i] = (float)cn_rng_normal(&c.r);
+    for (size_t i = 0; i < c.nw; i++) c.w[i] = (float)(0.2 * cn_rng_normal(&c.r));
+    for (int i = 0; i < s->F; i++) c.b[i] = (float)(0.1 * cn_rng_normal(&c.r));
+    return c;
+}
+
 /* The net's conv-relu-pool forward (pooled from each sample's output in
  * cache, relu_out not stored; internal, declared here) equals the public
  * two-step forward bit for bit: out and the argmax indices. Shapes: one
@@ -183,20 +206,11 @@ int cn__conv_relu_pool_forward_net_f32(cn_ctx *ctx, float *out, float *relu_out,
                                        const float *x, const float *w, const float *b,
                                        const cn_conv_shape *s, int ph, int pw, int pstride);
 static void net_forward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int ps, uint64_t seed) {
-    int Ho, Wo, Po, Qo;
-    cn_conv_out(ctx, &s, &Ho, &Wo);
-    cn_max_pool_shape psh = {s.N, s.F, Ho, Wo, ph, pw, ps};
-    cn_max_pool_out(ctx, &psh, &Po, &Qo);
-    size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.HH * s.WW;
-    size_t nr = (size_t)s.N * s.F * Ho * Wo, no = (size_t)s.N * s.F * Po * Qo;
-    float *x = xmalloc(4 * nx), *w = xmalloc(4 * nw), *b = xmalloc(4 * s.F);
+    crp_case c = crp_new(ctx, &s, ph, pw, ps, seed);
+    const size_t nr = c.nr, no = c.no;
+    float *x = c.x, *w = c.w, *b = c.b;
     float *r1 = xmalloc(4 * nr), *r2 = xmalloc(4 * nr), *o1 = xmalloc(4 * no), *o2 = xmalloc(4 * no);
     int32_t *i1 = xmalloc(4 * no), *i2 = xmalloc(4 * no);
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)cn_rng_normal(&r);
-    for (size_t i = 0; i < nw; i++) w[i] = (float)(0.2 * cn_rng_normal(&r));
-    for (int i = 0; i < s.F; i++) b[i] = (float)(0.1 * cn_rng_normal(&r));
     const char *levels[3];
     int nl = hs_levels(ctx, levels);
     for (int l = 0; l < nl; l++) {
@@ -227,22 +241,14 @@ int cn__conv_relu_pool_backward_into_f32(cn_ctx *ctx, float *dx, float *dw, floa
                                          float *da);
 long cn__pool_scatter_f32(float *d, const float *g, const int32_t *ix, const float *keep, size_t in, size_t on);
 static void net_backward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int ps, uint64_t seed) {
-    int Ho, Wo, Po, Qo;
-    cn_conv_out(ctx, &s, &Ho, &Wo);
-    cn_max_pool_shape psh = {s.N, s.F, Ho, Wo, ph, pw, ps};
-    cn_max_pool_out(ctx, &psh, &Po, &Qo);
-    size_t nx = (size_t)s.N * s.C * s.H * s.W, nw = (size_t)s.F * s.C * s.HH * s.WW;
-    size_t nr = (size_t)s.N * s.F * Ho * Wo, no = (size_t)s.N * s.F * Po * Qo;
-    float *x = xmalloc(4 * nx), *w = xmalloc(4 * nw), *b = xmalloc(4 * s.F), *g = xmalloc(4 * no);
+    crp_case c = crp_new(ctx, &s, ph, pw, ps, seed);
+    const int Ho = c.Ho, Wo = c.Wo, Po = c.Po, Qo = c.Qo;
+    const size_t nw = c.nw, nr = c.nr, no = c.no;
+    float *x = c.x, *w = c.w, *b = c.b, *g = xmalloc(4 * no);
     float *rel = xmalloc(4 * nr), *out = xmalloc(4 * no), *da = xmalloc(4 * nr);
     float *dw1 = xmalloc(4 * nw), *dw2 = xmalloc(4 * nw), *db1 = xmalloc(4 * s.F), *db2 = xmalloc(4 * s.F);
     int32_t *idx = xmalloc(4 * no);
-    cn_rng r;
-    cn_rng_seed(&r, seed);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)cn_rng_normal(&r);
-    for (size_t i = 0; i < nw; i++) w[i] = (float)(0.2 * cn_rng_normal(&r));
-    for (int i = 0; i < s.F; i++) b[i] = (float)(0.1 * cn_rng_normal(&r));
-    for (size_t i = 0; i < no; i++) g[i] = (float)cn_rng_normal(&r);
+    for (size_t i = 0; i < no; i++) g[i] = (float)cn_rng_normal(&c.r);
     const char *levels[3];
     int nl = hs_levels(ctx, levels);
     char name[220];

@@ -245,7 +245,7 @@ typedef struct {
     int npw;            /* panels of dout for dw */
     int nfv, nh, npx;   /* dx: rows of dx by vectors, panels of dout^T */
     int nrem;           /* dx: rows left over, by dots */
-    int dc, nch, nrg;   /* rows of w per chunk, chunks, copy ranges of x */
+    int dc, nch;        /* rows of w per chunk, chunks (nt copy ranges of x: a thread's own chunks) */
     size_t dcr;         /* a chunk's row of xr (dc padded to the dw tile) */
     size_t dxt_sz, dws_sz; /* per thread */
     ptrdiff_t *so;
@@ -291,10 +291,9 @@ static int bwd_plan_make(cn_ctx *ctx, bwd_plan *b) {
     b->so = (ptrdiff_t *)ws;
     b->gpk = ws + ofs_sz, b->dt = b->gpk + gpk_sz, b->dr = b->dt + dt_sz, b->xr = b->dr + dr_sz;
     b->thr0 = b->xr + xr_sz;
-    b->nrg = nt; /* a copy range per thread: its own chunks' */
     b->sums = (double *)(b->thr0 + (size_t)nt * (dxt_sz + dws_sz)); /* [nch] (u) */
-    b->ready = (int *)((real *)b->sums + sums_sz); /* [nrg] */
-    b->bad = b->ready + b->nrg;                    /* [nch] (u) */
+    b->ready = (int *)((real *)b->sums + sums_sz); /* [nt] */
+    b->bad = b->ready + nt;                        /* [nch] (u) */
     b->claimed = b->bad + nch;                     /* [nch] */
     return CN_OK;
 }
@@ -320,16 +319,16 @@ static void bwd_prepare(const bwd_plan *b, real *db) {
                     b->dr[((size_t)n * nvec + v) * VL + l] = v == M / VL && c < (ptrdiff_t)v * VL ? 0 : dout[(size_t)(nh + n) * M + c];
                 }
     bias_grad(db, dout, N, M);
-    memset(b->ready, 0, sizeof(int) * b->nrg);
+    memset(b->ready, 0, sizeof(int) * b->nt);
     memset(b->claimed, 0, sizeof(int) * b->nch);
 }
 
-/* Item it < nrg: xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn], zero-padded,
+/* Range it < nt: xr[ch][n][0:dcr] = x[n, ch*dc : ch*dc+dn], zero-padded,
  * for the chunks of copy range it; then the range is marked ready. */
 static void bwd_copy_x(const bwd_plan *b, int it) {
     const int N = b->N, D = b->D, dc = b->dc;
     const size_t dcr = b->dcr;
-    int c0 = (int)((long)b->nch * it / b->nrg), c1 = (int)((long)b->nch * (it + 1) / b->nrg);
+    int c0 = (int)((long)b->nch * it / b->nt), c1 = (int)((long)b->nch * (it + 1) / b->nt);
     for (int n = 0; n < N; n++)
         for (int ch = c0; ch < c1; ch++) {
             int d0 = ch * dc, dn = D - d0 < dc ? D - d0 : dc;
@@ -342,7 +341,7 @@ static void bwd_copy_x(const bwd_plan *b, int it) {
 
 /* Waits for the copy range that holds chunk ch. */
 static void bwd_wait_x(const bwd_plan *b, int ch) {
-    const int nch = b->nch, nrg = b->nrg;
+    const int nch = b->nch, nrg = b->nt;
     int rg = (int)((long)ch * nrg / nch); /* the copy range holding ch */
     while (rg + 1 < nrg && (long)nch * (rg + 1) / nrg <= ch) rg++;
     while ((long)nch * rg / nrg > ch) rg--;
@@ -430,7 +429,7 @@ static int affine_bwd(cn_ctx *ctx, const affine_kern *kern, real *dx, real *dw, 
     int rc = bwd_plan_make(ctx, &b);
     if (rc) return rc;
     bwd_prepare(&b, db);
-    /* Thread t owns the chunks of range t (nrg = nt, cn__own_next): it
+    /* Thread t owns the chunks of range t (cn__own_next): it
      * copies their x (x's rows, 32 KB apart, fall into a few cache sets, so
      * the 50-row block a chunk needs is not read from x itself but from
      * xr, filled by streaming along the rows), then takes them in order.

@@ -151,14 +151,13 @@ typedef struct {
 
 /* The backward of conv -> relu -> max pool without dout in memory: an
  * item's samples of dout are made in the thread's dbuf from the pool's
- * gradient g [N, F, on], argmax ix [N, F, on] and pooled output keep (the
+ * gradient g [N, F, Po, Qo], argmax ix and pooled output keep (the
  * relu's mask: see cn__pool_scatter), where they are read in cache. */
 typedef struct {
     const real *g, *keep;
     const int32_t *ix;
-    size_t on;
-    const pool_kern *pk; /* 2x2 stride 2 (a plane Po x Qo): the dense unpool, else NULL */
-    int Po, Qo;
+    const pool_kern *pk; /* 2x2 stride 2: the dense unpool, else NULL */
+    int Po, Qo;          /* a pooled plane */
     long bad; /* the first bad index found (-1: none) */
 } conv_unpool;
 
@@ -470,7 +469,7 @@ int FN(cn_conv_forward)(cn_ctx *ctx, real *out, const real *x, const real *w, co
 /* dbuf [ns, F, P] = samples n.. of the unpooled gradient (plane by plane
  * as the pool's backward makes it, so the same values) */
 static void unpool(conv_unpool *up, real *dbuf, int n, int ns, int F, const conv_plan *cp) {
-    const size_t on = up->on;
+    const size_t on = (size_t)up->Po * up->Qo;
     const int P = cp->P;
     for (size_t pl = 0; pl < (size_t)ns * F; pl++) {
         size_t o = ((size_t)n * F + pl) * on; /* the plane's pooled values */
@@ -662,7 +661,7 @@ int FN(cn__conv_backward_unpool)(cn_ctx *ctx, real *dw, real *db, const real *g,
     int Po, Qo;
     if ((rc = cn_max_pool_out(ctx, ps, &Po, &Qo))) return rc;
     const int two = ps->ph == 2 && ps->pw == 2 && ps->stride == 2;
-    conv_unpool up = {g, keep, ix, (size_t)Po * Qo, two ? pool_kern_for(pl.level) : NULL, Po, Qo, -1};
+    conv_unpool up = {g, keep, ix, two ? pool_kern_for(pl.level) : NULL, Po, Qo, -1};
     if (dw || db) conv_dw_db(&pl, dw, db, NULL, x, s, &up);
     if (up.bad >= 0)
         return cn_error(ctx, CN_EINVAL, "conv_relu_pool_backward: pool_idx[%ld] is outside the %dx%d plane", up.bad,

@@ -40,17 +40,27 @@ typedef int32_t m16 __attribute__((vector_size(16)));
 #define EV16 ((m16){0, 2, 4, 6})
 #define OD16 ((m16){1, 3, 5, 7})
 #endif
-#define TAKE16(m, sel, v, k, c)                                                \
+/* The windows j.. j+NL-1 of rows r0, r1 in vectors of type VT (masks MT,
+ * even and odd lanes EVM, ODM): m = their max, sel = the argmax's offset
+ * in its window (0, 1, W, W+1); compares and selects, no branches */
+#define ROW2_STEP(VT, MT, NL, EVM, ODM, m, sel)                                \
+    VT m, t_, a0_, a1_, b0_, b1_;                                              \
+    MT sel = {0}, c_;                                                          \
+    memcpy(&a0_, r0 + 2 * j, sizeof a0_);                                     \
+    memcpy(&a1_, r0 + 2 * j + (NL), sizeof a1_);                              \
+    memcpy(&b0_, r1 + 2 * j, sizeof b0_);                                     \
+    memcpy(&b1_, r1 + 2 * j + (NL), sizeof b1_);                              \
+    m = __builtin_shuffle(a0_, a1_, EVM);                                      \
+    ROW2_TAKE(VT, MT, m, sel, __builtin_shuffle(a0_, a1_, ODM), 1);            \
+    ROW2_TAKE(VT, MT, m, sel, __builtin_shuffle(b0_, b1_, EVM), W);            \
+    ROW2_TAKE(VT, MT, m, sel, __builtin_shuffle(b0_, b1_, ODM), W + 1)
+/* where v > m: m = v (bits), sel = k */
+#define ROW2_TAKE(VT, MT, m, sel, v, k)                                        \
     do {                                                                       \
-        m = (v16)(((m16)(v) & (c)) | ((m16)(m) & ~(c)));                       \
-        sel = (((m16){0} + (k)) & (c)) | (sel & ~(c));                         \
-    } while (0)
-
-/* where c: m = v (bits), sel = k */
-#define TAKE(m, sel, v, k, c)                                                  \
-    do {                                                                       \
-        m = (vreal)(((vmask)(v) & (c)) | ((vmask)(m) & ~(c)));                 \
-        sel = (((vmask){0} + (k)) & (c)) | (sel & ~(c));                       \
+        t_ = (v);                                                              \
+        c_ = t_ > m;                                                           \
+        m = (VT)(((MT)t_ & c_) | ((MT)m & ~c_));                               \
+        sel = (((MT){0} + (k)) & c_) | (sel & ~c_);                            \
     } while (0)
 
 /* o[0..Wo), ix[0..Wo) (ix may be NULL): the 2x2 windows of rows r0, r1 of a
@@ -61,22 +71,7 @@ static void row2(real *o, int32_t *ix, const real *r0, const real *r1, int Wo, i
     const vmask twoj = {LANES(TWOJ, 0)};
     int j = 0;
     for (; j + VL <= Wo; j += VL) {
-        vreal a0, a1, b0, b1;
-        VLOAD(a0, r0 + 2 * j);
-        VLOAD(a1, r0 + 2 * j + VL);
-        VLOAD(b0, r1 + 2 * j);
-        VLOAD(b1, r1 + 2 * j + VL);
-        vreal m = __builtin_shuffle(a0, a1, SH_MASK(EV, 0)), t;
-        vmask sel = {0}, c;
-        t = __builtin_shuffle(a0, a1, SH_MASK(OD, 0));
-        c = t > m;
-        TAKE(m, sel, t, 1, c);
-        t = __builtin_shuffle(b0, b1, SH_MASK(EV, 0));
-        c = t > m;
-        TAKE(m, sel, t, W, c);
-        t = __builtin_shuffle(b0, b1, SH_MASK(OD, 0));
-        c = t > m;
-        TAKE(m, sel, t, W + 1, c);
+        ROW2_STEP(vreal, vmask, VL, SH_MASK(EV, 0), SH_MASK(OD, 0), m, sel);
         VSTORE(o + j, m);
         if (ix) {
             vidx iv = __builtin_convertvector(sel + twoj + (base + 2 * j), vidx);
@@ -87,22 +82,7 @@ static void row2(real *o, int32_t *ix, const real *r0, const real *r1, int Wo, i
      * 16-byte vectors, then one window at a time, all without branches
      * (a data-dependent branch per compare mispredicts half the time) */
     for (; j + L16 <= Wo; j += L16) {
-        v16 a0, a1, b0, b1;
-        memcpy(&a0, r0 + 2 * j, sizeof a0);
-        memcpy(&a1, r0 + 2 * j + L16, sizeof a1);
-        memcpy(&b0, r1 + 2 * j, sizeof b0);
-        memcpy(&b1, r1 + 2 * j + L16, sizeof b1);
-        v16 m = __builtin_shuffle(a0, a1, EV16), t;
-        m16 sel = {0}, c;
-        t = __builtin_shuffle(a0, a1, OD16);
-        c = t > m;
-        TAKE16(m, sel, t, 1, c);
-        t = __builtin_shuffle(b0, b1, EV16);
-        c = t > m;
-        TAKE16(m, sel, t, W, c);
-        t = __builtin_shuffle(b0, b1, OD16);
-        c = t > m;
-        TAKE16(m, sel, t, W + 1, c);
+        ROW2_STEP(v16, m16, L16, EV16, OD16, m, sel);
         memcpy(o + j, &m, sizeof m);
         if (ix)
             for (int l = 0; l < L16; l++) ix[j + l] = base + 2 * (j + l) + (int32_t)sel[l];
