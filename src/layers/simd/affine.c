@@ -103,6 +103,36 @@ INLINE void gemm_rows(const int MR, const int NV, GEMMR_ARGS) {
 }
 #undef TILE
 
+/* BODY(m) for the constant m == mr, 1 <= mr < MR <= 12: the rows that
+ * MR-row tiles leave over get a tile of exactly their rows (a last tile of
+ * MR rows would cost a whole one: 50 rows in 6-row tiles are 54 rows of
+ * work). Called from functions of their own: inlined beside the full
+ * tiles, GCC spilled the accumulators of all of them (conv's AVX2 GEMM). */
+#define REST_ROWS(MR, mr, BODY)                                                                 \
+    switch (mr) {                                                                              \
+    case 1: if ((MR) > 1) BODY(1); break;                                                      \
+    case 2: if ((MR) > 2) BODY(2); break;                                                      \
+    case 3: if ((MR) > 3) BODY(3); break;                                                      \
+    case 4: if ((MR) > 4) BODY(4); break;                                                      \
+    case 5: if ((MR) > 5) BODY(5); break;                                                      \
+    case 6: if ((MR) > 6) BODY(6); break;                                                      \
+    case 7: if ((MR) > 7) BODY(7); break;                                                      \
+    case 8: if ((MR) > 8) BODY(8); break;                                                      \
+    case 9: if ((MR) > 9) BODY(9); break;                                                      \
+    case 10: if ((MR) > 10) BODY(10); break;                                                   \
+    case 11: if ((MR) > 11) BODY(11); break;                                                   \
+    }
+#define ROWS_REST(m) gemm_rows(m, NV, GEMMR_PASS)
+/* R < MR rows */
+INLINE void gemm_rows_rest(const int MR, const int NV, GEMMR_ARGS) { REST_ROWS(MR, R, ROWS_REST) }
+#undef ROWS_REST
+/* full tiles, then the rest by gemm_r (a noinline function of the level's) */
+INLINE void gemm_rows_split(const int MR, const int NV, void (*gemm_r)(GEMMR_ARGS), GEMMR_ARGS) {
+    const int rem = R % MR, Rf = R - rem;
+    if (Rf) gemm_rows(MR, NV, Rf, nv, K, A, ars, P, ldp, plast, C, ldc, accum, pc);
+    if (rem) gemm_r(rem, nv, K, A + Rf * ars, ars, P, ldp, plast, C + Rf * ldc, ldc, accum, pc);
+}
+
 /* dx's left-over rows: out[n*ldo + d] = sum_v G[n*ldg + v*VL ..] . W[d*ldw +
  * so[v] ..] for n < rn, d < dk: dot products of packed rows of dout (the
  * tail vector's overlapped lanes zeroed) with rows of w read in place. */
@@ -172,6 +202,10 @@ INLINE void gemm_dw_body(const int MR, const int NV, GEMMW_ARGS) {
     TILE_WIDTHS(nv, NV)
 }
 #undef TILE
+#define DW_REST(m) gemm_dw_body(m, NV, mr, nv, K, A, acs, P, C, ldc, co, pc)
+/* mr < MR rows: a tile of exactly mr */
+INLINE void gemm_dw_rest(const int MR, const int NV, GEMMW_ARGS) { REST_ROWS(MR, mr, DW_REST) }
+#undef DW_REST
 
 /* P[k*nv*VL + v*VL + l] = S[k*lds + so[v] + l] for k < rows, v < nv */
 INLINE void pack_body(PACK_ARGS) {
@@ -183,11 +217,18 @@ INLINE void pack_body(PACK_ARGS) {
         }
 }
 
+#define NOINLINE static __attribute__((noinline))
 #define DEFINE_AKERN(MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD)                                  \
-    static void gemm_f(GEMMR_ARGS) { gemm_rows(MRF, NVF, GEMMR_PASS); }                      \
-    static void gemm_x(GEMMR_ARGS) { gemm_rows(MRX, NVX, GEMMR_PASS); }                      \
+    NOINLINE void gemm_f_rest(GEMMR_ARGS) { gemm_rows_rest(MRF, NVF, GEMMR_PASS); }           \
+    NOINLINE void gemm_x_rest(GEMMR_ARGS) { gemm_rows_rest(MRX, NVX, GEMMR_PASS); }           \
+    NOINLINE void gemm_w_rest(GEMMW_ARGS) { gemm_dw_rest(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc); } \
+    static void gemm_f(GEMMR_ARGS) { gemm_rows_split(MRF, NVF, gemm_f_rest, GEMMR_PASS); }   \
+    static void gemm_x(GEMMR_ARGS) { gemm_rows_split(MRX, NVX, gemm_x_rest, GEMMR_PASS); }   \
     static void dot(DOT_ARGS) { dot_body(RND, DKD, rn, dk, nvec, G, ldg, W, ldw, so, out, ldo); } \
-    static void gemm_w(GEMMW_ARGS) { gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc); } \
+    static void gemm_w(GEMMW_ARGS) {                                                          \
+        if (mr < MRW) gemm_w_rest(mr, nv, K, A, acs, P, C, ldc, co, pc);                      \
+        else gemm_dw_body(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc);                    \
+    }                                                                                         \
     static void pack(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }                     \
     static void transpose(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }    \
     const affine_kern KFN(cn__affine_kern) = {VL, MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD,  \
