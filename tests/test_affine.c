@@ -179,6 +179,44 @@ static void test_affine_threads(cn_rng *r, const char *level) {
     free(x); free(w); free(b); free(g); free(tmp);
 }
 
+/* dx written by streaming stores (a 64-byte aligned dx whose rows are
+ * whole lines: D % 16 == 0) equals dx written by plain stores (the same
+ * call into dx one element off alignment) bit for bit, and the naive
+ * backward within rounding; float32 and float64, at a SIMD level. */
+static void test_affine_stream(cn_rng *r, const char *level) {
+    static const int shapes[][3] = {{33, 272, 40}, {50, 1024, 100}, {20, 144, 17}, {8, 16, 16}};
+    cn_ctx *c = cn_ctx_new(2);
+    cn_ctx_set_simd(c, level);
+    for (int i = 0; i < 4; i++) {
+        const int N = shapes[i][0], D = shapes[i][1], M = shapes[i][2];
+        const size_t nx = (size_t)N * D, nw = (size_t)D * M, ng = (size_t)N * M;
+        double *x = xmalloc(8 * nx), *w = xmalloc(8 * nw), *g = xmalloc(8 * ng), *dw = xmalloc(8 * nw), *db = xmalloc(8 * M);
+        double *want = xmalloc(8 * nx), *al = aligned_alloc(64, 8 * nx + 64), *un = aligned_alloc(64, 8 * nx + 64);
+        float *xf = xmalloc(4 * nx), *wf = xmalloc(4 * nw), *gf = xmalloc(4 * ng), *dwf = xmalloc(4 * nw), *dbf = xmalloc(4 * M);
+        float *alf = aligned_alloc(64, 4 * nx + 64), *unf = aligned_alloc(64, 4 * nx + 64);
+        if (!al || !un || !alf || !unf) { fprintf(stderr, "out of memory\n"); exit(2); }
+        fill_normal(r, x, nx, 1); fill_normal(r, w, nw, 1); fill_normal(r, g, ng, 1);
+        to_f32(xf, x, nx); to_f32(wf, w, nw); to_f32(gf, g, ng);
+        int rc = cn_affine_backward_naive_f64(c, want, dw, db, g, x, w, N, D, M);
+        rc |= cn_affine_backward_f64(c, al, dw, db, g, x, w, N, D, M);
+        rc |= cn_affine_backward_f64(c, un + 1, dw, db, g, x, w, N, D, M);
+        rc |= cn_affine_backward_f32(c, alf, dwf, dbf, gf, xf, wf, N, D, M);
+        rc |= cn_affine_backward_f32(c, unf + 1, dwf, dbf, gf, xf, wf, N, D, M);
+        double e64 = scaled_error(al, want, nx), e32 = scaled_error_f32(alf, want, nx);
+        char name[160];
+        snprintf(name, sizeof name, "affine %s dx by streaming stores == plain stores bitwise, f64 and f32 (N=%d D=%d M=%d)",
+                 level, N, D, M);
+        check_true(name, !rc && !memcmp(al, un + 1, 8 * nx) && !memcmp(alf, unf + 1, 4 * nx), "");
+        snprintf(name, sizeof name, "affine %s dx by streaming stores vs naive, f64 (N=%d D=%d M=%d)", level, N, D, M);
+        check_le(name, e64, 1e-12);
+        snprintf(name, sizeof name, "affine %s dx by streaming stores vs naive, f32 (N=%d D=%d M=%d)", level, N, D, M);
+        check_le(name, e32, 1e-5);
+        free(x); free(w); free(g); free(dw); free(db); free(want); free(al); free(un);
+        free(xf); free(wf); free(gf); free(dwf); free(dbf); free(alf); free(unf);
+    }
+    cn_ctx_free(c);
+}
+
 typedef struct { cn_ctx *ctx; double *x; int32_t *y; int N, C; } sm_user;
 static double softmax_fn(void *u) {
     sm_user *s = u;
@@ -285,6 +323,7 @@ int main(void) {
         cn_ctx_set_simd(ctx, levels[l]);
         for (int i = 0; i < ne; i++) affine_relu_fused(ctx, &r, levels[l], edges[i][0], edges[i][1], edges[i][2]);
         test_affine_threads(&r, levels[l]);
+        test_affine_stream(&r, levels[l]);
     }
     cn_ctx_set_simd(ctx, "auto");
     test_softmax(ctx, &r);

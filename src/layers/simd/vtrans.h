@@ -2,6 +2,9 @@
  * sources (included after simd.h; any VL). */
 #ifndef CN_VTRANS_H
 #define CN_VTRANS_H
+#ifdef __SSE2__
+#include <immintrin.h>
+#endif
 
 /* Two-source shuffle masks, built for any VL: round h of the transpose
  * interleaves blocks of h lanes of a and b (indices >= VL pick from b). */
@@ -54,18 +57,70 @@ INLINE real hsum(const vreal *pv) {
 
 
 
+/* one VL x VL block: t[j] = S[i*lds + j] for i, j < VL, transposed */
+INLINE void block_tr(vreal *t, const real *S, ptrdiff_t lds) {
+#pragma GCC unroll 16
+    for (int i = 0; i < VL; i++) VLOAD(t[i], S + i * lds);
+    SH_ROUNDS
+}
+
+/* Streaming (non-temporal) stores of whole cache lines, where T's rows are
+ * 64-byte aligned: stores that would miss (a large T, its rows 32 KB apart
+ * and so in a few cache sets: the affine's dx) skip the line's read for
+ * ownership, and do not evict what the next work reads. */
+#define LINE_V (64 / VBYTES) /* vectors in a cache line */
+#define LINE_L (64 / (int)sizeof(real))
+INLINE void vstream(real *p, vreal v) {
+#if CN_SIMD_LEVEL == 2 && defined(CN_REAL_F64)
+    _mm512_stream_pd(p, (__m512d)v);
+#elif CN_SIMD_LEVEL == 2
+    _mm512_stream_ps(p, (__m512)v);
+#elif CN_SIMD_LEVEL == 1 && defined(CN_REAL_F64)
+    _mm256_stream_pd(p, (__m256d)v);
+#elif CN_SIMD_LEVEL == 1
+    _mm256_stream_ps(p, (__m256)v);
+#elif defined(__SSE2__) && defined(CN_REAL_F64)
+    _mm_stream_pd(p, (__m128d)v);
+#elif defined(__SSE2__)
+    _mm_stream_ps(p, (__m128)v);
+#else
+    VSTORE(p, v);
+#endif
+}
+
 #define PFT 8 /* transposes: T's rows are written as streams, prefetched PFT vectors ahead */
-INLINE void transpose_body(TR_ARGS) {
-    for (int i0 = 0; i0 < rpad; i0 += VL) {
+/* stream: T's whole lines (LINE_L rows of S by VL columns: LINE_V blocks
+ * in registers) by streaming stores, where T + i0 and ldt allow; then an
+ * sfence, so the stores are seen before whatever the caller does next */
+INLINE void transpose_run(const int STREAM, TR_ARGS) {
+    int i0 = 0;
+#ifdef __SSE2__
+    if (STREAM && !((uintptr_t)T & 63) && !((ldt * sizeof(real)) & 63)) {
+        for (; i0 + LINE_L <= rows; i0 += LINE_L) {
+            int j0 = 0;
+            for (; j0 + VL <= cols; j0 += VL) {
+                vreal t[LINE_V][VL];
+#pragma GCC unroll 4
+                for (int s = 0; s < LINE_V; s++) block_tr(t[s], S + (i0 + s * VL) * lds + j0, lds);
+#pragma GCC unroll 16
+                for (int j = 0; j < VL; j++)
+#pragma GCC unroll 4
+                    for (int s = 0; s < LINE_V; s++) vstream(T + (j0 + j) * ldt + i0 + s * VL, t[s][j]);
+            }
+            for (int j = j0; j < cols; j++)
+                for (int i = 0; i < LINE_L; i++) T[j * ldt + i0 + i] = S[(i0 + i) * lds + j];
+        }
+        _mm_sfence();
+    }
+#endif
+    for (; i0 < rpad; i0 += VL) {
         int ri = rows - i0 < 0 ? 0 : rows - i0 < VL ? rows - i0 : VL;
         int wi = rpad - i0 < VL ? rpad - i0 : VL;
         int j0 = 0;
         if (ri == VL)
             for (; j0 + VL <= cols; j0 += VL) {
                 vreal t[VL];
-#pragma GCC unroll 16
-                for (int i = 0; i < VL; i++) VLOAD(t[i], S + (i0 + i) * lds + j0);
-                SH_ROUNDS
+                block_tr(t, S + i0 * lds + j0, lds);
 #pragma GCC unroll 16
                 for (int j = 0; j < VL; j++) {
                     __builtin_prefetch(T + (j0 + j) * ldt + i0 + PFT * VL, 1, 3); /* rows of T are streams */
@@ -78,5 +133,6 @@ INLINE void transpose_body(TR_ARGS) {
         }
     }
 }
+INLINE void transpose_body(TR_ARGS) { transpose_run(0, T, ldt, S, lds, rows, cols, rpad); }
 
 #endif
