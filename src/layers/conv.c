@@ -266,7 +266,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->per_thread = per;
     pl->ws = cn__ws(ctx, CN_WS_IM2COL, bytes);
     if (!pl->ws) return CN_ENOMEM;
-    pl->g = (conv_geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride};
+    pl->g = (conv_geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride, s->pad, s->H};
     pl->gsum = backward ? pl->ws + gsum_off : NULL;
     pl->off = (int *)pl->ws;
     int k = 0;
@@ -372,7 +372,7 @@ static void forward_block(const conv_plan *pl, const thr_bufs *t, real *out, con
     for (int q = 0; q < ns; q++)
         pad_sample(t->xpad + q * pl->xone, x + (size_t)(n0 + q) * xs, s, pl->Hp, pl->Wp, VL);
     pl->kern->im2col(t->col, pl->cp, t->xpad, pl->xone, ns, &pl->g, 0, P, ncols);
-    pl->kern->gemm(MODE_NN, F, ncols, K, w, K, 1, t->col, pl->cp, pl->off, t->vb, t->tile, pl->ldt, b, relu);
+    pl->kern->gemm(MODE_NN, F, ncols, K, w, K, 1, t->col, pl->cp, pl->off, t->vb, t->tile, pl->ldt, b, relu, NULL);
     for (int q = 0; q < ns; q++)
         for (int f = 0; f < F; f++) {
             const real *src = t->tile + (size_t)f * pl->ldt + (size_t)q * P;
@@ -431,10 +431,10 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
             const real *B = columns(&pl, &t, p0, len);
             real *on = out + (size_t)n * F * P + p0; /* [F, P] at column p0 */
             if (direct) {
-                pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, on, P, b, relu);
+                pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, on, P, b, relu, &pl.g);
                 continue;
             }
-            pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, pl.ldt, b, relu);
+            pl.kern->gemm(mode, F, ncols, K, w, K, 1, B, cp, pl.off, t.vb, t.tile, pl.ldt, b, relu, &pl.g);
             if (ps) { /* the whole sample is in the tile: pool each plane from there */
                 if (pl.wide) pack_wide(&pl, t.tile, F);
                 for (int f = 0; f < F; f++) {
@@ -620,10 +620,10 @@ static void conv_dx_col2im(const conv_plan *pl, real *dx, const real *dout, cons
                 if (pl->implicit) {
                     columns(pl, &t, p0, len);
                     pl->kern->gemm(MODE_IMC, K, len, F, w, 1, K, g, ldg, pl->off, t.vb, xpad,
-                                   0, NULL, 0);
+                                   0, NULL, 0, NULL);
                 } else {
                     pl->kern->gemm(MODE_NN, K, ncols, F, w, 1, K, g, ldg, NULL, NULL, dcol, cp,
-                                   NULL, 0);
+                                   NULL, 0, NULL);
                     pl->kern->col2im(xpad, dcol, cp, &pl->g, p0, len);
                 }
             }

@@ -12,6 +12,7 @@
 /* Geometry shared by im2col/col2im. */
 typedef struct {
     int C, HH, WW, Hp, Wp, Ho, Wo, st;
+    int pad, H; /* the input's rows in xpad: [pad, pad + H) */
 } conv_geo;
 
 /* GEMM modes: MODE_NN  C = A B, all explicit;
@@ -26,7 +27,7 @@ enum { MODE_NN = 0, MODE_IMB = 1, MODE_IMC = 2 };
 #define CONV_GEMM_ARGS                                                                     \
     int mode, int M, int ncols, int Kr, const real *A, ptrdiff_t ars, ptrdiff_t acs,      \
         const real *B, ptrdiff_t ldb, const int *off, const int *vb, real *C, ptrdiff_t ldc, \
-        const real *bias, int relu
+        const real *bias, int relu, const conv_geo *g
 #define CONV_DWT_ARGS                                                                      \
     int K, int ww, int nvf, int len, const real *xp, const int *off, const int *pix,        \
         const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc

@@ -66,13 +66,38 @@
  *             MODE_IMC C += A B scattered into implicit C (dx: C = xpad,
  *                      rows = taps; the adjoint of im2col, fused). */
 
+/* The taps a tile runs: k in [s*stride + lo, s*stride + hi) for s < n, in
+ * order; {1, 0, 0, Kr} is every tap. */
+typedef struct {
+    int n, stride, lo, hi;
+} ktaps;
+
+/* The forward's (MODE_IMB, stride 1) taps for the column vectors vb[0..nv):
+ * a filter row kh whose input row is padding for every pixel of those
+ * vectors (output rows i_min..i_max, in xpad's rows i + kh) adds only
+ * zeros, and is skipped: per channel, the filter rows [lo, hi) with
+ * pad <= i + kh < pad + H for some i. The sums of the taps run are the same
+ * as with the zeros added (x + 0 == x), in the same order. (oneDNN skips
+ * them too: on a 16x16 plane with a 3x3 filter they are 8% of the taps.) */
+INLINE ktaps vector_taps(const conv_geo *g, int Kr, const int *vb, int nv) {
+    ktaps t = {1, 0, 0, Kr};
+    if (!g || g->st != 1 || g->pad == 0 || g->C * g->HH * g->WW != Kr) return t;
+    int imin = vb[0] / g->Wp, imax = (vb[nv - 1] + VL - 1) / g->Wp;
+    int lo = g->pad - imax, hi = g->pad + g->H - imin;
+    if (lo < 0) lo = 0;
+    if (hi > g->HH) hi = g->HH;
+    if (lo == 0 && hi == g->HH) return t;
+    if (hi < lo) hi = lo;
+    return (ktaps){g->C, g->HH * g->WW, lo * g->WW, hi * g->WW};
+}
+
 /* One register tile of A[M, Kr] B[Kr, ncols] (+ init) into C:
  * rows r < mr (<= MR; missing rows repeat the last one and are not stored),
  * NV vectors of columns. A(r, k) = A[r*ars + k*acs]. off/vb as above: for
  * MODE_IMB they address B (off by k), for MODE_IMC they address C (off by
  * row); vb holds this tile's NV vector bases. init: bias[r] if bias, else 0.
  * relu: max(c, 0) before the store. */
-INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr, const real *A,
+INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, ktaps kt, const real *A,
                       ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb, const int *off,
                       const int *vb, real *C, ptrdiff_t ldc, const real *bias, int relu) {
     vreal acc[MR_MAX][NV_MAX]; /* fixed sizes: MR, NV are constants after inlining */
@@ -88,14 +113,15 @@ INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0} + b0;
     }
-    for (int k = 0; k < Kr; k++) {
-        const real *brow = MODE == MODE_IMB ? B + off[k] : B + k * ldb;
-        vreal bv[NV_MAX];
+    for (int s = 0, ks = 0; s < kt.n; s++, ks += kt.stride)
+        for (int k = ks + kt.lo; k < ks + kt.hi; k++) {
+            const real *brow = MODE == MODE_IMB ? B + off[k] : B + k * ldb;
+            vreal bv[NV_MAX];
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(bv[v], brow + vo[v]);
-        ptrdiff_t ko = k * acs;
-        TILE_RANK1(MR, NV, acc, r, a[r][ko], bv)
-    }
+            for (int v = 0; v < NV; v++) VLOAD(bv[v], brow + vo[v]);
+            ptrdiff_t ko = k * acs;
+            TILE_RANK1(MR, NV, acc, r, a[r][ko], bv)
+        }
     if (relu) {
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++)
@@ -120,18 +146,19 @@ INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, int Kr
 INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int ncols, int Kr,
                       const real *A, ptrdiff_t ars, ptrdiff_t acs, const real *B, ptrdiff_t ldb,
                       const int *off, const int *vb, real *C, ptrdiff_t ldc, const real *bias,
-                      int relu) {
+                      int relu, const conv_geo *g) {
     int nvec = ncols / VL;
     for (int v0 = 0; v0 < nvec; v0 += NV) {
         int nv = nvec - v0 < NV ? nvec - v0 : NV;
         const real *bb = MODE == MODE_IMB ? B : B + v0 * VL;
         const int *vbb = MODE != MODE_NN ? vb + v0 : NULL;
+        const ktaps kt = MODE == MODE_IMB ? vector_taps(g, Kr, vbb, nv) : (ktaps){1, 0, 0, Kr};
         for (int m0 = 0; m0 < M; m0 += MR) {
             int mr = M - m0 < MR ? M - m0 : MR;
             const real *a = A + m0 * ars, *bi = bias ? bias + m0 : NULL;
             real *c = MODE == MODE_IMC ? C : C + m0 * ldc + v0 * VL;
             const int *o = MODE == MODE_IMC ? off + m0 : off;
-#define TILE(n) tile_body(MODE, MR, n, mr, Kr, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu)
+#define TILE(n) tile_body(MODE, MR, n, mr, kt, a, ars, acs, bb, ldb, o, vbb, c, ldc, bi, relu)
             TILE_WIDTHS(nv, NV)
 #undef TILE
         }
@@ -304,35 +331,35 @@ INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const conv_g
 /* Each in a function of its own: more tiles inlined into gemm_k made GCC
  * keep the accumulators of all of them in memory (2x slower). */
 static __attribute__((noinline)) void gemm_main(CONV_GEMM_ARGS) {
-    if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
-    else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
 }
 /* M <= 5 rows: 2 x 4 or 4 x 2 (8 accumulators; 4 x 3 ran out of registers) */
 static __attribute__((noinline)) void gemm_rest(CONV_GEMM_ARGS) {
-    if (mode == MODE_IMB && M <= 2) gemm_body(MODE_IMB, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
-    else if (mode == MODE_IMB) gemm_body(MODE_IMB, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
-    else if (M <= 2) gemm_body(MODE_NN, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
-    else gemm_body(MODE_NN, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    if (mode == MODE_IMB && M <= 2) gemm_body(MODE_IMB, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else if (mode == MODE_IMB) gemm_body(MODE_IMB, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else if (M <= 2) gemm_body(MODE_NN, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else gemm_body(MODE_NN, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
 }
 #endif
 static void gemm_k(CONV_GEMM_ARGS) {
     /* few rows (dx computed as a forward: rows = input channels, 3 for RGB):
      * a tile of 3 rows and more vectors */
     if (M <= 3 && mode == MODE_IMB)
-        gemm_body(MODE_IMB, 3, S_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+        gemm_body(MODE_IMB, 3, S_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
 #if CN_SIMD_LEVEL == 1
     /* M % 6 rows left (32 filters: 2): the last 6-row tile would cost a
      * whole one; those rows get a tile of their own (gemm_rest) */
     else if (M % T_MR && M > T_MR && mode != MODE_IMC) {
         const int rem = M % T_MR, Mf = M - rem;
-        gemm_main(mode, Mf, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+        gemm_main(mode, Mf, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
         gemm_rest(mode, rem, ncols, Kr, A + (ptrdiff_t)Mf * ars, ars, acs, B, ldb, off, vb, C + (ptrdiff_t)Mf * ldc,
-                  ldc, bias ? bias + Mf : NULL, relu);
+                  ldc, bias ? bias + Mf : NULL, relu, g);
     }
 #endif
-    else if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
-    else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
-    else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu);
+    else if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
 }
 /* by filter rows: WW and NV constants, where DWT_WW_ROWS has a tile */
 #define DWT_WW_CASE(WW, NV)                                                                \
