@@ -148,8 +148,12 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
                       const int *off, const int *vb, real *C, ptrdiff_t ldc, const real *bias,
                       int relu, const conv_geo *g) {
     int nvec = ncols / VL;
-    for (int v0 = 0; v0 < nvec; v0 += NV) {
-        int nv = nvec - v0 < NV ? nvec - v0 : NV;
+    /* (forward) the vectors left over by NV-wide tiles come first: on
+     * planes a vector wide (16x16 at avx512) the first row gets a tile of
+     * its own, and skips its padding taps (vector_taps) */
+    const int lead = MODE == MODE_IMB && g ? nvec % NV : 0;
+    for (int v0 = 0, nv; v0 < nvec; v0 += nv) {
+        nv = v0 == 0 && lead ? lead : nvec - v0 < NV ? nvec - v0 : NV;
         const real *bb = MODE == MODE_IMB ? B : B + v0 * VL;
         const int *vbb = MODE != MODE_NN ? vb + v0 : NULL;
         const ktaps kt = MODE == MODE_IMB ? vector_taps(g, Kr, vbb, nv) : (ktaps){1, 0, 0, Kr};
