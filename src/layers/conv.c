@@ -552,7 +552,7 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                             }
                         pix_p0 = p0, pix_ns = ns;
                     }
-                    pl->kern->dwt(K, s->WW, Fp / VL, ns * len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp);
+                    pl->kern->dwt(K, s->WW, Fp / VL, ns * len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp, &pl->g, p0, ns);
                 }
                 if (db)
                     for (int q = 0; q < ns; q++) pl->kern->rowsum(F, len, g + (size_t)q * F * P, P, part + dbo);

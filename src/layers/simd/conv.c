@@ -182,47 +182,128 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
  * whole rows (a pointer a tap: the 12-tap tiles kept 7 of them on the
  * stack or in vector registers, a reload per broadcast). The sums are the
  * same, in the same order, for any WW. nr <= ROWS rows are stored. */
-INLINE void tile_dwt(const int WW, const int ROWS, const int NV, int nr, int len, const real *xp,
-                        const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+INLINE void tile_dwt(const int WW, const int ROWS, const int NV, int nr, ptrdiff_t rs, ktaps qs, const real *xp,
+                     const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
     vreal acc[DWT_ACC_MAX][NV_MAX_DWT];
     const real *a[DWT_ROWS_MAX];
 #pragma GCC unroll 16
-    for (int j = 0; j < ROWS; j++) a[j] = xp + off[(j < nr ? j : nr - 1) * WW];
+    for (int j = 0; j < ROWS; j++) a[j] = xp + off[(j < nr ? j : nr - 1) * rs];
 #pragma GCC unroll 32
     for (int r = 0; r < ROWS * WW; r++)
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) acc[r][v] = (vreal){0};
-    for (int q = 0; q < len; q++, T += ldt) {
-        const ptrdiff_t o = pix[q];
-        vreal bv[NV_MAX_DWT];
+    for (int s = 0, qb = 0; s < qs.n; s++, qb += qs.stride) {
+        const real *Tq = T + (ptrdiff_t)(qb + qs.lo) * ldt;
+        for (int q = qb + qs.lo; q < qb + qs.hi; q++, Tq += ldt) {
+            const ptrdiff_t o = pix[q];
+            vreal bv[NV_MAX_DWT];
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) VLOAD(bv[v], T + v * VL);
+            for (int v = 0; v < NV; v++) VLOAD(bv[v], Tq + v * VL);
 #pragma GCC unroll 16
-        for (int j = 0; j < ROWS; j++) {
-            const real *aj = a[j] + o;
-            TILE_RANK1(WW, NV, acc + j * WW, i, aj[i], bv)
+            for (int j = 0; j < ROWS; j++) {
+                const real *aj = a[j] + o;
+                TILE_RANK1(WW, NV, acc + j * WW, i, aj[i], bv)
+            }
         }
     }
-    TILE_ADD_TO(ROWS * WW, NV, nr * WW, acc, r, v, C + r * ldc + v * VL)
+    TILE_ADD_TO(ROWS * WW, NV, nr * WW, acc, r, v, C + ((r / WW) * rs + r % WW) * ldc + v * VL)
 }
 
-/* every tap by NV vectors of channels, MR taps a tile */
-INLINE void dwt_rows(const int MR, const int NV, int K, int len, const real *xp, const int *off,
+/* A dw item's pixels: ns samples of lenS pixels, len = ns * lenS in all;
+ * with skip, lo[kh], hi[kh]: a sample's pixels [lo, hi) whose input rows
+ * are real for filter row kh (made once an item by dw_item). */
+#define DW_KH_MAX 16
+typedef struct {
+    int skip, HH, WW, lenS, ns, len;
+    int lo[DW_KH_MAX], hi[DW_KH_MAX];
+} dwpix;
+
+/* For pixel p0 + q of a sample, output row i = (p0 + q) / Wo reads input
+ * row i*st + kh - pad of filter row kh: real for the output rows with pad <=
+ * i*st + kh < pad + H: lo[kh] and hi[kh] fall as kh rises, so rows
+ * [kha, khb] together are real on [lo[khb], hi[kha]) (or a part of it). */
+INLINE dwpix dw_item(const conv_geo *g, int p0, int len, int ns) {
+    dwpix d = {0, 1, 1, len, 1, len, {0}, {0}};
+    if (ns > 1) d.ns = ns, d.lenS = len / ns;
+    if (!g || g->pad == 0 || g->HH > DW_KH_MAX) return d;
+    d.skip = 1, d.HH = g->HH, d.WW = g->WW;
+    const int st = g->st;
+    for (int kh = 0; kh < g->HH; kh++) {
+        const int a = g->pad - kh, b = g->pad + g->H - kh;
+        int ilo = a <= 0 ? 0 : (a + st - 1) / st, ihi = b <= 0 ? 0 : (b + st - 1) / st;
+        if (ihi > g->Ho) ihi = g->Ho;
+        int lo = ilo * g->Wo - p0, hi = ihi * g->Wo - p0;
+        lo = lo < 0 ? 0 : lo > d.lenS ? d.lenS : lo;
+        hi = hi > d.lenS ? d.lenS : hi < lo ? lo : hi;
+        d.lo[kh] = lo, d.hi[kh] = hi;
+    }
+    return d;
+}
+
+/* The pixels a dw tile runs (ktaps over q), for tile rows whose filter
+ * rows kh lie in [kha, khb]: a pixel whose input row is padding for every
+ * filter row of the tile adds only zeros (for finite dout), and is
+ * skipped; per sample, those from the first real for khb to the last real
+ * for kha. The sums of the pixels run are unchanged. */
+INLINE ktaps dw_pixels(const dwpix *d, int kha, int khb) {
+    if (!d->skip || (d->lo[khb] == 0 && d->hi[kha] == d->lenS)) return (ktaps){1, 0, 0, d->len};
+    return (ktaps){d->ns, d->lenS, d->lo[khb], d->hi[kha]};
+}
+/* the same for n consecutive filter rows (c, kh) from filter row kh0 */
+INLINE ktaps dw_pixels_rows(const dwpix *d, int kh0, int n) {
+    return kh0 + n <= d->HH ? dw_pixels(d, kh0, kh0 + n - 1) : dw_pixels(d, 0, d->HH - 1);
+}
+
+/* every tap by NV vectors of channels, MR taps a tile (tap k0's (kh, kw)
+ * in its channel kept as k0 advances) */
+INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const real *xp, const int *off,
                      const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
-    for (int k0 = 0; k0 < K; k0 += MR)
-        tile_dwt(1, MR, NV, K - k0 < MR ? K - k0 : MR, len, xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc);
+    const int WW = d->WW, HH = d->HH;
+    int kh = 0, kw = 0; /* tap k0's */
+    for (int k0 = 0; k0 < K; k0 += MR) {
+        const int nr = K - k0 < MR ? K - k0 : MR;
+        int span = 1; /* filter rows the tile's taps touch */
+        if (d->skip)
+            for (int t = kw + nr - 1; t >= WW; t -= WW) span++;
+        tile_dwt(1, MR, NV, nr, 1, dw_pixels_rows(d, kh, span), xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc);
+        if (d->skip)
+            for (kw += MR; kw >= WW; kw -= WW)
+                if (++kh == HH) kh = 0;
+    }
 }
 
-/* every filter row by NV vectors of channels, ROWS rows a tile (the
- * rows left over one a tile) */
-INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, int len, const real *xp, const int *off,
-                   const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
-    const int nrows = K / WW;
+/* every filter row by NV vectors of channels, ROWS rows a tile. With the
+ * geometry, a tile's rows are first the same filter row kh of ROWS
+ * channels (rows HH*WW taps apart), so that they share their padding
+ * (dw_pixels); the channels left over, and every row without it, go in
+ * order (the rows left over one a tile). Any grouping sums each element
+ * in the same order. */
+INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, const dwpix *d, const real *xp,
+                   const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+    const int nrows = K / WW, HH = d->HH;
     int j0 = 0;
-    for (; j0 + ROWS <= nrows; j0 += ROWS)
-        tile_dwt(WW, ROWS, NV, ROWS, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
-    for (; j0 < nrows; j0++)
-        tile_dwt(WW, 1, NV, 1, len, xp, off + j0 * WW, pix, T, ldt, C + (ptrdiff_t)j0 * WW * ldc, ldc);
+    if (ROWS > 1 && d->skip && HH > 1 && nrows / HH >= ROWS && nrows % HH == 0) {
+        const int cg = nrows / HH / ROWS * ROWS; /* channels in same-row tiles */
+        const ptrdiff_t rs = (ptrdiff_t)HH * WW;
+        for (int c0 = 0; c0 < cg; c0 += ROWS) /* ROWS channels' planes at a time (in cache) */
+            for (int kh = 0; kh < HH; kh++) {
+                const ptrdiff_t k0 = ((ptrdiff_t)c0 * HH + kh) * WW;
+                tile_dwt(WW, ROWS, NV, ROWS, rs, dw_pixels(d, kh, kh), xp, off + k0, pix, T, ldt, C + k0 * ldc,
+                         ldc);
+            }
+        j0 = cg * HH;
+    }
+    int kh = 0; /* of row j0 (cg*HH rows before it) */
+    for (; j0 + ROWS <= nrows; j0 += ROWS) {
+        tile_dwt(WW, ROWS, NV, ROWS, WW, dw_pixels_rows(d, kh, ROWS), xp, off + j0 * WW, pix, T, ldt,
+                 C + (ptrdiff_t)j0 * WW * ldc, ldc);
+        for (kh += ROWS; kh >= HH; kh -= HH) {}
+    }
+    for (; j0 < nrows; j0++) {
+        tile_dwt(WW, 1, NV, 1, WW, dw_pixels_rows(d, kh, 1), xp, off + j0 * WW, pix, T, ldt,
+                 C + (ptrdiff_t)j0 * WW * ldc, ldc);
+        if (++kh == HH) kh = 0;
+    }
 }
 
 /* sums[r] += sum_p G[r][p], p < n (vector accumulators, then the lanes) */
@@ -368,10 +449,11 @@ static void gemm_k(CONV_GEMM_ARGS) {
 /* by filter rows: WW and NV constants, where DWT_WW_ROWS has a tile */
 #define DWT_WW_CASE(WW, NV)                                                                \
     if (ww == WW && nv == NV && DWT_WW_ROWS(WW, NV)) {                                     \
-        dwt_ww(WW, DWT_WW_ROWS(WW, NV) ? DWT_WW_ROWS(WW, NV) : 1, NV, K, len, xp, off, pix, Tv, ldt, Cv, ldc); \
+        dwt_ww(WW, DWT_WW_ROWS(WW, NV) ? DWT_WW_ROWS(WW, NV) : 1, NV, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); \
         continue;                                                                          \
     }
 static void dwt_k(CONV_DWT_ARGS) {
+    const dwpix d = dw_item(g, p0, len, ns);
     for (int v0 = 0; v0 < nvf; v0 += DWT_NV) {
         const real *Tv = T + v0 * VL;
         real *Cv = C + v0 * VL;
@@ -385,13 +467,13 @@ static void dwt_k(CONV_DWT_ARGS) {
 #endif
         switch (nv) {
 #if DWT_NV >= 4
-        case 4: dwt_rows(DWT_MR(4), 4, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        case 4: dwt_rows(DWT_MR(4), 4, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
 #endif
 #if DWT_NV >= 3
-        case 3: dwt_rows(DWT_MR(3), 3, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        case 3: dwt_rows(DWT_MR(3), 3, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
 #endif
-        case 2: dwt_rows(DWT_MR(2), 2, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
-        default: dwt_rows(DWT_MR(1), 1, K, len, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        case 2: dwt_rows(DWT_MR(2), 2, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        default: dwt_rows(DWT_MR(1), 1, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
         }
     }
 }
