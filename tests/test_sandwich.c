@@ -247,6 +247,7 @@ static void net_backward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int 
     float *x = c.x, *w = c.w, *b = c.b, *g = xmalloc(4 * no);
     float *rel = xmalloc(4 * nr), *out = xmalloc(4 * no), *da = xmalloc(4 * nr);
     float *dw1 = xmalloc(4 * nw), *dw2 = xmalloc(4 * nw), *db1 = xmalloc(4 * s.F), *db2 = xmalloc(4 * s.F);
+    float *dw3 = xmalloc(4 * nw), *db3 = xmalloc(4 * s.F), *dx = xmalloc(4 * c.nx);
     int32_t *idx = xmalloc(4 * no);
     for (size_t i = 0; i < no; i++) g[i] = (float)cn_rng_normal(&c.r);
     const char *levels[3];
@@ -255,13 +256,19 @@ static void net_backward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int 
     for (int l = 0; l < nl; l++) {
         cn_ctx_set_simd(ctx, levels[l]);
         int rc = cn_conv_relu_pool_forward_f32(ctx, out, rel, idx, x, w, b, &s, ph, pw, ps);
-        rc |= cn_conv_relu_pool_backward_f32(ctx, NULL, dw1, db1, g, rel, idx, x, w, &s, ph, pw, ps);
+        /* the reference: with dx, the unpooled gradient made in memory
+         * (scatter, then the mask from relu_out) and the conv's backward */
+        rc |= cn_conv_relu_pool_backward_f32(ctx, dx, dw1, db1, g, rel, idx, x, w, &s, ph, pw, ps);
+        /* without dx: the dw items unpool in cache, the mask from the
+         * pooled output (the net's) or from relu_out (the public) */
         rc |= cn__conv_relu_pool_backward_into_f32(ctx, NULL, dw2, db2, g, out, idx, x, w, &s, ph, pw, ps, da);
-        snprintf(name, sizeof name, "net conv-relu-pool backward (no dx) vs public: dw, db not bit-identical (%s; x (%d,%d,%d,%d) w (%d,%d,%d,%d) pool %dx%d s%d)",
+        rc |= cn_conv_relu_pool_backward_f32(ctx, NULL, dw3, db3, g, rel, idx, x, w, &s, ph, pw, ps);
+        snprintf(name, sizeof name, "conv-relu-pool backward (no dx; net's and public) vs with dx: dw, db not bit-identical (%s; x (%d,%d,%d,%d) w (%d,%d,%d,%d) pool %dx%d s%d)",
                  levels[l], s.N, s.C, s.H, s.W, s.F, s.C, s.HH, s.WW, ph, pw, ps);
         size_t differ = 0, nz = 0;
-        for (size_t i = 0; i < nw; i++) differ += memcmp(&dw1[i], &dw2[i], 4) != 0, nz += dw1[i] != 0;
-        for (int i = 0; i < s.F; i++) differ += memcmp(&db1[i], &db2[i], 4) != 0;
+        for (size_t i = 0; i < nw; i++)
+            differ += (memcmp(&dw1[i], &dw2[i], 4) != 0) + (memcmp(&dw1[i], &dw3[i], 4) != 0), nz += dw1[i] != 0;
+        for (int i = 0; i < s.F; i++) differ += (memcmp(&db1[i], &db2[i], 4) != 0) + (memcmp(&db1[i], &db3[i], 4) != 0);
         if (rc) check_true(name, 0, cn_ctx_error(ctx));
         else check_le(name, nz ? (double)differ : 1.0, 0); /* all zero: the test would prove nothing */
     }
@@ -292,8 +299,15 @@ static void net_backward_same(cn_ctx *ctx, cn_conv_shape s, int ph, int pw, int 
     char want[64];
     snprintf(want, sizeof want, "pool_idx[%zu]", no - 1);
     check_true(name, rc == CN_EINVAL && strstr(cn_ctx_error(ctx), want), cn_ctx_error(ctx));
+    snprintf(name, sizeof name, "public conv-relu-pool backward (no dx): pool_idx[%zu] = %d -> CN_EINVAL", no - 1, Ho * Wo);
+    rc = cn_conv_relu_pool_backward_f32(ctx, NULL, dw3, db3, g, rel, idx, x, w, &s, ph, pw, ps);
+    check_true(name, rc == CN_EINVAL && strstr(cn_ctx_error(ctx), want), cn_ctx_error(ctx));
+    idx[no - 1] = -1;
+    snprintf(name, sizeof name, "public conv-relu-pool backward (no dx): pool_idx[%zu] = -1 -> CN_EINVAL", no - 1);
+    rc = cn_conv_relu_pool_backward_f32(ctx, NULL, dw3, db3, g, rel, idx, x, w, &s, ph, pw, ps);
+    check_true(name, rc == CN_EINVAL && strstr(cn_ctx_error(ctx), want), cn_ctx_error(ctx));
     free(x); free(w); free(b); free(g); free(rel); free(out); free(da);
-    free(dw1); free(dw2); free(db1); free(db2); free(idx);
+    free(dw1); free(dw2); free(db1); free(db2); free(dw3); free(db3); free(dx); free(idx);
 }
 
 int main(void) {
