@@ -300,22 +300,41 @@ static int thread_id(void) {
 #endif
 }
 
-/* xpad[C, Hp, Wp] = x[n] with `pad` zeros around each plane (+ VL zeros after). */
-static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int Hp, int Wp, int VL) {
+/* d[0..n) = s[0..n): short rows (a 16-wide plane's 64 bytes) in 16-byte
+ * moves written out here; a library memcpy call per row cost more than
+ * the copy */
+static void copy_row(real *d, const real *s, int n) {
+    if (n >= 64) {
+        memcpy(d, s, sizeof(real) * n);
+        return;
+    }
+    const int per = 16 / (int)sizeof(real);
+    int t = 0;
+    for (; t + per <= n; t += per) memcpy(d + t, s + t, 16);
+    for (; t < n; t++) d[t] = s[t];
+}
+
+/* xpad[C, Hp, Wp] = x[n] with `pad` zeros around each plane (+ VL zeros
+ * after). border 0: the interior only, the zeros being there already (the
+ * thread padded a sample into this slot before, in the same call: the
+ * interiors are all that is ever written). */
+static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int Hp, int Wp, int VL, int border) {
     int p = s->pad;
     for (int c = 0; c < s->C; c++) {
         real *dst = xpad + (size_t)c * Hp * Wp;
         const real *src = xn + (size_t)c * s->H * s->W;
-        memset(dst, 0, sizeof(real) * (size_t)p * Wp);
+        if (border) memset(dst, 0, sizeof(real) * (size_t)p * Wp);
         for (int h = 0; h < s->H; h++) {
             real *row = dst + (size_t)(h + p) * Wp;
-            for (int t = 0; t < p; t++) row[t] = 0;
-            memcpy(row + p, src + (size_t)h * s->W, sizeof(real) * s->W);
-            for (int t = p + s->W; t < Wp; t++) row[t] = 0;
+            if (border) {
+                for (int t = 0; t < p; t++) row[t] = 0;
+                for (int t = p + s->W; t < Wp; t++) row[t] = 0;
+            }
+            copy_row(row + p, src + (size_t)h * s->W, s->W);
         }
-        memset(dst + (size_t)(p + s->H) * Wp, 0, sizeof(real) * (size_t)p * Wp);
+        if (border) memset(dst + (size_t)(p + s->H) * Wp, 0, sizeof(real) * (size_t)p * Wp);
     }
-    memset(xpad + (size_t)s->C * Hp * Wp, 0, sizeof(real) * VL);
+    if (border) memset(xpad + (size_t)s->C * Hp * Wp, 0, sizeof(real) * VL);
 }
 
 /* tile[F, ldt] = the chunk [p0, p0+len) of dout[n] ([F, P]), zero-padded to
@@ -365,12 +384,13 @@ static void pack_wide(const conv_plan *pl, real *tile, int F) {
  * samples n0.. n0+ns-1 side by side, P columns each, in one GEMM. */
 static void forward_block(const conv_plan *pl, const thr_bufs *t, real *out, const real *x, const real *w,
                           const real *b, const cn_conv_shape *s, int relu, const cn_max_pool_shape *ps,
-                          int32_t *idx, int Po, int Qo, int n0, int ns) {
+                          int32_t *idx, int Po, int Qo, int n0, int ns, int *ready) {
     const int F = s->F, K = pl->K, P = pl->P, VL = pl->vl;
     const size_t xs = (size_t)s->C * s->H * s->W, pon = (size_t)Po * Qo;
     const int ncols = (ns * P + VL - 1) / VL * VL;
     for (int q = 0; q < ns; q++)
-        pad_sample(t->xpad + q * pl->xone, x + (size_t)(n0 + q) * xs, s, pl->Hp, pl->Wp, VL);
+        pad_sample(t->xpad + q * pl->xone, x + (size_t)(n0 + q) * xs, s, pl->Hp, pl->Wp, VL, q >= *ready);
+    if (*ready < ns) *ready = ns;
     pl->kern->im2col(t->col, pl->cp, t->xpad, pl->xone, ns, &pl->g, 0, P, ncols);
     pl->kern->gemm(MODE_NN, F, ncols, K, w, K, 1, t->col, pl->cp, pl->off, t->vb, t->tile, pl->ldt, b, relu, NULL);
     for (int q = 0; q < ns; q++)
@@ -417,19 +437,20 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
     {
         thr_bufs t = thr(&pl, thread_id());
         int have = -1; /* sample now in xpad */
+        int ready = 0; /* xpad's sample slots with their borders zeroed */
 #pragma omp for schedule(dynamic, run)
         for (long it = 0; it < items; it++) {
             int n = (int)(it / nch) * pl.spc, p0 = (int)(it % nch) * cp;
             if (pl.spc > 1) {
                 int ns = s->N - n < pl.spc ? s->N - n : pl.spc;
-                forward_block(&pl, &t, out, x, w, b, s, relu, ps, idx, Po, Qo, n, ns);
+                forward_block(&pl, &t, out, x, w, b, s, relu, ps, idx, Po, Qo, n, ns, &ready);
                 have = -1;
                 continue;
             }
             int len = Pc - p0 < cp ? Pc - p0 : cp, ncols = (len + VL - 1) / VL * VL;
             if (n != have) {
-                pad_sample(t.xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp, pl.vl);
-                have = n;
+                pad_sample(t.xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp, pl.vl, !ready);
+                have = n, ready = 1;
             }
             const real *B = columns(&pl, &t, p0, len);
             real *on = out + (size_t)n * F * P + p0; /* [F, P] at column p0 */
@@ -523,11 +544,14 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
          * sample); pix_p0, pix_ns: the pixels pix holds (the same for every
          * full item of several samples) */
         int have = -1, have_d = -1, pix_p0 = -1, pix_ns = -1;
+        int ready = 0; /* xpad's sample slots with their borders zeroed */
 #pragma omp for schedule(dynamic, 1)
         for (int gi = 0; gi < groups; gi++) {
             real *part = gsum + (size_t)gi * gs;
-            memset(part, 0, sizeof(real) * gs);
             long i0 = group_start(items, groups, gi), i1 = group_start(items, groups, gi + 1);
+            /* dw^T: the group's first item stores its sums (every element) */
+            const size_t z0 = dw && i1 > i0 ? dbo : 0;
+            memset(part + z0, 0, sizeof(real) * (gs - z0));
             for (long it = i0; it < i1; it++) {
                 /* samples n..n+ns-1 (several: small planes, whole), pixels p0.. p0+len of each */
                 int n = (int)(it / nch) * pl->spc, p0 = (int)(it % nch) * cp;
@@ -542,8 +566,9 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                 if (dw) {
                     if (n != have) {
                         for (int q = 0; q < ns; q++)
-                            pad_sample(t.xpad + q * pl->xone, x + (n + q) * xs, s, pl->Hp, pl->Wp, pl->vl);
+                            pad_sample(t.xpad + q * pl->xone, x + (n + q) * xs, s, pl->Hp, pl->Wp, pl->vl, q >= ready);
                         have = n;
+                        if (ready < ns) ready = ns;
                     }
                     for (int q = 0; q < ns; q++) /* tile [ns*len, Fp] */
                         pl->kern->transpose(t.tile + (size_t)q * len * Fp, Fp, g + (size_t)q * F * P, P, F, len, Fp);
@@ -555,7 +580,8 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                             }
                         pix_p0 = p0, pix_ns = ns;
                     }
-                    pl->kern->dwt(K, s->WW, Fp / VL, ns * len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp, &pl->g, p0, ns);
+                    pl->kern->dwt(K, s->WW, Fp / VL, ns * len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp, &pl->g, p0, ns,
+                                  it == i0);
                 }
                 if (db)
                     for (int q = 0; q < ns; q++) pl->kern->rowsum(F, len, g + (size_t)q * F * P, P, part + dbo);
@@ -565,13 +591,8 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
         if (groups > 1) {
             const size_t blk = 1024;
 #pragma omp for schedule(static)
-            for (size_t e0 = 0; e0 < gs; e0 += blk) {
-                size_t e1 = e0 + blk < gs ? e0 + blk : gs;
-                for (int gi = 1; gi < groups; gi++) {
-                    const real *row = gsum + (size_t)gi * gs;
-                    for (size_t e = e0; e < e1; e++) gsum[e] += row[e];
-                }
-            }
+            for (size_t e0 = 0; e0 < gs; e0 += blk)
+                pl->kern->addrows(gsum + e0, gsum + gs + e0, gs, groups - 1, (int)(gs - e0 < blk ? gs - e0 : blk));
         }
     }
     if (dw) pl->kern->transpose(dw, K, gsum, Fp, K, F, K); /* dw[f][k] = dw^T[k][f] */

@@ -30,19 +30,23 @@ enum { MODE_NN = 0, MODE_IMB = 1, MODE_IMC = 2 };
         const real *bias, int relu, const conv_geo *g
 #define CONV_DWT_ARGS                                                                      \
     int K, int ww, int nvf, int len, const real *xp, const int *off, const int *pix,        \
-        const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, const conv_geo *g, int p0, int ns
+        const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, const conv_geo *g, int p0, int ns, \
+        int first
 
 typedef struct {
     int vl;      /* lanes of one vector */
     int nv;      /* vectors of columns in the GEMM's register tile */
     /* C[M, ncols] = A B (+ bias, relu); ncols a multiple of vl */
     void (*gemm)(CONV_GEMM_ARGS);
-    /* dw^T: C[K, nvf*vl] += sum over q < len of xp[off[k] + pix[q]] T[q, :];
-     * the len pixels are ns samples' pixels p0.. p0 + len/ns of geometry g
-     * (g NULL: none are skipped) */
+    /* dw^T: C[K, nvf*vl] += sum over q < len of xp[off[k] + pix[q]] T[q, :]
+     * (first: C = that sum, C's old contents not read); the len pixels are
+     * ns samples' pixels p0.. p0 + len/ns of geometry g (g NULL: none are
+     * skipped) */
     void (*dwt)(CONV_DWT_ARGS);
     /* sums[r] += sum_p G[r][p], p < n */
     void (*rowsum)(int R, int n, const real *G, ptrdiff_t ldg, real *sums);
+    /* d[e] += S[r*lds + e] for r = 0, 1, .. R-1 in turn, e < n */
+    void (*addrows)(real *d, const real *S, ptrdiff_t lds, int R, int n);
     /* T[j*ldt + i] = S[i*lds + j] (i < rows, j < cols), zero for rows <= i < rpad */
     void (*transpose)(TR_ARGS);
     /* col[k][s*n + q] for samples s < ns (padded inputs xone apart) and their

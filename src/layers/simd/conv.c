@@ -198,7 +198,8 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
  * stack or in vector registers, a reload per broadcast). The sums are the
  * same, in the same order, for any WW. nr <= ROWS rows are stored. */
 INLINE void tile_dwt(const int WW, const int ROWS, const int NV, int nr, ptrdiff_t rs, ktaps qs, const real *xp,
-                     const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+                     const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc,
+                     int first) {
     vreal acc[DWT_ACC_MAX][NV_MAX_DWT];
     const real *a[DWT_ROWS_MAX];
 #pragma GCC unroll 16
@@ -221,7 +222,11 @@ INLINE void tile_dwt(const int WW, const int ROWS, const int NV, int nr, ptrdiff
             }
         }
     }
-    TILE_ADD_TO(ROWS * WW, NV, nr * WW, acc, r, v, C + ((r / WW) * rs + r % WW) * ldc + v * VL)
+    if (first) { /* 0 + x == x: the sums are the same as when added to zeros */
+        TILE_STORE_TO(ROWS * WW, NV, nr * WW, acc, r, v, C + ((r / WW) * rs + r % WW) * ldc + v * VL)
+    } else {
+        TILE_ADD_TO(ROWS * WW, NV, nr * WW, acc, r, v, C + ((r / WW) * rs + r % WW) * ldc + v * VL)
+    }
 }
 
 /* A dw item's pixels: ns samples of lenS pixels, len = ns * lenS in all;
@@ -272,7 +277,7 @@ INLINE ktaps dw_pixels_rows(const dwpix *d, int kh0, int n) {
 /* every tap by NV vectors of channels, MR taps a tile (tap k0's (kh, kw)
  * in its channel kept as k0 advances) */
 INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const real *xp, const int *off,
-                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, int first) {
     const int WW = d->WW, HH = d->HH;
     int kh = 0, kw = 0; /* tap k0's */
     for (int k0 = 0; k0 < K; k0 += MR) {
@@ -280,7 +285,8 @@ INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const re
         int span = 1; /* filter rows the tile's taps touch */
         if (d->skip)
             for (int t = kw + nr - 1; t >= WW; t -= WW) span++;
-        tile_dwt(1, MR, NV, nr, 1, dw_pixels_rows(d, kh, span), xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc);
+        tile_dwt(1, MR, NV, nr, 1, dw_pixels_rows(d, kh, span), xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc,
+                 first);
         if (d->skip)
             for (kw += MR; kw >= WW; kw -= WW)
                 if (++kh == HH) kh = 0;
@@ -294,7 +300,7 @@ INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const re
  * order (the rows left over one a tile). Any grouping sums each element
  * in the same order. */
 INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, const dwpix *d, const real *xp,
-                   const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc) {
+                   const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, int first) {
     const int nrows = K / WW, HH = d->HH;
     int j0 = 0;
     if (ROWS > 1 && d->skip && HH > 1 && nrows / HH >= ROWS && nrows % HH == 0) {
@@ -304,19 +310,19 @@ INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, const dwpi
             for (int kh = 0; kh < HH; kh++) {
                 const ptrdiff_t k0 = ((ptrdiff_t)c0 * HH + kh) * WW;
                 tile_dwt(WW, ROWS, NV, ROWS, rs, dw_pixels(d, kh, kh), xp, off + k0, pix, T, ldt, C + k0 * ldc,
-                         ldc);
+                         ldc, first);
             }
         j0 = cg * HH;
     }
     int kh = 0; /* of row j0 (cg*HH rows before it) */
     for (; j0 + ROWS <= nrows; j0 += ROWS) {
         tile_dwt(WW, ROWS, NV, ROWS, WW, dw_pixels_rows(d, kh, ROWS), xp, off + j0 * WW, pix, T, ldt,
-                 C + (ptrdiff_t)j0 * WW * ldc, ldc);
+                 C + (ptrdiff_t)j0 * WW * ldc, ldc, first);
         for (kh += ROWS; kh >= HH; kh -= HH) {}
     }
     for (; j0 < nrows; j0++) {
         tile_dwt(WW, 1, NV, 1, WW, dw_pixels_rows(d, kh, 1), xp, off + j0 * WW, pix, T, ldt,
-                 C + (ptrdiff_t)j0 * WW * ldc, ldc);
+                 C + (ptrdiff_t)j0 * WW * ldc, ldc, first);
         if (++kh == HH) kh = 0;
     }
 }
@@ -340,6 +346,22 @@ INLINE void rowsum_body(int R, int n, const real *G, ptrdiff_t ldg, real *sums) 
         for (int l = 0; l < VL; l++) t += a0[l];
         sums[r] += t;
     }
+}
+
+/* d[e] += S[r*lds + e], r < R in turn: each element's sum in row order */
+INLINE void addrows_body(real *d, const real *S, ptrdiff_t lds, int R, int n) {
+    int e = 0;
+    for (; e + VL <= n; e += VL) {
+        vreal a, b;
+        VLOAD(a, d + e);
+        for (int r = 0; r < R; r++) {
+            VLOAD(b, S + r * lds + e);
+            a += b;
+        }
+        VSTORE(d + e, a);
+    }
+    for (; e < n; e++)
+        for (int r = 0; r < R; r++) d[e] += S[r * lds + e];
 }
 
 /* Row segment copy/add of n elements, src stride st (dst contiguous). */
@@ -464,7 +486,8 @@ static void gemm_k(CONV_GEMM_ARGS) {
 /* by filter rows: WW and NV constants, where DWT_WW_ROWS has a tile */
 #define DWT_WW_CASE(WW, NV)                                                                \
     if (ww == WW && nv == NV && DWT_WW_ROWS(WW, NV)) {                                     \
-        dwt_ww(WW, DWT_WW_ROWS(WW, NV) ? DWT_WW_ROWS(WW, NV) : 1, NV, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); \
+        dwt_ww(WW, DWT_WW_ROWS(WW, NV) ? DWT_WW_ROWS(WW, NV) : 1, NV, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, \
+               first);                                                                 \
         continue;                                                                          \
     }
 static void dwt_k(CONV_DWT_ARGS) {
@@ -484,16 +507,17 @@ static void dwt_k(CONV_DWT_ARGS) {
 #endif
         switch (nv) {
 #if DWT_NV >= 4
-        case 4: dwt_rows(DWT_MR(4), 4, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        case 4: dwt_rows(DWT_MR(4), 4, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
 #endif
 #if DWT_NV >= 3
-        case 3: dwt_rows(DWT_MR(3), 3, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        case 3: dwt_rows(DWT_MR(3), 3, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
 #endif
-        case 2: dwt_rows(DWT_MR(2), 2, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
-        default: dwt_rows(DWT_MR(1), 1, K, &d, xp, off, pix, Tv, ldt, Cv, ldc); break;
+        case 2: dwt_rows(DWT_MR(2), 2, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
+        default: dwt_rows(DWT_MR(1), 1, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
         }
     }
 }
+static void addrows_k(real *d, const real *S, ptrdiff_t lds, int R, int n) { addrows_body(d, S, lds, R, n); }
 static void transpose_k(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }
 static void rowsum_k(int R, int n, const real *G, ptrdiff_t ldg, real *sums) { rowsum_body(R, n, G, ldg, sums); }
 static void im2col_k(real *col, ptrdiff_t ldc, const real *xpad, ptrdiff_t xone, int ns, const conv_geo *g, int p0,
@@ -504,4 +528,4 @@ static void col2im_k(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo 
     col2im_body(xpad, col, ldc, g, p0, n);
 }
 
-const conv_kern KFN(cn__conv_kern) = {VL, T_NV, gemm_k, dwt_k, rowsum_k, transpose_k, im2col_k, col2im_k};
+const conv_kern KFN(cn__conv_kern) = {VL, T_NV, gemm_k, dwt_k, rowsum_k, addrows_k, transpose_k, im2col_k, col2im_k};

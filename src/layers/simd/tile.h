@@ -30,6 +30,13 @@
                 VSTORE(cp_, old_);                                            \
             }
 
+/* C = acc, the same rows and vectors (C's old contents not read) */
+#define TILE_STORE_TO(MR, NV, mr, acc, R, V, CP)                              \
+    _Pragma("GCC unroll 16") for (int R = 0; R < (MR); R++)                   \
+        if (R < (mr))                                                         \
+            _Pragma("GCC unroll 16") for (int V = 0; V < (NV); V++)           \
+                VSTORE((CP), (acc)[R][V]);
+
 /* TILE(n) (a macro of the kernel's) called with the constant n == nv, for
  * nv <= NV <= 8: every width a tile of its own, unrolled with its constant
  * (the widths above NV drop out at compile time). */
