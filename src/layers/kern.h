@@ -154,9 +154,9 @@ static inline const optim_kern *optim_kern_for(int level) {
 
 /* ---- 2x2 stride-2 max pool (kernels in simd/pool.c; pool.c, conv.c) ---- */
 typedef struct {
-    /* o[0..Wo), ix (may be NULL): the windows of rows r0, r1 (width W), the
-     * first at offset base of the plane */
-    void (*row2)(real *o, int32_t *ix, const real *r0, const real *r1, int Wo, int W, int base);
+    /* o [Ho, Wo], ix (may be NULL): the windows of a plane x of width W,
+     * window (i, j) at rows 2i, 2i+1 and columns 2j, 2j+1 */
+    void (*plane2)(real *o, int32_t *ix, const real *x, int Ho, int Wo, int W);
     /* d [H, W] = the plane's gradient g [Po, Qo] masked by keep > 0, at
      * ix; 1 (d not made) when an index is not in its own window */
     int (*unpool2)(real *d, const real *g, const int32_t *ix, const real *keep, int H, int W, int Po, int Qo);

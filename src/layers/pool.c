@@ -68,11 +68,7 @@ void FN(cn__pool_plane)(int level, real *out, int32_t *idx, const real *x, const
                         int Wo) {
     const int W = s->W, st = s->stride;
     if (s->ph == 2 && s->pw == 2 && st == 2) {
-        const pool_kern *pk = pool_kern_for(level);
-        for (int i = 0; i < Ho; i++) {
-            const real *r0 = x + (size_t)(2 * i) * W, *r1 = r0 + W;
-            pk->row2(out + (size_t)i * Wo, idx ? idx + (size_t)i * Wo : NULL, r0, r1, Wo, W, 2 * i * W);
-        }
+        pool_kern_for(level)->plane2(out, idx, x, Ho, Wo, W);
         return;
     }
     /* any window: scalar */
