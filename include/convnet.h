@@ -191,7 +191,8 @@ typedef struct {
     int cn_conv_forward_naive_##S(cn_ctx *ctx, T *out, const T *x,           \
                                   const T *w, const T *b,                    \
                                   const cn_conv_shape *s);                   \
-    /* dx[N,C,H,W] (NULL: skip), dw[F,C,HH,WW], db[F] from dout[N,F,H',W'] */ \
+    /* dx[N,C,H,W], dw[F,C,HH,WW], db[F] (each NULL: skipped) from          \
+     * dout[N,F,H',W'] */                                                    \
     int cn_conv_backward_##S(cn_ctx *ctx, T *dx, T *dw, T *db, const T *dout, \
                              const T *x, const T *w, const cn_conv_shape *s); \
     int cn_conv_backward_naive_##S(cn_ctx *ctx, T *dx, T *dw, T *db,         \

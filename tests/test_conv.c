@@ -4,6 +4,7 @@
  * arguments. */
 #include "harness.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -139,6 +140,44 @@ static void conv_case(cn_ctx *ctx, const cn_conv_shape *s, uint64_t seed, unsign
     hs_check(ctx, &c);
 }
 
+/* ---- each gradient alone ------------------------------------------------------ */
+/* cn_conv_backward with only one of dx, dw, db asked for (the others NULL):
+ * the same bits as that gradient from the call that makes all three, at
+ * every level, and nothing written through the NULLs (the harness covers
+ * dx = NULL; dw = NULL alone runs a different plan: dx only). */
+static void one_grad(cn_ctx *ctx, const cn_conv_shape *s, uint64_t seed) {
+    dims d = mk(*s);
+    float *x = malloc(4 * d.nx), *w = malloc(4 * d.nw), *g = malloc(4 * d.no);
+    float *dx = malloc(4 * d.nx), *dw = malloc(4 * d.nw), *db = malloc(4 * s->F);
+    float *dx1 = malloc(4 * d.nx), *dw1 = malloc(4 * d.nw), *db1 = malloc(4 * s->F);
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    for (size_t i = 0; i < d.nx; i++) x[i] = (float)cn_rng_normal(&r);
+    for (size_t i = 0; i < d.nw; i++) w[i] = (float)cn_rng_normal(&r);
+    for (size_t i = 0; i < d.no; i++) g[i] = (float)cn_rng_normal(&r);
+    const char *levels[3];
+    int nl = hs_levels(ctx, levels);
+    char name[256];
+    for (int l = 0; l < nl; l++) {
+        cn_ctx_set_simd(ctx, levels[l]);
+        int rc = cn_conv_backward_f32(ctx, dx, dw, db, g, x, w, s);
+        for (int k = 0; k < 3; k++) {
+            memset(dx1, 0x7f, 4 * d.nx), memset(dw1, 0x7f, 4 * d.nw), memset(db1, 0x7f, 4 * s->F);
+            int rk = cn_conv_backward_f32(ctx, k == 0 ? dx1 : NULL, k == 1 ? dw1 : NULL, k == 2 ? db1 : NULL, g, x, w, s);
+            const float *want = k == 0 ? dx : k == 1 ? dw : db, *got = k == 0 ? dx1 : k == 1 ? dw1 : db1;
+            size_t n = k == 0 ? d.nx : k == 1 ? d.nw : (size_t)s->F, bad = 0;
+            for (size_t i = 0; i < n; i++) bad += memcmp(want + i, got + i, 4) != 0;
+            snprintf(name, sizeof name, "conv %s alone, the others NULL: bit-identical, %s %s", k == 0 ? "dx" : k == 1 ? "dw" : "db",
+                     shape_tag(s), levels[l]);
+            char note[96];
+            snprintf(note, sizeof note, "%zu of %zu elements differ", bad, n);
+            check_true(name, rc == CN_OK && rk == CN_OK && bad == 0, rc || rk ? cn_ctx_error(ctx) : note);
+        }
+    }
+    cn_ctx_set_simd(ctx, "auto");
+    free(x); free(w); free(g); free(dx); free(dw); free(db); free(dx1); free(dw1); free(db1);
+}
+
 /* ---- bad arguments ------------------------------------------------------------ */
 static void bad_args(cn_ctx *ctx) {
     float x[2 * 3 * 4 * 4] = {0}, w[8 * 3 * 7 * 7] = {0}, b[8] = {0}, out[1024], g[1024];
@@ -240,6 +279,9 @@ int main(void) {
     }
     cn_ctx_free(c1);
     cn_ctx_free(c5);
+    one_grad(ctx, &shapes[8], 500);  /* the first layer: dx as a flipped forward */
+    one_grad(ctx, &shapes[1], 501);  /* stride 2: dx by col2im */
+    one_grad(ctx, &shapes[23], 502); /* 3x3, 40 filters */
     bad_args(ctx);
     cn_ctx_free(ctx);
     return check_done();

@@ -66,7 +66,7 @@ int FN(cn_conv_forward_naive)(cn_ctx *ctx, real *out, const real *x, const real 
     return CN_OK;
 }
 
-/* dx[N,C,H,W] (NULL: skip), dw[F,C,HH,WW], db[F] from dout[N,F,H',W'] */
+/* dx[N,C,H,W], dw[F,C,HH,WW], db[F] (each NULL: skipped) from dout[N,F,H',W'] */
 int FN(cn_conv_backward_naive)(cn_ctx *ctx, real *dx, real *dw, real *db, const real *dout,
                                const real *x, const real *w, const cn_conv_shape *s) {
     int Ho, Wo;
