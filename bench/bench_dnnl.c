@@ -4,12 +4,17 @@
  * reordered into it once outside the timing. Forward (training), backward
  * data and backward weights with bias, on all threads and on 1 (Debian
  * builds oneDNN on OpenMP: omp_set_num_threads before each primitive is
- * made). Prints median ms, GFLOP/s, % of the peak of the level (peak.h) and
- * the implementation oneDNN picked; bench/run.sh joins these lines with
- * convnet's for the ratio. The level: CN_SIMD capped by the CPU, as for
- * convnet; run.sh sets ONEDNN_MAX_CPU_ISA to match (AVX2, SSE41 for
- * generic: oneDNN has no lower named ISA) so the comparison is level for
- * level. CN_BENCH_QUICK=1: all threads only, fewer repeats. */
+ * made). Each primitive runs in turn with convnet's call for the same pass
+ * (cn_conv_forward, cn_conv_backward with dw+db, with dx alone), round by
+ * round, so the ratio is measured over the same seconds of the machine.
+ * Prints median ms, GFLOP/s, % of the peak of the level (peak.h) and the
+ * implementation oneDNN picked, and convnet's times beside them;
+ * bench/run.sh's summary takes the ratio from these pairs. The level:
+ * CN_SIMD capped by the CPU, as for convnet; run.sh sets ONEDNN_MAX_CPU_ISA
+ * to match (AVX2, SSE41 for generic: oneDNN has no lower named ISA) so the
+ * comparison is level for level. CN_BENCH_QUICK=1: all threads only, fewer
+ * repeats. */
+#include "convnet.h"
 #include "peak.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
@@ -70,33 +75,63 @@ static int cmpd(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
-/* one warm-up, then R runs: median and fastest seconds */
-static void run_timed(dctx *d, dnnl_primitive_t p, int na, const dnnl_exec_arg_t *a, int R, double *med, double *mn) {
-    double t[64];
+/* convnet's call for the same pass (0 forward, 1 dw+db, 2 dx), on the
+ * same data in its own layout (NCHW) */
+typedef struct {
+    cn_ctx *ctx;
+    const cn_conv_shape *s;
+    float *x, *w, *b, *g, *o, *dx, *dw, *db;
+} cn_side;
+static int cn_pass(const cn_side *c, int pass) {
+    if (pass == 0) return cn_conv_forward_f32(c->ctx, c->o, c->x, c->w, c->b, c->s);
+    if (pass == 1) return cn_conv_backward_f32(c->ctx, NULL, c->dw, c->db, c->g, c->x, c->w, c->s);
+    return cn_conv_backward_f32(c->ctx, c->dx, NULL, NULL, c->g, c->x, c->w, c->s);
+}
+
+/* One warm-up of each, then R rounds of oneDNN's primitive and convnet's
+ * pass in turn (who goes first alternates): medians and fastest seconds of
+ * both. Side by side, so that the ratio of the two is measured over the
+ * same seconds of a shared machine (timed a minute apart, a noisy minute
+ * moved it by 10-15%). */
+static void run_timed(dctx *d, dnnl_primitive_t p, int na, const dnnl_exec_arg_t *a, const cn_side *c, int pass,
+                      int R, double *med, double *mn, double *cmed, double *cmn) {
+    double t[64], u[64];
     if (R > 64) R = 64;
     CK(dnnl_primitive_execute(p, d->strm, na, a));
     CK(dnnl_stream_wait(d->strm));
-    for (int r = 0; r < R; r++) {
-        double t0 = pk_now();
-        CK(dnnl_primitive_execute(p, d->strm, na, a));
-        CK(dnnl_stream_wait(d->strm));
-        t[r] = pk_now() - t0;
-    }
+    if (cn_pass(c, pass) != CN_OK) { fprintf(stderr, "convnet: %s\n", cn_ctx_error(c->ctx)); exit(1); }
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < 2; k++) {
+            double t0 = pk_now();
+            if ((k ^ (r & 1)) == 0) {
+                CK(dnnl_primitive_execute(p, d->strm, na, a));
+                CK(dnnl_stream_wait(d->strm));
+                t[r] = pk_now() - t0;
+            } else {
+                (void)cn_pass(c, pass);
+                u[r] = pk_now() - t0;
+            }
+        }
     qsort(t, R, sizeof t[0], cmpd);
-    *med = t[R / 2];
-    *mn = t[0];
+    qsort(u, R, sizeof u[0], cmpd);
+    *med = t[R / 2], *mn = t[0];
+    *cmed = u[R / 2], *cmn = u[0];
 }
 
 static void report(const char *what, const char *cell, const char *tag, int lv, int nt, double pkf, double gf,
-                   double med, double mn, const_dnnl_primitive_desc_t pd) {
+                   double med, double mn, double cmed, double cmn, const_dnnl_primitive_desc_t pd) {
     const char *impl = "?";
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
     double rate = gf / med, pct = 100 * rate / pkf;
     printf("    %-22s %8.3f ms (min %8.3f)  %7.1f GFLOP/s  %5.1f%% of peak  [%s]\n", what, 1e3 * med, 1e3 * mn, rate,
            pct, impl);
+    printf("      convnet in turn      %8.3f ms (min %8.3f)  %7.1f GFLOP/s  %5.1f%% of peak  oneDNN/convnet %.2f "
+           "(fastest %.2f)\n",
+           1e3 * cmed, 1e3 * cmn, gf / cmed, 100 * gf / cmed / pkf, med / cmed, mn / cmn);
     char name[64];
     snprintf(name, sizeof name, "%s.%s", cell, tag);
     bench_record("onednn", lv, name, nt, med, mn, rate, pct);
+    bench_record("pair", lv, name, nt, cmed, cmn, gf / cmed, 100 * gf / cmed / pkf);
 }
 
 static void conv(dctx *d, const char *cell, const char *title, int N, int C, int H, int W, int F, int K, int pad,
@@ -119,9 +154,14 @@ static void conv(dctx *d, const char *cell, const char *title, int N, int C, int
     CK(dnnl_memory_desc_init_by_tag(&ba, 1, bd, dnnl_f32, dnnl_format_tag_any));
     CK(dnnl_memory_desc_init_by_tag(&oa, 4, od, dnnl_f32, dnnl_format_tag_any));
     int nall = pk->nall, tl[2] = {nall, 1};
+    cn_conv_shape cs = {N, C, H, W, F, K, K, 1, pad};
+    float *o = xmalloc(4 * no), *dx = xmalloc(4 * nx), *dwt = xmalloc(4 * nw), *db = xmalloc(4 * (size_t)F);
     for (int k = 0; k < (quick || nall == 1 ? 1 : 2); k++) {
         int nt = tl[k], R = quick ? 5 : (gf > 1 ? 11 : 31);
-        double pkf = peak_at(pk, lv, nt), med, mn;
+        double pkf = peak_at(pk, lv, nt), med, mn, cmed, cmn;
+        cn_ctx *ctx = cn_ctx_new(nt); /* its level: CN_SIMD, as bench_layers' */
+        if (!ctx) { fprintf(stderr, "out of memory\n"); exit(2); }
+        cn_side side = {ctx, &cs, x, w, b, g, o, dx, dwt, db};
         omp_set_num_threads(nt); /* before the primitives: their blocking depends on it */
         printf("  %d thread%s (%s peak %.1f GFLOP/s)\n", nt, nt == 1 ? "" : "s", lv_name[lv], pkf);
         /* forward */
@@ -137,8 +177,8 @@ static void conv(dctx *d, const char *cell, const char *title, int N, int C, int
         dnnl_memory_t mb = mem_for(d, fpd, dnnl_query_weights_md, 1, 1, bd, dnnl_a, b);
         dnnl_memory_t mo = mem_for(d, fpd, dnnl_query_dst_md, 0, 4, od, dnnl_nchw, NULL);
         dnnl_exec_arg_t fa[4] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, mo}};
-        run_timed(d, fp, 4, fa, R, &med, &mn);
-        report("forward", cell, "fwd", lv, nt, pkf, gf, med, mn, fpd);
+        run_timed(d, fp, 4, fa, &side, 0, R, &med, &mn, &cmed, &cmn);
+        report("forward", cell, "fwd", lv, nt, pkf, gf, med, mn, cmed, cmn, fpd);
         /* backward weights, with bias */
         CK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &xa, &wa, &ba, &oa, st, pl, pr));
         CK(dnnl_primitive_desc_create(&wpd, &cd, NULL, d->eng, fpd));
@@ -149,8 +189,8 @@ static void conv(dctx *d, const char *cell, const char *title, int N, int C, int
         dnnl_memory_t wdb = mem_for(d, wpd, dnnl_query_diff_weights_md, 1, 1, bd, dnnl_a, NULL);
         dnnl_exec_arg_t wa4[4] = {{DNNL_ARG_SRC, wx}, {DNNL_ARG_DIFF_DST, wg}, {DNNL_ARG_DIFF_WEIGHTS, wdw},
                                   {DNNL_ARG_DIFF_BIAS, wdb}};
-        run_timed(d, wp, 4, wa4, R, &med, &mn);
-        report("weight grad (dw+db)", cell, "bwd_w", lv, nt, pkf, gf, med, mn, wpd);
+        run_timed(d, wp, 4, wa4, &side, 1, R, &med, &mn, &cmed, &cmn);
+        report("weight grad (dw+db)", cell, "bwd_w", lv, nt, pkf, gf, med, mn, cmed, cmn, wpd);
         /* backward data */
         CK(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &xa, &wa, &oa, st, pl, pr));
         CK(dnnl_primitive_desc_create(&dpd, &cd, NULL, d->eng, fpd));
@@ -159,13 +199,15 @@ static void conv(dctx *d, const char *cell, const char *title, int N, int C, int
         dnnl_memory_t dw = mem_for(d, dpd, dnnl_query_weights_md, 0, 4, wd, dnnl_oihw, w);
         dnnl_memory_t ddx = mem_for(d, dpd, dnnl_query_diff_src_md, 0, 4, xd, dnnl_nchw, NULL);
         dnnl_exec_arg_t da[3] = {{DNNL_ARG_DIFF_DST, dg}, {DNNL_ARG_WEIGHTS, dw}, {DNNL_ARG_DIFF_SRC, ddx}};
-        run_timed(d, dp, 3, da, R, &med, &mn);
-        report("input grad (dx)", cell, "bwd_dx", lv, nt, pkf, gf, med, mn, dpd);
+        run_timed(d, dp, 3, da, &side, 2, R, &med, &mn, &cmed, &cmn);
+        report("input grad (dx)", cell, "bwd_dx", lv, nt, pkf, gf, med, mn, cmed, cmn, dpd);
         dnnl_memory_t all[] = {mx, mw, mb, mo, wx, wg, wdw, wdb, dg, dw, ddx};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) dnnl_memory_destroy(all[i]);
         dnnl_primitive_destroy(fp); dnnl_primitive_destroy(wp); dnnl_primitive_destroy(dp);
         dnnl_primitive_desc_destroy(fpd); dnnl_primitive_desc_destroy(wpd); dnnl_primitive_desc_destroy(dpd);
+        cn_ctx_free(ctx);
     }
+    free(o); free(dx); free(dwt); free(db);
     omp_set_num_threads(nall);
     printf("\n");
     free(x); free(w); free(b); free(g);

@@ -59,10 +59,9 @@ static void cell(const char *name, double naive, double fast) {
 }
 
 /* One float32 conv shape on all threads and on 1 (quick: all threads only):
- * forward; weight gradient (dw + db, dx = NULL); and dx + dw together. The
- * API computes dw whenever it computes dx, so the input gradient alone is
- * derived: (dx + dw) - (dw only), medians; its min is the difference of the
- * fastest runs unless that beats the peak (see below). FLOPs = 2*N*F*C*HH*WW*Ho*Wo per pass. */
+ * forward; weight gradient (dw + db, dx = NULL); input gradient (dx, dw =
+ * db = NULL); and all three in one call. FLOPs = 2*N*F*C*HH*WW*Ho*Wo per
+ * pass. */
 static void conv_cell(cn_ctx *ctx0, const char *cell, const char *title, const cn_conv_shape *s,
                       const bench_peak *pk, int lv, int quick) {
     cn_ctx *ctx = ctx0;
@@ -88,34 +87,22 @@ static void conv_cell(cn_ctx *ctx0, const char *cell, const char *title, const c
         }
         double pkf = peak_at(pk, lv, nt);
         int R = quick ? 5 : (gf > 1 ? 11 : 31);
-        double tfw, mfw, tdw, mdw, tall, mall;
+        double tfw, mfw, tdw, mdw, tall, mall, tdx, mdx;
         TIME(R, &tfw, &mfw, cn_conv_forward_f32(ctx, o, x, w, b, s));
         TIME(R, &tdw, &mdw, cn_conv_backward_f32(ctx, NULL, dw, db, g, x, w, s));
         TIME(R, &tall, &mall, cn_conv_backward_f32(ctx, dx, dw, db, g, x, w, s));
-        double tdx = tall - tdw, mdx = mall - mdw;
-        /* The difference of the fastest runs is the least disturbed figure
-         * when both were quiet; when neither was (shared cores) it can come
-         * out near zero, faster than the peak allows: then it is no figure
-         * and the best shown is the medians' difference. */
-        if (mdx <= 0 || gf / mdx > peak_at(pk, lv, nt)) mdx = tdx;
+        TIME(R, &tdx, &mdx, cn_conv_backward_f32(ctx, dx, NULL, NULL, g, x, w, s));
         struct { const char *what, *tag; double med, min, fl; } row[4] = {
             {"forward", "fwd", tfw, mfw, gf},
             {"weight grad (dw+db)", "bwd_w", tdw, mdw, gf},
             {"dx+dw (2 passes)", "bwd_dxdw", tall, mall, 2 * gf},
-            {"input grad (derived)", "bwd_dx", tdx, mdx, gf},
+            {"input grad (dx)", "bwd_dx", tdx, mdx, gf},
         };
         printf("  %d thread%s (%s peak %.1f GFLOP/s)\n", nt, nt == 1 ? "" : "s", lv_name[lv], pkf);
         for (int i = 0; i < 4; i++) {
-            double rate = row[i].med > 0 ? row[i].fl / row[i].med : 0, pct = 100 * rate / pkf;
-            if (row[i].med <= 0 || row[i].min <= 0) {
-                /* the derived time drowned in noise (shared cores): no figure */
-                printf("    %-22s n/a: (dx+dw) - dw is %.3f ms (median), %.3f ms (fastest)\n", row[i].what,
-                       1e3 * row[i].med, 1e3 * row[i].min);
-                continue;
-            }
-            printf("    %-22s %8.3f ms (min %8.3f)  %7.1f GFLOP/s  %5.1f%% of peak%s\n", row[i].what,
-                   1e3 * row[i].med, 1e3 * row[i].min, rate, pct,
-                   i == 3 ? "  = (dx+dw) - dw" : "");
+            double rate = row[i].fl / row[i].med, pct = 100 * rate / pkf;
+            printf("    %-22s %8.3f ms (min %8.3f)  %7.1f GFLOP/s  %5.1f%% of peak\n", row[i].what,
+                   1e3 * row[i].med, 1e3 * row[i].min, rate, pct);
             char name[64];
             snprintf(name, sizeof name, "%s.%s", cell, row[i].tag);
             bench_record("convnet", lv, name, nt, row[i].med, row[i].min, rate, pct);

@@ -105,13 +105,17 @@ fi
 echo
 BUILD=$B bash bench/recipe.sh ${CN_RECIPE_STEPS:-20} || rc=1
 
-# -- the summary: one row per cell and level; ratios > 1: convnet faster
+# -- the summary: one row per cell and level; ratios > 1: convnet faster. x oneDNN:
+# oneDNN's time over convnet's, both timed in turn in bench_dnnl (the same seconds of the
+# machine); convnet's own columns are bench_layers' runs
 echo
 echo "===== summary (median; best = fastest run; % of the FMA peak of the level in use, ${CN_BENCH_PEAK:-peak not measured})"
+echo "      (x oneDNN: oneDNN's time / convnet's, the two run in turn, round by round, in bench_dnnl)"
 awk -v tnote="$torch_note" -v dnnl=$have_dnnl '
   { key = $2 " " $3 " " $4 }
   $1 == "convnet" { n++; order[n] = key; med[key] = $5; mn[key] = $6; rate[key] = $7; pct[key] = $8; lvl[key] = $2; cell[key] = $3; thr[key] = $4 }
   $1 == "onednn"  { dmed[key] = $5; dmn[key] = $6; drate[key] = $7; dpct[key] = $8 }
+  $1 == "pair"    { pmed[key] = $5; pmn[key] = $6 }
   $1 == "torch"   { if ($2 == "-") tms[$3] = $5; else tml[$2 " " $3] = $5 }
   END {
     printf "%-8s %-18s %3s %10s %10s %9s %7s %7s | %9s %7s %8s %8s\n", "level", "cell", "thr", "ms (med)", "ms (best)",
@@ -122,7 +126,8 @@ awk -v tnote="$torch_note" -v dnnl=$have_dnnl '
       flag = (pct[k] > 100) ? "  >100%: faster than this level allows (a higher ISA, e.g. the BLAS)" : ""
       if (k in dmed)
         printf "%-8s %-18s %3s %10.3f %10.3f %9.1f %7.1f %7.1f | %9.1f %7.1f %8.2f %8.2f%s\n", lvl[k], c, thr[k], med[k], mn[k],
-               rate[k], pct[k], pct[k] * med[k] / mn[k], drate[k], dpct[k], dmed[k] / med[k], dmn[k] / mn[k], flag
+               rate[k], pct[k], pct[k] * med[k] / mn[k], drate[k], dpct[k],
+               dmed[k] / ((k in pmed) ? pmed[k] : med[k]), dmn[k] / ((k in pmn) ? pmn[k] : mn[k]), flag
       else
         printf "%-8s %-18s %3s %10.3f %10.3f %9.1f %7.1f %7.1f |%s\n", lvl[k], c, thr[k], med[k], mn[k], rate[k], pct[k],
                pct[k] * med[k] / mn[k], (c ~ /^adam/) ? " GB/s, % of the stream copy on as many threads" : \
