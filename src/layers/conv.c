@@ -518,6 +518,31 @@ static long group_start(long items, int G, int g) {
     return items * cw / W;
 }
 
+/* What dw item it (-1: none) reads that is not in the thread's buffers
+ * while item n's samples are, for the kernel to prefetch during the item
+ * before: its samples of x when they are new, and its chunk of dout (NULL:
+ * dout is made in cache from the pool's gradient). */
+static conv_pf next_item(const conv_plan *pl, long it, int n, const real *dout, const real *x,
+                         const cn_conv_shape *s) {
+    conv_pf pf = {{NULL, NULL}, {0, 0}, {0, 0}, {0, 0}, 0, 0, 0, 0};
+    if (it < 0) return pf;
+    const int n1 = (int)(it / pl->nch) * pl->spc, p0 = (int)(it % pl->nch) * pl->cp;
+    const int len = pl->P - p0 < pl->cp ? pl->P - p0 : pl->cp;
+    const int ns = s->N - n1 < pl->spc ? s->N - n1 : pl->spc;
+    const size_t xs = (size_t)s->C * s->H * s->W;
+    if (n1 != n) { /* x[n1 .. n1+ns): one stretch */
+        pf.base[0] = (const char *)(x + n1 * xs);
+        pf.rows[0] = 1, pf.rowb[0] = pf.stride[0] = sizeof(real) * ns * xs;
+    }
+    if (dout) { /* rows (sample, f), P apart: len from p0 */
+        pf.base[1] = (const char *)(dout + (size_t)n1 * s->F * pl->P + p0);
+        pf.rows[1] = (size_t)ns * s->F, pf.rowb[1] = sizeof(real) * len, pf.stride[1] = sizeof(real) * pl->P;
+    }
+    for (int r = 0; r < 2; r++) pf.left += (long)(pf.rows[r] * ((pf.rowb[r] + 63) / 64));
+    pf.reg = pf.rows[0] ? 0 : 1;
+    return pf;
+}
+
 /* dw, db: the items are cut into `groups` fixed ranges, taken by the
  * threads dynamically (a thread that loses its core to another process
  * does not hold the others up). A group sums into its own row of gsum
@@ -580,8 +605,9 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                             }
                         pix_p0 = p0, pix_ns = ns;
                     }
+                    conv_pf pf = next_item(pl, it + 1 < i1 ? it + 1 : -1, n, up ? NULL : dout, x, s);
                     pl->kern->dwt(K, s->WW, Fp / VL, ns * len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp, &pl->g, p0, ns,
-                                  it == i0);
+                                  it == i0, &pf);
                 }
                 if (db)
                     for (int q = 0; q < ns; q++) pl->kern->rowsum(F, len, g + (size_t)q * F * P, P, part + dbo);

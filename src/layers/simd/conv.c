@@ -184,6 +184,17 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
     }
 }
 
+/* the next line of pf (its cursor moves on) */
+static inline void pf_line(conv_pf *pf) {
+    __builtin_prefetch(pf->base[pf->reg] + pf->row * pf->stride[pf->reg] + pf->at, 0, 3);
+    pf->left--;
+    if ((pf->at += 64) < pf->rowb[pf->reg]) return;
+    pf->at = 0;
+    if (++pf->row < pf->rows[pf->reg]) return;
+    pf->row = 0;
+    pf->reg++;
+}
+
 /* dw, transposed: C[K, nvf*VL] += A B over len output pixels, where
  *   A(k, q) = xpad[off[k] + pix[q]]   (tap k of output pixel q, read in
  *             place for any stride: pix[q] = i*st*Wp + j*st),
@@ -199,7 +210,7 @@ INLINE void gemm_body(const int MODE, const int MR, const int NV, int M, int nco
  * same, in the same order, for any WW. nr <= ROWS rows are stored. */
 INLINE void tile_dwt(const int WW, const int ROWS, const int NV, int nr, ptrdiff_t rs, ktaps qs, const real *xp,
                      const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc,
-                     int first) {
+                     int first, conv_pf *pf) {
     vreal acc[DWT_ACC_MAX][NV_MAX_DWT];
     const real *a[DWT_ROWS_MAX];
 #pragma GCC unroll 16
@@ -211,6 +222,9 @@ INLINE void tile_dwt(const int WW, const int ROWS, const int NV, int nr, ptrdiff
     for (int s = 0, qb = 0; s < qs.n; s++, qb += qs.stride) {
         const real *Tq = T + (ptrdiff_t)(qb + qs.lo) * ldt;
         for (int q = qb + qs.lo; q < qb + qs.hi; q++, Tq += ldt) {
+            /* a line every 16 pixels: 16 at once at the tile's start
+             * stalled the tile for as long as they saved */
+            if (!(q & 15) && pf && pf->left > 0) pf_line(pf);
             const ptrdiff_t o = pix[q];
             vreal bv[NV_MAX_DWT];
 #pragma GCC unroll 16
@@ -277,7 +291,8 @@ INLINE ktaps dw_pixels_rows(const dwpix *d, int kh0, int n) {
 /* every tap by NV vectors of channels, MR taps a tile (tap k0's (kh, kw)
  * in its channel kept as k0 advances) */
 INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const real *xp, const int *off,
-                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, int first) {
+                     const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, int first,
+                     conv_pf *pf) {
     const int WW = d->WW, HH = d->HH;
     int kh = 0, kw = 0; /* tap k0's */
     for (int k0 = 0; k0 < K; k0 += MR) {
@@ -286,7 +301,7 @@ INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const re
         if (d->skip)
             for (int t = kw + nr - 1; t >= WW; t -= WW) span++;
         tile_dwt(1, MR, NV, nr, 1, dw_pixels_rows(d, kh, span), xp, off + k0, pix, T, ldt, C + k0 * ldc, ldc,
-                 first);
+                 first, pf);
         if (d->skip)
             for (kw += MR; kw >= WW; kw -= WW)
                 if (++kh == HH) kh = 0;
@@ -300,7 +315,8 @@ INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const re
  * order (the rows left over one a tile). Any grouping sums each element
  * in the same order. */
 INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, const dwpix *d, const real *xp,
-                   const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, int first) {
+                   const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, int first,
+                     conv_pf *pf) {
     const int nrows = K / WW, HH = d->HH;
     int j0 = 0;
     if (ROWS > 1 && d->skip && HH > 1 && nrows / HH >= ROWS && nrows % HH == 0) {
@@ -310,19 +326,19 @@ INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, const dwpi
             for (int kh = 0; kh < HH; kh++) {
                 const ptrdiff_t k0 = ((ptrdiff_t)c0 * HH + kh) * WW;
                 tile_dwt(WW, ROWS, NV, ROWS, rs, dw_pixels(d, kh, kh), xp, off + k0, pix, T, ldt, C + k0 * ldc,
-                         ldc, first);
+                         ldc, first, pf);
             }
         j0 = cg * HH;
     }
     int kh = 0; /* of row j0 (cg*HH rows before it) */
     for (; j0 + ROWS <= nrows; j0 += ROWS) {
         tile_dwt(WW, ROWS, NV, ROWS, WW, dw_pixels_rows(d, kh, ROWS), xp, off + j0 * WW, pix, T, ldt,
-                 C + (ptrdiff_t)j0 * WW * ldc, ldc, first);
+                 C + (ptrdiff_t)j0 * WW * ldc, ldc, first, pf);
         for (kh += ROWS; kh >= HH; kh -= HH) {}
     }
     for (; j0 < nrows; j0++) {
         tile_dwt(WW, 1, NV, 1, WW, dw_pixels_rows(d, kh, 1), xp, off + j0 * WW, pix, T, ldt,
-                 C + (ptrdiff_t)j0 * WW * ldc, ldc, first);
+                 C + (ptrdiff_t)j0 * WW * ldc, ldc, first, pf);
         if (++kh == HH) kh = 0;
     }
 }
@@ -487,11 +503,14 @@ static void gemm_k(CONV_GEMM_ARGS) {
 #define DWT_WW_CASE(WW, NV)                                                                \
     if (ww == WW && nv == NV && DWT_WW_ROWS(WW, NV)) {                                     \
         dwt_ww(WW, DWT_WW_ROWS(WW, NV) ? DWT_WW_ROWS(WW, NV) : 1, NV, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, \
-               first);                                                                 \
+               first, pf);                                                                 \
         continue;                                                                          \
     }
 static void dwt_k(CONV_DWT_ARGS) {
     const dwpix d = dw_item(g, p0, len, ns);
+#if CN_SIMD_LEVEL == 0
+    pf = NULL; /* generic: the check a pixel cost its small tiles 4% (the 7x7 dw), more than it saved */
+#endif
     for (int v0 = 0; v0 < nvf; v0 += DWT_NV) {
         const real *Tv = T + v0 * VL;
         real *Cv = C + v0 * VL;
@@ -507,13 +526,13 @@ static void dwt_k(CONV_DWT_ARGS) {
 #endif
         switch (nv) {
 #if DWT_NV >= 4
-        case 4: dwt_rows(DWT_MR(4), 4, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
+        case 4: dwt_rows(DWT_MR(4), 4, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first, pf); break;
 #endif
 #if DWT_NV >= 3
-        case 3: dwt_rows(DWT_MR(3), 3, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
+        case 3: dwt_rows(DWT_MR(3), 3, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first, pf); break;
 #endif
-        case 2: dwt_rows(DWT_MR(2), 2, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
-        default: dwt_rows(DWT_MR(1), 1, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first); break;
+        case 2: dwt_rows(DWT_MR(2), 2, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first, pf); break;
+        default: dwt_rows(DWT_MR(1), 1, K, &d, xp, off, pix, Tv, ldt, Cv, ldc, first, pf); break;
         }
     }
 }
