@@ -133,6 +133,7 @@ typedef struct {
     int *off;          /* [K] tap offsets into xpad: off[k] = (c*Hp + kh)*Wp + kw */
     int groups;        /* backward: dw/db item groups (CONV_GROUPS at most) */
     real *gsum;        /* backward: [groups, gs] group sums */
+    int *claimed;      /* forward: [items], the items taken (cn__own_next) */
     conv_geo g;
     const conv_kern *kern;
     int vl;            /* the kernels' vector length */
@@ -246,6 +247,8 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     pl->Fp = (s->F + VL - 1) / VL * VL;
     pl->gs = backward ? round16(cn__mul(pl->K, pl->Fp) + s->F) : 0;
     if (backward) pl->shared_sz += cn__mul(pl->groups, pl->gs);
+    size_t claim_off = pl->shared_sz; /* forward: claimed [items] (ints) */
+    if (!backward) pl->shared_sz += round16(items);
     pl->xone = round16(cn__mul(cn__mul(s->C, pl->Hp), pl->Wp) + VL);
     pl->xpad_sz = cn__mul(pl->xone, pl->spc); /* an item's samples, padded, side by side */
     /* im2col (forward) / dcol (dx) when not implicit; dw reads xpad in place */
@@ -268,6 +271,7 @@ static int make_plan(cn_ctx *ctx, const cn_conv_shape *s, int mode, conv_plan *p
     if (!pl->ws) return CN_ENOMEM;
     pl->g = (conv_geo){s->C, s->HH, s->WW, pl->Hp, pl->Wp, pl->Ho, pl->Wo, s->stride, s->pad, s->H};
     pl->gsum = backward ? pl->ws + gsum_off : NULL;
+    pl->claimed = backward ? NULL : (int *)(pl->ws + claim_off);
     pl->off = (int *)pl->ws;
     int k = 0;
     for (int c = 0; c < s->C; c++)
@@ -297,6 +301,13 @@ static int thread_id(void) {
     return omp_get_thread_num();
 #else
     return 0;
+#endif
+}
+static int thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
 #endif
 }
 
@@ -420,16 +431,19 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
     const int direct = !ps && !pl.wide && P % cp == 0;
     const int mode = pl.implicit ? MODE_IMB : MODE_NN;
     const long items = (long)pl.nb * nch;
-    /* Items written straight into out are taken in runs of neighbours (a
-     * thread's share: each thread writes one contiguous stretch of out):
-     * taken one at a time, the threads wrote neighbouring samples' outputs
-     * in turn, and the 7x7 layer's forward ran at 74% of the 2-thread peak
-     * against 92% on one thread (runs of a quarter share: 81%; half: 88-90%;
-     * a whole share 2.5% faster than half, at avx512 and avx2). A thread
-     * that falls behind still leaves its run to the others only whole.
-     * Items through the tile buffer go one at a time (runs, or guided
-     * blocks, cost the recipe's net 7%). */
-    const int run = direct ? (int)((items + pl.nt - 1) / pl.nt) : 1;
+    /* Items written straight into out: each thread owns a contiguous share
+     * and takes it front to back, then the others' from their ends
+     * (cn__own_next), so each thread writes one stretch of out: taken one
+     * at a time, the threads wrote neighbouring samples' outputs in turn,
+     * and the 7x7 layer's forward ran at 74% of the 2-thread peak against
+     * 92% on one thread (runs of a quarter share: 81%; half: 88-90%; a
+     * whole share 2.5% faster than half, at avx512 and avx2). Shares handed
+     * out whole left a thread waiting out the other's time slices on a busy
+     * machine; a thread's share taken from its end by the other does not.
+     * Items through the tile buffer go one at a time, in order (runs, or
+     * guided blocks, cost the recipe's net 7%). */
+    long next = 0; /* the next item through the tile buffer */
+    if (direct) memset(pl.claimed, 0, sizeof(int) * (size_t)items);
     int Po = 0, Qo = 0;
     if (ps) cn_max_pool_out(ctx, ps, &Po, &Qo);
     const size_t pon = (size_t)Po * Qo; /* one pooled plane */
@@ -438,8 +452,12 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
         thr_bufs t = thr(&pl, thread_id());
         int have = -1; /* sample now in xpad */
         int ready = 0; /* xpad's sample slots with their borders zeroed */
-#pragma omp for schedule(dynamic, run)
-        for (long it = 0; it < items; it++) {
+        cn__own_cur cur = {0, -1};
+        for (;;) {
+            int own;
+            const long it = direct ? cn__own_next(pl.claimed, (int)items, pl.nt, thread_count(), thread_id(), &cur, &own)
+                                   : __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+            if (it < 0 || it >= items) break;
             int n = (int)(it / nch) * pl.spc, p0 = (int)(it % nch) * cp;
             if (pl.spc > 1) {
                 int ns = s->N - n < pl.spc ? s->N - n : pl.spc;
