@@ -143,8 +143,8 @@ static void conv_case(cn_ctx *ctx, const cn_conv_shape *s, uint64_t seed, unsign
 /* ---- each gradient alone ------------------------------------------------------ */
 /* cn_conv_backward with only one of dx, dw, db asked for (the others NULL):
  * the same bits as that gradient from the call that makes all three, at
- * every level, and nothing written through the NULLs (the harness covers
- * dx = NULL; dw = NULL alone runs a different plan: dx only). */
+ * every level (the harness covers dx = NULL; dw = NULL runs a different
+ * plan: dx only). */
 static void one_grad(cn_ctx *ctx, const cn_conv_shape *s, uint64_t seed) {
     dims d = mk(*s);
     float *x = malloc(4 * d.nx), *w = malloc(4 * d.nw), *g = malloc(4 * d.no);

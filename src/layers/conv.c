@@ -348,6 +348,17 @@ static void pad_sample(real *xpad, const real *xn, const cn_conv_shape *s, int H
     if (border) memset(xpad + (size_t)s->C * Hp * Wp, 0, sizeof(real) * VL);
 }
 
+/* The thread's xpad slots 0.. ns-1 = samples n.. n+ns-1 of x, padded;
+ * *ready: the slots whose borders are zeroed in this call (the first use
+ * of a slot zeroes them) */
+static void pad_samples(const conv_plan *pl, real *xpad, const real *x, const cn_conv_shape *s, int n, int ns,
+                        int *ready) {
+    const size_t xs = (size_t)s->C * s->H * s->W;
+    for (int q = 0; q < ns; q++)
+        pad_sample(xpad + q * pl->xone, x + (size_t)(n + q) * xs, s, pl->Hp, pl->Wp, pl->vl, q >= *ready);
+    if (*ready < ns) *ready = ns;
+}
+
 /* tile[F, ldt] = the chunk [p0, p0+len) of dout[n] ([F, P]), zero-padded to
  * cp columns: a copy with a row stride that does not alias in L1 (dout rows
  * are P apart, often a multiple of 4 KB). */
@@ -397,11 +408,9 @@ static void forward_block(const conv_plan *pl, const thr_bufs *t, real *out, con
                           const real *b, const cn_conv_shape *s, int relu, const cn_max_pool_shape *ps,
                           int32_t *idx, int Po, int Qo, int n0, int ns, int *ready) {
     const int F = s->F, K = pl->K, P = pl->P, VL = pl->vl;
-    const size_t xs = (size_t)s->C * s->H * s->W, pon = (size_t)Po * Qo;
+    const size_t pon = (size_t)Po * Qo;
     const int ncols = (ns * P + VL - 1) / VL * VL;
-    for (int q = 0; q < ns; q++)
-        pad_sample(t->xpad + q * pl->xone, x + (size_t)(n0 + q) * xs, s, pl->Hp, pl->Wp, VL, q >= *ready);
-    if (*ready < ns) *ready = ns;
+    pad_samples(pl, t->xpad, x, s, n0, ns, ready);
     pl->kern->im2col(t->col, pl->cp, t->xpad, pl->xone, ns, &pl->g, 0, P, ncols);
     pl->kern->gemm(MODE_NN, F, ncols, K, w, K, 1, t->col, pl->cp, pl->off, t->vb, t->tile, pl->ldt, b, relu, NULL);
     for (int q = 0; q < ns; q++)
@@ -467,8 +476,8 @@ static int conv_forward(cn_ctx *ctx, real *out, const real *x, const real *w, co
             }
             int len = Pc - p0 < cp ? Pc - p0 : cp, ncols = (len + VL - 1) / VL * VL;
             if (n != have) {
-                pad_sample(t.xpad, x + (size_t)n * s->C * s->H * s->W, s, pl.Hp, pl.Wp, pl.vl, !ready);
-                have = n, ready = 1;
+                pad_samples(&pl, t.xpad, x, s, n, 1, &ready);
+                have = n;
             }
             const real *B = columns(&pl, &t, p0, len);
             real *on = out + (size_t)n * F * P + p0; /* [F, P] at column p0 */
@@ -575,7 +584,6 @@ static conv_pf next_item(const conv_plan *pl, long it, int n, const real *dout, 
 static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout, const real *x,
                        const cn_conv_shape *s, conv_unpool *up) {
     const int F = s->F, K = pl->K, P = pl->P, cp = pl->cp, nch = pl->nch, VL = pl->vl, Fp = pl->Fp;
-    const size_t xs = (size_t)s->C * s->H * s->W; /* one sample of x */
     const long items = (long)pl->nb * nch;
     const size_t gs = pl->gs, dbo = (size_t)K * Fp; /* db after dw^T in a row */
     const int groups = pl->groups;
@@ -608,10 +616,8 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                 const real *g = (up ? t.dbuf : dout + (size_t)n * F * P) + p0;
                 if (dw) {
                     if (n != have) {
-                        for (int q = 0; q < ns; q++)
-                            pad_sample(t.xpad + q * pl->xone, x + (n + q) * xs, s, pl->Hp, pl->Wp, pl->vl, q >= ready);
+                        pad_samples(pl, t.xpad, x, s, n, ns, &ready);
                         have = n;
-                        if (ready < ns) ready = ns;
                     }
                     for (int q = 0; q < ns; q++) /* tile [ns*len, Fp] */
                         pl->kern->transpose(t.tile + (size_t)q * len * Fp, Fp, g + (size_t)q * F * P, P, F, len, Fp);

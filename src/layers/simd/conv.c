@@ -150,11 +150,7 @@ INLINE void tile_body(const int MODE, const int MR, const int NV, int mr, ktaps 
         TILE_ADD_TO(MR, NV, mr, acc, r, v, C + off[r] + vb[v])
         return;
     }
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-        if (r < mr)
-#pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) VSTORE(C + r * ldc + v * VL, acc[r][v]);
+    TILE_STORE_TO(MR, NV, mr, acc, r, v, C + r * ldc + v * VL)
 }
 
 /* C[M, ncols] = A B (+ bias, relu); ncols a multiple of VL. */
@@ -316,7 +312,7 @@ INLINE void dwt_rows(const int MR, const int NV, int K, const dwpix *d, const re
  * in the same order. */
 INLINE void dwt_ww(const int WW, const int ROWS, const int NV, int K, const dwpix *d, const real *xp,
                    const int *off, const int *pix, const real *T, ptrdiff_t ldt, real *C, ptrdiff_t ldc, int first,
-                     conv_pf *pf) {
+                   conv_pf *pf) {
     const int nrows = K / WW, HH = d->HH;
     int j0 = 0;
     if (ROWS > 1 && d->skip && HH > 1 && nrows / HH >= ROWS && nrows % HH == 0) {
