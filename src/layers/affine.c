@@ -96,7 +96,6 @@ static pfcur pf_region(const void *base, ptrdiff_t row_bytes, ptrdiff_t ld_bytes
     return c;
 }
 /* ---- fast path: drivers ------------------------------------------------- */
-#define KC 256                          /* forward: rows of w per k block */
 #define DC 128                          /* backward: rows of w / dw per work item */
 #define PART_BYTES ((size_t)8 << 20)    /* forward: k-group partial sums, at most */
 #define AFF_KGROUPS 4                   /* forward: k groups (fewer when D or the parts are small) */
@@ -148,7 +147,7 @@ static int affine_fwd(cn_ctx *ctx, const affine_kern *kern, real *out, const rea
     const int VL = kern->vl;
     const int nfull = M / VL, nvec = nfull + (M % VL != 0); /* M >= VL */
     const int npan = (nvec + kern->nv_f - 1) / kern->nv_f; /* panels of w */
-    const size_t Mp = (size_t)nvec * VL, kc = tune("AKC", KC);
+    const size_t Mp = (size_t)nvec * VL, kc = tune("AKC", kern->kc_f);
     /* k groups from the shapes alone (not the threads), so every output
      * element is summed in the same order for any thread count; the
      * threads also split the columns (ncc chunks) */

@@ -107,10 +107,11 @@ typedef struct pfcur {
 #define PACK_ARGS real *P, const real *S, ptrdiff_t lds, const ptrdiff_t *so, int nv, int rows
 
 /* Tile shapes (rows MR x vectors NV) for the forward, dw and dx; dots RN x
- * DK for dx's left-over rows; the kernels (see simd/affine.c for each). */
+ * DK for dx's left-over rows; the forward's k block (rows of w per panel);
+ * the kernels (see simd/affine.c for each). */
 typedef struct {
     int vl;
-    int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x, rn_d, dk_d;
+    int mr_f, nv_f, mr_w, nv_w, mr_x, nv_x, rn_d, dk_d, kc_f;
     void (*gemm_f)(GEMMR_ARGS);
     void (*gemm_x)(GEMMR_ARGS);
     void (*gemm_w)(GEMMW_ARGS);

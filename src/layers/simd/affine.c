@@ -7,21 +7,26 @@
  * registers (forward 5x5, dw/dx 8x3, dots 2x8); avx2 and generic 16
  * (6x2 = 12 accumulators, dots 2x4; generic has no FMA, a product and a sum
  * per step: dw/dx 4x2, the forward 3x3, which ran the hidden layer 18%
- * faster than 4x2: 3 broadcasts a step instead of 4, for 9 products). */
+ * faster than 4x2: 3 broadcasts a step instead of 4, for 9 products).
+ * The forward's k block: 64 rows of w at avx512 and avx2, so a panel (64 x
+ * 80 floats at avx512: 20 KB) stays in L1 across the tiles of x's rows
+ * (256 rows, 80 KB, came from L2 each time: the hidden-500 forward 8-10%
+ * slower on 1 thread); 256 at generic, whose 12-column panel is 12 KB (64
+ * there: 4% slower). */
 #include "../simd.h"
 #include "../kern.h"
 #include "vtrans.h"
 #include "tile.h"
 
 #if CN_SIMD_LEVEL == 2
-#ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV; dx dots RN, DK */
-#define AVX512_TILES 5, 5, 8, 3, 8, 3, 2, 8
+#ifndef AVX512_TILES /* forward MR, NV; dw MR, NV; dx MR, NV; dx dots RN, DK; forward KC */
+#define AVX512_TILES 5, 5, 8, 3, 8, 3, 2, 8, 64
 #endif
 #define TILES AVX512_TILES
 #elif CN_SIMD_LEVEL == 1
-#define TILES 6, 2, 6, 2, 6, 2, 2, 4
+#define TILES 6, 2, 6, 2, 6, 2, 2, 4, 64
 #else
-#define TILES 3, 3, 4, 2, 4, 2, 2, 3
+#define TILES 3, 3, 4, 2, 4, 2, 2, 3, 256
 #endif
 #define MR_MAX 12
 #define NV_MAX 8
@@ -218,7 +223,7 @@ INLINE void pack_body(PACK_ARGS) {
 }
 
 #define NOINLINE static __attribute__((noinline))
-#define DEFINE_AKERN(MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD)                                  \
+#define DEFINE_AKERN(MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD, KCF)                              \
     NOINLINE void gemm_f_rest(GEMMR_ARGS) { gemm_rows_rest(MRF, NVF, GEMMR_PASS); }           \
     NOINLINE void gemm_x_rest(GEMMR_ARGS) { gemm_rows_rest(MRX, NVX, GEMMR_PASS); }           \
     NOINLINE void gemm_w_rest(GEMMW_ARGS) { gemm_dw_rest(MRW, NVW, mr, nv, K, A, acs, P, C, ldc, co, pc); } \
@@ -232,7 +237,7 @@ INLINE void pack_body(PACK_ARGS) {
     static void pack(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }                     \
     static void transpose(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }    \
     static void transpose_st(TR_ARGS) { transpose_run(1, T, ldt, S, lds, rows, cols, rpad); } \
-    const affine_kern KFN(cn__affine_kern) = {VL, MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD,  \
+    const affine_kern KFN(cn__affine_kern) = {VL, MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD, KCF,\
                                               gemm_f, gemm_x, gemm_w, dot, pack, transpose, transpose_st};
 #define DEFINE_AKERN_(...) DEFINE_AKERN(__VA_ARGS__)
 DEFINE_AKERN_(TILES)
