@@ -588,6 +588,7 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
     const size_t gs = pl->gs, dbo = (size_t)K * Fp; /* db after dw^T in a row */
     const int groups = pl->groups;
     real *gsum = pl->gsum; /* [groups, gs] */
+    int next_g = 0, done = 0; /* groups taken; threads through them */
 #pragma omp parallel num_threads(pl->nt)
     {
         thr_bufs t = thr(pl, thread_id());
@@ -596,8 +597,8 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
          * full item of several samples) */
         int have = -1, have_d = -1, pix_p0 = -1, pix_ns = -1;
         int ready = 0; /* xpad's sample slots with their borders zeroed */
-#pragma omp for schedule(dynamic, 1)
-        for (int gi = 0; gi < groups; gi++) {
+        int gi;
+        while ((gi = __atomic_fetch_add(&next_g, 1, __ATOMIC_RELAXED)) < groups) {
             real *part = gsum + (size_t)gi * gs;
             long i0 = group_start(items, groups, gi), i1 = group_start(items, groups, gi + 1);
             /* dw^T: the group's first item stores its sums (every element) */
@@ -629,7 +630,16 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                             }
                         pix_p0 = p0, pix_ns = ns;
                     }
-                    conv_pf pf = next_item(pl, it + 1 < i1 ? it + 1 : -1, n, up ? NULL : dout, x, s);
+                    /* the next item: this group's, or after its last, the
+                     * first of the group to be taken next (most often by
+                     * this thread; the first items were 3x slower to
+                     * transpose and pad than the prefetched ones) */
+                    long nx = it + 1;
+                    if (nx == i1) {
+                        int g2 = __atomic_load_n(&next_g, __ATOMIC_RELAXED);
+                        nx = g2 < groups ? group_start(items, groups, g2) : -1;
+                    }
+                    conv_pf pf = next_item(pl, nx, n, up ? NULL : dout, x, s);
                     pl->kern->dwt(K, s->WW, Fp / VL, ns * len, t.xpad, pl->off, t.pix, t.tile, Fp, part, Fp, &pl->g, p0, ns,
                                   it == i0, &pf);
                 }
@@ -637,13 +647,13 @@ static void conv_dw_db(const conv_plan *pl, real *dw, real *db, const real *dout
                     for (int q = 0; q < ns; q++) pl->kern->rowsum(F, len, g + (size_t)q * F * P, P, part + dbo);
             }
         }
-        /* the rows' sum into row 0, in group order; threads split the elements */
-        if (groups > 1) {
-            const size_t blk = 1024;
-#pragma omp for schedule(static)
-            for (size_t e0 = 0; e0 < gs; e0 += blk)
-                pl->kern->addrows(gsum + e0, gsum + gs + e0, gs, groups - 1, (int)(gs - e0 < blk ? gs - e0 : blk));
-        }
+        /* the rows' sum into row 0, in group order, by the thread through
+         * its groups last (no barrier: a thread that waits at one long
+         * enough goes to sleep, and waking it took 0.1-0.2 ms here, timed
+         * inside the 7x7 layer's dw; back-to-back calls, where the threads
+         * still spin, were 0-1% faster without the barriers) */
+        if (__atomic_add_fetch(&done, 1, __ATOMIC_ACQ_REL) == thread_count() && groups > 1)
+            pl->kern->addrows(gsum, gsum + gs, gs, groups - 1, (int)gs);
     }
     if (dw) pl->kern->transpose(dw, K, gsum, Fp, K, F, K); /* dw[f][k] = dw^T[k][f] */
     if (db) memcpy(db, gsum + dbo, sizeof(real) * F);
