@@ -13,6 +13,11 @@
 extern char *openblas_get_config(void);
 extern char *openblas_get_corename(void);
 extern void openblas_set_num_threads(int);
+extern int openblas_get_num_threads(void);
+/* OpenBLAS's own (pthreads) pool: stops its threads; exported, it is what
+ * OpenBLAS runs before a fork. Weak: absent in a build of OpenBLAS without
+ * it, and then not called. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
 
 static int default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -101,8 +106,17 @@ int cn_ctx_set_threads(cn_ctx *ctx, int nthreads) {
     ctx->nthreads = nthreads;
     /* BLAS calls are split across threads by the layers themselves (OpenMP),
      * so OpenBLAS's own pool stays at one thread: two pools on the same cores
-     * spin against each other. (OpenBLAS's setting is process-wide.) */
-    openblas_set_num_threads(1);
+     * spin against each other. (OpenBLAS's setting is process-wide.) Its
+     * idle threads, started when it was loaded, are stopped too: told to use
+     * one thread, they still spun (sched_yield) until their timeout, 0.1-0.5 s
+     * here, on our cores: in that time an empty OpenMP region took 150 us
+     * (6 us after), and the hidden-100 affine backward 0.75 ms (0.59). Done
+     * once: afterwards OpenBLAS reports one thread, until someone raises it
+     * (it starts its threads again then, and the next context stops them). */
+    if (openblas_get_num_threads() != 1) {
+        openblas_set_num_threads(1);
+        if (blas_thread_shutdown_) blas_thread_shutdown_();
+    }
     return CN_OK;
 }
 

@@ -286,8 +286,30 @@ static void test_affine_hand(cn_ctx *ctx) {
     check_true("affine D=0 -> CN_EINVAL naming D", rc == CN_EINVAL && strstr(cn_ctx_error(ctx), "D=0"), cn_ctx_error(ctx));
 }
 
+/* threads of this process (/proc/self/task entries) */
+static int task_count(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+extern int openblas_get_num_threads(void);
+
 int main(void) {
+    /* before any OpenMP region: OpenBLAS's pool, started when it was loaded
+     * (one thread per core but the first, unless OPENBLAS_NUM_THREADS says
+     * otherwise), is stopped by the first context; only the main thread is
+     * left (its idle threads spun on our cores: see cn_ctx_set_threads) */
+    int before = task_count();
     cn_ctx *ctx = cn_ctx_new(2);
+    int after = task_count();
+    char note[96];
+    snprintf(note, sizeof note, "threads %d before cn_ctx_new, %d after; OpenBLAS uses %d", before, after,
+             openblas_get_num_threads());
+    check_true("cn_ctx_new stops OpenBLAS's idle threads", after == 1 && openblas_get_num_threads() == 1, note);
     cn_rng r;
     cn_rng_seed(&r, 231);
     test_affine_hand(ctx);
