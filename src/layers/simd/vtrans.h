@@ -118,8 +118,8 @@ INLINE void transpose_rows(real *T, ptrdiff_t ldt, const real *S, ptrdiff_t lds,
  * lines apart); T's rows may start inside a line (an unaligned buffer:
  * malloc's are 16 bytes past a line): the rows of S up to T's first line
  * start, and those after its last whole line, go by plain stores (the
- * hidden-100 affine backward, dx 16 bytes past a line: 1.27 -> 1.0 ms at
- * avx2, 0.65 -> 0.57 at avx512, as when aligned); then an sfence, so the
+ * hidden-100 affine backward, dx 16 bytes past a line: 1.19 -> 0.99 ms at
+ * avx2, 0.615 -> 0.566 at avx512; aligned 0.94, 0.52); then an sfence, so the
  * stores are seen before whatever the caller does next */
 INLINE void transpose_run(const int STREAM, TR_ARGS) {
     int i0 = 0;
