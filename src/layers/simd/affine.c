@@ -236,7 +236,7 @@ INLINE void pack_body(PACK_ARGS) {
     }                                                                                         \
     static void pack(PACK_ARGS) { pack_body(P, S, lds, so, nv, rows); }                     \
     static void transpose(TR_ARGS) { transpose_body(T, ldt, S, lds, rows, cols, rpad); }    \
-    static void transpose_st(TR_ARGS) { transpose_run(1, T, ldt, S, lds, rows, cols, rpad); } \
+    static void transpose_st(TR_ARGS) { transpose_stream(T, ldt, S, lds, rows, cols, rpad); } \
     const affine_kern KFN(cn__affine_kern) = {VL, MRF, NVF, MRW, NVW, MRX, NVX, RND, DKD, KCF,\
                                               gemm_f, gemm_x, gemm_w, dot, pack, transpose, transpose_st};
 #define DEFINE_AKERN_(...) DEFINE_AKERN(__VA_ARGS__)

@@ -121,10 +121,10 @@ INLINE void transpose_rows(real *T, ptrdiff_t ldt, const real *S, ptrdiff_t lds,
  * hidden-100 affine backward, dx 16 bytes past a line: 1.19 -> 0.99 ms at
  * avx2, 0.615 -> 0.566 at avx512; aligned 0.94, 0.52); then an sfence, so the
  * stores are seen before whatever the caller does next */
-INLINE void transpose_run(const int STREAM, TR_ARGS) {
+INLINE void transpose_stream(TR_ARGS) {
     int i0 = 0;
 #ifdef __SSE2__
-    if (STREAM && !((ldt * sizeof(real)) & 63) && !((uintptr_t)T % sizeof(real))) {
+    if (!((ldt * sizeof(real)) & 63) && !((uintptr_t)T % sizeof(real))) {
         int h = (int)(((64 - ((uintptr_t)T & 63)) & 63) / sizeof(real)); /* rows before a line starts */
         if (h > rows) h = rows;
         if (h) transpose_rows(T, ldt, S, lds, 0, h, cols, h);
@@ -147,6 +147,6 @@ INLINE void transpose_run(const int STREAM, TR_ARGS) {
 #endif
     transpose_rows(T, ldt, S, lds, i0, rows, cols, rpad);
 }
-INLINE void transpose_body(TR_ARGS) { transpose_run(0, T, ldt, S, lds, rows, cols, rpad); }
+INLINE void transpose_body(TR_ARGS) { transpose_rows(T, ldt, S, lds, 0, rows, cols, rpad); }
 
 #endif
