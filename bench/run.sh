@@ -64,7 +64,7 @@ for lv in $levels; do
 done
 
 # -- end to end. The native level's whole epoch beside PyTorch's at its best, in rounds
-# (CN_EPOCH_ROUNDS, 3): convnet's epoch, then PyTorch's, per hidden size and round, so each
+# (CN_EPOCH_ROUNDS, 3; 1 at generic): convnet's epoch, then PyTorch's, per hidden size and round, so each
 # pair shares the same minutes of the machine (run minutes apart, a pair had moved with
 # the other tenants: 2.6-4.1x on one day); the summary gives each round's ratio and the
 # median. Lower levels: a quick run beside PyTorch capped at AVX2.
@@ -77,7 +77,8 @@ elif ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   torch_note="PyTorch comparison skipped: python3-torch is not installed (apt-get install python3-torch)"
 else have_torch=1; fi
 [ -n "$torch_note" ] && echo "== $torch_note"
-rounds=${CN_EPOCH_ROUNDS:-3}
+# (generic: one round; its ratio is not a target, and its epochs are the longest)
+rounds=${CN_EPOCH_ROUNDS:-$([ "$native" = generic ] && echo 1 || echo 3)}
 [ $have_torch = 1 ] || rounds=1
 # torch_epoch H [capped]: PyTorch's epoch at its best setting (2 threads, OPENBLAS_NUM_THREADS=1,
 # glibc malloc kept from trimming, OPENBLAS_CORETYPE unset), optionally capped at AVX2
