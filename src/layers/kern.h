@@ -211,4 +211,29 @@ static inline const gelu_kern *gelu_kern_for(int level) {
     return &FN(cn__gelu_kern_generic);
 }
 
+/* ---- norms (kernels in simd/norm.c, drivers in norm.c) ------------------ */
+/* one contiguous stretch of n elements; sums in double */
+typedef struct {
+    double (*sum)(const real *x, size_t n);
+    double (*sqdev)(const real *x, size_t n, double mean);                      /* sum (x - mean)^2 */
+    void (*map)(real *o, const real *x, size_t n, double mean, double scale, double shift);
+    void (*dsums)(const real *x, const real *dy, size_t n, double mean, double inv, double *s); /* s[2] */
+    void (*dxmap)(real *dx, const real *dy, const real *x, size_t n, double a, double k1, double mean,
+                  double k2);
+} norm_kern;
+
+extern const norm_kern FN(cn__norm_kern_generic);
+#ifdef CN_X86_LEVELS
+extern const norm_kern FN(cn__norm_kern_avx2), FN(cn__norm_kern_avx512);
+#endif
+
+static inline const norm_kern *norm_kern_for(int level) {
+#ifdef CN_X86_LEVELS
+    if (level == CN_SIMD_AVX512) return &FN(cn__norm_kern_avx512);
+    if (level == CN_SIMD_AVX2) return &FN(cn__norm_kern_avx2);
+#endif
+    (void)level;
+    return &FN(cn__norm_kern_generic);
+}
+
 #endif

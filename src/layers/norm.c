@@ -7,7 +7,11 @@
  * parameter gradients, rows split among the threads with per-thread partial
  * sums in the CN_WS_MISC workspace; sums accumulated in double with a
  * two-pass mean then variance; the simplified closed-form backward; NCHW
- * walked in place, no transposes).
+ * walked in place, no transposes). The loops over a contiguous stretch
+ * (a plane, a row, a group: sums, squared deviations, the normalizing map,
+ * the backward's sums and dx) are the context's SIMD level's (simd/norm.c,
+ * norm_kern); the rest (the (N,D) batch norm's column loops, layer norm's
+ * per-element gamma, group norm's dx) is built for the baseline.
  *
  * Caches: mean and invstd = 1/sqrt(var + eps) (biased variance), stored in
  * the element type. Backward recomputes xhat = (x - mean) * invstd.
@@ -15,7 +19,7 @@
  * Batch norm (train mode): the cache and the running stats may be NULL (then
  * they are not written / not updated). Test mode needs the running stats and
  * leaves the cache untouched. */
-#include "real.h"
+#include "kern.h"
 #include <limits.h>
 
 #ifdef _OPENMP
@@ -382,26 +386,16 @@ int FN(cn_spatial_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, r
     const double eps = p->eps, m = p->momentum;
     const size_t HW = (size_t)H * W;
     const double M = (double)N * HW;
+    const norm_kern *K = norm_kern_for(cn__simd(ctx));
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) \
     if ((size_t)N * C * HW > PAR_MIN)
     for (int c = 0; c < C; c++) {
         double mean, scale;
         if (train) {
-            double s = 0, v = 0;
-            for (int n = 0; n < N; n++) {
-                const real *xp = x + ((size_t)n * C + c) * HW; /* [HW] */
-#pragma omp simd reduction(+ : s)
-                for (size_t i = 0; i < HW; i++) s += xp[i];
-            }
+            double s = 0, v = 0; /* the planes' sums added in sample order */
+            for (int n = 0; n < N; n++) s += K->sum(x + ((size_t)n * C + c) * HW, HW);
             mean = s / M;
-            for (int n = 0; n < N; n++) {
-                const real *xp = x + ((size_t)n * C + c) * HW;
-#pragma omp simd reduction(+ : v)
-                for (size_t i = 0; i < HW; i++) {
-                    double t = xp[i] - mean;
-                    v += t * t;
-                }
-            }
+            for (int n = 0; n < N; n++) v += K->sqdev(x + ((size_t)n * C + c) * HW, HW, mean);
             v /= M;
             double invstd = 1 / sqrt(v + eps);
             if (cache_mean) cache_mean[c] = (real)mean;
@@ -414,12 +408,8 @@ int FN(cn_spatial_batchnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, r
             scale = GAMMA(gamma, c) / sqrt((double)running_var[c] + eps);
         }
         const double shift = beta[c];
-        for (int n = 0; n < N; n++) {
-            const real *xp = x + ((size_t)n * C + c) * HW;
-            real *op = out + ((size_t)n * C + c) * HW;
-#pragma omp simd
-            for (size_t i = 0; i < HW; i++) op[i] = (real)((xp[i] - mean) * scale + shift);
-        }
+        for (int n = 0; n < N; n++) /* [HW] planes */
+            K->map(out + ((size_t)n * C + c) * HW, x + ((size_t)n * C + c) * HW, HW, mean, scale, shift);
     }
     return CN_OK;
 }
@@ -458,20 +448,16 @@ int FN(cn_spatial_batchnorm_backward_naive)(cn_ctx *ctx, real *dx, real *dgamma,
  * xhat) over the samples and the plane, sample n's xhat from mean[n * ms]
  * and inv[n * ms] (ms = 0: the same statistics for every sample). The
  * spatial norms' dbeta and dgamma. */
-static inline void chan_sums(const real *x, const real *dout, int c, int N, int C, size_t HW,
-                             const real *mean, const real *inv, size_t ms, double *sdy_out,
+static inline void chan_sums(const norm_kern *K, const real *x, const real *dout, int c, int N, int C,
+                             size_t HW, const real *mean, const real *inv, size_t ms, double *sdy_out,
                              double *sdyx_out) {
     double sdy = 0, sdyx = 0;
-    for (int n = 0; n < N; n++) {
+    for (int n = 0; n < N; n++) { /* the planes' sums added in sample order */
         const size_t o = ((size_t)n * C + c) * HW;
-        const real *xp = x + o, *dp = dout + o; /* [HW] */
-        const double mn = mean[n * ms], iv = inv[n * ms];
-#pragma omp simd reduction(+ : sdy, sdyx)
-        for (size_t i = 0; i < HW; i++) {
-            double dy = dp[i];
-            sdy += dy;
-            sdyx += dy * ((xp[i] - mn) * iv);
-        }
+        double s[2];
+        K->dsums(x + o, dout + o, HW, mean[n * ms], inv[n * ms], s);
+        sdy += s[0];
+        sdyx += s[1];
     }
     *sdy_out = sdy;
     *sdyx_out = sdyx;
@@ -485,22 +471,20 @@ int FN(cn_spatial_batchnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real 
     if (rc) return rc;
     const size_t HW = (size_t)H * W;
     const double M = (double)N * HW;
+    const norm_kern *K = norm_kern_for(cn__simd(ctx));
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) \
     if ((size_t)N * C * HW > PAR_MIN)
     for (int c = 0; c < C; c++) {
         const double mean = cache_mean[c], inv = cache_invstd[c];
         double sdy, sdyx;
-        chan_sums(x, dout, c, N, C, HW, cache_mean + c, cache_invstd + c, 0, &sdy, &sdyx);
+        chan_sums(K, x, dout, c, N, C, HW, cache_mean + c, cache_invstd + c, 0, &sdy, &sdyx);
         dbeta[c] = (real)sdy;
         if (dgamma) dgamma[c] = (real)sdyx;
         if (!dx) continue;
         const double a = GAMMA(gamma, c) * inv, k1 = sdy / M, k2 = sdyx / M * inv;
         for (int n = 0; n < N; n++) {
-            const size_t o = ((size_t)n * C + c) * HW;
-            const real *xp = x + o, *dp = dout + o;
-            real *dxp = dx + o;
-#pragma omp simd
-            for (size_t i = 0; i < HW; i++) dxp[i] = (real)(a * (dp[i] - k1 - (xp[i] - mean) * k2));
+            const size_t o = ((size_t)n * C + c) * HW; /* [HW] planes */
+            K->dxmap(dx + o, dout + o, x + o, HW, a, k1, mean, k2);
         }
     }
     return CN_OK;
@@ -533,16 +517,8 @@ int FN(cn_layernorm_forward_naive)(cn_ctx *ctx, real *out, real *cache_mean, rea
 
 /* The statistics of one sample (layer norm) or group (group norm) xs[n]
  * in double, two passes: *mean, and the return value invstd. */
-static inline double stats(const real *xs, size_t n, double eps, double *mean) {
-    double s = 0, v = 0;
-#pragma omp simd reduction(+ : s)
-    for (size_t i = 0; i < n; i++) s += xs[i];
-    const double mu = s / n;
-#pragma omp simd reduction(+ : v)
-    for (size_t i = 0; i < n; i++) {
-        double t = xs[i] - mu;
-        v += t * t;
-    }
+static inline double stats(const norm_kern *K, const real *xs, size_t n, double eps, double *mean) {
+    const double mu = K->sum(xs, n) / n, v = K->sqdev(xs, n, mu);
     *mean = mu;
     return 1 / sqrt(v / n + eps);
 }
@@ -553,12 +529,13 @@ int FN(cn_layernorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, real *cac
                              int D) {
     int rc = check_dims(ctx, __func__, N, D, 1, 1, 0);
     if (rc || (rc = check_eps(ctx, __func__, eps))) return rc;
+    const norm_kern *K = norm_kern_for(cn__simd(ctx));
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) if ((size_t)N * D > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const real *xr = x + (size_t)n * D; /* [D] */
         real *orow = out + (size_t)n * D;   /* [D] */
         double mean;
-        const double inv = stats(xr, D, eps, &mean);
+        const double inv = stats(K, xr, D, eps, &mean);
         if (cache_mean) cache_mean[n] = (real)mean;
         if (cache_invstd) cache_invstd[n] = (real)inv;
 #pragma omp simd
@@ -691,23 +668,19 @@ int FN(cn_spatial_groupnorm_forward)(cn_ctx *ctx, real *out, real *cache_mean, r
     if (rc || (rc = check_eps(ctx, __func__, eps))) return rc;
     const int Cg = C / G;
     const size_t HW = (size_t)H * W, M = (size_t)Cg * HW;
+    const norm_kern *K = norm_kern_for(cn__simd(ctx));
 #pragma omp parallel for schedule(static) num_threads(cn__nt(ctx)) \
     if ((size_t)N * C * HW > PAR_MIN)
     for (int ng = 0; ng < N * G; ng++) {
         const size_t o = (size_t)ng * M; /* group (n, g) starts at ((n*C + g*Cg) * HW) */
         const real *xg = x + o;          /* [Cg, H, W] */
         double mean;
-        const double inv = stats(xg, M, eps, &mean);
+        const double inv = stats(K, xg, M, eps, &mean);
         if (cache_mean) cache_mean[ng] = (real)mean;
         if (cache_invstd) cache_invstd[ng] = (real)inv;
         const int c0 = (ng % G) * Cg;
-        for (int k = 0; k < Cg; k++) {
-            const double scale = gamma[c0 + k] * inv, shift = beta[c0 + k];
-            const real *xp = xg + k * HW; /* [HW] */
-            real *op = out + o + k * HW;  /* [HW] */
-#pragma omp simd
-            for (size_t i = 0; i < HW; i++) op[i] = (real)((xp[i] - mean) * scale + shift);
-        }
+        for (int k = 0; k < Cg; k++) /* [HW] planes */
+            K->map(out + o + k * HW, xg + k * HW, HW, mean, gamma[c0 + k] * inv, beta[c0 + k]);
     }
     return CN_OK;
 }
@@ -766,6 +739,7 @@ int FN(cn_spatial_groupnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real 
     const int Cg = C / G, nt = cn__nt(ctx);
     const size_t HW = (size_t)H * W, M = (size_t)Cg * HW;
     const int par = (size_t)N * C * HW > PAR_MIN;
+    const norm_kern *K = norm_kern_for(cn__simd(ctx));
     if (dx) {
 #pragma omp parallel for schedule(static) num_threads(nt) if (par)
         for (int ng = 0; ng < N * G; ng++) {
@@ -798,7 +772,7 @@ int FN(cn_spatial_groupnorm_backward)(cn_ctx *ctx, real *dx, real *dgamma, real 
     for (int c = 0; c < C; c++) {
         const int g = c / Cg;
         double sdy, sdyx;
-        chan_sums(x, dout, c, N, C, HW, cache_mean + g, cache_invstd + g, G, &sdy, &sdyx);
+        chan_sums(K, x, dout, c, N, C, HW, cache_mean + g, cache_invstd + g, G, &sdy, &sdyx);
         dbeta[c] = (real)sdy;
         dgamma[c] = (real)sdyx;
     }
