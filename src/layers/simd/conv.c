@@ -462,8 +462,12 @@ INLINE void col2im_body(real *xpad, const real *col, ptrdiff_t ldc, const conv_g
 
 
 #if CN_SIMD_LEVEL == 1
-/* Each in a function of its own: more tiles inlined into gemm_k made GCC
- * keep the accumulators of all of them in memory (2x slower). */
+/* Each tile shape in a function of its own, called from gemm_k: a tile
+ * body inlined into gemm_k beside another made GCC keep the accumulators
+ * in memory (2x slower). Filter counts that are multiples of 6 (24: the
+ * whiten layer's output, and the input gradient of the recipe's first
+ * conv, run as a forward to 24 channels) had gone to such an inlined body:
+ * 40% of the AVX2 peak against 78-84% for 26 or 32 filters. */
 static __attribute__((noinline)) void gemm_main(CONV_GEMM_ARGS) {
     if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
@@ -475,26 +479,39 @@ static __attribute__((noinline)) void gemm_rest(CONV_GEMM_ARGS) {
     else if (M <= 2) gemm_body(MODE_NN, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else gemm_body(MODE_NN, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
 }
-#endif
+/* dx added into xpad (the adjoint of im2col) */
+static __attribute__((noinline)) void gemm_imc(CONV_GEMM_ARGS) {
+    gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+}
+/* few rows (dx computed as a forward: rows = input channels, 3 for RGB) */
+static __attribute__((noinline)) void gemm_few(CONV_GEMM_ARGS) {
+    gemm_body(MODE_IMB, 3, S_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+}
+static void gemm_k(CONV_GEMM_ARGS) {
+    if (M <= 3 && mode == MODE_IMB) gemm_few(mode, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else if (mode == MODE_IMC) gemm_imc(mode, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else if (M < T_MR) gemm_rest(mode, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else {
+        /* M % 6 rows left (32 filters: 2): the last 6-row tile would cost
+         * a whole one; those rows get a tile of their own (gemm_rest) */
+        const int rem = M % T_MR, Mf = M - rem;
+        gemm_main(mode, Mf, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+        if (rem)
+            gemm_rest(mode, rem, ncols, Kr, A + (ptrdiff_t)Mf * ars, ars, acs, B, ldb, off, vb, C + (ptrdiff_t)Mf * ldc,
+                      ldc, bias ? bias + Mf : NULL, relu, g);
+    }
+}
+#else
 static void gemm_k(CONV_GEMM_ARGS) {
     /* few rows (dx computed as a forward: rows = input channels, 3 for RGB):
      * a tile of 3 rows and more vectors */
     if (M <= 3 && mode == MODE_IMB)
         gemm_body(MODE_IMB, 3, S_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
-#if CN_SIMD_LEVEL == 1
-    /* M % 6 rows left (32 filters: 2): the last 6-row tile would cost a
-     * whole one; those rows get a tile of their own (gemm_rest) */
-    else if (M % T_MR && M > T_MR && mode != MODE_IMC) {
-        const int rem = M % T_MR, Mf = M - rem;
-        gemm_main(mode, Mf, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
-        gemm_rest(mode, rem, ncols, Kr, A + (ptrdiff_t)Mf * ars, ars, acs, B, ldb, off, vb, C + (ptrdiff_t)Mf * ldc,
-                  ldc, bias ? bias + Mf : NULL, relu, g);
-    }
-#endif
     else if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else if (mode == MODE_IMC) gemm_body(MODE_IMC, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
 }
+#endif
 /* by filter rows: WW and NV constants, where DWT_WW_ROWS has a tile */
 #define DWT_WW_CASE(WW, NV)                                                                \
     if (ww == WW && nv == NV && DWT_WW_ROWS(WW, NV)) {                                     \
