@@ -490,11 +490,13 @@ static __attribute__((noinline)) void gemm_few(CONV_GEMM_ARGS) {
 static void gemm_k(CONV_GEMM_ARGS) {
     if (M <= 3 && mode == MODE_IMB) gemm_few(mode, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else if (mode == MODE_IMC) gemm_imc(mode, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
-    else if (M < T_MR) gemm_rest(mode, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
+    else if (M < T_MR - 1) gemm_rest(mode, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else {
         /* M % 6 rows left (32 filters: 2): the last 6-row tile would cost
-         * a whole one; those rows get a tile of their own (gemm_rest) */
-        const int rem = M % T_MR, Mf = M - rem;
+         * a whole one; those rows get a tile of their own (gemm_rest),
+         * except 5, which 4-row tiles would make 8 (5 filters: 52% of the
+         * peak; in a 6-row tile 62%) */
+        const int rem = M % T_MR == T_MR - 1 ? 0 : M % T_MR, Mf = M - rem;
         gemm_main(mode, Mf, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
         if (rem)
             gemm_rest(mode, rem, ncols, Kr, A + (ptrdiff_t)Mf * ars, ars, acs, B, ldb, off, vb, C + (ptrdiff_t)Mf * ldc,
