@@ -495,7 +495,7 @@ static void gemm_k(CONV_GEMM_ARGS) {
         /* M % 6 rows left (32 filters: 2): the last 6-row tile would cost
          * a whole one; those rows get a tile of their own (gemm_rest),
          * except 5, which 4-row tiles would make 8 (5 filters: 52% of the
-         * peak; in a 6-row tile 62%) */
+         * peak on 16x16; in a 6-row tile 66%) */
         const int rem = M % T_MR == T_MR - 1 ? 0 : M % T_MR, Mf = M - rem;
         gemm_main(mode, Mf, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
         if (rem)
