@@ -178,11 +178,11 @@ awk -v tnote="$torch_note" -v dnnl=$have_dnnl '
     printf "%-8s %-18s %3s %12s %10s %9s %7s | %14s %12s\n", "level", "run", "thr", "ms/iter", "total s", "GFLOP/s", "%peak",
            "PyTorch ms/it", "x PyTorch"
     for (i = 1; i <= ne; i++) {
-      c = eorder[i]; m = 0; mt = 0; split("", cms); split("", tms2); split("", rat)
+      c = eorder[i]; m = 0; mt = 0; split("", cms); split("", tt); split("", rat)
       for (r = 1; r <= nr[c]; r++) {
         if (!((c, r) in ecm)) continue
         cms[++m] = ecm[c, r]
-        if ((c, r) in etm) { tms2[++mt] = etm[c, r]; rat[mt] = etm[c, r] / ecm[c, r] }
+        if ((c, r) in etm) { tt[++mt] = etm[c, r]; rat[mt] = etm[c, r] / ecm[c, r] }
         printf "%-8s %-18s %3s %12.1f %10.2f %9.1f %7.1f | ", eclv[c], c " round " r, ecthr[c], ecm[c, r], ect[c, r] / 1000, ecg[c, r], ecp[c, r]
         if ((c, r) in etm) printf "%14.1f %12.2f\n", etm[c, r], etm[c, r] / ecm[c, r]
         else printf "%s\n", tnote != "" ? tnote : "PyTorch not run"
@@ -191,7 +191,7 @@ awk -v tnote="$torch_note" -v dnnl=$have_dnnl '
         printf "%-8s %-18s %3s %12.1f %10s %9s %7s | ", eclv[c], c " median", ecthr[c], median(cms, m), "", "", ""
         if (mt > 0) {
           lo = rat[1]; hi = rat[1]; for (r = 2; r <= mt; r++) { if (rat[r] < lo) lo = rat[r]; if (rat[r] > hi) hi = rat[r] }
-          printf "%14.1f %12.2f  (median of the ratios, the rounds: %.2f-%.2f)%s\n", median(tms2, mt), median(rat, mt), lo, hi,
+          printf "%14.1f %12.2f  (median of the ratios, the rounds: %.2f-%.2f)%s\n", median(tt, mt), median(rat, mt), lo, hi,
                  (c in ecap) ? " (PyTorch capped at " ecap[c] ")" : ""
         } else printf "\n"
       }

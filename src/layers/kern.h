@@ -8,6 +8,26 @@
 #include "real.h"
 #include <stddef.h>
 
+/* KERN_TABLES(x): the three levels' tables cn__x_kern_<level>_<type> (one
+ * per kernel source, simd/x.c) and x_kern_for(level), the context's. */
+#ifdef CN_X86_LEVELS
+#define KERN_TABLES(x)                                                              \
+    extern const x##_kern FN(cn__##x##_kern_generic), FN(cn__##x##_kern_avx2),       \
+        FN(cn__##x##_kern_avx512);                                                   \
+    static inline const x##_kern *x##_kern_for(int level) {                          \
+        return level == CN_SIMD_AVX512 ? &FN(cn__##x##_kern_avx512)                  \
+               : level == CN_SIMD_AVX2 ? &FN(cn__##x##_kern_avx2)                    \
+                                       : &FN(cn__##x##_kern_generic);                \
+    }
+#else
+#define KERN_TABLES(x)                                                              \
+    extern const x##_kern FN(cn__##x##_kern_generic);                                \
+    static inline const x##_kern *x##_kern_for(int level) {                          \
+        (void)level;                                                                 \
+        return &FN(cn__##x##_kern_generic);                                          \
+    }
+#endif
+
 /* ---- conv (kernels in simd/conv.c, drivers in conv.c) ------------------- */
 /* Geometry shared by im2col/col2im. */
 typedef struct {
@@ -71,19 +91,7 @@ typedef struct {
     void (*col2im)(real *xpad, const real *col, ptrdiff_t ldc, const conv_geo *g, int p0, int n);
 } conv_kern;
 
-extern const conv_kern FN(cn__conv_kern_generic);
-#ifdef CN_X86_LEVELS
-extern const conv_kern FN(cn__conv_kern_avx2), FN(cn__conv_kern_avx512);
-#endif
-
-static inline const conv_kern *conv_kern_for(int level) {
-#ifdef CN_X86_LEVELS
-    if (level == CN_SIMD_AVX512) return &FN(cn__conv_kern_avx512);
-    if (level == CN_SIMD_AVX2) return &FN(cn__conv_kern_avx2);
-#endif
-    (void)level;
-    return &FN(cn__conv_kern_generic);
-}
+KERN_TABLES(conv)
 
 /* ---- affine (kernels in simd/affine.c, drivers in affine.c) -------------- */
 /* A prefetch cursor: `lpr` cache lines per row, rows `skip` bytes apart
@@ -121,19 +129,7 @@ typedef struct {
     void (*transpose_st)(TR_ARGS); /* the same by streaming stores (dx: see vtrans.h) */
 } affine_kern;
 
-extern const affine_kern FN(cn__affine_kern_generic);
-#ifdef CN_X86_LEVELS
-extern const affine_kern FN(cn__affine_kern_avx2), FN(cn__affine_kern_avx512);
-#endif
-
-static inline const affine_kern *affine_kern_for(int level) {
-#ifdef CN_X86_LEVELS
-    if (level == CN_SIMD_AVX512) return &FN(cn__affine_kern_avx512);
-    if (level == CN_SIMD_AVX2) return &FN(cn__affine_kern_avx2);
-#endif
-    (void)level;
-    return &FN(cn__affine_kern_generic);
-}
+KERN_TABLES(affine)
 
 /* affine.c, used by sandwich.c: out = x w + b, then max(., 0) when relu
  * != 0 (applied in the pass that adds the partial sums). */
@@ -153,19 +149,7 @@ typedef struct {
                  double lr, double p1, double p2, double eps, long t, double *sumsq);
 } optim_kern;
 
-extern const optim_kern FN(cn__optim_kern_generic);
-#ifdef CN_X86_LEVELS
-extern const optim_kern FN(cn__optim_kern_avx2), FN(cn__optim_kern_avx512);
-#endif
-
-static inline const optim_kern *optim_kern_for(int level) {
-#ifdef CN_X86_LEVELS
-    if (level == CN_SIMD_AVX512) return &FN(cn__optim_kern_avx512);
-    if (level == CN_SIMD_AVX2) return &FN(cn__optim_kern_avx2);
-#endif
-    (void)level;
-    return &FN(cn__optim_kern_generic);
-}
+KERN_TABLES(optim)
 
 /* ---- 2x2 stride-2 max pool (kernels in simd/pool.c; pool.c, conv.c) ---- */
 typedef struct {
@@ -177,19 +161,7 @@ typedef struct {
     int (*unpool2)(real *d, const real *g, const int32_t *ix, const real *keep, int H, int W, int Po, int Qo);
 } pool_kern;
 
-extern const pool_kern FN(cn__pool_kern_generic);
-#ifdef CN_X86_LEVELS
-extern const pool_kern FN(cn__pool_kern_avx2), FN(cn__pool_kern_avx512);
-#endif
-
-static inline const pool_kern *pool_kern_for(int level) {
-#ifdef CN_X86_LEVELS
-    if (level == CN_SIMD_AVX512) return &FN(cn__pool_kern_avx512);
-    if (level == CN_SIMD_AVX2) return &FN(cn__pool_kern_avx2);
-#endif
-    (void)level;
-    return &FN(cn__pool_kern_generic);
-}
+KERN_TABLES(pool)
 
 /* ---- GELU (kernels in simd/gelu.c, entry points in gelu.c) ------------- */
 typedef struct {
@@ -197,19 +169,7 @@ typedef struct {
     void (*bwd)(real *dx, const real *dout, const real *x, size_t n);
 } gelu_kern;
 
-extern const gelu_kern FN(cn__gelu_kern_generic);
-#ifdef CN_X86_LEVELS
-extern const gelu_kern FN(cn__gelu_kern_avx2), FN(cn__gelu_kern_avx512);
-#endif
-
-static inline const gelu_kern *gelu_kern_for(int level) {
-#ifdef CN_X86_LEVELS
-    if (level == CN_SIMD_AVX512) return &FN(cn__gelu_kern_avx512);
-    if (level == CN_SIMD_AVX2) return &FN(cn__gelu_kern_avx2);
-#endif
-    (void)level;
-    return &FN(cn__gelu_kern_generic);
-}
+KERN_TABLES(gelu)
 
 /* ---- norms (kernels in simd/norm.c, drivers in norm.c) ------------------ */
 /* one contiguous stretch of n elements; sums in double */
@@ -222,18 +182,6 @@ typedef struct {
                   double k2);
 } norm_kern;
 
-extern const norm_kern FN(cn__norm_kern_generic);
-#ifdef CN_X86_LEVELS
-extern const norm_kern FN(cn__norm_kern_avx2), FN(cn__norm_kern_avx512);
-#endif
-
-static inline const norm_kern *norm_kern_for(int level) {
-#ifdef CN_X86_LEVELS
-    if (level == CN_SIMD_AVX512) return &FN(cn__norm_kern_avx512);
-    if (level == CN_SIMD_AVX2) return &FN(cn__norm_kern_avx2);
-#endif
-    (void)level;
-    return &FN(cn__norm_kern_generic);
-}
+KERN_TABLES(norm)
 
 #endif

@@ -472,7 +472,7 @@ static __attribute__((noinline)) void gemm_main(CONV_GEMM_ARGS) {
     if (mode == MODE_IMB) gemm_body(MODE_IMB, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else gemm_body(MODE_NN, T_MR, T_NV, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
 }
-/* M <= 5 rows: 2 x 4 or 4 x 2 (8 accumulators; 4 x 3 ran out of registers) */
+/* M <= 4 rows: 2 x 4 or 4 x 2 (8 accumulators; 4 x 3 ran out of registers) */
 static __attribute__((noinline)) void gemm_rest(CONV_GEMM_ARGS) {
     if (mode == MODE_IMB && M <= 2) gemm_body(MODE_IMB, 2, 4, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
     else if (mode == MODE_IMB) gemm_body(MODE_IMB, 4, 2, M, ncols, Kr, A, ars, acs, B, ldb, off, vb, C, ldc, bias, relu, g);
